@@ -1,0 +1,49 @@
+#pragma once
+/// \file command.h
+/// Registry of `crnn` subcommands.
+///
+/// Each subcommand lives in its own `src/crnn/cli/cmd_<name>.cpp` and registers
+/// itself with a static `Registrar`, so adding one never touches main.cpp:
+///
+/// \code
+///   static crnn::cli::Registrar reg{"demo", "Run the embedded demo", [](CLI::App& app) {
+///     auto opts = std::make_shared<DemoOptions>();
+///     app.add_option("--epochs", opts->epochs, "Epochs");
+///     return [opts] { return run_demo(*opts); };   // returns the exit status
+///   }};
+/// \endcode
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace crnn::cli {
+
+/// What a subcommand runs once its options are parsed; returns the exit status.
+using Action = std::function<int()>;
+/// Adds options to the subcommand's CLI11 app and returns its action.
+using Setup = std::function<Action(CLI::App&)>;
+
+struct CommandSpec {
+  std::string name;
+  std::string description;
+  Setup setup;
+  int order = 100;  ///< position in --help (lower first)
+};
+
+std::vector<CommandSpec>& registry();
+
+struct Registrar {
+  Registrar(std::string name, std::string description, Setup setup, int order = 100) {
+    registry().push_back({std::move(name), std::move(description), std::move(setup), order});
+  }
+};
+
+/// Exit status for bad command-line input or bad input files.
+constexpr int kExitUsage = 2;
+/// Exit status for a job that failed part-way (some inputs failed).
+constexpr int kExitPartial = 3;
+
+}  // namespace crnn::cli

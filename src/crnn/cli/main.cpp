@@ -1,0 +1,63 @@
+// The `crnn` command: one executable, one subcommand per job.
+#include <fmt/core.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+
+#include "crnn/cli/command.h"
+#include "crnn/util/threads.h"
+
+namespace crnn::cli {
+std::vector<CommandSpec>& registry() {
+  static std::vector<CommandSpec> commands;
+  return commands;
+}
+}  // namespace crnn::cli
+
+int main(int argc, char** argv) {
+  using namespace crnn::cli;
+  CLI::App app{
+      "crnn — Convolutional Recurrent sequence classifiers (CRNN, CLSTM, Extended CLSTM, "
+      "CBLSTM) for speech paralinguistics.\nKeren & Schuller, \"Convolutional RNN: an "
+      "Enhanced Model for Extracting Features from Sequential Data\", IJCNN 2016.",
+      "crnn"};
+  app.set_version_flag("--version", std::string("crnn ") + CRNN_VERSION + " (LibTorch " +
+                                        TORCH_VERSION + ")");
+  app.require_subcommand(1);
+  app.fallthrough();
+  int threads = 0;
+  app.add_option("--threads", threads,
+                 "CPU threads for LibTorch and OpenBLAS (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+
+  auto& specs = registry();
+  std::stable_sort(specs.begin(), specs.end(),
+                   [](const CommandSpec& a, const CommandSpec& b) { return a.order < b.order; });
+  std::map<CLI::App*, Action> actions;
+  for (auto& spec : specs) {
+    CLI::App* sub = app.add_subcommand(spec.name, spec.description);
+    sub->fallthrough();
+    actions[sub] = spec.setup(*sub);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  crnn::set_num_threads(threads);
+  for (auto& [sub, action] : actions) {
+    if (sub->parsed()) {
+      try {
+        return action();
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "crnn {}: error: {}\n", sub->get_name(), e.what());
+        return 1;
+      }
+    }
+  }
+  return kExitUsage;
+}

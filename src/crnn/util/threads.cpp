@@ -1,0 +1,39 @@
+#include "crnn/util/threads.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <sched.h>
+
+#include <thread>
+
+namespace crnn {
+namespace {
+// OpenBLAS is reached through libblas.so.3 (Debian alternatives); look the
+// setter up at run time so that the build does not depend on which BLAS is
+// selected. If it is absent (reference BLAS), there is nothing to set.
+void set_openblas_threads(int n) {
+  using SetFn = void (*)(int);
+  static SetFn fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (fn) fn(n);
+}
+}  // namespace
+
+int hardware_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int set_num_threads(int n) {
+  if (n <= 0) n = hardware_threads();
+  at::set_num_threads(n);
+  set_openblas_threads(n);
+  return n;
+}
+
+}  // namespace crnn
