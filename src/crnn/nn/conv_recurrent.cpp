@@ -1,0 +1,123 @@
+#include "crnn/nn/conv_recurrent.h"
+
+#include <cmath>
+
+namespace crnn::nn {
+
+int64_t ConvRecurrentOptions::resolved_hidden_size() const {
+  if (hidden_size() > 0) return hidden_size();
+  if (source() == FeatureSource::output) return features();
+  return kind() == RecurrentKind::blstm ? features() / 2 : features();
+}
+
+void ConvRecurrentOptions::validate() const {
+  const char* who = "ConvRecurrent";
+  TORCH_CHECK(input_size() >= 1, who, ": input_size (k) must be >= 1, got ", input_size());
+  TORCH_CHECK(features() >= 1, who, ": features (n) must be >= 1, got ", features());
+  TORCH_CHECK(window() >= 1, who, ": window (r1) must be >= 1, got ", window());
+  TORCH_CHECK(shift() >= 1, who, ": shift (r2) must be >= 1, got ", shift());
+  TORCH_CHECK(pool() >= 1, who, ": pool (p1) must be >= 1, got ", pool());
+  TORCH_CHECK(pool_shift() >= 1, who, ": pool_shift (p2) must be >= 1, got ", pool_shift());
+  TORCH_CHECK(hidden_size() >= 0, who, ": hidden_size must be >= 0 (0 = derived), got ",
+              hidden_size());
+  const bool has_cell = kind() != RecurrentKind::rnn;
+  TORCH_CHECK(has_cell || source() != FeatureSource::cell, who,
+              ": source=cell needs an LSTM kind (lstm or blstm); kind rnn has no cell state");
+  TORCH_CHECK(combine() != FeatureSource::output, who,
+              ": combine must be hidden or cell (the states the output map reads)");
+  TORCH_CHECK(has_cell || combine() != FeatureSource::cell, who,
+              ": combine=cell needs an LSTM kind (lstm or blstm); kind rnn has no cell state");
+  TORCH_CHECK(has_cell || !extended(), who,
+              ": extended (position-specific input weights) is defined for lstm and blstm only");
+  if (source() != FeatureSource::output) {
+    const int64_t dirs = kind() == RecurrentKind::blstm ? 2 : 1;
+    TORCH_CHECK(features() % dirs == 0, who, ": with kind blstm and source ", to_string(source()),
+                " the features are both directions' states side by side, so n (", features(),
+                ") must be even; use source=output for eq. 8/9");
+    TORCH_CHECK(resolved_hidden_size() * dirs == features(), who, ": with source ",
+                to_string(source()), " the recurrent size is fixed by n: hidden_size ",
+                hidden_size(), " × ", dirs, " direction(s) != features ", features(),
+                " (use source=output for a free recurrent size)");
+  }
+}
+
+ConvRecurrentImpl::ConvRecurrentImpl(const ConvRecurrentOptions& options_) : options(options_) {
+  options.validate();
+  const int64_t k = options.input_size(), m = options.resolved_hidden_size();
+  const int64_t dirs = options.kind() == RecurrentKind::blstm ? 2 : 1;
+  if (options.kind() == RecurrentKind::rnn) {
+    rnn_weight_ih = register_parameter("rnn_weight_ih", torch::empty({m, k}));
+    rnn_weight_hh = register_parameter("rnn_weight_hh", torch::empty({m, m}));
+    rnn_bias = register_parameter("rnn_bias", torch::empty({m}));
+  } else {
+    lstm = register_module(
+        "lstm", PeepholeLSTM(PeepholeLSTMOptions(k, m)
+                                 .bidirectional(options.kind() == RecurrentKind::blstm)
+                                 .peepholes(options.peepholes())
+                                 .positions(options.extended() ? options.window() : 0)));
+  }
+  if (options.source() == FeatureSource::output) {
+    output = register_module("output", torch::nn::Linear(dirs * m, options.features()));
+  }
+  reset_parameters();
+}
+
+void ConvRecurrentImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  if (lstm) lstm->reset_parameters();
+  if (rnn_weight_ih.defined()) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(rnn_weight_hh.size(0)));
+    for (auto* p : {&rnn_weight_ih, &rnn_weight_hh, &rnn_bias}) p->uniform_(-bound, bound);
+  }
+  if (output) output->reset_parameters();
+}
+
+torch::Tensor ConvRecurrentImpl::window_features(const torch::Tensor& windows) {
+  // windows: N × r1 × k. Every window starts from h = c = 0 (SPEC §1).
+  torch::Tensor states;  // N × r1 × D
+  const bool use_cell = options.source() == FeatureSource::cell ||
+                        (options.source() == FeatureSource::output &&
+                         options.combine() == FeatureSource::cell);
+  if (options.kind() == RecurrentKind::rnn) {
+    // eq. 1: h_t = σ(W_xh x_t + W_hh h_{t−1} + b_h)
+    auto xp = torch::matmul(windows, rnn_weight_ih.t()) + rnn_bias;
+    std::vector<torch::Tensor> hs;
+    auto h = torch::sigmoid(xp.select(1, 0));
+    hs.push_back(h);
+    for (int64_t t = 1; t < windows.size(1); ++t) {
+      h = torch::sigmoid(xp.select(1, t) + h.mm(rnn_weight_hh.t()));
+      hs.push_back(h);
+    }
+    states = torch::stack(hs, 1);
+  } else {
+    auto s = lstm->forward_states(windows);
+    states = use_cell ? s.cell : s.hidden;
+  }
+  // eq. 2 / eq. 8 / eq. 9: an affine map of the (combined) states.
+  if (options.source() == FeatureSource::output) states = output(states);
+  switch (options.reduce()) {
+    case WindowReduce::max:
+      return std::get<0>(states.max(1));
+    case WindowReduce::mean:
+      return states.mean(1);
+    case WindowReduce::last:
+    default:
+      return states.select(1, states.size(1) - 1);
+  }
+}
+
+PaddedSequence ConvRecurrentImpl::forward(const PaddedSequence& x) {
+  check_padded(x, "ConvRecurrent");
+  TORCH_CHECK(x.features() == options.input_size(), "ConvRecurrent: input has ", x.features(),
+              " features per frame but the layer was built for input_size=",
+              options.input_size());
+  const int64_t b = x.batch_size(), r1 = options.window();
+  auto windows = extract_windows(x, r1, options.shift());  // B × W × r1 × k
+  const int64_t w = windows.size(1);
+  auto features = window_features(windows.reshape({b * w, r1, x.features()}));
+  auto counts = window_counts(x.lengths, r1, options.shift());
+  PaddedSequence y{zero_padding(features.view({b, w, options.features()}), counts), counts};
+  return max_pool_sequence(y, options.pool(), options.pool_shift());
+}
+
+}  // namespace crnn::nn

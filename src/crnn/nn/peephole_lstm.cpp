@@ -1,0 +1,153 @@
+#include "crnn/nn/peephole_lstm.h"
+
+#include <cmath>
+
+namespace crnn::nn {
+namespace {
+
+/// For each sequence, the index map that reverses its first L_b frames and
+/// keeps the padding in place; applying it twice is the identity.
+torch::Tensor reverse_within_lengths(const torch::Tensor& lengths, int64_t steps) {
+  auto t = torch::arange(steps, torch::kLong).unsqueeze(0);  // 1 × T
+  auto l = lengths.unsqueeze(1);                             // B × 1
+  return torch::where(t < l, l - 1 - t, t);                  // B × T
+}
+
+torch::Tensor gather_steps(const torch::Tensor& x, const torch::Tensor& index) {
+  auto idx = index.to(x.device()).unsqueeze(-1).expand({x.size(0), x.size(1), x.size(2)});
+  return x.gather(1, idx);
+}
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> lstm_direction_composed(const torch::Tensor& x,
+                                                                const LSTMDirectionParams& p) {
+  const int64_t n = x.size(0), steps = x.size(1);
+  const int64_t m = p.weight_hh.size(1);
+  torch::Tensor xp;  // N × T × 4m: input projections of every step at once
+  if (p.weight_ih.dim() == 3) {
+    TORCH_CHECK(p.weight_ih.size(0) == steps, "PeepholeLSTM: position-specific weights for ",
+                p.weight_ih.size(0), " positions, but the input has ", steps, " steps");
+    xp = torch::einsum("ntk,tgk->ntg", {x, p.weight_ih}) + p.bias;
+  } else {
+    xp = torch::matmul(x, p.weight_ih.t()) + p.bias;
+  }
+  const bool peep = p.peephole_i.defined();
+  auto h = torch::zeros({n, m}, x.options());
+  auto c = torch::zeros({n, m}, x.options());
+  std::vector<torch::Tensor> hs, cs;
+  hs.reserve(steps);
+  cs.reserve(steps);
+  for (int64_t t = 0; t < steps; ++t) {
+    auto gates = xp.select(1, t);
+    if (t > 0) gates = gates + h.mm(p.weight_hh.t());  // h_0 = 0: skip the product
+    auto chunks = gates.chunk(4, 1);
+    auto gi = chunks[0], gf = chunks[1], gc = chunks[2], go = chunks[3];
+    if (peep) {
+      gi = gi + p.peephole_i * c;
+      gf = gf + p.peephole_f * c;
+    }
+    c = torch::sigmoid(gf) * c + torch::sigmoid(gi) * torch::tanh(gc);
+    if (peep) go = go + p.peephole_o * c;  // the output gate peeks at the new cell
+    h = torch::sigmoid(go) * torch::tanh(c);
+    hs.push_back(h);
+    cs.push_back(c);
+  }
+  return {torch::stack(hs, 1), torch::stack(cs, 1)};
+}
+
+PeepholeLSTMImpl::PeepholeLSTMImpl(const PeepholeLSTMOptions& options_) : options(options_) {
+  const int64_t k = options.input_size(), m = options.hidden_size();
+  TORCH_CHECK(k >= 1, "PeepholeLSTM: input_size must be >= 1, got ", k);
+  TORCH_CHECK(m >= 1, "PeepholeLSTM: hidden_size must be >= 1, got ", m);
+  TORCH_CHECK(options.positions() >= 0, "PeepholeLSTM: positions must be >= 0, got ",
+              options.positions());
+  const int dirs = options.bidirectional() ? 2 : 1;
+  for (int d = 0; d < dirs; ++d) {
+    const std::string sfx = d == 0 ? "" : "_reverse";
+    LSTMDirectionParams p;
+    if (options.positions() > 0) {
+      p.weight_ih = register_parameter("weight_ih" + sfx,
+                                       torch::empty({options.positions(), 4 * m, k}));
+    } else {
+      p.weight_ih = register_parameter("weight_ih" + sfx, torch::empty({4 * m, k}));
+    }
+    p.weight_hh = register_parameter("weight_hh" + sfx, torch::empty({4 * m, m}));
+    p.bias = register_parameter("bias" + sfx, torch::empty({4 * m}));
+    if (options.peepholes()) {
+      p.peephole_i = register_parameter("peephole_i" + sfx, torch::empty({m}));
+      p.peephole_f = register_parameter("peephole_f" + sfx, torch::empty({m}));
+      p.peephole_o = register_parameter("peephole_o" + sfx, torch::empty({m}));
+    }
+    directions_.push_back(p);
+  }
+  reset_parameters();
+}
+
+void PeepholeLSTMImpl::reset_parameters() {
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(options.hidden_size()));
+  for (auto& p : parameters()) p.uniform_(-bound, bound);
+}
+
+LSTMDirectionParams PeepholeLSTMImpl::direction(int d) const {
+  TORCH_CHECK(d >= 0 && d < static_cast<int>(directions_.size()),
+              "PeepholeLSTM: no direction ", d);
+  return directions_[d];
+}
+
+LSTMStates PeepholeLSTMImpl::forward_states(const torch::Tensor& x,
+                                            const torch::Tensor& lengths) {
+  TORCH_CHECK(x.dim() == 3, "PeepholeLSTM: expected input N × T × features, got ", x.sizes());
+  TORCH_CHECK(x.size(2) == options.input_size(), "PeepholeLSTM: input has ", x.size(2),
+              " features per frame but the layer was built for input_size=",
+              options.input_size());
+  TORCH_CHECK(options.positions() == 0 || x.size(1) == options.positions(),
+              "PeepholeLSTM: position-specific input weights need exactly ",
+              options.positions(), " steps, got ", x.size(1));
+  const bool ragged = lengths.defined();
+  TORCH_CHECK(!ragged || options.positions() == 0 ||
+                  (lengths == x.size(1)).all().item<bool>(),
+              "PeepholeLSTM: position-specific input weights need full-length sequences");
+  auto input = ragged ? zero_padding(x, lengths) : x;
+
+  auto [hf, cf] = lstm_direction_composed(input, directions_[0]);
+  if (!options.bidirectional()) {
+    if (ragged) {
+      hf = zero_padding(hf, lengths);
+      cf = zero_padding(cf, lengths);
+    }
+    return {hf, cf};
+  }
+  torch::Tensor hb, cb;
+  if (ragged) {
+    // Reverse each sequence within its own length so that the backward pass
+    // starts at that sequence's last real frame, then map the outputs back.
+    auto rev = reverse_within_lengths(lengths, x.size(1));
+    std::tie(hb, cb) = lstm_direction_composed(gather_steps(input, rev), directions_[1]);
+    hb = gather_steps(hb, rev);
+    cb = gather_steps(cb, rev);
+  } else {
+    auto back = directions_[1];
+    // Step t of the reversed pass reads frame T−1−t: its position-specific
+    // input weights are those of that frame's position.
+    if (back.weight_ih.dim() == 3) back.weight_ih = back.weight_ih.flip(0);
+    std::tie(hb, cb) = lstm_direction_composed(input.flip(1), back);
+    hb = hb.flip(1);
+    cb = cb.flip(1);
+  }
+  auto h = torch::cat({hf, hb}, 2);
+  auto c = torch::cat({cf, cb}, 2);
+  if (ragged) {
+    h = zero_padding(h, lengths);
+    c = zero_padding(c, lengths);
+  }
+  return {h, c};
+}
+
+PaddedSequence PeepholeLSTMImpl::forward(const PaddedSequence& x) {
+  check_padded(x, "PeepholeLSTM");
+  return {forward_states(x.data, x.lengths).hidden, x.lengths};
+}
+
+}  // namespace crnn::nn
