@@ -1,0 +1,86 @@
+#pragma once
+/// \file config.h
+/// The run configuration (TOML): data, model and training sections.
+///
+/// A config names a model preset or lists its front-end layers explicitly;
+/// every key can be overridden from the command line (`--set train.lr=0.001`,
+/// `--set model.front_end.*.source=hidden`). Unknown keys and invalid values
+/// are errors naming the key. `to_toml()` writes the fully resolved config,
+/// which replays the same run when read back.
+///
+/// \code
+///   auto cfg = crnn::train::RunConfig::from_file("configs/ravdess-emotion8-clstm.toml",
+///                                               {"train.max_epochs=5"});
+///   std::cout << cfg.to_toml();
+///   auto model_opts = cfg.model_options(/*num_classes=*/8);
+/// \endcode
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "crnn/nn/sequence_classifier.h"
+
+namespace crnn::train {
+
+/// A config problem: the message names the file (or "--set") and the key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct DataConfig {
+  std::string manifest;      ///< CSV manifest (docs/manifest.md)
+  std::string features;      ///< HDF5 feature file made by `crnn features`
+  std::string task;          ///< label column to classify
+  std::string split_column = "split";  ///< train / valid / test per row
+  int64_t folds = 0;         ///< > 0: speaker-group cross-validation instead of split_column
+  int64_t fold = 0;          ///< which fold is the test fold (0 .. folds−1)
+  /// When the split has no validation speakers: carve this many training
+  /// speakers per class (class-balanced by speakers) as the validation set.
+  int64_t valid_speakers_per_class = 2;
+  uint64_t split_seed = 0;   ///< seed of carving and fold assignment
+};
+
+struct ModelConfig {
+  std::string preset;        ///< "" = explicit; else a SequenceClassifierOptions preset
+  std::vector<nn::FrontEndLayerOptions> front_end;
+  int64_t recurrent_size = 256;
+  bool bidirectional = false;
+  bool peepholes = true;
+  int64_t dense_size = 400;
+  int64_t average_last = 4;
+};
+
+struct TrainConfig {
+  double lr = 0.002;
+  /// Adam's usual β1, β2. The paper's 0.1 / 0.001 are decay rates (1 − β).
+  double beta1 = 0.9, beta2 = 0.999;
+  int64_t batch_size = 32;
+  int64_t max_epochs = 100;
+  int64_t patience = 12;
+  std::string selection_metric = "ua_recall";  ///< ua_recall | wa | loss
+  uint64_t seed = 1;
+  int64_t threads = 0;  ///< 0 = all cores
+};
+
+struct RunConfig {
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+
+  /// Parses TOML text, applies `overrides` ("section.key=value"), validates.
+  static RunConfig parse(const std::string& text, const std::vector<std::string>& overrides = {},
+                         const std::string& source = "<config>");
+  static RunConfig from_file(const std::string& path,
+                             const std::vector<std::string>& overrides = {});
+  /// The complete config for a preset (`crnn config dump PRESET`).
+  static RunConfig for_preset(const std::string& preset);
+
+  /// The fully resolved config as TOML (explicit layers, every key).
+  std::string to_toml() const;
+
+  nn::SequenceClassifierOptions model_options(int64_t num_classes, int64_t input_size) const;
+};
+
+}  // namespace crnn::train

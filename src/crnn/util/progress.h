@@ -1,0 +1,45 @@
+#pragma once
+/// \file progress.h
+/// Progress reporting for long jobs: a redrawn bar with rate and ETA when
+/// stderr is a terminal, plain periodic lines (every `interval` seconds)
+/// otherwise, so logs stay readable.
+///
+/// \code
+///   crnn::Progress p("features", files.size(), "files");
+///   for (...) { ...; p.advance(1, fmt::format("{} failed", failed)); }
+///   p.finish();
+/// \endcode
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace crnn {
+
+class Progress {
+ public:
+  /// `total` = 0 when unknown. `unit` names what is counted ("files", "batches").
+  Progress(std::string label, int64_t total, std::string unit, double interval_seconds = 10.0);
+  ~Progress();
+  /// Adds `n` done items; `status` is shown after the counts (e.g. "loss 0.53").
+  void advance(int64_t n = 1, const std::string& status = "");
+  /// Prints the final line (once).
+  void finish(const std::string& status = "");
+  double elapsed_seconds() const;
+  int64_t done() const { return done_; }
+
+  /// Forces plain-line mode (tests) or terminal mode.
+  static void force_terminal(int mode);  // -1 auto, 0 plain, 1 terminal
+
+ private:
+  void draw(bool final, const std::string& status);
+  std::string label_, unit_;
+  int64_t total_, done_ = 0;
+  double interval_;
+  bool terminal_, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+  std::mutex mutex_;
+};
+
+}  // namespace crnn
