@@ -1,0 +1,198 @@
+#include "crnn/audio/fbank.h"
+
+#include <fmt/core.h>
+
+#include <cmath>
+
+namespace crnn::audio {
+namespace {
+
+int64_t next_power_of_two(int64_t n) {
+  int64_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+int64_t fft_size(const FbankOptions& o) {
+  const int64_t len = frame_length_samples(o);
+  return o.round_to_power_of_two() ? next_power_of_two(len) : len;
+}
+
+double mel_scale(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
+
+void check_options(const FbankOptions& o) {
+  TORCH_CHECK(o.sample_rate() > 0, "fbank: sample_rate must be positive, got ", o.sample_rate());
+  TORCH_CHECK(o.num_bins() >= 3, "fbank: num_bins must be at least 3, got ", o.num_bins());
+  TORCH_CHECK(frame_length_samples(o) >= 2, "fbank: a frame of ", o.frame_length_ms(),
+              " ms at ", o.sample_rate(), " Hz has fewer than 2 samples");
+  TORCH_CHECK(frame_shift_samples(o) >= 1, "fbank: a frame shift of ", o.frame_shift_ms(),
+              " ms at ", o.sample_rate(), " Hz is less than one sample");
+  TORCH_CHECK(o.log_floor() > 0.0, "fbank: log_floor must be positive, got ", o.log_floor());
+  const double nyquist = 0.5 * static_cast<double>(o.sample_rate());
+  const double high = o.high_freq() <= 0.0 ? o.high_freq() + nyquist : o.high_freq();
+  TORCH_CHECK(o.low_freq() >= 0.0 && o.low_freq() < nyquist, "fbank: low_freq ", o.low_freq(),
+              " Hz must lie in [0, Nyquist = ", nyquist, " Hz)");
+  TORCH_CHECK(high > 0.0 && high <= nyquist && o.low_freq() < high, "fbank: high_freq ",
+              o.high_freq(), " Hz (-> ", high, " Hz) must lie in (low_freq, Nyquist = ", nyquist,
+              " Hz]");
+}
+
+torch::Tensor window_function(WindowType type, int64_t n) {
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  switch (type) {
+    case WindowType::Povey:
+      return torch::hann_window(n, /*periodic=*/false, f32).pow(0.85);
+    case WindowType::Hamming:
+      return torch::hamming_window(n, /*periodic=*/false, 0.54, 0.46, f32);
+    case WindowType::Hanning:
+      return torch::hann_window(n, /*periodic=*/false, f32);
+    case WindowType::Rectangular:
+      return torch::ones({n}, f32);
+    case WindowType::Blackman: {
+      const double a = 2.0 * M_PI / static_cast<double>(n - 1);
+      auto k = torch::arange(n, f32);
+      return 0.42 - 0.5 * torch::cos(a * k) + 0.08 * torch::cos(2.0 * a * k);
+    }
+  }
+  TORCH_CHECK(false, "fbank: unknown window type");
+}
+
+// Frame matrix (frames x frame_length). With snip_edges the frames are views
+// of the waveform (as_strided, no copy); otherwise Kaldi centres frame i on
+// sample i*shift + shift/2 and reflects indices that fall outside the signal
+// (-1 -> 0, N -> N-1), which a single gather does for all frames at once.
+torch::Tensor frame_matrix(const torch::Tensor& wave, const FbankOptions& o, int64_t frames) {
+  const int64_t len = frame_length_samples(o);
+  const int64_t shift = frame_shift_samples(o);
+  if (o.snip_edges()) return wave.as_strided({frames, len}, {shift, 1});
+  const int64_t n = wave.size(0);
+  const auto i64 = torch::TensorOptions().dtype(torch::kLong);
+  auto starts = torch::arange(frames, i64) * shift + (shift / 2 - len / 2);
+  auto idx = starts.unsqueeze(1) + torch::arange(len, i64).unsqueeze(0);
+  // Repeated reflection handles signals shorter than half a frame.
+  while (true) {
+    auto low = idx < 0;
+    auto high = idx >= n;
+    if (!low.any().item<bool>() && !high.any().item<bool>()) break;
+    idx = torch::where(low, -idx - 1, idx);
+    idx = torch::where(idx >= n, 2 * n - 1 - idx, idx);
+  }
+  return wave.index({idx});
+}
+
+}  // namespace
+
+WindowType parse_window_type(const std::string& name) {
+  if (name == "povey") return WindowType::Povey;
+  if (name == "hamming") return WindowType::Hamming;
+  if (name == "hanning") return WindowType::Hanning;
+  if (name == "rectangular") return WindowType::Rectangular;
+  if (name == "blackman") return WindowType::Blackman;
+  TORCH_CHECK(false, "unknown window type '", name,
+              "' (expected povey, hamming, hanning, rectangular or blackman)");
+}
+
+std::string to_string(WindowType window) {
+  switch (window) {
+    case WindowType::Povey: return "povey";
+    case WindowType::Hamming: return "hamming";
+    case WindowType::Hanning: return "hanning";
+    case WindowType::Rectangular: return "rectangular";
+    case WindowType::Blackman: return "blackman";
+  }
+  return "?";
+}
+
+std::string describe(const FbankOptions& o) {
+  return fmt::format(
+      "kaldi-fbank num_bins={} frame_length_ms={} frame_shift_ms={} window={} preemphasis={} "
+      "remove_dc_offset={} snip_edges={} low_freq={} high_freq={} use_power={} log_floor={} "
+      "round_to_power_of_two={} sample_rate={} input_scale={}",
+      o.num_bins(), o.frame_length_ms(), o.frame_shift_ms(), to_string(o.window()),
+      o.preemphasis(), o.remove_dc_offset(), o.snip_edges(), o.low_freq(), o.high_freq(),
+      o.use_power(), o.log_floor(), o.round_to_power_of_two(), o.sample_rate(), o.input_scale());
+}
+
+int64_t frame_length_samples(const FbankOptions& o) {
+  // Kaldi and torchaudio truncate (int(sr * ms * 0.001)), they do not round.
+  return static_cast<int64_t>(static_cast<double>(o.sample_rate()) * o.frame_length_ms() * 0.001);
+}
+
+int64_t frame_shift_samples(const FbankOptions& o) {
+  return static_cast<int64_t>(static_cast<double>(o.sample_rate()) * o.frame_shift_ms() * 0.001);
+}
+
+int64_t num_frames(int64_t num_samples, const FbankOptions& o) {
+  const int64_t len = frame_length_samples(o);
+  const int64_t shift = frame_shift_samples(o);
+  if (o.snip_edges()) return num_samples < len ? 0 : 1 + (num_samples - len) / shift;
+  return (num_samples + shift / 2) / shift;
+}
+
+torch::Tensor mel_banks(const FbankOptions& o) {
+  check_options(o);
+  // Same arithmetic and precision as torchaudio's get_mel_banks: scalars in
+  // double, the per-bin / per-FFT-bin grids in float32.
+  const int64_t padded = fft_size(o);
+  const int64_t num_fft_bins = padded / 2;
+  const double sr = static_cast<double>(o.sample_rate());
+  const double nyquist = 0.5 * sr;
+  const double high = o.high_freq() <= 0.0 ? o.high_freq() + nyquist : o.high_freq();
+  const double fft_bin_width = sr / static_cast<double>(padded);
+  const double mel_low = mel_scale(o.low_freq());
+  const double mel_high = mel_scale(high);
+  const double mel_delta = (mel_high - mel_low) / static_cast<double>(o.num_bins() + 1);
+
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+  auto bin = torch::arange(o.num_bins(), f32).unsqueeze(1);
+  auto left = mel_low + bin * mel_delta;
+  auto center = mel_low + (bin + 1.0) * mel_delta;
+  auto right = mel_low + (bin + 2.0) * mel_delta;
+  auto mel = (1.0 + torch::arange(num_fft_bins, f32) * fft_bin_width / 700.0).log() * 1127.0;
+  mel = mel.unsqueeze(0);
+  auto up = (mel - left) / (center - left);
+  auto down = (right - mel) / (right - center);
+  auto banks = torch::clamp_min(torch::min(up, down), 0.0);
+  // The Nyquist bin of the rfft gets weight 0 (Kaldi's triangles cover
+  // [0, padded/2) only).
+  return torch::constant_pad_nd(banks, {0, 1}, 0.0).contiguous();
+}
+
+torch::Tensor compute_fbank(const torch::Tensor& waveform, const FbankOptions& o) {
+  TORCH_CHECK(waveform.dim() == 1, "compute_fbank: expected a 1-D waveform, got shape ",
+              waveform.sizes());
+  TORCH_CHECK(waveform.is_floating_point(), "compute_fbank: expected a floating-point waveform");
+  check_options(o);
+  const int64_t frames = num_frames(waveform.size(0), o);
+  if (frames == 0) return torch::empty({0, o.num_bins()}, torch::kFloat);
+
+  torch::NoGradGuard no_grad;
+  // Kaldi analyses int16-scale samples; see FbankOptions::input_scale.
+  auto wave = (waveform.to(torch::kCPU, torch::kFloat) * o.input_scale()).contiguous();
+  auto x = frame_matrix(wave, o, frames);  // frames x len
+  if (o.remove_dc_offset()) x = x - x.mean(1, /*keepdim=*/true);
+  if (o.preemphasis() != 0.0) {
+    // Kaldi replicates the first sample: y[0] = x[0] - c x[0].
+    namespace I = torch::indexing;
+    auto prev = torch::cat({x.index({I::Slice(), I::Slice(0, 1)}),
+                            x.index({I::Slice(), I::Slice(0, -1)})},
+                           1);
+    x = x - o.preemphasis() * prev;
+  }
+  x = x * window_function(o.window(), x.size(1)).unsqueeze(0);
+
+  // One batched real FFT over all frames; n= zero-pads each row to fft_size.
+  auto spectrum = torch::fft::rfft(x, fft_size(o), /*dim=*/1).abs();
+  if (o.use_power()) spectrum = spectrum.pow(2.0);
+  auto energies = torch::mm(spectrum, mel_banks(o).t());
+  return torch::clamp_min(energies, o.log_floor()).log();
+}
+
+std::vector<std::string> fbank_feature_names(int64_t num_bins) {
+  std::vector<std::string> names;
+  names.reserve(static_cast<size_t>(num_bins));
+  for (int64_t i = 0; i < num_bins; ++i) names.push_back(fmt::format("fbank_{:02d}", i));
+  return names;
+}
+
+}  // namespace crnn::audio

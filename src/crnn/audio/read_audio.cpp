@@ -1,0 +1,161 @@
+#include "crnn/audio/read_audio.h"
+
+#include <fmt/core.h>
+#include <sndfile.h>
+#include <soxr.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+namespace crnn::audio {
+namespace fs = std::filesystem;
+
+AudioError::AudioError(std::string path, const std::string& problem)
+    : std::runtime_error(fmt::format("{}: {}", path, problem)), path_(std::move(path)) {}
+
+namespace {
+
+struct SndfileCloser {
+  void operator()(SNDFILE* f) const { sf_close(f); }
+};
+using SndfilePtr = std::unique_ptr<SNDFILE, SndfileCloser>;
+
+std::string format_name(int format) {
+  SF_FORMAT_INFO major{}, sub{};
+  major.format = format & SF_FORMAT_TYPEMASK;
+  sub.format = format & SF_FORMAT_SUBMASK;
+  std::string name;
+  name += sf_command(nullptr, SFC_GET_FORMAT_INFO, &major, sizeof(major)) == 0 && major.name
+              ? major.name
+              : "?";
+  name += " / ";
+  name += sf_command(nullptr, SFC_GET_FORMAT_INFO, &sub, sizeof(sub)) == 0 && sub.name
+              ? sub.name
+              : "?";
+  return name;
+}
+
+// Opens `path` for reading, turning every failure into an AudioError that says
+// what is wrong in words a user can act on (libsndfile's own messages are terse).
+SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) throw AudioError(path, "file not found");
+  if (!fs::is_regular_file(status)) throw AudioError(path, "not a regular file");
+  if (fs::file_size(path, ec) == 0 && !ec)
+    throw AudioError(path, "zero-length file (0 bytes, no audio header)");
+
+  info = SF_INFO{};
+  SNDFILE* raw = sf_open(path.c_str(), SFM_READ, &info);
+  if (!raw) {
+    const int code = sf_error(nullptr);
+    const std::string detail = sf_strerror(nullptr);
+    switch (code) {
+      case SF_ERR_UNRECOGNISED_FORMAT:
+        throw AudioError(path, "unsupported or unrecognised audio format (libsndfile: " + detail +
+                                   ")");
+      case SF_ERR_SYSTEM:
+        throw AudioError(path, "cannot open for reading (" + detail + ")");
+      case SF_ERR_MALFORMED_FILE:
+      case SF_ERR_UNSUPPORTED_ENCODING:
+        throw AudioError(path, "corrupt or unsupported audio file (libsndfile: " + detail + ")");
+      default:
+        // libsndfile reports header problems of specific containers with
+        // codes beyond the public ones (e.g. a WAV whose header is cut off).
+        throw AudioError(path, "unreadable or corrupt audio file (libsndfile: " + detail + ")");
+    }
+  }
+  return SndfilePtr(raw);
+}
+
+}  // namespace
+
+AudioInfo audio_info(const std::string& path) {
+  SF_INFO info;
+  SndfilePtr file = open_sndfile(path, info);
+  return AudioInfo{info.samplerate, info.channels, static_cast<int64_t>(info.frames),
+                   format_name(info.format)};
+}
+
+torch::Tensor read_audio(const std::string& path, int target_rate) {
+  TORCH_CHECK(target_rate > 0, "read_audio: target_rate must be positive, got ", target_rate);
+  SF_INFO info;
+  SndfilePtr file = open_sndfile(path, info);
+  if (info.channels <= 0 || info.samplerate <= 0)
+    throw AudioError(path, fmt::format("corrupt header ({} channels, {} Hz)", info.channels,
+                                       info.samplerate));
+  if (info.frames <= 0) throw AudioError(path, "zero-length: the file contains no audio samples");
+
+  // libsndfile normalises integer PCM to float by 1/2^(bits-1) (its default),
+  // which for 16-bit data is exactly int16/32768, matching torchaudio.load.
+  const int channels = info.channels;
+  const int64_t expected = info.frames;
+  std::vector<float> interleaved;
+  interleaved.reserve(static_cast<size_t>(expected) * channels);
+  constexpr sf_count_t kChunk = 1 << 15;
+  std::vector<float> buf(static_cast<size_t>(kChunk) * channels);
+  int64_t got = 0;
+  while (true) {
+    const sf_count_t n = sf_readf_float(file.get(), buf.data(), kChunk);
+    if (n <= 0) break;
+    interleaved.insert(interleaved.end(), buf.begin(), buf.begin() + n * channels);
+    got += n;
+  }
+  // A decoder error (FLAC CRC / lost sync) or fewer samples than the header
+  // promises both mean the file was cut off or damaged; returning the partial
+  // audio silently would give features for a different utterance.
+  if (sf_error(file.get()) != SF_ERR_NO_ERROR)
+    throw AudioError(path, fmt::format("truncated or corrupt: decoding failed after {} of {} "
+                                       "samples (libsndfile: {})",
+                                       got, expected, sf_strerror(file.get())));
+  if (got < expected)
+    throw AudioError(path, fmt::format("truncated or corrupt: decoded {} of {} samples the "
+                                       "header announces",
+                                       got, expected));
+
+  torch::Tensor mono = torch::empty({got}, torch::kFloat);
+  float* out = mono.data_ptr<float>();
+  if (channels == 1) {
+    std::copy(interleaved.begin(), interleaved.begin() + got, out);
+  } else {
+    const float inv = 1.0f / static_cast<float>(channels);
+    for (int64_t i = 0; i < got; ++i) {
+      float sum = 0.0f;
+      for (int c = 0; c < channels; ++c) sum += interleaved[static_cast<size_t>(i) * channels + c];
+      out[i] = sum * inv;
+    }
+  }
+  return resample(mono, info.samplerate, target_rate);
+}
+
+torch::Tensor resample(const torch::Tensor& waveform, int from_rate, int to_rate) {
+  TORCH_CHECK(waveform.dim() == 1, "resample: expected a 1-D waveform, got shape ",
+              waveform.sizes());
+  TORCH_CHECK(from_rate > 0 && to_rate > 0, "resample: rates must be positive, got ", from_rate,
+              " -> ", to_rate);
+  if (from_rate == to_rate) return waveform;
+  torch::Tensor in = waveform.to(torch::kFloat).contiguous();
+  const auto n = static_cast<size_t>(in.size(0));
+  const auto olen = static_cast<size_t>(
+      std::llround(static_cast<double>(n) * to_rate / static_cast<double>(from_rate)));
+  torch::Tensor out = torch::zeros({static_cast<int64_t>(olen)}, torch::kFloat);
+  if (n == 0 || olen == 0) return out;
+
+  const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+  const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_HQ, 0);
+  // One thread: files are already processed in parallel by the caller.
+  const soxr_runtime_spec_t runtime = soxr_runtime_spec(1);
+  size_t done = 0;
+  const soxr_error_t err =
+      soxr_oneshot(from_rate, to_rate, 1, in.data_ptr<float>(), n, nullptr,
+                   out.data_ptr<float>(), olen, &done, &io, &quality, &runtime);
+  TORCH_CHECK(!err, "resample: libsoxr failed (", from_rate, " -> ", to_rate, " Hz): ", err);
+  // soxr_oneshot flushes its filter, so `done == olen` in practice; any
+  // shortfall stays zero-padded so the length is always the documented one.
+  return out;
+}
+
+}  // namespace crnn::audio

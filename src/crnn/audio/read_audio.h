@@ -1,0 +1,71 @@
+#pragma once
+/// \file read_audio.h
+/// Decoding audio files into the mono float waveform that the feature
+/// extractors consume.
+///
+/// \code
+///   torch::Tensor wave = crnn::audio::read_audio("utt.flac");        // 16 kHz mono
+///   torch::Tensor wave8k = crnn::audio::read_audio("utt.wav", 8000);  // resampled
+/// \endcode
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace crnn::audio {
+
+/// Any problem with an input audio file. `what()` names the file and the
+/// problem ("file not found", "truncated or corrupt", ...), so callers can
+/// report it verbatim.
+class AudioError : public std::runtime_error {
+ public:
+  AudioError(std::string path, const std::string& problem);
+  /// The file the error is about.
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// What the file header says, before any conversion.
+struct AudioInfo {
+  int sample_rate = 0;
+  int channels = 0;
+  int64_t frames = 0;  ///< samples per channel
+  std::string format;  ///< e.g. "WAV (Microsoft) / Signed 16 bit PCM"
+};
+
+/// Reads only the header of `path`. Throws AudioError.
+AudioInfo audio_info(const std::string& path);
+
+/// Decodes `path` (WAV, FLAC or anything else libsndfile reads: any sample
+/// rate, bit depth and channel count) into a 1-D float32 tensor at
+/// `target_rate`.
+///
+/// * Scale: integer PCM is divided by 2^(bits-1), so 16-bit input becomes
+///   exactly int16 / 32768 and lies in [-1, 1) -- the convention of
+///   torchaudio.load, which the Kaldi-compatible fbank relies on
+///   (it multiplies by 32768 again).
+/// * Channels are down-mixed to mono by averaging.
+/// * If the file's rate differs from `target_rate`, it is resampled with
+///   libsoxr at "high quality" (SOXR_HQ: 20-bit precision, linear phase).
+///   The output has round(frames * target_rate / file_rate) samples.
+///
+/// Throws AudioError naming the file for: a missing file, a path that is not
+/// a regular file, an unreadable file, an unsupported / unrecognised format
+/// (e.g. a text file named .wav), a file without samples (zero-length), and a
+/// truncated or corrupt file (fewer samples decoded than the header promises,
+/// or a decoder error).
+torch::Tensor read_audio(const std::string& path, int target_rate = 16000);
+
+/// Resamples a 1-D float32 waveform from `from_rate` to `to_rate` with libsoxr
+/// (SOXR_HQ). Returns the input unchanged when the rates are equal.
+///
+/// \code
+///   auto y = crnn::audio::resample(x, 48000, 16000);   // y.size(0) == x.size(0) / 3
+/// \endcode
+torch::Tensor resample(const torch::Tensor& waveform, int from_rate, int to_rate);
+
+}  // namespace crnn::audio

@@ -1,0 +1,347 @@
+#include "crnn/data/feature_store.h"
+
+#include <fmt/core.h>
+#include <hdf5.h>
+
+#include <cctype>
+#include <filesystem>
+#include <type_traits>
+
+namespace crnn::data {
+namespace fs = std::filesystem;
+static_assert(std::is_same_v<hid_t, int64_t>, "HDF5 >= 1.10 (64-bit hid_t) expected");
+
+FeatureStoreError::FeatureStoreError(std::string path, const std::string& problem)
+    : std::runtime_error(fmt::format("{}: {}", path, problem)), path_(std::move(path)) {}
+
+namespace {
+
+constexpr const char* kGroup = "features";
+constexpr const char* kFormat = "crnn-features-1";
+constexpr const char* kComplete = "complete";
+
+// HDF5 prints its error stack to stderr by default; we report errors
+// ourselves. With the thread-safe library the setting is per thread.
+void silence_hdf5() {
+  thread_local bool done = false;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    done = true;
+  }
+}
+
+// Closes an HDF5 handle at scope exit.
+struct Handle {
+  hid_t id;
+  herr_t (*closer)(hid_t);
+  Handle(hid_t i, herr_t (*c)(hid_t)) : id(i), closer(c) {}
+  ~Handle() {
+    if (id >= 0) closer(id);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  operator hid_t() const { return id; }
+  bool ok() const { return id >= 0; }
+};
+
+bool link_exists(hid_t loc, const std::string& name) {
+  return H5Lexists(loc, name.c_str(), H5P_DEFAULT) > 0;
+}
+
+bool is_complete(hid_t group, const std::string& name) {
+  if (!link_exists(group, name)) return false;
+  return H5Aexists_by_name(group, name.c_str(), kComplete, H5P_DEFAULT) > 0;
+}
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+  return 0;
+}
+
+std::vector<std::string> link_names(hid_t group) {
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  // Creation order is tracked on /features (see create_group), so ids come
+  // back in the order they were written.
+  H5Literate(group, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_name, &names);
+  return names;
+}
+
+hid_t create_group(hid_t file) {
+  Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+  H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  return H5Gcreate2(file, kGroup, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+}
+
+void write_string_attr(hid_t loc, const char* name, const std::vector<std::string>& values,
+                       bool scalar) {
+  if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  const hsize_t n = values.size();
+  Handle space(scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), H5Sclose);
+  Handle attr(H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  std::vector<const char*> ptrs;
+  for (const auto& v : values) ptrs.push_back(v.c_str());
+  if (!attr.ok() || (!ptrs.empty() && H5Awrite(attr, type, ptrs.data()) < 0))
+    throw std::runtime_error(std::string("cannot write attribute ") + name);
+}
+
+std::vector<std::string> read_string_attr(hid_t loc, const char* name) {
+  Handle attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok()) throw std::runtime_error(std::string("missing attribute ") + name);
+  Handle space(H5Aget_space(attr), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type, H5T_VARIABLE);
+  // HDF5 does not convert between character sets: match what was written.
+  Handle file_type(H5Aget_type(attr), H5Tclose);
+  H5Tset_cset(type, H5Tget_cset(file_type));
+  std::vector<char*> ptrs(static_cast<size_t>(std::max<hssize_t>(n, 0)), nullptr);
+  if (n > 0 && H5Aread(attr, type, ptrs.data()) < 0)
+    throw std::runtime_error(std::string("cannot read attribute ") + name);
+  std::vector<std::string> out;
+  for (char* p : ptrs) out.emplace_back(p ? p : "");
+  if (n > 0) H5Dvlen_reclaim(type, space, H5P_DEFAULT, ptrs.data());
+  return out;
+}
+
+template <typename T>
+void write_scalar_attr(hid_t loc, const char* name, hid_t type, T value) {
+  if (H5Aexists(loc, name) > 0) H5Adelete(loc, name);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attr(H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok() || H5Awrite(attr, type, &value) < 0)
+    throw std::runtime_error(std::string("cannot write attribute ") + name);
+}
+
+template <typename T>
+T read_scalar_attr(hid_t loc, const char* name, hid_t type) {
+  Handle attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+  T value{};
+  if (!attr.ok() || H5Aread(attr, type, &value) < 0)
+    throw std::runtime_error(std::string("missing or unreadable attribute ") + name);
+  return value;
+}
+
+}  // namespace
+
+std::string escape_id(const std::string& id) {
+  if (id == ".") return "%2E";
+  std::string out;
+  for (char c : id) {
+    if (c == '%') out += "%25";
+    else if (c == '/') out += "%2F";
+    else out += c;
+  }
+  return out;
+}
+
+std::string unescape_id(const std::string& name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%' && i + 2 < name.size() && std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+      out += static_cast<char>(std::stoi(name.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += name[i];
+    }
+  }
+  return out;
+}
+
+FeatureStore::FeatureStore(std::string path, int64_t file, int64_t group, bool writable)
+    : path_(std::move(path)), file_(file), group_(group), writable_(writable) {}
+
+FeatureStore::FeatureStore(FeatureStore&& other) noexcept
+    : path_(std::move(other.path_)),
+      file_(other.file_),
+      group_(other.group_),
+      writable_(other.writable_),
+      discarded_(std::move(other.discarded_)) {
+  other.file_ = other.group_ = -1;
+}
+
+FeatureStore& FeatureStore::operator=(FeatureStore&& other) noexcept {
+  if (this != &other) {
+    close();
+    path_ = std::move(other.path_);
+    file_ = other.file_;
+    group_ = other.group_;
+    writable_ = other.writable_;
+    discarded_ = std::move(other.discarded_);
+    other.file_ = other.group_ = -1;
+  }
+  return *this;
+}
+
+FeatureStore::~FeatureStore() { close(); }
+
+void FeatureStore::close() noexcept {
+  silence_hdf5();
+  if (group_ >= 0) H5Gclose(group_);
+  if (file_ >= 0) {
+    if (writable_) H5Fflush(file_, H5F_SCOPE_GLOBAL);
+    H5Fclose(file_);
+  }
+  group_ = file_ = -1;
+}
+
+FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
+  silence_hdf5();
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  if (mode == Mode::Read && !exists) throw FeatureStoreError(path, "file not found");
+  if (exists && mode != Mode::Truncate && H5Fis_hdf5(path.c_str()) <= 0)
+    throw FeatureStoreError(path, "not an HDF5 file (or unreadable/corrupt)");
+
+  hid_t file = -1;
+  if (mode == Mode::Truncate || (mode == Mode::Append && !exists)) {
+    file = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0)
+      throw FeatureStoreError(path, "cannot create HDF5 file (directory missing, no permission, "
+                                    "or the file is open in another process)");
+  } else {
+    file = H5Fopen(path.c_str(), mode == Mode::Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+    if (file < 0)
+      throw FeatureStoreError(path, "cannot open HDF5 file (corrupt, no permission, or locked "
+                                    "by another process)");
+  }
+  const bool writable = mode != Mode::Read;
+  hid_t group = -1;
+  if (link_exists(file, kGroup)) {
+    group = H5Gopen2(file, kGroup, H5P_DEFAULT);
+  } else if (writable) {
+    group = create_group(file);
+    try {
+      write_string_attr(file, "format", {kFormat}, true);
+    } catch (const std::exception& e) {
+      H5Fclose(file);
+      throw FeatureStoreError(path, e.what());
+    }
+  } else {
+    H5Fclose(file);
+    throw FeatureStoreError(path, "not a crnn feature store (no /features group)");
+  }
+  if (group < 0) {
+    H5Fclose(file);
+    throw FeatureStoreError(path, "cannot open the /features group");
+  }
+  FeatureStore store(path, file, group, writable);
+  if (mode == Mode::Append) {
+    // Datasets without the completion mark were being written when an
+    // earlier run stopped: drop them so that they are computed again.
+    for (const auto& name : link_names(group)) {
+      if (!is_complete(group, name)) {
+        H5Ldelete(group, name.c_str(), H5P_DEFAULT);
+        store.discarded_.push_back(unescape_id(name));
+      }
+    }
+    if (!store.discarded_.empty()) store.flush();
+  }
+  return store;
+}
+
+bool FeatureStore::contains(const std::string& id) const {
+  silence_hdf5();
+  return is_complete(group_, escape_id(id));
+}
+
+void FeatureStore::write(const std::string& id, const torch::Tensor& features) {
+  silence_hdf5();
+  TORCH_CHECK(!id.empty(), "FeatureStore::write: empty id (", path_, ")");
+  TORCH_CHECK(features.dim() == 2, "FeatureStore::write: expected frames x features, got shape ",
+              features.sizes(), " for '", id, "' (", path_, ")");
+  if (!writable_) throw FeatureStoreError(path_, "opened read-only; cannot write '" + id + "'");
+  const std::string name = escape_id(id);
+  if (link_exists(group_, name))
+    throw FeatureStoreError(path_, "already contains '" + id + "'");
+  const torch::Tensor data = features.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  const hsize_t dims[2] = {static_cast<hsize_t>(data.size(0)), static_cast<hsize_t>(data.size(1))};
+  Handle space(H5Screate_simple(2, dims, nullptr), H5Sclose);
+  Handle dset(H5Dcreate2(group_, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT),
+              H5Dclose);
+  if (!dset.ok()) throw FeatureStoreError(path_, "cannot create dataset for '" + id + "'");
+  if (data.numel() > 0 &&
+      H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr<float>()) < 0)
+    throw FeatureStoreError(path_, "cannot write dataset for '" + id + "' (disk full?)");
+  // The mark goes last: a dataset without it is known to be incomplete.
+  try {
+    write_scalar_attr<uint8_t>(dset, kComplete, H5T_NATIVE_UINT8, 1);
+  } catch (const std::exception& e) {
+    throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
+  }
+  flush();
+}
+
+torch::Tensor FeatureStore::read(const std::string& id) const {
+  silence_hdf5();
+  const std::string name = escape_id(id);
+  if (!is_complete(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  Handle dset(H5Dopen2(group_, name.c_str(), H5P_DEFAULT), H5Dclose);
+  Handle space(H5Dget_space(dset), H5Sclose);
+  if (!dset.ok() || !space.ok() || H5Sget_simple_extent_ndims(space) != 2)
+    throw FeatureStoreError(path_, "dataset for '" + id + "' is not a 2-D matrix");
+  hsize_t dims[2];
+  H5Sget_simple_extent_dims(space, dims, nullptr);
+  torch::Tensor out =
+      torch::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, torch::kFloat);
+  if (out.numel() > 0 &&
+      H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr<float>()) < 0)
+    throw FeatureStoreError(path_, "cannot read dataset for '" + id + "' (corrupt file?)");
+  return out;
+}
+
+std::vector<std::string> FeatureStore::ids() const {
+  silence_hdf5();
+  std::vector<std::string> out;
+  for (const auto& name : link_names(group_))
+    if (is_complete(group_, name)) out.push_back(unescape_id(name));
+  return out;
+}
+
+bool FeatureStore::has_attributes() const {
+  silence_hdf5();
+  return H5Aexists(file_, "extractor") > 0;
+}
+
+FeatureAttributes FeatureStore::attributes() const {
+  silence_hdf5();
+  if (!has_attributes()) throw FeatureStoreError(path_, "no feature attributes set");
+  try {
+    FeatureAttributes a;
+    a.sample_rate = read_scalar_attr<int64_t>(file_, "sample_rate", H5T_NATIVE_INT64);
+    a.frame_shift_ms = read_scalar_attr<double>(file_, "frame_shift_ms", H5T_NATIVE_DOUBLE);
+    a.feature_names = read_string_attr(file_, "feature_names");
+    a.extractor = read_string_attr(file_, "extractor").at(0);
+    return a;
+  } catch (const std::exception& e) {
+    throw FeatureStoreError(path_, e.what());
+  }
+}
+
+void FeatureStore::set_attributes(const FeatureAttributes& a) {
+  silence_hdf5();
+  if (!writable_) throw FeatureStoreError(path_, "opened read-only; cannot set attributes");
+  try {
+    write_scalar_attr<int64_t>(file_, "sample_rate", H5T_NATIVE_INT64, a.sample_rate);
+    write_scalar_attr<double>(file_, "frame_shift_ms", H5T_NATIVE_DOUBLE, a.frame_shift_ms);
+    write_string_attr(file_, "feature_names", a.feature_names, false);
+    // extractor last: has_attributes() keys on it.
+    write_string_attr(file_, "extractor", {a.extractor}, true);
+  } catch (const std::exception& e) {
+    throw FeatureStoreError(path_, e.what());
+  }
+  flush();
+}
+
+void FeatureStore::flush() {
+  silence_hdf5();
+  if (writable_ && H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0)
+    throw FeatureStoreError(path_, "flush failed (disk full?)");
+}
+
+}  // namespace crnn::data

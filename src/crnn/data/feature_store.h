@@ -1,0 +1,123 @@
+#pragma once
+/// \file feature_store.h
+/// On-disk store of per-utterance feature matrices (HDF5).
+///
+/// Layout of a store file:
+///   /                     attributes: format ("crnn-features-1"), sample_rate (int64),
+///                         frame_shift_ms (double), feature_names (string array),
+///                         extractor (string: every extractor option, see audio::describe)
+///   /features/<id>        float32 dataset, frames x features, one per utterance;
+///                         attribute complete = 1 is written after the data
+/// Ids are stored with '%' and '/' percent-escaped ("a/b" -> "a%2Fb"), since
+/// '/' separates HDF5 path components; ids() returns the original ids, in
+/// the order they were written.
+///
+/// Durability and resume: every write() creates the dataset, writes the data,
+/// then marks it complete and calls H5Fflush, so a run that is interrupted
+/// loses at most the utterance being written. A dataset without the
+/// `complete` mark (process killed between create and flush) is invisible to
+/// contains()/ids()/read() and is deleted when the file is opened for
+/// Append, so a resumed run rewrites it. A kill *inside* H5Fflush can still
+/// leave the HDF5 metadata unreadable (HDF5 has no journal); open() then
+/// fails with a message naming the file, and the file must be regenerated.
+///
+/// \code
+///   auto store = crnn::data::FeatureStore::open("feats.h5", FeatureStore::Mode::Append);
+///   if (!store.has_attributes()) store.set_attributes({16000, 10.0, names, "kaldi-fbank ..."});
+///   if (!store.contains("utt1")) store.write("utt1", feats);   // frames x features
+///   torch::Tensor x = store.read("utt1");
+/// \endcode
+///
+/// Not thread-safe: use one FeatureStore from one thread at a time.
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace crnn::data {
+
+/// Any failure of the feature store; `what()` starts with the file name.
+class FeatureStoreError : public std::runtime_error {
+ public:
+  FeatureStoreError(std::string path, const std::string& problem);
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// File-level description of the stored features.
+struct FeatureAttributes {
+  int64_t sample_rate = 0;                 ///< audio rate the features were computed at, Hz
+  double frame_shift_ms = 0.0;             ///< time between consecutive rows
+  std::vector<std::string> feature_names;  ///< one per column
+  std::string extractor;                   ///< all extractor options, one line
+};
+
+class FeatureStore {
+ public:
+  enum class Mode {
+    Read,      ///< existing file, read only
+    Append,    ///< create if missing, else keep contents and add (resume)
+    Truncate,  ///< create, discarding an existing file
+  };
+
+  /// Opens (or creates) `path`. Throws FeatureStoreError naming the file if
+  /// it is missing (Read), not an HDF5 file, not a crnn feature store,
+  /// locked by another process, or corrupt.
+  static FeatureStore open(const std::string& path, Mode mode);
+
+  FeatureStore(FeatureStore&& other) noexcept;
+  FeatureStore& operator=(FeatureStore&& other) noexcept;
+  FeatureStore(const FeatureStore&) = delete;
+  FeatureStore& operator=(const FeatureStore&) = delete;
+  ~FeatureStore();
+
+  const std::string& path() const { return path_; }
+
+  /// True if a complete matrix for `id` is stored.
+  bool contains(const std::string& id) const;
+  /// Stores `features` (2-D, any floating dtype; saved as float32) under `id`
+  /// and flushes the file. Throws if `id` is already stored or the store is
+  /// read-only.
+  void write(const std::string& id, const torch::Tensor& features);
+  /// The frames x features float32 matrix stored under `id`. Throws if absent.
+  torch::Tensor read(const std::string& id) const;
+  /// Ids of all complete matrices, in the order they were written.
+  std::vector<std::string> ids() const;
+  /// Ids of incomplete datasets that open(..., Append) deleted.
+  const std::vector<std::string>& discarded_incomplete() const { return discarded_; }
+
+  /// True once set_attributes has been called on this file.
+  bool has_attributes() const;
+  FeatureAttributes attributes() const;
+  /// Writes the file attributes (replacing previous ones) and flushes.
+  void set_attributes(const FeatureAttributes& attributes);
+  int64_t sample_rate() const { return attributes().sample_rate; }
+  double frame_shift_ms() const { return attributes().frame_shift_ms; }
+  std::vector<std::string> feature_names() const { return attributes().feature_names; }
+  std::string extractor() const { return attributes().extractor; }
+
+  /// Flushes buffered data and metadata to disk.
+  void flush();
+
+ private:
+  FeatureStore(std::string path, int64_t file, int64_t group, bool writable);
+  void close() noexcept;
+
+  std::string path_;
+  int64_t file_ = -1;   // hid_t
+  int64_t group_ = -1;  // hid_t of /features
+  bool writable_ = false;
+  std::vector<std::string> discarded_;
+};
+
+/// '%' -> "%25", '/' -> "%2F", "." -> "%2E": an id as an HDF5 link name.
+std::string escape_id(const std::string& id);
+/// Inverse of escape_id.
+std::string unescape_id(const std::string& name);
+
+}  // namespace crnn::data

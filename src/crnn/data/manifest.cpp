@@ -1,0 +1,394 @@
+#include "crnn/data/manifest.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace crnn::data {
+
+// --- CSV ----------------------------------------------------------------------
+
+namespace csv {
+
+std::vector<Record> parse(const std::string& text, const std::string& source) {
+  std::vector<Record> records;
+  size_t i = 0;
+  const size_t n = text.size();
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // UTF-8 BOM (Excel writes one)
+  size_t line = 1;
+
+  // Consumes a line break at i (LF, CRLF or a lone CR); returns false if none.
+  auto eat_newline = [&]() {
+    if (i < n && text[i] == '\r') {
+      ++i;
+      if (i < n && text[i] == '\n') ++i;
+      ++line;
+      return true;
+    }
+    if (i < n && text[i] == '\n') {
+      ++i;
+      ++line;
+      return true;
+    }
+    return false;
+  };
+
+  while (i < n) {
+    Record rec;
+    rec.line = line;
+    bool blank = true;  // a record that is one empty unquoted field = a blank line
+    while (true) {
+      std::string field;
+      if (i < n && text[i] == '"') {
+        blank = false;
+        const size_t open_line = line;
+        ++i;
+        bool closed = false;
+        while (i < n) {
+          char c = text[i];
+          if (c == '"') {
+            if (i + 1 < n && text[i + 1] == '"') {
+              field += '"';
+              i += 2;
+              continue;
+            }
+            ++i;
+            closed = true;
+            break;
+          }
+          if (c == '\n' || (c == '\r' && !(i + 1 < n && text[i + 1] == '\n'))) ++line;
+          field += c;
+          ++i;
+        }
+        if (!closed)
+          throw DataError(fmt::format("{}:{}: unterminated quoted field (opened here, never closed)",
+                                      source, open_line));
+        if (i < n && text[i] != ',' && text[i] != '\r' && text[i] != '\n')
+          throw DataError(fmt::format(
+              "{}:{}: unexpected character '{}' after a closing quote (a quote inside a quoted "
+              "field must be doubled: \"\")",
+              source, line, text[i]));
+      } else {
+        while (i < n && text[i] != ',' && text[i] != '\r' && text[i] != '\n') {
+          if (text[i] == '"')
+            throw DataError(fmt::format(
+                "{}:{}: quote inside an unquoted field (quote the whole field and double the "
+                "quote)",
+                source, line));
+          field += text[i];
+          ++i;
+        }
+        if (!field.empty()) blank = false;
+      }
+      rec.fields.push_back(std::move(field));
+      if (i < n && text[i] == ',') {
+        blank = false;
+        ++i;
+        continue;
+      }
+      eat_newline();
+      break;
+    }
+    if (!blank) records.push_back(std::move(rec));
+  }
+  return records;
+}
+
+std::string quote(const std::string& field) {
+  bool needs = field.find_first_of(",\"\r\n") != std::string::npos ||
+               (!field.empty() && (field.front() == ' ' || field.back() == ' '));
+  if (!needs) return field;
+  std::string out = "\"";
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace csv
+
+// --- files --------------------------------------------------------------------
+
+std::string read_text_file(const std::string& path) {
+  if (fs::is_directory(path)) throw DataError(fmt::format("{}: is a directory, not a file", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw DataError(fmt::format("{}: read error", path));
+  return ss.str();
+}
+
+void write_text_file_atomic(const std::string& path, const std::string& text) {
+  fs::path target(path);
+  fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  if (!fs::is_directory(dir))
+    throw DataError(fmt::format("{}: directory {} does not exist", path, dir.string()));
+  // Same directory as the target so that rename() is atomic (same file system).
+  fs::path tmp = dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out)
+      throw DataError(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
+    out << text;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw DataError(fmt::format("{}: write failed", tmp.string()));
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::error_code ignore;
+    fs::remove(tmp, ignore);
+    throw DataError(fmt::format("{}: cannot rename {} into place: {}", path, tmp.string(),
+                                ec.message()));
+  }
+}
+
+// --- Utterance / Manifest -------------------------------------------------------
+
+const std::string& Utterance::label(const std::string& task) const {
+  static const std::string none;
+  auto it = labels.find(task);
+  return it == labels.end() ? none : it->second;
+}
+
+namespace {
+const std::set<std::string> kReserved{"id", "path", "speaker", "split"};
+
+bool valid_split(const std::string& s) {
+  return s.empty() || std::find(split_names().begin(), split_names().end(), s) != split_names().end();
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+}  // namespace
+
+Manifest::Manifest(std::vector<std::string> tasks) : tasks_(std::move(tasks)) {
+  std::set<std::string> seen;
+  for (const auto& t : tasks_) {
+    if (t.empty()) throw DataError("manifest: empty task name");
+    if (kReserved.count(t)) throw DataError(fmt::format("manifest: '{}' is reserved, not a task", t));
+    if (!seen.insert(t).second) throw DataError(fmt::format("manifest: duplicate task '{}'", t));
+  }
+}
+
+bool Manifest::has_task(const std::string& task) const {
+  return std::find(tasks_.begin(), tasks_.end(), task) != tasks_.end();
+}
+
+bool Manifest::has_split() const {
+  return std::any_of(utterances_.begin(), utterances_.end(),
+                     [](const Utterance& u) { return !u.split.empty(); });
+}
+
+void Manifest::add(Utterance u) {
+  if (u.id.empty()) throw DataError("empty utterance id");
+  if (u.path.empty()) throw DataError(fmt::format("utterance '{}': empty path", u.id));
+  if (u.speaker.empty()) throw DataError(fmt::format("utterance '{}': empty speaker", u.id));
+  if (!valid_split(u.split))
+    throw DataError(fmt::format("utterance '{}': unknown split '{}' (expected train, valid or test)",
+                                u.id, u.split));
+  for (auto it = u.labels.begin(); it != u.labels.end();) {
+    if (!has_task(it->first))
+      throw DataError(fmt::format("utterance '{}': label for unknown task '{}'", u.id, it->first));
+    // An empty label means "no label": store it as absent so there is one representation.
+    it = it->second.empty() ? u.labels.erase(it) : std::next(it);
+  }
+  auto [pos, inserted] = index_.emplace(u.id, utterances_.size());
+  if (!inserted)
+    throw DataError(fmt::format("duplicate utterance id '{}' (first at row {})", u.id, pos->second + 1));
+  utterances_.push_back(std::move(u));
+}
+
+Manifest Manifest::read(const std::string& path) {
+  std::string text = read_text_file(path);
+  fs::path base = fs::absolute(fs::path(path)).parent_path();
+  return parse(text, base.string(), path);
+}
+
+Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
+                         const std::string& source) {
+  auto records = csv::parse(text, source);
+  if (records.empty()) throw DataError(fmt::format("{}: empty manifest (no header row)", source));
+  const auto& header = records[0];
+  std::map<std::string, size_t> col;
+  std::vector<std::string> tasks;
+  std::vector<size_t> task_cols;
+  for (size_t c = 0; c < header.fields.size(); ++c) {
+    std::string name = trim(header.fields[c]);
+    if (name.empty())
+      throw DataError(fmt::format("{}:{}: column {} has an empty name", source, header.line, c + 1));
+    if (!col.emplace(name, c).second)
+      throw DataError(fmt::format("{}:{}: duplicate column '{}'", source, header.line, name));
+    if (!kReserved.count(name)) {
+      tasks.push_back(name);
+      task_cols.push_back(c);
+    }
+  }
+  for (const char* required : {"id", "path", "speaker"})
+    if (!col.count(required))
+      throw DataError(fmt::format("{}:{}: missing required column '{}' (header has: {})", source,
+                                  header.line, required, fmt::join(header.fields, ", ")));
+
+  Manifest m(tasks);
+  const size_t c_id = col["id"], c_path = col["path"], c_spk = col["speaker"];
+  const bool has_split = col.count("split") > 0;
+  const size_t c_split = has_split ? col["split"] : 0;
+  fs::path base(base_dir);
+  for (size_t r = 1; r < records.size(); ++r) {
+    const auto& rec = records[r];
+    if (rec.fields.size() != header.fields.size())
+      throw DataError(fmt::format("{}:{}: expected {} fields (as in the header), found {}", source,
+                                  rec.line, header.fields.size(), rec.fields.size()));
+    Utterance u;
+    u.id = rec.fields[c_id];
+    u.speaker = rec.fields[c_spk];
+    std::string p = rec.fields[c_path];
+    if (u.id.empty()) throw DataError(fmt::format("{}:{}: empty id", source, rec.line));
+    if (p.empty()) throw DataError(fmt::format("{}:{}: empty path for '{}'", source, rec.line, u.id));
+    if (u.speaker.empty())
+      throw DataError(fmt::format("{}:{}: empty speaker for '{}'", source, rec.line, u.id));
+    fs::path fp(p);
+    u.path = (fp.is_absolute() || base_dir.empty() ? fp : base / fp).lexically_normal().string();
+    if (has_split) {
+      u.split = rec.fields[c_split];
+      if (!valid_split(u.split))
+        throw DataError(fmt::format("{}:{}: unknown split '{}' for '{}' (expected train, valid, "
+                                    "test or empty)",
+                                    source, rec.line, u.split, u.id));
+    }
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      const std::string& v = rec.fields[task_cols[t]];
+      if (!v.empty()) u.labels[tasks[t]] = v;
+    }
+    if (m.contains(u.id))
+      throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on row {})", source,
+                                  rec.line, u.id, m.index_.at(u.id) + 1));
+    m.add(std::move(u));
+  }
+  return m;
+}
+
+std::string Manifest::to_csv(const std::string& base_dir, const ManifestWriteOptions& options) const {
+  const bool split = options.always_write_split || has_split();
+  std::string out = "id,path,speaker";
+  if (split) out += ",split";
+  for (const auto& t : tasks_) out += "," + csv::quote(t);
+  out += "\n";
+  fs::path base = base_dir.empty() ? fs::path() : fs::absolute(base_dir).lexically_normal();
+  for (const auto& u : utterances_) {
+    std::string p = u.path;
+    if (options.relative_paths && !base.empty()) {
+      fs::path abs = fs::absolute(u.path).lexically_normal();
+      fs::path rel = abs.lexically_relative(base);
+      if (!rel.empty()) p = rel.string();
+    }
+    out += csv::quote(u.id) + "," + csv::quote(p) + "," + csv::quote(u.speaker);
+    if (split) out += "," + csv::quote(u.split);
+    for (const auto& t : tasks_) out += "," + csv::quote(u.label(t));
+    out += "\n";
+  }
+  return out;
+}
+
+void Manifest::write(const std::string& path, const ManifestWriteOptions& options) const {
+  fs::path dir = fs::absolute(fs::path(path)).parent_path();
+  write_text_file_atomic(path, to_csv(dir.string(), options));
+}
+
+const Utterance& Manifest::find(const std::string& id) const {
+  auto it = index_.find(id);
+  if (it == index_.end()) throw DataError(fmt::format("no utterance with id '{}'", id));
+  return utterances_[it->second];
+}
+
+std::vector<std::string> Manifest::speakers() const {
+  std::set<std::string> s;
+  for (const auto& u : utterances_) s.insert(u.speaker);
+  return {s.begin(), s.end()};
+}
+
+Manifest Manifest::subset(const std::string& split) const {
+  Manifest m(tasks_);
+  for (const auto& u : utterances_)
+    if (u.split == split) m.add(u);
+  return m;
+}
+
+std::vector<std::string> Manifest::validate_paths() const {
+  std::vector<std::string> problems;
+  for (const auto& u : utterances_) {
+    std::error_code ec;
+    auto st = fs::status(u.path, ec);
+    if (!fs::exists(st))
+      problems.push_back(fmt::format("{}: file not found: {}", u.id, u.path));
+    else if (!fs::is_regular_file(st))
+      problems.push_back(fmt::format("{}: not a regular file: {}", u.id, u.path));
+  }
+  return problems;
+}
+
+// --- LabelSet -----------------------------------------------------------------
+
+LabelSet::LabelSet(std::vector<std::string> names, std::string task)
+    : task_(std::move(task)), names_(std::move(names)) {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i].empty()) throw DataError(fmt::format("task '{}': empty class name", task_));
+    if (!index_.emplace(names_[i], static_cast<int64_t>(i)).second)
+      throw DataError(fmt::format("task '{}': duplicate class '{}'", task_, names_[i]));
+  }
+}
+
+LabelSet LabelSet::from_manifest(const Manifest& manifest, const std::string& task,
+                                 const std::vector<std::string>& order) {
+  if (!manifest.has_task(task))
+    throw DataError(fmt::format("manifest has no task '{}' (tasks: {})", task,
+                                fmt::join(manifest.tasks(), ", ")));
+  std::set<std::string> seen;
+  for (const auto& u : manifest.utterances()) {
+    const auto& l = u.label(task);
+    if (!l.empty()) seen.insert(l);
+  }
+  if (order.empty()) return LabelSet({seen.begin(), seen.end()}, task);
+  LabelSet fixed(order, task);
+  for (const auto& l : seen) fixed.index(l);  // throws naming the unknown label
+  return fixed;
+}
+
+int64_t LabelSet::index(const std::string& label) const {
+  auto it = index_.find(label);
+  if (it == index_.end())
+    throw DataError(fmt::format("unknown label '{}'{} (known: {})", label,
+                                task_.empty() ? "" : fmt::format(" for task '{}'", task_),
+                                fmt::join(names_, ", ")));
+  return it->second;
+}
+
+const std::string& LabelSet::name(int64_t index) const {
+  if (index < 0 || index >= size())
+    throw DataError(fmt::format("class index {} out of range [0, {}) for task '{}'", index, size(), task_));
+  return names_[static_cast<size_t>(index)];
+}
+
+}  // namespace crnn::data

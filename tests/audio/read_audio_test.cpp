@@ -1,0 +1,165 @@
+// read_audio: formats, down-mixing, resampling, and every kind of bad input.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "crnn/audio/fbank.h"
+#include "crnn/audio/read_audio.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using crnn::audio::AudioError;
+using crnn::audio::read_audio;
+using crnn::test::TempDir;
+
+namespace {
+
+// Expects read_audio(path) to throw an AudioError whose message names the
+// file and contains `fragment`.
+void expect_audio_error(const std::string& path, const std::string& fragment) {
+  try {
+    read_audio(path);
+    ADD_FAILURE() << "no error for " << path;
+  } catch (const AudioError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
+    EXPECT_EQ(e.path(), path);
+  }
+}
+
+// Frequency of a sine estimated from its positive-going zero crossings.
+double zero_crossing_hz(const torch::Tensor& x, int rate) {
+  auto a = x.accessor<float, 1>();
+  int64_t first = -1, last = -1, count = 0;
+  for (int64_t i = 1; i < x.size(0); ++i) {
+    if (a[i - 1] < 0.0f && a[i] >= 0.0f) {
+      if (first < 0) first = i;
+      last = i;
+      ++count;
+    }
+  }
+  return (count - 1) * static_cast<double>(rate) / static_cast<double>(last - first);
+}
+
+}  // namespace
+
+TEST(ReadAudio, Pcm16IsScaledByOneOver32768) {
+  TempDir dir;
+  const std::string path = dir.file("levels.wav");
+  // Raw int16 levels 16384, -32768, 1, 32767 must read as level / 32768.
+  crnn::test::write_pcm16(path, {16384, -32768, 1, 32767}, 16000, 1);
+  const auto x = read_audio(path);
+  ASSERT_EQ(x.size(0), 4);
+  EXPECT_EQ(x[0].item<float>(), 0.5f);
+  EXPECT_EQ(x[1].item<float>(), -1.0f);
+  EXPECT_EQ(x[2].item<float>(), 1.0f / 32768.0f);
+  EXPECT_EQ(x[3].item<float>(), 32767.0f / 32768.0f);
+}
+
+TEST(ReadAudio, FlacAnd24BitDecodeLikeWav) {
+  TempDir dir;
+  const auto s = crnn::test::sine(440.0, 16000, 0.1, 0.25);
+  crnn::test::write_audio(dir.file("a.flac"), s, 16000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  crnn::test::write_audio(dir.file("a.wav"), s, 16000, 1, SF_FORMAT_WAV | SF_FORMAT_PCM_24);
+  const auto flac = read_audio(dir.file("a.flac"));
+  const auto wav24 = read_audio(dir.file("a.wav"));
+  ASSERT_EQ(flac.size(0), 1600);
+  ASSERT_EQ(wav24.size(0), 1600);
+  const auto ref = torch::tensor(s);
+  EXPECT_LE((flac - ref).abs().max().item<float>(), 1.0f / 32768.0f);   // 16-bit quantisation
+  EXPECT_LE((wav24 - ref).abs().max().item<float>(), 1.0f / 8388608.0f);  // 24-bit
+}
+
+TEST(ReadAudio, StereoIsAveragedToMono) {
+  TempDir dir;
+  const std::string path = dir.file("stereo.wav");
+  // Left 0.5, right -0.25 (exact in 16 bit): mono = 0.125.
+  std::vector<float> inter;
+  for (int i = 0; i < 100; ++i) inter.insert(inter.end(), {0.5f, -0.25f});
+  crnn::test::write_audio(path, inter, 16000, 2);
+  const auto x = read_audio(path);
+  ASSERT_EQ(x.size(0), 100);
+  EXPECT_EQ(x.min().item<float>(), 0.125f);
+  EXPECT_EQ(x.max().item<float>(), 0.125f);
+}
+
+TEST(ReadAudio, Resamples48kStereoTo16kMono) {
+  TempDir dir;
+  const std::string path = dir.file("48k.wav");
+  // 1 s of a 1 kHz sine in both channels (right at half amplitude).
+  const auto s = crnn::test::sine(1000.0, 48000, 1.0, 0.6);
+  std::vector<float> inter;
+  for (float v : s) inter.insert(inter.end(), {v, 0.5f * v});
+  crnn::test::write_audio(path, inter, 48000, 2);
+  const auto info = crnn::audio::audio_info(path);
+  EXPECT_EQ(info.sample_rate, 48000);
+  EXPECT_EQ(info.channels, 2);
+  EXPECT_EQ(info.frames, 48000);
+
+  const auto x = read_audio(path, 16000);
+  EXPECT_EQ(x.size(0), 16000);  // 48000 * 16000 / 48000
+  EXPECT_NEAR(zero_crossing_hz(x, 16000), 1000.0, 1.0);
+  // Mono amplitude (0.6 + 0.3) / 2 = 0.45, unchanged by resampling (the
+  // filter's passband is flat at 1 kHz); look away from the edges.
+  const auto mid = x.slice(0, 1000, 15000);
+  EXPECT_NEAR(mid.abs().max().item<float>(), 0.45f, 0.005f);
+  // 44.1 kHz -> 16 kHz keeps duration: round(44100 * 16000 / 44100).
+  crnn::test::write_audio(dir.file("44k.flac"), crnn::test::sine(440.0, 44100, 0.5), 44100, 1,
+                          SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  const auto y = read_audio(dir.file("44k.flac"));
+  EXPECT_EQ(y.size(0), 8000);
+  EXPECT_NEAR(zero_crossing_hz(y, 16000), 440.0, 1.0);
+}
+
+TEST(ReadAudio, MissingFile) {
+  TempDir dir;
+  expect_audio_error(dir.file("nope.wav"), "file not found");
+}
+
+TEST(ReadAudio, DirectoryIsNotAFile) { 
+  TempDir dir;
+  expect_audio_error(dir.path().string(), "not a regular file");
+}
+
+TEST(ReadAudio, TextFileNamedWav) {
+  TempDir dir;
+  const std::string path = dir.file("notes.wav");
+  std::ofstream(path) << "this is not audio, just some text in a file called .wav\n";
+  expect_audio_error(path, "unsupported or unrecognised audio format");
+}
+
+TEST(ReadAudio, ZeroByteFile) {
+  TempDir dir;
+  const std::string path = dir.file("empty.flac");
+  std::ofstream{path};
+  expect_audio_error(path, "zero-length");
+}
+
+TEST(ReadAudio, WavWithZeroSamples) {
+  TempDir dir;
+  const std::string path = dir.file("nosamples.wav");
+  crnn::test::write_audio(path, {}, 16000, 1);
+  ASSERT_GT(fs::file_size(path), 0u);  // a valid header, no data
+  expect_audio_error(path, "zero-length");
+}
+
+TEST(ReadAudio, TruncatedFlac) {
+  TempDir dir;
+  const std::string path = dir.file("cut.flac");
+  crnn::test::write_audio(path, crnn::test::sine(300.0, 16000, 2.0, 0.5), 16000, 1,
+                          SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  fs::resize_file(path, fs::file_size(path) / 2);
+  expect_audio_error(path, "truncated or corrupt");
+}
+
+TEST(ReadAudio, TenMillisecondFileGivesZeroFrames) {
+  // Decoding works; the fbank has no complete 25 ms frame (documented in fbank.h).
+  TempDir dir;
+  const std::string path = dir.file("10ms.wav");
+  crnn::test::write_audio(path, crnn::test::sine(500.0, 16000, 0.010), 16000, 1);
+  const auto x = read_audio(path);
+  EXPECT_EQ(x.size(0), 160);
+  EXPECT_EQ(crnn::audio::compute_fbank(x).sizes(), (std::vector<int64_t>{0, 26}));
+}

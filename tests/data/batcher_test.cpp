@@ -1,0 +1,204 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "crnn/data/batcher.h"
+#include "data/temp_dir.h"
+
+using namespace crnn::data;
+using crnn::testing::contains;
+using crnn::testing::error_of;
+
+namespace {
+// 50 examples with lengths 1..50 in scrambled order; example i has length
+// len(i), label i % 4, every frame filled with value i + 1 (never 0, so that
+// padding is recognisable).
+int64_t len(int64_t i) { return (i * 17) % 50 + 1; }
+std::vector<Example> dataset(int64_t n = 50, int64_t k = 3) {
+  std::vector<Example> d;
+  for (int64_t i = 0; i < n; ++i)
+    d.push_back({torch::full({len(i), k}, static_cast<float>(i + 1)), i % 4, "u" + std::to_string(i)});
+  return d;
+}
+std::vector<Batch> drain(BatchStream s) {
+  std::vector<Batch> out;
+  while (auto b = s.next()) out.push_back(std::move(*b));
+  return out;
+}
+std::vector<std::string> id_order(const std::vector<Batch>& bs) {
+  std::vector<std::string> ids;
+  for (const auto& b : bs) ids.insert(ids.end(), b.ids.begin(), b.ids.end());
+  return ids;
+}
+// Runs fn on a detached thread; false if it does not finish within `seconds`
+// (so a hang fails the test instead of blocking the suite).
+bool finishes_within(std::function<void()> fn, double seconds) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto f = done->get_future();
+  std::thread([fn, done] {
+    fn();
+    done->set_value();
+  }).detach();
+  return f.wait_for(std::chrono::duration<double>(seconds)) == std::future_status::ready;
+}
+}  // namespace
+
+TEST(Batcher, EveryExampleExactlyOncePerEpochWithCorrectPaddingLengthsLabels) {
+  BatcherOptions o;
+  o.batch_size = 4;
+  o.batches_per_bucket = 2;
+  o.seed = 1;
+  Batcher batcher(dataset(), o);
+  EXPECT_EQ(batcher.batches_per_epoch(), 13);  // ceil(50 / 4)
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    auto batches = drain(batcher.epoch(epoch));
+    ASSERT_EQ(batches.size(), 13u);
+    std::multiset<std::string> seen;
+    for (const auto& b : batches) {
+      const int64_t B = static_cast<int64_t>(b.ids.size());
+      ASSERT_EQ(b.features.dim(), 3);
+      EXPECT_EQ(b.features.scalar_type(), torch::kFloat32);
+      EXPECT_EQ(b.lengths.scalar_type(), torch::kInt64);
+      EXPECT_EQ(b.labels.scalar_type(), torch::kInt64);
+      EXPECT_EQ(b.features.size(0), B);
+      EXPECT_EQ(b.features.size(2), 3);
+      int64_t tmax = 0;
+      for (int64_t j = 0; j < B; ++j) {
+        const int64_t i = std::stoll(b.ids[static_cast<size_t>(j)].substr(1));
+        seen.insert(b.ids[static_cast<size_t>(j)]);
+        EXPECT_EQ(b.indices[static_cast<size_t>(j)], i);
+        EXPECT_EQ(b.lengths[j].item<int64_t>(), len(i));
+        EXPECT_EQ(b.labels[j].item<int64_t>(), i % 4);
+        tmax = std::max(tmax, len(i));
+        auto valid = b.features[j].narrow(0, 0, len(i));
+        EXPECT_TRUE(valid.eq(static_cast<float>(i + 1)).all().item<bool>());
+        auto pad = b.features[j].narrow(0, len(i), b.features.size(1) - len(i));
+        EXPECT_TRUE(pad.eq(0).all().item<bool>()) << "padding must be zero";
+      }
+      EXPECT_EQ(b.features.size(1), tmax) << "padded to the longest in the batch";
+    }
+    EXPECT_EQ(seen.size(), 50u);
+    for (const auto& id : seen) EXPECT_EQ(seen.count(id), 1u) << id;
+  }
+}
+
+TEST(Batcher, BatchesComeFromOneLengthBucketAndBucketsAreContiguous) {
+  // Lengths are 1..50, so sorted bucket m (8 = 2 batches × 4) holds lengths 8m+1 … 8m+8.
+  BatcherOptions o;
+  o.batch_size = 4;
+  o.batches_per_bucket = 2;
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    o.seed = seed;
+    auto batches = drain(Batcher(dataset(), o).epoch(0));
+    std::vector<int64_t> bucket_of_batch;
+    for (const auto& b : batches) {
+      auto lens = b.lengths;
+      const int64_t lo = (lens.min().item<int64_t>() - 1) / 8, hi = (lens.max().item<int64_t>() - 1) / 8;
+      EXPECT_EQ(lo, hi) << "a batch mixes buckets";
+      bucket_of_batch.push_back(lo);
+    }
+    // Each bucket appears as one contiguous run of batches.
+    std::set<int64_t> finished;
+    for (size_t i = 0; i < bucket_of_batch.size(); ++i) {
+      if (i > 0 && bucket_of_batch[i] != bucket_of_batch[i - 1]) finished.insert(bucket_of_batch[i - 1]);
+      EXPECT_EQ(finished.count(bucket_of_batch[i]), 0u) << "bucket " << bucket_of_batch[i] << " split up";
+    }
+  }
+  // Without shuffling: ascending length order.
+  o.shuffle = false;
+  auto batches = drain(Batcher(dataset(), o).epoch(0));
+  int64_t prev = 0;
+  for (const auto& b : batches)
+    for (int64_t j = 0; j < b.lengths.size(0); ++j) {
+      EXPECT_GE(b.lengths[j].item<int64_t>(), prev);
+      prev = b.lengths[j].item<int64_t>();
+    }
+}
+
+TEST(Batcher, DeterministicGivenSeedAndEpoch) {
+  BatcherOptions o;
+  o.batch_size = 5;
+  o.seed = 77;
+  Batcher a(dataset(), o), b(dataset(), o);
+  EXPECT_EQ(id_order(drain(a.epoch(3))), id_order(drain(b.epoch(3))));
+  EXPECT_EQ(a.plan(3), b.plan(3));
+  EXPECT_NE(a.plan(3), a.plan(4)) << "each epoch is shuffled anew";
+  o.seed = 78;
+  EXPECT_NE(a.plan(3), Batcher(dataset(), o).plan(3));
+  // Prefetching changes nothing but timing.
+  o.seed = 77;
+  o.prefetch = 0;
+  EXPECT_EQ(id_order(drain(Batcher(dataset(), o).epoch(3))), id_order(drain(a.epoch(3))));
+}
+
+TEST(Batcher, DropLastAndSingleBucket) {
+  BatcherOptions o;
+  o.batch_size = 8;
+  o.batches_per_bucket = 0;
+  o.drop_last = true;
+  Batcher b(dataset(), o);
+  EXPECT_EQ(b.batches_per_epoch(), 6);
+  auto batches = drain(b.epoch(0));
+  ASSERT_EQ(batches.size(), 6u);
+  for (const auto& x : batches) EXPECT_EQ(x.ids.size(), 8u);
+}
+
+TEST(Batcher, EarlyDestructionDoesNotHang) {
+  BatcherOptions o;
+  o.batch_size = 2;
+  o.prefetch = 1;  // the producer blocks on a full queue almost at once
+  Batcher batcher(dataset(200), o);
+  EXPECT_TRUE(finishes_within(
+      [&] {
+        auto s = batcher.epoch(0);
+        s.next();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the producer fill the queue
+      },
+      20.0));
+  EXPECT_TRUE(finishes_within([&] { auto s = batcher.epoch(1); }, 20.0));  // never consumed
+  EXPECT_TRUE(finishes_within(
+      [&] {
+        auto s = batcher.epoch(2);
+        s = batcher.epoch(3);  // move-assignment stops the first producer
+        s.next();
+      },
+      20.0));
+}
+
+TEST(Batcher, ProducerExceptionIsRethrownInTheConsumer) {
+  BatcherOptions o;
+  o.batch_size = 5;
+  o.shuffle = false;
+  int calls = 0;
+  std::thread::id producer_thread;
+  o.transform = [&](Batch& b) {
+    producer_thread = std::this_thread::get_id();
+    if (++calls == 3) throw std::runtime_error("augmentation failed on batch 3");
+    b.features.mul_(2);
+  };
+  Batcher batcher(dataset(), o);
+  auto s = batcher.epoch(0);
+  auto first = s.next();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->features[0][0][0].item<float>(), 2.f * (std::stoll(first->ids[0].substr(1)) + 1));
+  ASSERT_TRUE(s.next());
+  EXPECT_TRUE(contains(error_of([&] { s.next(); }), "augmentation failed on batch 3"));
+  EXPECT_FALSE(s.next()) << "after the error the stream is over";
+  EXPECT_NE(producer_thread, std::this_thread::get_id()) << "transform runs on the producer thread";
+}
+
+TEST(Batcher, RejectsBadExamples) {
+  std::vector<Example> d = dataset(3);
+  d.push_back({torch::zeros({4, 2}), 0, "odd"});
+  EXPECT_TRUE(contains(error_of([&] { Batcher(d, {}); }), "'odd': 2 features, the first example has 3"));
+  EXPECT_TRUE(contains(error_of([] { Batcher(std::vector<Example>{{torch::zeros({0, 3}), 0, "e"}}, {}); }),
+                       "'e': no frames"));
+  BatcherOptions o;
+  o.batch_size = 0;
+  EXPECT_TRUE(contains(error_of([&] { Batcher(dataset(3), o); }), "batch_size must be >= 1"));
+}

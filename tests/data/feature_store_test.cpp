@@ -1,0 +1,108 @@
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "crnn/data/feature_store.h"
+#include "support/test_support.h"
+
+using crnn::data::FeatureAttributes;
+using crnn::data::FeatureStore;
+using crnn::data::FeatureStoreError;
+using Mode = crnn::data::FeatureStore::Mode;
+
+TEST(FeatureStore, WriteReadRoundTripAndAttributes) {
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  // 3 x 2 matrix with hand-picked values; a/b has a slash (escaped on disk).
+  const auto m = torch::tensor({{1.5f, -2.0f}, {0.0f, 3.25f}, {1e-7f, -1e7f}});
+  {
+    auto store = FeatureStore::open(path, Mode::Truncate);
+    EXPECT_FALSE(store.has_attributes());
+    store.set_attributes({16000, 10.0, {"f0", "f1"}, "test extractor v1"});
+    store.write("utt1", m);
+    store.write("spk/a%b", m * 2);
+    store.write("empty", torch::zeros({0, 2}));
+    EXPECT_THROW(store.write("utt1", m), FeatureStoreError);  // no silent overwrite
+  }
+  auto store = FeatureStore::open(path, Mode::Read);
+  EXPECT_EQ(store.ids(), (std::vector<std::string>{"utt1", "spk/a%b", "empty"}));
+  EXPECT_TRUE(store.contains("utt1"));
+  EXPECT_TRUE(store.contains("spk/a%b"));
+  EXPECT_FALSE(store.contains("utt2"));
+  EXPECT_TRUE(torch::equal(store.read("utt1"), m));
+  EXPECT_TRUE(torch::equal(store.read("spk/a%b"), m * 2));
+  EXPECT_EQ(store.read("empty").sizes(), (std::vector<int64_t>{0, 2}));
+  EXPECT_EQ(store.sample_rate(), 16000);
+  EXPECT_EQ(store.frame_shift_ms(), 10.0);
+  EXPECT_EQ(store.feature_names(), (std::vector<std::string>{"f0", "f1"}));
+  EXPECT_EQ(store.extractor(), "test extractor v1");
+  EXPECT_THROW(store.write("x", m), FeatureStoreError);  // read-only
+  EXPECT_THROW(store.read("utt2"), FeatureStoreError);
+}
+
+TEST(FeatureStore, AppendKeepsContentsAndTruncateDiscardsThem) {
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  FeatureStore::open(path, Mode::Append).write("a", torch::ones({2, 3}));
+  FeatureStore::open(path, Mode::Append).write("b", torch::ones({4, 3}));
+  EXPECT_EQ(FeatureStore::open(path, Mode::Read).ids(), (std::vector<std::string>{"a", "b"}));
+  FeatureStore::open(path, Mode::Truncate);
+  EXPECT_TRUE(FeatureStore::open(path, Mode::Read).ids().empty());
+}
+
+TEST(FeatureStore, IncompleteDatasetIsDroppedOnAppend) {
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  FeatureStore::open(path, Mode::Truncate).write("done", torch::ones({2, 2}));
+  {
+    // Simulate a run killed between creating a dataset and marking it
+    // complete: a raw dataset without the `complete` attribute.
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hsize_t dims[2] = {5, 2};
+    hid_t s = H5Screate_simple(2, dims, nullptr);
+    hid_t d = H5Dcreate2(f, "/features/half", H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Fclose(f);
+  }
+  {
+    auto reader = FeatureStore::open(path, Mode::Read);
+    EXPECT_FALSE(reader.contains("half"));
+    EXPECT_EQ(reader.ids(), (std::vector<std::string>{"done"}));
+  }
+  auto store = FeatureStore::open(path, Mode::Append);
+  EXPECT_EQ(store.discarded_incomplete(), (std::vector<std::string>{"half"}));
+  store.write("half", torch::full({3, 2}, 7.0f));  // rewritten by a resumed run
+  EXPECT_EQ(store.read("half")[2][1].item<float>(), 7.0f);
+}
+
+TEST(FeatureStore, ErrorsNameTheFile) {
+  crnn::test::TempDir dir;
+  const std::string missing = dir.file("missing.h5");
+  try {
+    FeatureStore::open(missing, Mode::Read);
+    FAIL();
+  } catch (const FeatureStoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(missing), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("not found"), std::string::npos);
+  }
+  const std::string text = dir.file("text.h5");
+  std::ofstream(text) << "hello";
+  try {
+    FeatureStore::open(text, Mode::Append);
+    FAIL();
+  } catch (const FeatureStoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("not an HDF5 file"), std::string::npos);
+  }
+}
+
+TEST(FeatureStore, IdEscaping) {
+  EXPECT_EQ(crnn::data::escape_id("a/b%c"), "a%2Fb%25c");
+  EXPECT_EQ(crnn::data::unescape_id("a%2Fb%25c"), "a/b%c");
+  EXPECT_EQ(crnn::data::escape_id("."), "%2E");
+  EXPECT_EQ(crnn::data::unescape_id("%2E"), ".");
+}

@@ -1,0 +1,161 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "crnn/data/manifest.h"
+#include "data/temp_dir.h"
+
+using namespace crnn::data;
+using crnn::testing::error_of;
+using crnn::testing::TempDir;
+using crnn::testing::contains;
+namespace fs = std::filesystem;
+
+TEST(Csv, QuotedFieldsCommasEscapedQuotesAndCrlf) {
+  // Record 2 spans lines 2-3 (a line break inside quotes); record 3 starts on line 4.
+  const std::string text =
+      "\xEF\xBB\xBF"
+      "a,b,c\r\n"
+      "\"x, y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n"
+      "plain,,\"\"\r\n"
+      "\r\n";
+  auto recs = csv::parse(text, "t.csv");
+  ASSERT_EQ(recs.size(), 3u);
+  EXPECT_EQ(recs[0].fields, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(recs[1].fields, (std::vector<std::string>{"x, y", "say \"hi\"", "two\nlines"}));
+  EXPECT_EQ(recs[2].fields, (std::vector<std::string>{"plain", "", ""}));
+  EXPECT_EQ(recs[0].line, 1u);
+  EXPECT_EQ(recs[1].line, 2u);
+  EXPECT_EQ(recs[2].line, 4u);
+}
+
+TEST(Csv, MalformedInputNamesFileAndLine) {
+  EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n1,\"open\n2,3\n", "m.csv"); }), "m.csv:2: unterminated quoted field"));
+  EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n1,\"x\"y\n", "m.csv"); }), "m.csv:2:"));
+  EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n\n1,x\"y\n", "m.csv"); }), "m.csv:3: quote inside an unquoted field"));
+}
+
+TEST(Csv, QuoteOnlyWhenNeeded) {
+  EXPECT_EQ(csv::quote("plain"), "plain");
+  EXPECT_EQ(csv::quote("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv::quote("say \"x\""), "\"say \"\"x\"\"\"");
+  EXPECT_EQ(csv::quote(" pad"), "\" pad\"");
+}
+
+TEST(Manifest, ReadsColumnsInAnyOrderAndResolvesRelativePaths) {
+  TempDir dir;
+  const std::string file = dir.write("sub/m.csv",
+                                     "emotion,speaker,path,id,split,age\n"
+                                     "happy,s1,wav/a.wav,a,train,adult\n"
+                                     "\"sad\",s2,/abs/b.flac,b,test,\n"
+                                     "angry,s2,../up/c.wav,c,test,child\n");
+  Manifest m = Manifest::read(file);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m.tasks(), (std::vector<std::string>{"emotion", "age"}));
+  EXPECT_TRUE(m.has_split());
+  EXPECT_EQ(m[0].path, (dir.path() / "sub/wav/a.wav").string());
+  EXPECT_EQ(m[1].path, "/abs/b.flac");
+  EXPECT_EQ(m[2].path, (dir.path() / "up/c.wav").string());
+  EXPECT_EQ(m[0].labels.at("emotion"), "happy");
+  EXPECT_EQ(m[1].labels.count("age"), 0u) << "an empty cell means: no label";
+  EXPECT_EQ(m[1].label("age"), "");
+  EXPECT_EQ(m.find("c").speaker, "s2");
+  EXPECT_EQ(m.speakers(), (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(m.subset("test").size(), 2u);
+  EXPECT_EQ(m.subset("valid").size(), 0u);
+}
+
+TEST(Manifest, SplitColumnIsOptional) {
+  auto m = Manifest::parse("id,path,speaker,gender\nu1,/a.wav,s,f\n", "/");
+  EXPECT_FALSE(m.has_split());
+  EXPECT_EQ(m[0].split, "");
+}
+
+TEST(Manifest, ErrorsNameFileLineAndProblem) {
+  auto err = [](const std::string& text) { return error_of([&] { Manifest::parse(text, "/d", "m.csv"); }); };
+  EXPECT_TRUE(contains(err("id,path,emotion\na,x.wav,happy\n"), "m.csv:1: missing required column 'speaker'"));
+  EXPECT_TRUE(contains(err("id,path,speaker,e\na,x.wav,s,happy\nb,y.wav,s\n"), "m.csv:3: expected 4 fields (as in the header), found 3"));
+  EXPECT_TRUE(contains(err("id,path,speaker\na,x.wav,s\nb,y.wav,s\na,z.wav,t\n"), "m.csv:4: duplicate utterance id 'a' (first on row 1)"));
+  EXPECT_TRUE(contains(err("id,path,speaker\n,x.wav,s\n"), "m.csv:2: empty id"));
+  EXPECT_TRUE(contains(err("id,path,speaker\na,,s\n"), "m.csv:2: empty path for 'a'"));
+  EXPECT_TRUE(contains(err("id,path,speaker\na,x.wav,\n"), "m.csv:2: empty speaker"));
+  EXPECT_TRUE(contains(err("id,path,speaker,split\na,x.wav,s,dev\n"), "m.csv:2: unknown split 'dev'"));
+  EXPECT_TRUE(contains(err("id,path,speaker,id\n"), "duplicate column 'id'"));
+  EXPECT_TRUE(contains(err(""), "empty manifest"));
+  EXPECT_TRUE(contains(error_of([] { Manifest::read("/nonexistent/m.csv"); }), "/nonexistent/m.csv"));
+}
+
+TEST(Manifest, WriteThenReadRoundTripsTrickyFieldsAtomically) {
+  TempDir dir;
+  Manifest m({"emotion", "note"});
+  m.add({"u,1", (dir.path() / "audio/a.wav").string(), "spk \"A\"", {{"emotion", "happy"}, {"note", "two\nlines"}}, "train"});
+  m.add({"u2", (dir.path() / "audio/b.wav").string(), "B", {{"emotion", "sad"}}, "test"});
+  const std::string out = (dir.path() / "m.csv").string();
+  ManifestWriteOptions wo;
+  wo.relative_paths = true;
+  m.write(out, wo);
+  // Only the manifest itself is left: the temporary file was renamed into place.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);
+  EXPECT_TRUE(contains(crnn::data::read_text_file(out), "\"u,1\",audio/a.wav,"));
+
+  Manifest r = Manifest::read(out);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r.tasks(), m.tasks());
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(r[i].id, m[i].id);
+    EXPECT_EQ(r[i].path, m[i].path);
+    EXPECT_EQ(r[i].speaker, m[i].speaker);
+    EXPECT_EQ(r[i].labels, m[i].labels);
+    EXPECT_EQ(r[i].split, m[i].split);
+  }
+}
+
+TEST(Manifest, AddRejectsBadUtterances) {
+  Manifest m({"gender"});
+  m.add({"a", "/a.wav", "s", {{"gender", "f"}}, ""});
+  EXPECT_TRUE(contains(error_of([&] { m.add({"a", "/b.wav", "s", {}, ""}); }), "duplicate utterance id 'a'"));
+  EXPECT_TRUE(contains(error_of([&] { m.add({"b", "/b.wav", "s", {{"age", "x"}}, ""}); }), "unknown task 'age'"));
+  EXPECT_TRUE(contains(error_of([&] { m.add({"c", "/c.wav", "s", {}, "dev"}); }), "unknown split 'dev'"));
+  EXPECT_TRUE(contains(error_of([] { Manifest({"split"}); }), "reserved"));
+  EXPECT_EQ(m.size(), 1u);
+}
+
+TEST(Manifest, ValidatePathsReportsMissingFiles) {
+  TempDir dir;
+  dir.write("ok.wav", "x");
+  fs::create_directories(dir.path() / "folder.wav");
+  const std::string file = dir.write("m.csv",
+                                     "id,path,speaker\n"
+                                     "ok,ok.wav,s\n"
+                                     "gone,missing.wav,s\n"
+                                     "dir,folder.wav,s\n");
+  auto problems = Manifest::read(file).validate_paths();
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_TRUE(contains(problems[0], "gone: file not found: "));
+  EXPECT_TRUE(contains(problems[0], "missing.wav"));
+  EXPECT_TRUE(contains(problems[1], "dir: not a regular file"));
+}
+
+TEST(LabelSet, SortedByDefaultOrFixedOrder) {
+  auto m = Manifest::parse("id,path,speaker,age\na,/a,s,youth\nb,/b,s,adult\nc,/c,s,child\nd,/d,s,youth\ne,/e,s,\n", "/");
+  auto sorted = LabelSet::from_manifest(m, "age");
+  EXPECT_EQ(sorted.names(), (std::vector<std::string>{"adult", "child", "youth"}));
+  EXPECT_EQ(sorted.index("youth"), 2);
+  auto fixed = LabelSet::from_manifest(m, "age", {"child", "youth", "adult"});
+  EXPECT_EQ(fixed.index("child"), 0);
+  EXPECT_EQ(fixed.index("adult"), 2);
+  EXPECT_EQ(fixed.name(1), "youth");
+  EXPECT_EQ(fixed.size(), 3);
+}
+
+TEST(LabelSet, UnknownLabelIsNamed) {
+  LabelSet s({"child", "youth", "adult"}, "age3");
+  EXPECT_TRUE(contains(error_of([&] { s.index("elder"); }), "unknown label 'elder' for task 'age3' (known: child, youth, adult)"));
+  auto m = Manifest::parse("id,path,speaker,age\na,/a,s,elder\n", "/");
+  EXPECT_TRUE(contains(error_of([&] { LabelSet::from_manifest(m, "age", {"child", "adult"}); }), "unknown label 'elder'"));
+  EXPECT_TRUE(contains(error_of([&] { LabelSet::from_manifest(m, "emotion"); }), "no task 'emotion'"));
+  EXPECT_TRUE(contains(error_of([] { LabelSet({"a", "a"}); }), "duplicate class 'a'"));
+  EXPECT_TRUE(contains(error_of([&] { s.name(3); }), "out of range"));
+}

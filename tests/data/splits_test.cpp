@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "crnn/data/splits.h"
+#include "data/temp_dir.h"
+
+using namespace crnn::data;
+using crnn::testing::contains;
+using crnn::testing::error_of;
+
+namespace {
+
+// 24 speakers s00..s23: gender alternates f/m; age class cycles child, youth,
+// adult; speaker i has 3 + (i % 5) utterances (unequal, to exercise balancing),
+// each with an emotion that varies within the speaker.
+Manifest synthetic(bool with_split) {
+  Manifest m({"emotion", "gender", "age"});
+  const char* ages[] = {"child", "youth", "adult"};
+  const char* emotions[] = {"happy", "sad", "angry"};
+  for (int s = 0; s < 24; ++s) {
+    char spk[8];
+    std::snprintf(spk, sizeof spk, "s%02d", s);
+    for (int u = 0; u < 3 + s % 5; ++u) {
+      Utterance x;
+      x.id = std::string(spk) + "_" + std::to_string(u);
+      x.path = "/data/" + x.id + ".wav";
+      x.speaker = spk;
+      x.labels = {{"emotion", emotions[u % 3]}, {"gender", s % 2 ? "m" : "f"}, {"age", ages[s % 3]}};
+      if (with_split) x.split = s < 16 ? "train" : "test";
+      m.add(x);
+    }
+  }
+  return m;
+}
+
+std::map<std::string, std::set<std::string>> splits_of_speakers(const Manifest& m) {
+  std::map<std::string, std::set<std::string>> r;
+  for (const auto& u : m.utterances()) r[u.speaker].insert(u.split);
+  return r;
+}
+
+std::vector<std::string> split_column(const Manifest& m) {
+  std::vector<std::string> v;
+  for (const auto& u : m.utterances()) v.push_back(u.split);
+  return v;
+}
+
+}  // namespace
+
+TEST(Splits, KFoldIsSpeakerIndependentForManySeedsAndK) {
+  const Manifest m = synthetic(false);
+  for (int64_t k = 3; k <= 8; ++k) {
+    for (uint64_t seed = 0; seed < 6; ++seed) {
+      KFoldOptions o{k, seed};
+      auto folds = assign_speaker_folds(m, o);
+      ASSERT_EQ(folds.size(), 24u);
+      std::vector<int64_t> load(static_cast<size_t>(k), 0);
+      for (const auto& u : m.utterances()) ++load[static_cast<size_t>(folds.at(u.speaker))];
+      // Greedy largest-first: folds differ by at most the largest speaker (7 utterances).
+      auto [lo, hi] = std::minmax_element(load.begin(), load.end());
+      EXPECT_GT(*lo, 0);
+      EXPECT_LE(*hi - *lo, 7) << "k=" << k << " seed=" << seed;
+
+      std::set<std::string> test_speakers_seen;
+      for (int64_t f = 0; f < k; ++f) {
+        Manifest r = kfold(m, f, o);
+        ASSERT_EQ(r.size(), m.size());
+        for (const auto& [spk, s] : splits_of_speakers(r)) EXPECT_EQ(s.size(), 1u) << spk << " in two splits";
+        Splits s = split_by_column(r);
+        EXPECT_EQ(s.train.size() + s.valid.size() + s.test.size(), m.size());
+        EXPECT_FALSE(s.test.empty());
+        EXPECT_FALSE(s.valid.empty());
+        EXPECT_FALSE(s.train.empty());
+        for (const auto& spk : s.test.speakers()) EXPECT_TRUE(test_speakers_seen.insert(spk).second);
+      }
+      // Over the k rounds every speaker is tested exactly once.
+      EXPECT_EQ(test_speakers_seen.size(), 24u);
+    }
+  }
+}
+
+TEST(Splits, KFoldSameSeedSameSplitDifferentSeedDifferent) {
+  const Manifest m = synthetic(false);
+  EXPECT_EQ(split_column(kfold(m, 1, {5, 42})), split_column(kfold(m, 1, {5, 42})));
+  int differing = 0;
+  for (uint64_t seed = 1; seed < 6; ++seed)
+    differing += split_column(kfold(m, 1, {5, 0})) != split_column(kfold(m, 1, {5, seed}));
+  EXPECT_GE(differing, 4);
+}
+
+TEST(Splits, KFoldBadArguments) {
+  const Manifest m = synthetic(false);
+  EXPECT_TRUE(contains(error_of([&] { kfold(m, 0, {2, 0}); }), "k must be >= 3"));
+  EXPECT_TRUE(contains(error_of([&] { kfold(m, 0, {25, 0}); }), "24 speakers cannot fill 25 folds"));
+  EXPECT_TRUE(contains(error_of([&] { kfold(m, 5, {5, 0}); }), "fold 5 out of range"));
+}
+
+TEST(Splits, CarveValidationPerClassForSpeakerLevelTask) {
+  const Manifest m = synthetic(true);  // s00..s15 train, s16..s23 test
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    ValidationOptions o;
+    o.task = "age";
+    o.speakers_per_class = 2;
+    o.seed = seed;
+    Manifest r = carve_validation(m, o);
+    for (const auto& [spk, s] : splits_of_speakers(r)) EXPECT_EQ(s.size(), 1u);
+    Splits s = split_by_column(r);
+    // Test is untouched, valid comes only from former training speakers.
+    EXPECT_EQ(s.test.speakers(), m.subset("test").speakers());
+    std::map<std::string, int> per_age;
+    for (const auto& spk : s.valid.speakers()) {
+      int idx = std::stoi(spk.substr(1));
+      EXPECT_LT(idx, 16) << spk;
+      ++per_age[s.valid.find(spk + "_0").label("age")];
+    }
+    EXPECT_EQ(per_age, (std::map<std::string, int>{{"adult", 2}, {"child", 2}, {"youth", 2}}));
+    EXPECT_EQ(s.train.speakers().size(), 16u - 6u);
+  }
+}
+
+TEST(Splits, CarveValidationBalancesByGenderWhenTaskVariesWithinSpeaker) {
+  const Manifest m = synthetic(false);  // no split column: all speakers are candidates
+  ValidationOptions o;
+  o.task = "emotion";
+  o.speakers_per_class = 3;
+  o.seed = 9;
+  Manifest r = carve_validation(m, o);
+  Splits s = split_by_column(r);  // no "" left: the rest became train
+  EXPECT_TRUE(s.test.empty());
+  std::map<std::string, int> per_gender;
+  for (const auto& spk : s.valid.speakers()) ++per_gender[s.valid.find(spk + "_0").label("gender")];
+  EXPECT_EQ(per_gender, (std::map<std::string, int>{{"f", 3}, {"m", 3}}));
+  EXPECT_EQ(split_column(r), split_column(carve_validation(m, o))) << "same seed, same split";
+  o.seed = 10;
+  EXPECT_NE(split_column(r), split_column(carve_validation(m, o)));
+}
+
+TEST(Splits, CarveValidationWithoutStrataPicksNSpeakers) {
+  Manifest m({"emotion"});
+  for (int s = 0; s < 6; ++s)
+    for (int u = 0; u < 2; ++u)
+      m.add({"s" + std::to_string(s) + "_" + std::to_string(u), "/x", "s" + std::to_string(s),
+             {{"emotion", u ? "a" : "b"}}, ""});
+  ValidationOptions o;
+  o.task = "emotion";
+  o.speakers_per_class = 2;
+  EXPECT_EQ(split_by_column(carve_validation(m, o)).valid.speakers().size(), 2u);
+  o.speakers_per_class = 6;
+  EXPECT_TRUE(contains(error_of([&] { carve_validation(m, o); }), "keep one for training"));
+}
+
+TEST(Splits, SpeakerInTwoSplitsIsRejected) {
+  Manifest m;
+  m.add({"a", "/a", "alice", {}, "train"});
+  m.add({"b", "/b", "alice", {}, "test"});
+  EXPECT_TRUE(contains(error_of([&] { split_by_column(m); }),
+                       "speaker 'alice' is in two splits: 'train' (a) and 'test' (b)"));
+  Manifest n;
+  n.add({"a", "/a", "alice", {}, ""});
+  EXPECT_TRUE(contains(error_of([&] { split_by_column(n); }), "has no split"));
+}
+
+TEST(Splits, SpeakerLabels) {
+  const Manifest m = synthetic(false);
+  EXPECT_EQ(speaker_labels(m, "gender").size(), 24u);
+  EXPECT_EQ(speaker_labels(m, "gender").at("s03"), "m");
+  EXPECT_TRUE(speaker_labels(m, "emotion").empty());
+}
