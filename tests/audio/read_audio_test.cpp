@@ -154,6 +154,21 @@ TEST(ReadAudio, TruncatedFlac) {
   expect_audio_error(path, "truncated or corrupt");
 }
 
+TEST(ReadAudio, TruncatedWav) {
+  // 1 s of 16-bit mono = 32000 data bytes after a 44-byte header; keep 10044
+  // bytes, so 10000 data bytes remain.
+  TempDir dir;
+  const std::string path = dir.file("cut.wav");
+  crnn::test::write_audio(path, crnn::test::sine(300.0, 16000, 1.0, 0.5), 16000, 1);
+  ASSERT_EQ(fs::file_size(path), 32044u);
+  fs::resize_file(path, 10044);
+  expect_audio_error(path, "truncated or corrupt: the WAV header announces 32000 bytes of audio "
+                           "data, the file holds 10000");
+  // A header cut inside the fmt chunk is reported too.
+  fs::resize_file(path, 30);
+  expect_audio_error(path, "corrupt");
+}
+
 TEST(ReadAudio, TenMillisecondFileGivesZeroFrames) {
   // Decoding works; the fbank has no complete 25 ms frame (documented in fbank.h).
   TempDir dir;

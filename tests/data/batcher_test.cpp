@@ -146,6 +146,18 @@ TEST(Batcher, DropLastAndSingleBucket) {
   auto batches = drain(b.epoch(0));
   ASSERT_EQ(batches.size(), 6u);
   for (const auto& x : batches) EXPECT_EQ(x.ids.size(), 8u);
+  // With buckets of 2 batches, only the last bucket (50 = 3·16 + 2) ends short.
+  o.batches_per_bucket = 2;
+  for (bool drop : {false, true}) {
+    o.drop_last = drop;
+    Batcher bb(dataset(), o);
+    auto plan = bb.plan(0);
+    EXPECT_EQ(static_cast<int64_t>(plan.size()), bb.batches_per_epoch());
+    EXPECT_EQ(plan.size(), drop ? 6u : 7u);
+    size_t short_batches = 0;
+    for (const auto& p : plan) short_batches += p.size() < 8;
+    EXPECT_EQ(short_batches, drop ? 0u : 1u);
+  }
 }
 
 TEST(Batcher, EarlyDestructionDoesNotHang) {

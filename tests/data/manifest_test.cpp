@@ -75,7 +75,7 @@ TEST(Manifest, ErrorsNameFileLineAndProblem) {
   auto err = [](const std::string& text) { return error_of([&] { Manifest::parse(text, "/d", "m.csv"); }); };
   EXPECT_TRUE(contains(err("id,path,emotion\na,x.wav,happy\n"), "m.csv:1: missing required column 'speaker'"));
   EXPECT_TRUE(contains(err("id,path,speaker,e\na,x.wav,s,happy\nb,y.wav,s\n"), "m.csv:3: expected 4 fields (as in the header), found 3"));
-  EXPECT_TRUE(contains(err("id,path,speaker\na,x.wav,s\nb,y.wav,s\na,z.wav,t\n"), "m.csv:4: duplicate utterance id 'a' (first on row 1)"));
+  EXPECT_TRUE(contains(err("id,path,speaker\na,x.wav,s\nb,y.wav,s\na,z.wav,t\n"), "m.csv:4: duplicate utterance id 'a' (first on line 2)"));
   EXPECT_TRUE(contains(err("id,path,speaker\n,x.wav,s\n"), "m.csv:2: empty id"));
   EXPECT_TRUE(contains(err("id,path,speaker\na,,s\n"), "m.csv:2: empty path for 'a'"));
   EXPECT_TRUE(contains(err("id,path,speaker\na,x.wav,\n"), "m.csv:2: empty speaker"));

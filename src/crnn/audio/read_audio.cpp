@@ -5,6 +5,7 @@
 #include <soxr.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <system_error>
@@ -71,6 +72,29 @@ SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
   return SndfilePtr(raw);
 }
 
+// libsndfile opens a WAV whose data chunk is cut off and silently shortens
+// it to what is there; its header log then holds "data : 16000 (should be
+// 8956)". A declared size of 0 or 0xFFFFFFFF is a streaming writer's
+// placeholder, not truncation, and is accepted.
+void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string& path) {
+  if ((info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAV &&
+      (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAVEX)
+    return;
+  std::vector<char> log(16384, '\0');
+  sf_command(file, SFC_GET_LOG_INFO, log.data(), static_cast<int>(log.size()) - 1);
+  const std::string text(log.data());
+  const auto pos = text.find("\ndata : ");
+  if (pos == std::string::npos) return;
+  unsigned long long declared = 0, actual = 0;
+  if (std::sscanf(text.c_str() + pos, "\ndata : %llu (should be %llu)", &declared, &actual) != 2)
+    return;
+  if (declared == 0 || declared >= 0xFFFFFFF0ULL) return;
+  if (declared > actual)
+    throw AudioError(path, fmt::format("truncated or corrupt: the WAV header announces {} bytes "
+                                       "of audio data, the file holds {}",
+                                       declared, actual));
+}
+
 }  // namespace
 
 AudioInfo audio_info(const std::string& path) {
@@ -88,6 +112,7 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
     throw AudioError(path, fmt::format("corrupt header ({} channels, {} Hz)", info.channels,
                                        info.samplerate));
   if (info.frames <= 0) throw AudioError(path, "zero-length: the file contains no audio samples");
+  check_wav_truncation(file.get(), info, path);
 
   // libsndfile normalises integer PCM to float by 1/2^(bits-1) (its default),
   // which for 16-bit data is exactly int16/32768, matching torchaudio.load.

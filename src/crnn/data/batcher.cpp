@@ -156,10 +156,8 @@ void Batcher::check() {
 int64_t Batcher::batches_per_epoch() const {
   const int64_t n = static_cast<int64_t>(data_->size());
   const int64_t bs = options_.batch_size;
-  if (options_.batches_per_bucket == 0 || options_.drop_last)
-    return options_.drop_last ? n / bs : (n + bs - 1) / bs;
-  // Only the last (partial) bucket can end in a partial batch.
-  return (n + bs - 1) / bs;
+  // Buckets hold whole batches, so only the very last batch can be short.
+  return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
 
 std::vector<std::vector<int64_t>> Batcher::plan(int64_t epoch) const {

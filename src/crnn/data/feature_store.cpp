@@ -63,7 +63,12 @@ std::vector<std::string> link_names(hid_t group) {
   hsize_t idx = 0;
   // Creation order is tracked on /features (see create_group), so ids come
   // back in the order they were written.
-  H5Literate(group, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_name, &names);
+  if (H5Literate(group, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, collect_name, &names) < 0) {
+    // A group made by another tool may not track creation order.
+    names.clear();
+    idx = 0;
+    H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names);
+  }
   return names;
 }
 

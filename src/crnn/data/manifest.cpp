@@ -256,6 +256,7 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
   const bool has_split = col.count("split") > 0;
   const size_t c_split = has_split ? col["split"] : 0;
   fs::path base(base_dir);
+  std::vector<size_t> line_of_row;  // for "first on line N" in duplicate-id errors
   for (size_t r = 1; r < records.size(); ++r) {
     const auto& rec = records[r];
     if (rec.fields.size() != header.fields.size())
@@ -283,9 +284,10 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
       if (!v.empty()) u.labels[tasks[t]] = v;
     }
     if (m.contains(u.id))
-      throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on row {})", source,
-                                  rec.line, u.id, m.index_.at(u.id) + 1));
+      throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on line {})", source,
+                                  rec.line, u.id, line_of_row[m.index_.at(u.id)]));
     m.add(std::move(u));
+    line_of_row.push_back(rec.line);
   }
   return m;
 }

@@ -1,0 +1,127 @@
+// End-to-end: the crnn binary on a temporary manifest.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "crnn/audio/fbank.h"
+#include "crnn/audio/read_audio.h"
+#include "crnn/data/feature_store.h"
+#include "support/test_support.h"
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out;  // stdout + stderr
+};
+
+CliRun run_crnn(const std::string& args) {
+  const std::string cmd = std::string("'") + CRNN_BINARY + "' " + args + " 2>&1";
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+// Three good files (one 44.1 kHz stereo FLAC in a subfolder, referenced by a
+// relative path), one text file named .wav, one 10 ms file.
+struct Corpus {
+  crnn::test::TempDir dir;
+  std::string manifest = dir.file("manifest.csv");
+  std::string h5 = dir.file("feats.h5");
+  Corpus() {
+    std::filesystem::create_directories(dir.path() / "sub");
+    crnn::test::write_audio(dir.file("a.wav"), crnn::test::sine(300, 16000, 0.5), 16000, 1);
+    crnn::test::write_audio(dir.file("b.wav"), crnn::test::sine(900, 16000, 0.25), 16000, 1);
+    std::vector<float> stereo;
+    for (float v : crnn::test::sine(500, 44100, 0.3)) stereo.insert(stereo.end(), {v, -0.5f * v});
+    crnn::test::write_audio(dir.file("sub/c.flac"), stereo, 44100, 2,
+                            SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+    std::ofstream(dir.file("bad.wav")) << "not audio at all\n";
+    crnn::test::write_audio(dir.file("short.wav"), crnn::test::sine(300, 16000, 0.01), 16000, 1);
+    std::ofstream m(manifest);
+    m << "id,speaker,path,emotion\n"
+      << "a,s1," << dir.file("a.wav") << ",happy\n"
+      << "b,s1,b.wav,sad\n"
+      << "c,s2,\"sub/c.flac\",sad\n"
+      << "bad,s2,bad.wav,angry\n"
+      << "short,s3,short.wav,calm\n";
+  }
+};
+
+}  // namespace
+
+TEST(FeaturesCli, ExtractsReportsFailuresAndResumes) {
+  Corpus c;
+  const std::string args = "--threads 2 features '" + c.manifest + "' -o '" + c.h5 + "'";
+  CliRun first = run_crnn(args);
+  EXPECT_EQ(first.status, 3) << first.out;  // one file failed, no --keep-going
+  EXPECT_NE(first.out.find("bad.wav"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("unsupported or unrecognised audio format"), std::string::npos)
+      << first.out;
+  EXPECT_NE(first.out.find("shorter than one 25 ms frame"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("3 extracted, 0 already present, 1 skipped (too short), 1 failed"),
+            std::string::npos)
+      << first.out;
+  EXPECT_NE(first.out.find("real-time factor"), std::string::npos) << first.out;
+
+  {
+    auto store = crnn::data::FeatureStore::open(c.h5, crnn::data::FeatureStore::Mode::Read);
+    auto ids = store.ids();
+    std::sort(ids.begin(), ids.end());
+    EXPECT_EQ(ids, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(store.sample_rate(), 16000);
+    EXPECT_EQ(store.frame_shift_ms(), 10.0);
+    EXPECT_EQ(store.feature_names().size(), 26u);
+    EXPECT_EQ(store.feature_names()[25], "fbank_25");
+    // 0.5 s at 16 kHz = 8000 samples -> 1 + (8000 - 400) / 160 = 48 frames;
+    // 0.25 s -> 23; 0.3 s at 44.1 kHz -> 13230 samples -> 4800 at 16 kHz -> 28.
+    EXPECT_EQ(store.read("a").sizes(), (std::vector<int64_t>{48, 26}));
+    EXPECT_EQ(store.read("b").sizes(), (std::vector<int64_t>{23, 26}));
+    EXPECT_EQ(store.read("c").sizes(), (std::vector<int64_t>{28, 26}));
+    // The stored matrix is the library's fbank of the decoded file.
+    const auto expected = crnn::audio::compute_fbank(crnn::audio::read_audio(c.dir.file("a.wav")));
+    EXPECT_TRUE(torch::allclose(store.read("a"), expected, 0, 1e-6));
+  }
+
+  // Resume: nothing new is extracted; the failure is still reported and
+  // --keep-going turns the status into 0.
+  CliRun second = run_crnn(args + " --keep-going");
+  EXPECT_EQ(second.status, 0) << second.out;
+  EXPECT_NE(second.out.find("0 extracted, 3 already present, 1 skipped (too short), 1 failed"),
+            std::string::npos)
+      << second.out;
+
+  // --dump prints a header and one CSV line per frame.
+  CliRun dump = run_crnn("features --dump b '" + c.h5 + "'");
+  EXPECT_EQ(dump.status, 0) << dump.out;
+  EXPECT_EQ(std::count(dump.out.begin(), dump.out.end(), '\n'), 1 + 23);
+  EXPECT_EQ(dump.out.rfind("fbank_00,fbank_01,", 0), 0u) << dump.out.substr(0, 80);
+  EXPECT_EQ(run_crnn("features --dump nosuch '" + c.h5 + "'").status, 2);
+}
+
+TEST(FeaturesCli, RefusesToMixOptionsInOneStore) {
+  Corpus c;
+  ASSERT_EQ(run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --keep-going").status, 0);
+  CliRun r = run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --num-bins 40");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("other options"), std::string::npos) << r.out;
+}
+
+TEST(FeaturesCli, BadManifest) {
+  crnn::test::TempDir dir;
+  const std::string m = dir.file("m.csv");
+  std::ofstream(m) << "name,file\nx,y.wav\n";
+  CliRun r = run_crnn("features '" + m + "' -o '" + dir.file("f.h5") + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("no 'id' column"), std::string::npos) << r.out;
+}
