@@ -1,5 +1,8 @@
 #include "crnn/audio/fbank.h"
 
+#include <sstream>
+#include <stdexcept>
+
 #include <fmt/core.h>
 
 #include <cmath>
@@ -111,6 +114,47 @@ std::string describe(const FbankOptions& o) {
       o.num_bins(), o.frame_length_ms(), o.frame_shift_ms(), to_string(o.window()),
       o.preemphasis(), o.remove_dc_offset(), o.snip_edges(), o.low_freq(), o.high_freq(),
       o.use_power(), o.log_floor(), o.round_to_power_of_two(), o.sample_rate(), o.input_scale());
+}
+
+FbankOptions parse_description(const std::string& description) {
+  std::istringstream in(description);
+  std::string word;
+  if (!(in >> word) || word != "kaldi-fbank")
+    throw std::invalid_argument("not a kaldi-fbank description: '" + description + "'");
+  FbankOptions o;
+  auto to_bool = [&](const std::string& k, const std::string& v) {
+    if (v == "true" || v == "1") return true;
+    if (v == "false" || v == "0") return false;
+    throw std::invalid_argument("fbank description: " + k + "=" + v + " is not a boolean");
+  };
+  while (in >> word) {
+    const auto eq = word.find('=');
+    if (eq == std::string::npos) throw std::invalid_argument("fbank description: bad field '" + word + "'");
+    const std::string k = word.substr(0, eq), v = word.substr(eq + 1);
+    try {
+      if (k == "num_bins") o.num_bins(std::stoll(v));
+      else if (k == "frame_length_ms") o.frame_length_ms(std::stod(v));
+      else if (k == "frame_shift_ms") o.frame_shift_ms(std::stod(v));
+      else if (k == "window") o.window(parse_window_type(v));
+      else if (k == "preemphasis") o.preemphasis(std::stod(v));
+      else if (k == "remove_dc_offset") o.remove_dc_offset(to_bool(k, v));
+      else if (k == "snip_edges") o.snip_edges(to_bool(k, v));
+      else if (k == "low_freq") o.low_freq(std::stod(v));
+      else if (k == "high_freq") o.high_freq(std::stod(v));
+      else if (k == "use_power") o.use_power(to_bool(k, v));
+      else if (k == "log_floor") o.log_floor(std::stod(v));
+      else if (k == "round_to_power_of_two") o.round_to_power_of_two(to_bool(k, v));
+      else if (k == "sample_rate") o.sample_rate(std::stoll(v));
+      else if (k == "input_scale") o.input_scale(std::stod(v));
+      else if (k == "resampler") continue;
+      else throw std::invalid_argument("fbank description: unknown field '" + k + "'");
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::exception&) {
+      throw std::invalid_argument("fbank description: bad value in '" + word + "'");
+    }
+  }
+  return o;
 }
 
 int64_t frame_length_samples(const FbankOptions& o) {

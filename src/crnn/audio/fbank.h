@@ -78,6 +78,10 @@ struct FbankOptions {
 /// feature file can be checked against the options of a later run, e.g.
 /// "kaldi-fbank num_bins=26 frame_length_ms=25 ... input_scale=32768".
 std::string describe(const FbankOptions& options);
+/// Inverse of describe(): the options a feature file or model file records.
+/// Throws std::invalid_argument naming the unreadable part. A trailing
+/// " resampler=…" (added by `crnn features`) is ignored.
+FbankOptions parse_description(const std::string& description);
 
 /// Samples per frame and per shift, as Kaldi rounds them: int(rate * ms / 1000).
 int64_t frame_length_samples(const FbankOptions& options);

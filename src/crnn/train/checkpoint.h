@@ -1,0 +1,68 @@
+#pragma once
+/// \file checkpoint.h
+/// Model files and training checkpoints (one format, LibTorch archives).
+///
+/// A model file is self-contained: the resolved run config (architecture),
+/// task and label names, feature extractor description and the training-set
+/// normalization statistics, so `crnn predict MODEL.pt audio.wav` needs
+/// nothing else. A checkpoint adds the optimizer state, the epoch counters and
+/// the RNG state, so `crnn train --resume` continues exactly. Files are
+/// written to a temporary name and renamed: a crash never leaves a torn file.
+///
+/// \code
+///   crnn::train::save_checkpoint("run/best.pt", model, &optimizer, bundle, &state);
+///   auto loaded = crnn::train::load_model("run/best.pt");
+///   auto log_p = loaded.model(x);
+/// \endcode
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "crnn/data/normalization.h"
+#include "crnn/nn/sequence_classifier.h"
+
+namespace crnn::train {
+
+/// Everything besides the weights that a model file carries.
+struct ModelBundle {
+  std::string config_toml;           ///< RunConfig::to_toml() of the run
+  std::string task;
+  std::vector<std::string> labels;   ///< class names, index order
+  int64_t input_size = 0;
+  int64_t sample_rate = 16000;
+  std::string feature_extractor;     ///< audio::describe(FbankOptions) of the features
+  data::FeatureStats global_stats;   ///< fallback normalization (training frames)
+};
+
+/// Where training stands (checkpoints only).
+struct TrainingState {
+  int64_t epoch = 0;          ///< epochs completed
+  int64_t best_epoch = 0;
+  double best_metric = 0;     ///< selection metric at best_epoch (higher is better)
+  int64_t bad_epochs = 0;     ///< epochs since the last improvement
+  double wall_seconds = 0;    ///< training time so far
+  torch::Tensor rng_state;    ///< LibTorch's default CPU generator
+};
+
+void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
+                     torch::optim::Optimizer* optimizer, const ModelBundle& bundle,
+                     const TrainingState* state);
+
+struct LoadedModel {
+  nn::SequenceClassifier model{nullptr};
+  ModelBundle bundle;
+  bool has_state = false;
+  TrainingState state;
+};
+
+/// Rebuilds the model from the file's own config and loads its weights.
+/// Throws std::runtime_error naming the file if it is missing or not a crnn model.
+LoadedModel load_model(const std::string& path);
+
+/// Restores the optimizer state of a checkpoint into `optimizer` (built over
+/// the loaded model's parameters).
+void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer);
+
+}  // namespace crnn::train

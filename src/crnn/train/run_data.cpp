@@ -1,0 +1,148 @@
+#include "crnn/train/run_data.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <map>
+#include <ostream>
+#include <set>
+
+#include "crnn/data/splits.h"
+
+namespace crnn::train {
+
+data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig& config) {
+  data::Manifest m = manifest_in;
+  if (config.folds > 0) {
+    data::KFoldOptions ko;
+    ko.k = config.folds;
+    ko.seed = config.split_seed;
+    return data::kfold(m, config.fold, ko);
+  }
+  if (config.split_column != "split") {
+    if (!m.has_task(config.split_column))
+      throw ConfigError(fmt::format("{}: data.split_column: the manifest has no column '{}'",
+                                    config.manifest, config.split_column));
+    for (size_t i = 0; i < m.size(); ++i) {
+      auto& u = m.mutable_at(i);
+      u.split = u.label(config.split_column);
+      if (!u.split.empty() && u.split != "train" && u.split != "valid" && u.split != "test")
+        throw ConfigError(fmt::format("{}: row '{}': split column '{}' holds '{}' (expected train, valid or test)",
+                                      config.manifest, u.id, config.split_column, u.split));
+    }
+  }
+  if (!m.has_split())
+    throw ConfigError(fmt::format(
+        "{}: the manifest has no split (column '{}'); give one, or set data.folds for speaker-group "
+        "cross-validation",
+        config.manifest, config.split_column));
+  bool has_valid = false;
+  for (const auto& u : m.utterances()) has_valid |= u.split == "valid";
+  if (!has_valid) {
+    data::ValidationOptions vo;
+    vo.task = config.task;
+    vo.speakers_per_class = config.valid_speakers_per_class;
+    vo.seed = config.split_seed;
+    m = data::carve_validation(m, vo);
+  }
+  return m;
+}
+
+std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
+                                         const std::string& task, const data::LabelSet& labels,
+                                         std::vector<std::string>* skipped) {
+  // Every speaker's statistics over all its frames (SPEC §3), then standardize.
+  std::map<std::string, std::vector<torch::Tensor>> by_speaker;
+  std::vector<std::pair<const data::Utterance*, torch::Tensor>> rows;
+  for (const auto& u : manifest.utterances()) {
+    const std::string& label = u.label(task);
+    if (label.empty()) {
+      if (skipped) skipped->push_back(u.id + ": no '" + task + "' label");
+      continue;
+    }
+    auto x = store.read(u.id);
+    if (x.dim() != 2 || x.size(0) == 0) {
+      if (skipped) skipped->push_back(u.id + ": no feature frames (audio shorter than one frame)");
+      continue;
+    }
+    by_speaker[u.speaker].push_back(x);
+    rows.emplace_back(&u, x);
+  }
+  if (rows.empty()) return {};
+  auto stats = data::compute_speaker_stats(by_speaker);
+  std::vector<data::Example> out;
+  out.reserve(rows.size());
+  for (auto& [u, x] : rows) {
+    data::Example e;
+    e.features = stats.apply(x, u->speaker).contiguous();
+    e.label = labels.index(u->label(task));
+    e.id = u->id;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+RunData load_run_data(const DataConfig& config, std::ostream& log) {
+  if (config.manifest.empty()) throw ConfigError("data.manifest: not set");
+  if (config.features.empty()) throw ConfigError("data.features: not set");
+  if (config.task.empty()) throw ConfigError("data.task: not set (the label column to classify)");
+  auto manifest = data::Manifest::read(config.manifest);
+  if (!manifest.has_task(config.task)) {
+    std::string cols;
+    for (auto& t : manifest.tasks()) cols += (cols.empty() ? "" : ", ") + t;
+    throw ConfigError(fmt::format("{}: no label column '{}' (label columns: {})", config.manifest,
+                                  config.task, cols.empty() ? "none" : cols));
+  }
+  RunData d;
+  d.labels = data::LabelSet::from_manifest(manifest, config.task);
+  if (d.labels.size() < 2)
+    throw ConfigError(fmt::format("{}: task '{}' has {} class(es); need at least 2", config.manifest,
+                                  config.task, d.labels.size()));
+  auto split = data::split_by_column(assign_splits(manifest, config));
+
+  auto store = data::FeatureStore::open(config.features, data::FeatureStore::Mode::Read);
+  std::vector<std::string> missing;
+  for (const auto& u : manifest.utterances())
+    if (!store.contains(u.id)) missing.push_back(u.id);
+  if (!missing.empty()) {
+    std::string first;
+    for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i) first += (i ? ", " : "") + missing[i];
+    throw data::DataError(fmt::format(
+        "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}); run "
+        "`crnn features {} -o {}` to extract them, or drop those rows",
+        config.features, config.manifest, missing.size(), manifest.size(), first, config.manifest,
+        config.features));
+  }
+  d.features = store.attributes();
+
+  d.train = load_examples(split.train, store, config.task, d.labels, &d.skipped);
+  d.valid = load_examples(split.valid, store, config.task, d.labels, &d.skipped);
+  d.test = load_examples(split.test, store, config.task, d.labels, &d.skipped);
+  if (d.train.empty()) throw data::DataError(config.manifest + ": empty split: no training utterances");
+  if (d.valid.empty()) throw data::DataError(config.manifest + ": empty split: no validation utterances");
+  d.input_size = d.train.front().features.size(1);
+  d.train_speakers = static_cast<int64_t>(split.train.speakers().size());
+  d.valid_speakers = static_cast<int64_t>(split.valid.speakers().size());
+  d.test_speakers = static_cast<int64_t>(split.test.speakers().size());
+
+  // Global statistics over the raw training frames (fallback for unseen speakers).
+  std::vector<torch::Tensor> raw;
+  for (const auto& u : split.train.utterances()) {
+    auto x = store.read(u.id);
+    if (x.dim() == 2 && x.size(0) > 0) raw.push_back(x);
+  }
+  d.global_stats = data::compute_stats(raw);
+
+  log << fmt::format("data: task {} ({} classes: {}), train {} utt / {} spk, valid {} / {}, test {} / {}",
+                     config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),
+                     d.train_speakers, d.valid.size(), d.valid_speakers, d.test.size(), d.test_speakers)
+      << "\n";
+  if (!d.skipped.empty()) {
+    log << fmt::format("data: skipped {} utterance(s):", d.skipped.size()) << "\n";
+    for (size_t i = 0; i < std::min<size_t>(10, d.skipped.size()); ++i) log << "  " << d.skipped[i] << "\n";
+    if (d.skipped.size() > 10) log << "  …\n";
+  }
+  return d;
+}
+
+}  // namespace crnn::train

@@ -1,0 +1,54 @@
+#pragma once
+/// \file run_data.h
+/// From a run's [data] config to normalized examples per split: reads the
+/// manifest and the feature file, makes the speaker-independent split
+/// (split column, or speaker-group k-fold), carves validation speakers when
+/// needed, maps labels to classes and standardizes every utterance with its
+/// speaker's statistics (SPEC §3).
+///
+/// \code
+///   auto d = crnn::train::load_run_data(cfg.data, std::cerr);
+///   d.train.size(); d.labels.names(); d.input_size;
+/// \endcode
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "crnn/data/batcher.h"
+#include "crnn/data/feature_store.h"
+#include "crnn/data/manifest.h"
+#include "crnn/data/normalization.h"
+#include "crnn/train/config.h"
+
+namespace crnn::train {
+
+struct RunData {
+  data::LabelSet labels;
+  std::vector<data::Example> train, valid, test;  ///< normalized, labels as class indices
+  int64_t input_size = 0;
+  int64_t train_speakers = 0, valid_speakers = 0, test_speakers = 0;
+  /// Statistics over all training frames: the documented fallback for audio
+  /// of an unseen speaker at prediction time (see docs/training.md).
+  data::FeatureStats global_stats;
+  data::FeatureAttributes features;
+  std::vector<std::string> skipped;  ///< "id: reason" for rows left out
+};
+
+/// Throws ConfigError / data::DataError / data::FeatureStoreError with a
+/// message naming the file and the problem: missing label column, empty split,
+/// features file that does not cover the manifest, …
+RunData load_run_data(const DataConfig& config, std::ostream& log);
+
+/// The manifest with its split assigned as `config` says (split column, or
+/// fold `config.fold` of `config.folds`, plus carved validation speakers).
+data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config);
+
+/// Normalized examples for the rows of `manifest` (each speaker with its own
+/// statistics), labels from `labels` for `task`. Rows without a label are
+/// skipped and reported in `skipped`.
+std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
+                                         const std::string& task, const data::LabelSet& labels,
+                                         std::vector<std::string>* skipped);
+
+}  // namespace crnn::train

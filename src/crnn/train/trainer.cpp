@@ -1,0 +1,313 @@
+#include "crnn/train/trainer.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <mutex>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "crnn/data/balance.h"
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/run_data.h"
+#include "crnn/util/progress.h"
+
+namespace fs = std::filesystem;
+
+namespace crnn::train {
+
+Scheduler::Scheduler(std::string metric, int64_t patience)
+    : metric_(std::move(metric)), patience_(patience) {}
+
+double Scheduler::score(double ua_recall, double wa, double loss) const {
+  if (metric_ == "wa") return wa;
+  if (metric_ == "loss") return -loss;
+  return ua_recall;
+}
+
+bool Scheduler::update(int64_t epoch, double s) {
+  if (s > best_score) {
+    best_score = s;
+    best_epoch = epoch;
+    bad_epochs_ = 0;
+    return true;
+  }
+  ++bad_epochs_;
+  return false;
+}
+
+Evaluation evaluate(nn::SequenceClassifier& model, const std::vector<data::Example>& examples,
+                    int64_t num_classes, int64_t batch_size, bool keep_probabilities) {
+  Evaluation e;
+  e.confusion = ConfusionMatrix(num_classes);
+  if (examples.empty()) return e;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  data::BatcherOptions bo;
+  bo.batch_size = batch_size;
+  bo.shuffle = false;
+  bo.prefetch = 1;
+  data::Batcher batcher(examples, bo);
+  auto stream = batcher.epoch(0);
+  double loss_sum = 0;
+  while (auto b = stream.next()) {
+    auto log_p = model(nn::PaddedSequence{b->features, b->lengths});
+    loss_sum += torch::nll_loss(log_p, b->labels, {}, at::Reduction::Sum).item<double>();
+    e.confusion.add(b->labels, log_p.argmax(1));
+    e.count += b->labels.size(0);
+    if (keep_probabilities) {
+      auto p = log_p.exp().contiguous();
+      for (int64_t i = 0; i < p.size(0); ++i) {
+        e.probabilities.emplace_back(p[i].data_ptr<float>(), p[i].data_ptr<float>() + num_classes);
+        e.ids.push_back(b->ids[i]);
+      }
+    }
+  }
+  e.loss = loss_sum / std::max<int64_t>(1, e.count);
+  model->train(was_training);
+  return e;
+}
+
+std::string evaluation_json(const Evaluation& e, const std::string& split, const std::string& task,
+                            const std::vector<std::string>& labels) {
+  nlohmann::json j;
+  j["split"] = split;
+  j["task"] = task;
+  j["labels"] = labels;
+  j["count"] = e.count;
+  j["loss"] = e.loss;
+  j["ua_recall"] = e.confusion.ua_recall();
+  j["wa"] = e.confusion.wa();
+  nlohmann::json recalls = nlohmann::json::array();
+  for (double r : e.confusion.per_class_recall()) recalls.push_back(std::isnan(r) ? nlohmann::json() : nlohmann::json(r));
+  j["per_class_recall"] = recalls;
+  j["confusion"] = e.confusion.counts();
+  return j.dump(2) + "\n";
+}
+
+std::string evaluation_table(const Evaluation& e, const std::string& split,
+                             const std::vector<std::string>& labels) {
+  std::string out = fmt::format("{}: {} utterances, UA recall {:.2f}%, WA {:.2f}%, loss {:.4f}\n", split,
+                                e.count, 100 * e.confusion.ua_recall(), 100 * e.confusion.wa(), e.loss);
+  size_t w = 10;
+  for (auto& l : labels) w = std::max(w, l.size() + 1);
+  out += fmt::format("{:<{}} {:>8}  confusion (rows: truth, columns: predicted)\n", "class", w, "recall");
+  out += fmt::format("{:<{}} {:>8} ", "", w, "");
+  for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>6}", labels[c].substr(0, 6));
+  out += "\n";
+  auto rec = e.confusion.per_class_recall();
+  for (size_t r = 0; r < labels.size(); ++r) {
+    out += fmt::format("{:<{}} {:>7.2f}% ", labels[r], w, std::isnan(rec[r]) ? 0.0 : 100 * rec[r]);
+    for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>6}", e.confusion.counts()[r][c]);
+    out += "\n";
+  }
+  return out;
+}
+
+namespace {
+
+void write_text_atomic(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(tmp.string() + ": cannot write");
+    out << text;
+    if (!out.flush()) throw std::runtime_error(tmp.string() + ": write failed");
+  }
+  fs::rename(tmp, path);
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+const char* kMetricsHeader = "epoch,train_loss,val_loss,val_ua_recall,val_wa,epoch_seconds,frames_per_s\n";
+
+nlohmann::json nan_to_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
+
+}  // namespace
+
+TrainSummary train_run(const RunConfig& config, const std::string& run_dir, const TrainOptions& options,
+                       std::ostream& log) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const fs::path dir(run_dir);
+  fs::create_directories(dir);
+  const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
+  if (options.resume && !fs::exists(last_path))
+    throw std::runtime_error(last_path.string() + ": nothing to resume (no checkpoint)");
+  if (!options.resume && fs::exists(last_path))
+    throw std::runtime_error(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
+                                       "choose another output directory");
+  write_text_atomic(dir / "config.toml", config.to_toml());
+
+  torch::manual_seed(config.train.seed);
+  RunData d = load_run_data(config.data, log);
+  const int64_t classes = d.labels.size();
+  nn::SequenceClassifier model(config.model_options(classes, d.input_size));
+  torch::optim::Adam optimizer(
+      model->parameters(),
+      torch::optim::AdamOptions(config.train.lr).betas({config.train.beta1, config.train.beta2}));
+
+  ModelBundle bundle;
+  bundle.config_toml = config.to_toml();
+  bundle.task = config.data.task;
+  bundle.labels = d.labels.names();
+  bundle.input_size = d.input_size;
+  bundle.sample_rate = d.features.sample_rate;
+  bundle.feature_extractor = d.features.extractor;
+  bundle.global_stats = d.global_stats;
+
+  Scheduler scheduler(config.train.selection_metric, config.train.patience);
+  TrainingState state;
+  if (options.resume) {
+    auto loaded = load_model(last_path.string());
+    torch::NoGradGuard g;
+    auto src = loaded.model->named_parameters();
+    for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
+    load_optimizer(last_path.string(), optimizer);
+    state = loaded.state;
+    scheduler.best_epoch = state.best_epoch;
+    scheduler.best_score = state.best_metric;
+    scheduler.bad_epochs() = state.bad_epochs;
+    if (state.rng_state.defined()) {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state.rng_state);
+    }
+    // Keep exactly the metric rows of the epochs the checkpoint holds.
+    std::stringstream in(read_text(metrics_path));
+    std::string kept = kMetricsHeader, line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      if (std::stoll(line.substr(0, line.find(','))) <= state.epoch) kept += line + "\n";
+    }
+    write_text_atomic(metrics_path, kept);
+    log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
+  } else {
+    write_text_atomic(metrics_path, kMetricsHeader);
+  }
+
+  // Class balancing by oversampling, once, seeded (SPEC §3).
+  std::vector<int64_t> labels;
+  for (auto& e : d.train) labels.push_back(e.label);
+  data::OversampleOptions oo;
+  oo.seed = config.train.seed;
+  std::vector<data::Example> balanced;
+  for (int64_t i : data::oversample_indices(labels, oo)) balanced.push_back(d.train[i]);
+  log << fmt::format("train: {} utterances after class balancing ({} before)\n", balanced.size(), d.train.size());
+  data::BatcherOptions bo;
+  bo.batch_size = config.train.batch_size;
+  bo.seed = config.train.seed;
+  data::Batcher batcher(std::move(balanced), bo);
+
+  int64_t batches_this_process = 0;
+  const bool stopped_before = scheduler.should_stop();
+  for (int64_t epoch = state.epoch + 1; epoch <= config.train.max_epochs && !stopped_before; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    model->train();
+    Progress progress(fmt::format("epoch {}/{}", epoch, config.train.max_epochs), batcher.batches_per_epoch(),
+                      "batches");
+    auto stream = batcher.epoch(epoch);
+    double loss_sum = 0;
+    int64_t n = 0, frames = 0;
+    while (auto b = stream.next()) {
+      optimizer.zero_grad();
+      auto loss = torch::nll_loss(model(nn::PaddedSequence{b->features, b->lengths}), b->labels);
+      loss.backward();
+      optimizer.step();
+      const int64_t bs = b->labels.size(0);
+      loss_sum += loss.item<double>() * bs;
+      n += bs;
+      frames += b->lengths.sum().item<int64_t>();
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      progress.advance(1, fmt::format("loss {:.4f}, {:.0f} frames/s", loss_sum / n, frames / secs));
+      if (options.crash_after_batches > 0 && ++batches_this_process >= options.crash_after_batches) {
+        log << "crash_after_batches reached: exiting abruptly (testing aid)\n";
+        log.flush();
+        std::_Exit(137);
+      }
+    }
+    const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    progress.finish(fmt::format("loss {:.4f}", loss_sum / std::max<int64_t>(1, n)));
+    auto val = evaluate(model, d.valid, classes, config.train.batch_size);
+    const double epoch_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double ua = val.confusion.ua_recall(), wa = val.confusion.wa();
+    const bool improved = scheduler.update(epoch, scheduler.score(ua, wa, val.loss));
+    {
+      std::ofstream out(metrics_path, std::ios::app);
+      out << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", epoch, loss_sum / std::max<int64_t>(1, n),
+                         val.loss, ua, wa, epoch_secs, frames / train_secs);
+    }
+    state.epoch = epoch;
+    state.best_epoch = scheduler.best_epoch;
+    state.best_metric = scheduler.best_score;
+    state.bad_epochs = scheduler.bad_epochs();
+    state.wall_seconds += epoch_secs;
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      state.rng_state = gen.get_state();
+    }
+    if (improved) save_checkpoint(best_path.string(), model, nullptr, bundle, &state);
+    save_checkpoint(last_path.string(), model, &optimizer, bundle, &state);
+    log << fmt::format("epoch {:>3}: train loss {:.4f} | val loss {:.4f}, UA {:.2f}%, WA {:.2f}% | {:.1f} s, {:.0f} frames/s{}\n",
+                       epoch, loss_sum / std::max<int64_t>(1, n), val.loss, 100 * ua, 100 * wa, epoch_secs,
+                       frames / train_secs, improved ? " | best" : "");
+    if (scheduler.should_stop()) {
+      log << fmt::format("early stopping: {} epochs without improvement (best epoch {})\n",
+                         config.train.patience, scheduler.best_epoch);
+      break;
+    }
+  }
+
+  // Final evaluation with the best model.
+  auto best = load_model(best_path.string());
+  TrainSummary s;
+  s.best_epoch = scheduler.best_epoch;
+  s.epochs_run = state.epoch;
+  auto val = evaluate(best.model, d.valid, classes, config.train.batch_size);
+  write_text_atomic(dir / "eval_valid.json", evaluation_json(val, "valid", config.data.task, d.labels.names()));
+  s.val_ua_recall = val.confusion.ua_recall();
+  s.val_wa = val.confusion.wa();
+  if (!d.test.empty()) {
+    auto test = evaluate(best.model, d.test, classes, config.train.batch_size);
+    write_text_atomic(dir / "eval_test.json", evaluation_json(test, "test", config.data.task, d.labels.names()));
+    s.test_ua_recall = test.confusion.ua_recall();
+    s.test_wa = test.confusion.wa();
+    log << evaluation_table(test, "test (best model)", d.labels.names());
+  }
+  s.wall_seconds = state.wall_seconds;
+  (void)wall_start;
+  nlohmann::json j;
+  j["best_epoch"] = s.best_epoch;
+  j["epochs_run"] = s.epochs_run;
+  j["val_ua_recall"] = s.val_ua_recall;
+  j["val_wa"] = s.val_wa;
+  j["test_ua_recall"] = nan_to_null(s.test_ua_recall);
+  j["test_wa"] = nan_to_null(s.test_wa);
+  j["wall_seconds"] = s.wall_seconds;
+  j["task"] = config.data.task;
+  j["labels"] = d.labels.names();
+  j["train_utterances"] = d.train.size();
+  j["valid_utterances"] = d.valid.size();
+  j["test_utterances"] = d.test.size();
+  j["train_speakers"] = d.train_speakers;
+  j["valid_speakers"] = d.valid_speakers;
+  j["test_speakers"] = d.test_speakers;
+  j["seed"] = config.train.seed;
+  write_text_atomic(dir / "summary.json", j.dump(2) + "\n");
+  return s;
+}
+
+}  // namespace crnn::train

@@ -1,0 +1,89 @@
+#pragma once
+/// \file trainer.h
+/// The paper's training protocol end to end (SPEC §3): Adam, cross-entropy of
+/// the averaged prediction, a class-balanced training set, per-speaker
+/// normalization, validation after every epoch, the best model kept, early
+/// stopping — with resumable checkpoints and the run directory layout of
+/// docs/training.md.
+///
+/// \code
+///   auto cfg = crnn::train::RunConfig::from_file("configs/ravdess-emotion8-clstm.toml");
+///   auto summary = crnn::train::train_run(cfg, "runs/clstm", {});
+///   std::cout << summary.test_ua_recall << "\n";
+/// \endcode
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "crnn/data/batcher.h"
+#include "crnn/nn/sequence_classifier.h"
+#include "crnn/train/config.h"
+#include "crnn/train/metrics.h"
+
+namespace crnn::train {
+
+/// Decides, after each validation, whether the model improved and when to
+/// stop (Marian's "scheduler"): higher is better for ua_recall and wa, lower
+/// for loss; stop after `patience` epochs without improvement.
+class Scheduler {
+ public:
+  Scheduler(std::string metric, int64_t patience);
+  /// Value of the selection metric as a "higher is better" score.
+  double score(double ua_recall, double wa, double loss) const;
+  /// Records an epoch's score; true if it is a new best.
+  bool update(int64_t epoch, double score);
+  bool should_stop() const { return bad_epochs_ >= patience_; }
+
+  int64_t best_epoch = 0;
+  double best_score = -std::numeric_limits<double>::infinity();
+  int64_t& bad_epochs() { return bad_epochs_; }
+
+ private:
+  std::string metric_;
+  int64_t patience_;
+  int64_t bad_epochs_ = 0;
+};
+
+struct Evaluation {
+  ConfusionMatrix confusion{2};
+  double loss = 0;         ///< mean cross-entropy of the averaged prediction
+  int64_t count = 0;
+  std::vector<std::vector<float>> probabilities;  ///< per example, if requested
+  std::vector<std::string> ids;
+};
+
+/// Runs the model over `examples` (no gradients, eval mode).
+Evaluation evaluate(nn::SequenceClassifier& model, const std::vector<data::Example>& examples,
+                    int64_t num_classes, int64_t batch_size = 32, bool keep_probabilities = false);
+
+/// JSON of an evaluation (split, task, labels, ua_recall, wa, per_class_recall, confusion, count).
+std::string evaluation_json(const Evaluation& e, const std::string& split, const std::string& task,
+                            const std::vector<std::string>& labels);
+/// A readable table: per-class recall and the confusion matrix.
+std::string evaluation_table(const Evaluation& e, const std::string& split,
+                             const std::vector<std::string>& labels);
+
+struct TrainOptions {
+  bool resume = false;
+  /// Testing aid: exit abruptly (as if killed) after this many training
+  /// batches in this process; 0 = never.
+  int64_t crash_after_batches = 0;
+};
+
+struct TrainSummary {
+  int64_t best_epoch = 0, epochs_run = 0;
+  double val_ua_recall = 0, val_wa = 0;
+  double test_ua_recall = std::numeric_limits<double>::quiet_NaN();
+  double test_wa = std::numeric_limits<double>::quiet_NaN();
+  double wall_seconds = 0;
+};
+
+/// Trains into `run_dir` (created): config.toml, metrics.csv, best.pt,
+/// last.pt, eval_valid.json, eval_test.json (if there is a test split) and
+/// summary.json. With `resume`, continues from run_dir/last.pt using
+/// run_dir/config.toml.
+TrainSummary train_run(const RunConfig& config, const std::string& run_dir,
+                       const TrainOptions& options = {}, std::ostream& log = std::cerr);
+
+}  // namespace crnn::train
