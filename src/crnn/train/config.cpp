@@ -163,6 +163,26 @@ void apply_preset(ModelConfig& m, const std::string& preset) {
   m.average_last = o.average_last();
 }
 
+toml::array layers_to_toml(const std::vector<FrontEndLayerOptions>& front_end) {
+  toml::array layers;
+  for (const auto& l : front_end) {
+    layers.push_back(toml::table{{"type", l.type_name()},
+                                 {"features", l.features()},
+                                 {"hidden_size", l.hidden_size()},
+                                 {"extended", l.extended()},
+                                 {"source", nn::to_string(l.source())},
+                                 {"combine", nn::to_string(l.combine())},
+                                 {"reduce", nn::to_string(l.reduce())},
+                                 {"activation", nn::to_string(l.activation())},
+                                 {"window", l.window()},
+                                 {"shift", l.shift()},
+                                 {"pool", l.pool()},
+                                 {"pool_shift", l.pool_shift()},
+                                 {"peepholes", l.peepholes()}});
+  }
+  return layers;
+}
+
 }  // namespace
 
 RunConfig RunConfig::parse(const std::string& text, const std::vector<std::string>& overrides,
@@ -175,7 +195,28 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
     throw ConfigError(fmt::format("{}:{}:{}: malformed TOML: {}", source, where.line, where.column,
                                   e.description()));
   }
-  for (const auto& o : overrides) set_path(root, o);
+  // Overrides of whole keys first (model.preset included), then the preset's
+  // layers are written out so that per-layer overrides have layers to change.
+  std::vector<std::string> layer_overrides;
+  for (const auto& o : overrides) {
+    if (o.rfind("model.front_end.", 0) == 0) layer_overrides.push_back(o);
+    else set_path(root, o);
+  }
+  if (!layer_overrides.empty()) {
+    auto* model_t = root["model"].as_table();
+    if (model_t && !model_t->contains("front_end")) {
+      if (auto preset = (*model_t)["preset"].value<std::string>()) {
+        ModelConfig m;
+        try {
+          apply_preset(m, *preset);
+        } catch (const c10::Error& e) {
+          fail(source, "model.preset", e.what_without_backtrace());
+        }
+        model_t->insert("front_end", layers_to_toml(m.front_end));
+      }
+    }
+  }
+  for (const auto& o : layer_overrides) set_path(root, o);
 
   Reader r{source};
   RunConfig c;
@@ -326,22 +367,7 @@ std::string RunConfig::to_toml() const {
                                   {"fold", data.fold},
                                   {"valid_speakers_per_class", data.valid_speakers_per_class},
                                   {"split_seed", static_cast<int64_t>(data.split_seed)}});
-  toml::array layers;
-  for (const auto& l : model.front_end) {
-    layers.push_back(toml::table{{"type", l.type_name()},
-                                 {"features", l.features()},
-                                 {"hidden_size", l.hidden_size()},
-                                 {"extended", l.extended()},
-                                 {"source", nn::to_string(l.source())},
-                                 {"combine", nn::to_string(l.combine())},
-                                 {"reduce", nn::to_string(l.reduce())},
-                                 {"activation", nn::to_string(l.activation())},
-                                 {"window", l.window()},
-                                 {"shift", l.shift()},
-                                 {"pool", l.pool()},
-                                 {"pool_shift", l.pool_shift()},
-                                 {"peepholes", l.peepholes()}});
-  }
+  toml::array layers = layers_to_toml(model.front_end);
   toml::table model_t{{"recurrent_size", model.recurrent_size},
                       {"bidirectional", model.bidirectional},
                       {"peepholes", model.peepholes},

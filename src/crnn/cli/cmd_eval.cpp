@@ -1,0 +1,91 @@
+// `crnn eval RUNDIR|MODEL.pt --manifest M --features F --split test [--json FILE]`.
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "crnn/cli/command.h"
+#include "crnn/data/error.h"
+#include "crnn/data/feature_store.h"
+#include "crnn/data/splits.h"
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/run_data.h"
+#include "crnn/train/trainer.h"
+
+namespace {
+
+struct EvalCliOptions {
+  std::string model, manifest, features, split = "test", json;
+  int64_t batch_size = 32;
+};
+
+int run_eval(const EvalCliOptions& o) {
+  using namespace crnn;
+  try {
+    std::string model_path = o.model;
+    if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
+    auto loaded = train::load_model(model_path);
+    auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
+    // Default data: the run's own manifest and features and split rule.
+    train::DataConfig dc = cfg.data;
+    if (!o.manifest.empty()) dc.manifest = o.manifest;
+    if (!o.features.empty()) dc.features = o.features;
+    auto manifest = data::Manifest::read(dc.manifest);
+    if (!manifest.has_task(loaded.bundle.task))
+      throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
+    data::Manifest part;
+    if (o.split == "all") {
+      part = manifest;
+    } else {
+      const bool own_split = manifest.has_split() && dc.folds == 0;
+      auto assigned = own_split || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
+      part = assigned.subset(o.split);
+      if (part.empty())
+        throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", dc.manifest, o.split));
+    }
+    auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
+    for (const auto& u : part.utterances())
+      if (!store.contains(u.id))
+        throw data::DataError(fmt::format("{}: does not cover the manifest: no features for '{}'", dc.features, u.id));
+    data::LabelSet labels(loaded.bundle.labels, loaded.bundle.task);
+    std::vector<std::string> skipped;
+    auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped);
+    for (auto& s : skipped) fmt::print(stderr, "skipped {}\n", s);
+    if (examples.empty()) throw data::DataError("nothing to evaluate");
+    auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);
+    fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
+    if (!o.json.empty()) {
+      std::ofstream out(o.json);
+      out << train::evaluation_json(e, o.split, loaded.bundle.task, labels.names());
+      if (!out) throw std::runtime_error(o.json + ": cannot write");
+    }
+    return 0;
+  } catch (const data::DataError& e) {
+    fmt::print(stderr, "crnn eval: {}\n", e.what());
+    return cli::kExitUsage;
+  } catch (const data::FeatureStoreError& e) {
+    fmt::print(stderr, "crnn eval: {}\n", e.what());
+    return cli::kExitUsage;
+  } catch (const train::ConfigError& e) {
+    fmt::print(stderr, "crnn eval: {}\n", e.what());
+    return cli::kExitUsage;
+  }
+}
+
+crnn::cli::Registrar reg{
+    "eval",
+    "Evaluate a trained model: UA recall, WA, per-class recall, confusion matrix",
+    [](CLI::App& app) {
+      auto o = std::make_shared<EvalCliOptions>();
+      app.add_option("model", o->model, "Run directory (uses best.pt) or model file")->required();
+      app.add_option("--manifest", o->manifest, "Manifest (default: the run's)");
+      app.add_option("--features", o->features, "Feature file (default: the run's)");
+      app.add_option("--split", o->split, "train | valid | test | all (split as in the run's config)");
+      app.add_option("--json", o->json, "Also write the results as JSON to FILE");
+      app.add_option("--batch-size", o->batch_size, "Batch size")->check(CLI::PositiveNumber);
+      return [o] { return run_eval(*o); };
+    },
+    40};
+
+}  // namespace

@@ -1,0 +1,88 @@
+// `crnn predict MODEL.pt AUDIO...`: raw audio in, JSON lines out.
+#include <fmt/core.h>
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "crnn/audio/fbank.h"
+#include "crnn/audio/read_audio.h"
+#include "crnn/cli/command.h"
+#include "crnn/data/normalization.h"
+#include "crnn/train/checkpoint.h"
+
+namespace {
+
+struct PredictCliOptions {
+  std::string model;
+  std::vector<std::string> audio;
+  std::string normalize = "utterance";
+};
+
+int run_predict(const PredictCliOptions& o) {
+  using namespace crnn;
+  std::string model_path = o.model;
+  if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
+  train::LoadedModel loaded;
+  audio::FbankOptions fbank;
+  try {
+    loaded = train::load_model(model_path);
+    fbank = audio::parse_description(loaded.bundle.feature_extractor);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "crnn predict: {}\n", e.what());
+    return cli::kExitUsage;
+  }
+  if (o.normalize == "global" && !loaded.bundle.global_stats.mean.defined()) {
+    fmt::print(stderr, "crnn predict: {} has no global statistics\n", model_path);
+    return cli::kExitUsage;
+  }
+  loaded.model->eval();
+  torch::NoGradGuard no_grad;
+  int failed = 0;
+  for (const auto& path : o.audio) {
+    nlohmann::json j;
+    j["id"] = std::filesystem::path(path).stem().string();
+    j["path"] = path;
+    try {
+      auto wave = audio::read_audio(path, static_cast<int>(fbank.sample_rate()));
+      auto x = audio::compute_fbank(wave, fbank);
+      if (x.size(0) == 0) throw std::runtime_error(path + ": shorter than one feature frame");
+      // An unseen speaker: by default the file is its own speaker (its own
+      // statistics, as test speakers are normalized in training), else the
+      // training set's global statistics.
+      auto z = o.normalize == "global" ? data::apply(x, loaded.bundle.global_stats)
+                                       : data::apply(x, data::compute_stats({x}));
+      auto log_p = loaded.model(nn::PaddedSequence{z.unsqueeze(0), torch::tensor({x.size(0)}, torch::kLong)});
+      auto p = log_p.exp()[0];
+      const int64_t best = p.argmax().item<int64_t>();
+      j["label"] = loaded.bundle.labels.at(best);
+      nlohmann::json probs;
+      for (size_t c = 0; c < loaded.bundle.labels.size(); ++c) probs[loaded.bundle.labels[c]] = p[c].item<double>();
+      j["probabilities"] = probs;
+      j["frames"] = x.size(0);
+    } catch (const std::exception& e) {
+      j["error"] = e.what();
+      ++failed;
+    }
+    fmt::print("{}\n", j.dump());
+  }
+  if (failed) fmt::print(stderr, "crnn predict: {} of {} file(s) failed\n", failed, o.audio.size());
+  return failed ? cli::kExitPartial : 0;
+}
+
+crnn::cli::Registrar reg{
+    "predict",
+    "Classify audio files with a trained model (JSON lines: id, label, probabilities)",
+    [](CLI::App& app) {
+      auto o = std::make_shared<PredictCliOptions>();
+      app.add_option("model", o->model, "Model file (best.pt) or run directory")->required();
+      app.add_option("audio", o->audio, "WAV/FLAC files")->required();
+      app.add_option("--normalize", o->normalize,
+                     "utterance: each file standardized with its own statistics (default); global: with "
+                     "the training set's")
+          ->check(CLI::IsMember({"utterance", "global"}));
+      return [o] { return run_predict(*o); };
+    },
+    45};
+
+}  // namespace

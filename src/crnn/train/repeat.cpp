@@ -1,0 +1,143 @@
+#include "crnn/train/repeat.h"
+
+#include <fmt/core.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "crnn/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace crnn::train {
+
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  if (v.empty()) return {std::nan(""), std::nan("")};
+  double m = 0;
+  for (double x : v) m += x;
+  m /= v.size();
+  if (v.size() < 2) return {m, 0.0};
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  return {m, std::sqrt(ss / (v.size() - 1))};
+}
+
+namespace {
+
+double number(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
+}
+
+RepeatRun read_run(const fs::path& run_dir, uint64_t seed, const std::string& rel) {
+  std::ifstream in(run_dir / "summary.json");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    throw std::runtime_error((run_dir / "summary.json").string() + ": malformed JSON: " + e.what());
+  }
+  RepeatRun r;
+  r.seed = seed;
+  r.dir = rel;
+  r.test_ua_recall = number(j, "test_ua_recall");
+  r.test_wa = number(j, "test_wa");
+  r.val_ua_recall = number(j, "val_ua_recall");
+  r.best_epoch = static_cast<int64_t>(number(j, "best_epoch"));
+  r.epochs_run = static_cast<int64_t>(number(j, "epochs_run"));
+  r.wall_seconds = number(j, "wall_seconds");
+  return r;
+}
+
+void summarize(RepeatSummary& s) {
+  std::vector<double> ua, wa, val;
+  for (auto& r : s.runs) {
+    ua.push_back(r.test_ua_recall);
+    wa.push_back(r.test_wa);
+    val.push_back(r.val_ua_recall);
+  }
+  std::tie(s.test_ua_recall_mean, s.test_ua_recall_std) = mean_std(ua);
+  std::tie(s.test_wa_mean, s.test_wa_std) = mean_std(wa);
+  std::tie(s.val_ua_recall_mean, s.val_ua_recall_std) = mean_std(val);
+}
+
+void write_outputs(const RepeatSummary& s, const fs::path& dir, const RunConfig& config) {
+  nlohmann::json j;
+  j["runs"] = nlohmann::json::array();
+  for (auto& r : s.runs)
+    j["runs"].push_back({{"seed", r.seed}, {"dir", r.dir}, {"test_ua_recall", r.test_ua_recall},
+                         {"test_wa", r.test_wa}, {"val_ua_recall", r.val_ua_recall},
+                         {"best_epoch", r.best_epoch}, {"epochs_run", r.epochs_run},
+                         {"wall_seconds", r.wall_seconds}});
+  j["test_ua_recall_mean"] = s.test_ua_recall_mean;
+  j["test_ua_recall_std"] = s.test_ua_recall_std;
+  j["test_wa_mean"] = s.test_wa_mean;
+  j["test_wa_std"] = s.test_wa_std;
+  j["val_ua_recall_mean"] = s.val_ua_recall_mean;
+  j["val_ua_recall_std"] = s.val_ua_recall_std;
+  j["task"] = config.data.task;
+  j["preset"] = config.model.preset;
+  std::ofstream(dir / "repeat.json.tmp") << j.dump(2) << "\n";
+  fs::rename(dir / "repeat.json.tmp", dir / "repeat.json");
+
+  std::string md = fmt::format("# {} runs — task {}{}\n\n", s.runs.size(), config.data.task,
+                               config.model.preset.empty() ? "" : ", model " + config.model.preset);
+  md += "| seed | test UA recall (%) | test WA (%) | val UA recall (%) | best epoch | epochs | wall (s) |\n";
+  md += "|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (auto& r : s.runs)
+    md += fmt::format("| {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {:.0f} |\n", r.seed, 100 * r.test_ua_recall,
+                      100 * r.test_wa, 100 * r.val_ua_recall, r.best_epoch, r.epochs_run, r.wall_seconds);
+  md += fmt::format("| **mean ± std** | **{:.2f} ± {:.2f}** | **{:.2f} ± {:.2f}** | {:.2f} ± {:.2f} | | | |\n",
+                    100 * s.test_ua_recall_mean, 100 * s.test_ua_recall_std, 100 * s.test_wa_mean,
+                    100 * s.test_wa_std, 100 * s.val_ua_recall_mean, 100 * s.val_ua_recall_std);
+  std::ofstream(dir / "repeat.md.tmp") << md;
+  fs::rename(dir / "repeat.md.tmp", dir / "repeat.md");
+}
+
+}  // namespace
+
+RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, int64_t seeds, uint64_t first_seed,
+                          std::ostream& log) {
+  if (seeds < 1) throw ConfigError("--seeds must be >= 1");
+  const fs::path dir(dir_in);
+  fs::create_directories(dir);
+  RepeatSummary s;
+  for (int64_t i = 0; i < seeds; ++i) {
+    const uint64_t seed = first_seed + i;
+    const std::string rel = fmt::format("seed_{}", seed);
+    const fs::path run = dir / rel;
+    if (fs::exists(run / "summary.json")) {
+      log << fmt::format("repeat: {} already finished, skipping\n", run.string());
+    } else {
+      RunConfig c = config;
+      c.train.seed = seed;
+      TrainOptions to;
+      to.resume = fs::exists(run / "last.pt");
+      log << fmt::format("repeat: run {}/{} (seed {}){}\n", i + 1, seeds, seed, to.resume ? ", resuming" : "");
+      train_run(c, run.string(), to, log);
+    }
+    s.runs.push_back(read_run(run, seed, rel));
+  }
+  summarize(s);
+  write_outputs(s, dir, config);
+  return s;
+}
+
+RepeatSummary read_repeat(const std::string& dir_in) {
+  const fs::path dir(dir_in);
+  RepeatSummary s;
+  std::vector<std::pair<uint64_t, fs::path>> found;
+  for (auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && name.rfind("seed_", 0) == 0 && fs::exists(e.path() / "summary.json"))
+      found.emplace_back(std::stoull(name.substr(5)), e.path());
+  }
+  std::sort(found.begin(), found.end());
+  for (auto& [seed, p] : found) s.runs.push_back(read_run(p, seed, p.filename().string()));
+  summarize(s);
+  return s;
+}
+
+}  // namespace crnn::train

@@ -1,0 +1,67 @@
+#include <gtest/gtest.h>
+
+#include "crnn/train/config.h"
+
+using crnn::train::ConfigError;
+using crnn::train::RunConfig;
+
+namespace {
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  try {
+    RunConfig::parse(text, overrides, "test.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, PresetExpandsToThePapersModel) {
+  auto c = RunConfig::parse("[model]\npreset = \"emotion-eclstm\"\n");
+  ASSERT_EQ(c.model.front_end.size(), 2u);
+  EXPECT_TRUE(c.model.front_end[0].extended());
+  EXPECT_EQ(c.model.recurrent_size, 256);
+  EXPECT_EQ(c.model.average_last, 4);
+  EXPECT_DOUBLE_EQ(c.train.lr, 0.002);
+  EXPECT_DOUBLE_EQ(c.train.beta1, 0.9);
+  EXPECT_DOUBLE_EQ(c.train.beta2, 0.999);
+  EXPECT_EQ(c.train.patience, 12);
+}
+
+TEST(Config, OverridesReachEveryKeyIncludingEachLayer) {
+  auto c = RunConfig::parse("[model]\npreset = \"agender-clstm\"\n",
+                            {"train.lr=0.001", "data.task=age3", "model.front_end.*.reduce=mean",
+                             "model.front_end.0.source=hidden", "train.betas=[0.8, 0.99]"});
+  EXPECT_DOUBLE_EQ(c.train.lr, 0.001);
+  EXPECT_EQ(c.data.task, "age3");
+  EXPECT_EQ(c.model.front_end[0].reduce(), crnn::nn::WindowReduce::mean);
+  EXPECT_EQ(c.model.front_end[0].source(), crnn::nn::FeatureSource::hidden);
+  EXPECT_DOUBLE_EQ(c.train.beta1, 0.8);
+}
+
+TEST(Config, DumpedConfigReadsBackToTheSameConfig) {
+  for (auto& preset : crnn::nn::SequenceClassifierOptions::preset_names()) {
+    auto a = RunConfig::for_preset(preset);
+    auto b = RunConfig::parse(a.to_toml());
+    EXPECT_EQ(a.to_toml(), b.to_toml()) << preset;
+  }
+  // Explicit layers in the dump win over the recorded preset name.
+  auto c = RunConfig::parse(RunConfig::parse("[model]\npreset = \"emotion-clstm\"\n",
+                                             {"model.front_end.*.reduce=max"}).to_toml());
+  EXPECT_EQ(c.model.front_end[1].reduce(), crnn::nn::WindowReduce::max);
+}
+
+TEST(Config, ErrorsNameTheKey) {
+  EXPECT_NE(error_of("[train]\nlrr = 0.1\n").find("train.lrr: unknown key"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nlr = \"fast\"\n").find("train.lr: expected a number"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nlr = -1.0\n").find("train.lr: must be > 0"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nbetas = [0.1, 0.001]\n").find("decay rates"), std::string::npos);
+  EXPECT_NE(error_of("[model]\npreset = \"emotion-gru\"\n").find("model.preset"), std::string::npos);
+  EXPECT_NE(error_of("[model]\n[[model.front_end]]\ntype = \"rnn\"\nsource = \"cell\"\n").find("source=cell needs an LSTM kind"), std::string::npos);
+  EXPECT_NE(error_of("[model]\n[[model.front_end]]\ntype = \"lstm\"\nwindow = 0\n").find("window (r1) must be >= 1"), std::string::npos);
+  EXPECT_NE(error_of("[model]\n[[model.front_end]]\ntype = \"lstm\"\nreduce = \"median\"\n").find("model.front_end.0.reduce"), std::string::npos);
+  EXPECT_NE(error_of("[train\nlr = 1\n").find("malformed TOML"), std::string::npos);
+  EXPECT_NE(error_of("", {"train.selection_metric=f1"}).find("train.selection_metric"), std::string::npos);
+  EXPECT_NE(error_of("", {"bogus"}).find("expected section.key=value"), std::string::npos);
+  EXPECT_NE(error_of("[data]\nfolds = 2\n").find("data.folds"), std::string::npos);
+}
