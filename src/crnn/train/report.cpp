@@ -249,7 +249,7 @@ std::string bar_chart_svg(const BarChart& c) {
                      "fill=\"#ff7f0e\" fill-opacity=\"0.18\"/>\n",
                      px(left), px(ys(*c.band_mean + sd)), px(right - left),
                      px(ys(*c.band_mean - sd) - ys(*c.band_mean + sd)));
-    s += fmt::format("<line class=\"mean\" x1=\"{}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\" "
+    s += fmt::format("<line class=\"mean\" x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\" "
                      "stroke=\"#ff7f0e\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n",
                      px(left), px(right), px(ys(*c.band_mean)));
     names.push_back(c.band_label.empty() ? "mean ± std" : c.band_label);
