@@ -267,7 +267,7 @@ std::string bar_chart_svg(const BarChart& c) {
                      "fill=\"#1f77b4\"/>\n",
                      px(cx - w / 2), px(std::min(y0, y1)), px(w), px(std::abs(y0 - y1)));
     s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n",
-                     px(cx), px(std::min(y0, y1) - 4), tick_text(v, yr.step / 10));
+                     px(cx), px(std::min(y0, y1) - 4), fmt::format("{:.1f}", v));
   }
   if (!names.empty()) s += legend_svg(names, right + 14, m.top + 8, styles);
   return s + "</svg>\n";
