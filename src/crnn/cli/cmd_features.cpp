@@ -30,12 +30,13 @@
 #include <mutex>
 #include <optional>
 #include <thread>
-#include <unordered_set>
 
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/cli/command.h"
 #include "crnn/data/feature_store.h"
+#include "crnn/data/manifest.h"
+#include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
@@ -54,127 +55,18 @@ struct FeaturesOptions {
   std::string dump_id;
 };
 
-// ---------------------------------------------------------------------------
-// Minimal manifest reading. INTERNAL STOP-GAP: the full manifest parser
-// (labels, speakers, splits, recipes) lives in crnn/data/manifest.h on another
-// branch and will replace this function. It needs only `id` and `path`.
+// One row to extract: the manifest's id and (resolved) audio path.
 struct FeatureJob {
   std::string id;
-  std::string path;  // resolved against the manifest's directory
+  std::string path;
 };
 
-// Splits one CSV record (RFC 4180 quoting: "a,b" and "" escapes; no
-// embedded newlines, which a manifest has no use for).
-std::vector<std::string> split_csv_record(const std::string& line) {
-  std::vector<std::string> cells(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cells.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        cells.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      cells.emplace_back();
-    } else if (c != '\r') {
-      cells.back() += c;
-    }
-  }
-  return cells;
-}
-
-std::vector<FeatureJob> read_minimal_manifest_csv(const std::string& manifest) {
-  std::ifstream in(manifest);
-  if (!in) throw std::runtime_error(manifest + ": cannot open manifest");
-  std::string line;
-  if (!std::getline(in, line)) throw std::runtime_error(manifest + ": empty manifest");
-  if (line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 BOM
-  const auto header = split_csv_record(line);
-  const auto col = [&](const char* name) -> size_t {
-    auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end())
-      throw std::runtime_error(fmt::format("{}: header has no '{}' column", manifest, name));
-    return static_cast<size_t>(it - header.begin());
-  };
-  const size_t id_col = col("id"), path_col = col("path");
-  const fs::path base = fs::absolute(manifest).parent_path();
+std::vector<FeatureJob> read_jobs(const std::string& manifest_path) {
   std::vector<FeatureJob> jobs;
-  std::unordered_set<std::string> seen;
-  for (size_t lineno = 2; std::getline(in, line); ++lineno) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const auto cells = split_csv_record(line);
-    if (cells.size() <= std::max(id_col, path_col))
-      throw std::runtime_error(fmt::format("{}:{}: expected {} columns, found {}", manifest,
-                                           lineno, header.size(), cells.size()));
-    FeatureJob job{cells[id_col], cells[path_col]};
-    if (job.id.empty() || job.path.empty())
-      throw std::runtime_error(fmt::format("{}:{}: empty id or path", manifest, lineno));
-    if (!seen.insert(job.id).second)
-      throw std::runtime_error(fmt::format("{}:{}: duplicate id '{}'", manifest, lineno, job.id));
-    if (fs::path(job.path).is_relative()) job.path = (base / job.path).lexically_normal().string();
-    jobs.push_back(std::move(job));
-  }
+  const auto manifest = data::Manifest::read(manifest_path);
+  for (const auto& u : manifest.utterances()) jobs.push_back({u.id, u.path});
   return jobs;
 }
-
-// ---------------------------------------------------------------------------
-// Progress: a redrawn bar on a terminal, periodic plain lines in logs.
-class Progress {
- public:
-  explicit Progress(size_t total)
-      : total_(total), tty_(isatty(STDERR_FILENO) != 0), start_(Clock::now()), last_(start_) {}
-
-  void update(size_t done, size_t failed, bool final = false) {
-    const auto now = Clock::now();
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double since = std::chrono::duration<double>(now - last_).count();
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-    const double pct = total_ ? 100.0 * static_cast<double>(done) / total_ : 100.0;
-    if (tty_) {
-      if (!final && since < 0.1) return;
-      constexpr int kWidth = 30;
-      const int filled = static_cast<int>(kWidth * pct / 100.0);
-      fmt::print(stderr, "\r{:>6}/{} [{}{}] {:5.1f}%  {:6.1f} files/s  ETA {}  failed {}", done,
-                 total_, std::string(filled, '#'), std::string(kWidth - filled, '.'), pct, rate,
-                 clock(eta), failed);
-      if (final) fmt::print(stderr, "\n");
-    } else {
-      // A line at every 10% step, at least every 10 s, and at the end.
-      const size_t step = total_ >= 10 ? total_ / 10 : 1;
-      if (!final && done / step == last_step_ && since < 10.0) return;
-      last_step_ = done / step;
-      fmt::print(stderr, "features: {}/{} ({:.0f}%) {:.1f} files/s, ETA {}, {} failed\n", done,
-                 total_, pct, rate, clock(eta), failed);
-    }
-    last_ = now;
-    last_done_ = done;
-  }
-
-  /// Draws the final state unless the last line already showed it.
-  void finish(size_t failed) {
-    if (total_ == 0) return;
-    if (tty_ || last_done_ != total_) update(total_, failed, /*final=*/true);
-  }
-
- private:
-  static std::string clock(double seconds) {
-    const auto s = static_cast<long>(seconds + 0.5);
-    return fmt::format("{}:{:02d}", s / 60, s % 60);
-  }
-  size_t total_;
-  bool tty_;
-  Clock::time_point start_, last_;
-  size_t last_step_ = 0;
-  size_t last_done_ = 0;
-};
 
 // ---------------------------------------------------------------------------
 struct Result {
@@ -273,7 +165,7 @@ int run_features(const FeaturesOptions& o) {
 
   std::vector<FeatureJob> jobs;
   try {
-    jobs = read_minimal_manifest_csv(o.input);
+    jobs = read_jobs(o.input);
   } catch (const std::exception& e) {
     fmt::print(stderr, "crnn features: {}\n", e.what());
     return kExitUsage;
@@ -329,7 +221,7 @@ int run_features(const FeaturesOptions& o) {
     });
   }
 
-  Progress progress(todo.size());
+  crnn::Progress progress("features", static_cast<int64_t>(todo.size()), "files");
   size_t written = 0, too_short = 0;
   double audio_seconds = 0.0;
   std::vector<Result> failures, shorts;
@@ -360,11 +252,11 @@ int run_features(const FeaturesOptions& o) {
         failures.push_back(std::move(r));
         break;
     }
-    progress.update(done + 1, failures.size());
+    progress.advance(1, fmt::format("{} failed", failures.size()));
   }
   for (auto& t : pool) t.join();
   if (write_error) std::rethrow_exception(write_error);
-  progress.finish(failures.size());
+  if (!todo.empty()) progress.finish(fmt::format("{} failed", failures.size()));
   const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
   for (const auto& r : shorts)
