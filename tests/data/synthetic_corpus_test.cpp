@@ -138,7 +138,8 @@ TEST_F(SyntheticCorpus, SecondCallWithSameOptionsIsSkipped) {
   EXPECT_EQ(fs::last_write_time(wav), mtime);  // not rewritten
   EXPECT_LT(seconds, 0.5);
   ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0], std::make_pair<int64_t, int64_t>(16, 16));
+  EXPECT_EQ(calls[0].first, 16);
+  EXPECT_EQ(calls[0].second, 16);
 }
 
 TEST(SyntheticCorpusGeneration, SameSeedSameBytesOtherOptionsRegenerate) {
