@@ -3,46 +3,29 @@
 //   crnn --threads 2 features manifest.csv -o feats.h5 [--keep-going]
 //   crnn features --dump 03-01-01-01-01-01-01 feats.h5      # one matrix as CSV
 //
-// Design:
-//  * N worker threads (N = --threads, i.e. at::get_num_threads()) each take the
-//    next manifest row, decode + resample + compute the fbank with LibTorch
-//    restricted to one intra-op thread (the parallelism is over files; nested
-//    intra-op threads would oversubscribe the cores).
-//  * The calling thread is the only one that touches HDF5: it receives
-//    results through a bounded queue and writes them in completion order.
-//    Every write is flushed (see FeatureStore), so an interrupted run keeps
-//    everything written so far, and a re-run skips ids already in the file.
-//  * Exit status: 0 if every row has features or was skipped as too short
-//    (< one 25 ms frame), kExitPartial (3) if any file failed (0 with
-//    --keep-going), kExitUsage (2) for a bad manifest / incompatible store.
-#include <ATen/Parallel.h>
+// The extraction itself is crnn::data::extract_features (parallel, resumable).
+// Exit status: 0 if every row has features or was skipped as too short (< one
+// 25 ms frame), kExitPartial (3) if any file failed (0 with --keep-going),
+// kExitUsage (2) for a bad manifest / incompatible store.
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <thread>
 
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/cli/command.h"
 #include "crnn/data/feature_store.h"
-#include "crnn/data/manifest.h"
-#include "crnn/util/progress.h"
+#include "crnn/data/error.h"
+#include "crnn/data/extract_features.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
 namespace {
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 struct FeaturesOptions {
   std::string input;  // manifest, or the feature file with --dump
@@ -54,79 +37,6 @@ struct FeaturesOptions {
   std::string window = "povey";
   std::string dump_id;
 };
-
-// One row to extract: the manifest's id and (resolved) audio path.
-struct FeatureJob {
-  std::string id;
-  std::string path;
-};
-
-std::vector<FeatureJob> read_jobs(const std::string& manifest_path) {
-  std::vector<FeatureJob> jobs;
-  const auto manifest = data::Manifest::read(manifest_path);
-  for (const auto& u : manifest.utterances()) jobs.push_back({u.id, u.path});
-  return jobs;
-}
-
-// ---------------------------------------------------------------------------
-struct Result {
-  enum class Status { Ok, TooShort, Failed } status = Status::Ok;
-  size_t job = 0;
-  torch::Tensor features;
-  std::string reason;
-  double audio_seconds = 0.0;
-};
-
-// Bounded so that fast workers cannot pile up matrices faster than HDF5 writes.
-class ResultQueue {
- public:
-  explicit ResultQueue(size_t capacity) : capacity_(capacity) {}
-  void push(Result r) {
-    std::unique_lock<std::mutex> lock(mu_);
-    not_full_.wait(lock, [&] { return items_.size() < capacity_; });
-    items_.push_back(std::move(r));
-    not_empty_.notify_one();
-  }
-  Result pop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    not_empty_.wait(lock, [&] { return !items_.empty(); });
-    Result r = std::move(items_.front());
-    items_.pop_front();
-    not_full_.notify_one();
-    return r;
-  }
-
- private:
-  size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<Result> items_;
-};
-
-// AudioError messages start with the path, which the failure report prints
-// separately.
-std::string strip_path(const std::string& message, const std::string& path) {
-  const std::string prefix = path + ": ";
-  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
-}
-
-Result extract(const FeatureJob& job, const audio::FbankOptions& fbank) {
-  Result r;
-  try {
-    const torch::Tensor wave = audio::read_audio(job.path, static_cast<int>(fbank.sample_rate()));
-    r.audio_seconds = static_cast<double>(wave.size(0)) / static_cast<double>(fbank.sample_rate());
-    r.features = audio::compute_fbank(wave, fbank);
-    if (r.features.size(0) == 0) {
-      r.status = Result::Status::TooShort;
-      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)",
-                             fbank.frame_length_ms(), wave.size(0), fbank.sample_rate());
-    }
-  } catch (const std::exception& e) {
-    r.status = Result::Status::Failed;
-    r.reason = strip_path(e.what(), job.path);
-  }
-  return r;
-}
 
 int dump(const FeaturesOptions& o) {
   auto store = data::FeatureStore::open(o.input, data::FeatureStore::Mode::Read);
@@ -159,122 +69,28 @@ int run_features(const FeaturesOptions& o) {
     fmt::print(stderr, "crnn features: -o FEATURES.h5 is required (unless --dump)\n");
     return kExitUsage;
   }
-  audio::FbankOptions fbank;
-  fbank.num_bins(o.num_bins).sample_rate(o.sample_rate);
-  fbank.window(audio::parse_window_type(o.window));
-
-  std::vector<FeatureJob> jobs;
+  data::ExtractOptions eo;
+  eo.fbank.num_bins(o.num_bins).sample_rate(o.sample_rate).window(audio::parse_window_type(o.window));
+  data::ExtractReport r;
   try {
-    jobs = read_jobs(o.input);
-  } catch (const std::exception& e) {
+    r = data::extract_features(o.input, o.output, eo);
+  } catch (const data::DataError& e) {
     fmt::print(stderr, "crnn features: {}\n", e.what());
     return kExitUsage;
   }
-
-  auto store = data::FeatureStore::open(o.output, data::FeatureStore::Mode::Append);
-  const data::FeatureAttributes attrs{o.sample_rate, fbank.frame_shift_ms(),
-                                      audio::fbank_feature_names(o.num_bins),
-                                      audio::describe(fbank) + " resampler=soxr-hq"};
-  if (store.has_attributes()) {
-    // Resuming into a file made with other options would mix incompatible rows.
-    if (store.extractor() != attrs.extractor) {
-      fmt::print(stderr,
-                 "crnn features: {} holds features made with other options:\n  file: {}\n  now:  "
-                 "{}\nUse another output file or delete it.\n",
-                 o.output, store.extractor(), attrs.extractor);
-      return kExitUsage;
-    }
-  } else {
-    store.set_attributes(attrs);
-  }
-  for (const auto& id : store.discarded_incomplete())
-    fmt::print(stderr, "features: '{}' was incomplete in {} (interrupted run): recomputing\n", id,
-               o.output);
-
-  std::vector<size_t> todo;
-  for (size_t i = 0; i < jobs.size(); ++i)
-    if (!store.contains(jobs[i].id)) todo.push_back(i);
-  const size_t present = jobs.size() - todo.size();
-
-  const int workers = static_cast<int>(
-      std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(at::get_num_threads()), todo.size())));
-  if (!todo.empty())
-    fmt::print(stderr, "features: {} to extract, {} already in {}, {} worker thread(s)\n",
-               todo.size(), present, o.output, workers);
-
-  const auto start = Clock::now();
-  ResultQueue queue(static_cast<size_t>(2 * workers + 2));
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> pool;
-  for (int w = 0; w < workers && !todo.empty(); ++w) {
-    pool.emplace_back([&] {
-      // Parallelism is over files: keep each worker's LibTorch ops and
-      // OpenBLAS single-threaded. (OpenBLAS's count is process-wide; with
-      // more than one BLAS thread its idle threads spin in sched_yield and
-      // showed up as ~60% system time.)
-      crnn::set_num_threads(1);
-      for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
-        Result r = extract(jobs[todo[k]], fbank);
-        r.job = todo[k];
-        queue.push(std::move(r));
-      }
-    });
-  }
-
-  crnn::Progress progress("features", static_cast<int64_t>(todo.size()), "files");
-  size_t written = 0, too_short = 0;
-  double audio_seconds = 0.0;
-  std::vector<Result> failures, shorts;
-  std::exception_ptr write_error;
-  for (size_t done = 0; done < todo.size(); ++done) {
-    Result r = queue.pop();
-    if (write_error) continue;  // drain so workers can finish
-    const FeatureJob& job = jobs[r.job];
-    switch (r.status) {
-      case Result::Status::Ok:
-        try {
-          store.write(job.id, r.features);
-          ++written;
-          audio_seconds += r.audio_seconds;
-        } catch (...) {
-          write_error = std::current_exception();
-        }
-        break;
-      case Result::Status::TooShort:
-        ++too_short;
-        audio_seconds += r.audio_seconds;
-        r.features = torch::Tensor();
-        shorts.push_back(std::move(r));
-        break;
-      case Result::Status::Failed:
-        fmt::print(stderr, "{}features: failed: {} ({}): {}\n", isatty(STDERR_FILENO) ? "\n" : "",
-                   job.id, job.path, r.reason);
-        failures.push_back(std::move(r));
-        break;
-    }
-    progress.advance(1, fmt::format("{} failed", failures.size()));
-  }
-  for (auto& t : pool) t.join();
-  if (write_error) std::rethrow_exception(write_error);
-  if (!todo.empty()) progress.finish(fmt::format("{} failed", failures.size()));
-  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-
-  for (const auto& r : shorts)
-    fmt::print(stderr, "features: skipped: {} ({}): {}\n", jobs[r.job].id, jobs[r.job].path,
-               r.reason);
-  for (const auto& r : failures)
-    fmt::print(stderr, "features: FAILED: {} ({}): {}\n", jobs[r.job].id, jobs[r.job].path,
-               r.reason);
+  for (const auto& s : r.skipped) fmt::print(stderr, "features: skipped: {}\n", s);
+  for (const auto& s : r.failed) fmt::print(stderr, "features: FAILED: {}\n", s);
   fmt::print("features: {} utterances: {} extracted, {} already present, {} skipped (too short), "
              "{} failed -> {}\n",
-             jobs.size(), written, present, too_short, failures.size(), o.output);
-  if (!todo.empty())
+             r.total, r.extracted, r.present, r.skipped.size(), r.failed.size(), o.output);
+  if (r.workers > 0)
     fmt::print("features: {:.1f} s of audio in {:.2f} s wall with {} thread(s): real-time factor "
                "{:.0f} (audio seconds / wall second)\n",
-               audio_seconds, wall, workers, wall > 0 ? audio_seconds / wall : 0.0);
-  if (!failures.empty() && !o.keep_going) {
+               r.audio_seconds, r.wall_seconds, r.workers,
+               r.wall_seconds > 0 ? r.audio_seconds / r.wall_seconds : 0.0);
+  if (!r.failed.empty() && !o.keep_going) {
     fmt::print(stderr, "features: {} file(s) failed; exit status {} (use --keep-going to accept)\n",
-               failures.size(), kExitPartial);
+               r.failed.size(), kExitPartial);
     return kExitPartial;
   }
   return 0;

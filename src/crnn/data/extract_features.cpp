@@ -1,0 +1,212 @@
+#include "crnn/data/extract_features.h"
+
+#include <ATen/Parallel.h>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "crnn/audio/read_audio.h"
+#include "crnn/data/error.h"
+#include "crnn/data/feature_store.h"
+#include "crnn/data/manifest.h"
+#include "crnn/util/progress.h"
+#include "crnn/util/threads.h"
+
+namespace crnn::data {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// One row to extract: the manifest's id and (resolved) audio path.
+struct FeatureJob {
+  std::string id;
+  std::string path;
+};
+
+std::vector<FeatureJob> read_jobs(const std::string& manifest_path) {
+  std::vector<FeatureJob> jobs;
+  const auto manifest = data::Manifest::read(manifest_path);
+  for (const auto& u : manifest.utterances()) jobs.push_back({u.id, u.path});
+  return jobs;
+}
+
+// ---------------------------------------------------------------------------
+struct Result {
+  enum class Status { Ok, TooShort, Failed } status = Status::Ok;
+  size_t job = 0;
+  torch::Tensor features;
+  std::string reason;
+  double audio_seconds = 0.0;
+};
+
+// Bounded so that fast workers cannot pile up matrices faster than HDF5 writes.
+class ResultQueue {
+ public:
+  explicit ResultQueue(size_t capacity) : capacity_(capacity) {}
+  void push(Result r) {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_full_.wait(lock, [&] { return items_.size() < capacity_; });
+    items_.push_back(std::move(r));
+    not_empty_.notify_one();
+  }
+  Result pop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    not_empty_.wait(lock, [&] { return !items_.empty(); });
+    Result r = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return r;
+  }
+
+ private:
+  size_t capacity_;
+  std::mutex mu_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<Result> items_;
+};
+
+// AudioError messages start with the path, which the failure report prints
+// separately.
+std::string strip_path(const std::string& message, const std::string& path) {
+  const std::string prefix = path + ": ";
+  return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
+
+Result extract(const FeatureJob& job, const audio::FbankOptions& fbank) {
+  Result r;
+  try {
+    const torch::Tensor wave = audio::read_audio(job.path, static_cast<int>(fbank.sample_rate()));
+    r.audio_seconds = static_cast<double>(wave.size(0)) / static_cast<double>(fbank.sample_rate());
+    r.features = audio::compute_fbank(wave, fbank);
+    if (r.features.size(0) == 0) {
+      r.status = Result::Status::TooShort;
+      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)",
+                             fbank.frame_length_ms(), wave.size(0), fbank.sample_rate());
+    }
+  } catch (const std::exception& e) {
+    r.status = Result::Status::Failed;
+    r.reason = strip_path(e.what(), job.path);
+  }
+  return r;
+}
+
+}  // namespace
+
+ExtractReport extract_features(const std::string& manifest, const std::string& output,
+                               const ExtractOptions& options) {
+  const audio::FbankOptions& fbank = options.fbank;
+  ExtractReport report;
+  const std::vector<FeatureJob> jobs = read_jobs(manifest);  // DataError on a bad manifest
+
+  auto store = data::FeatureStore::open(output, data::FeatureStore::Mode::Append);
+  const data::FeatureAttributes attrs{fbank.sample_rate(), fbank.frame_shift_ms(),
+                                      audio::fbank_feature_names(fbank.num_bins()),
+                                      audio::describe(fbank) + " resampler=soxr-hq"};
+  if (store.has_attributes()) {
+    // Resuming into a file made with other options would mix incompatible rows.
+    if (store.extractor() != attrs.extractor) {
+      throw DataError(fmt::format(
+          "{} holds features made with other options:\n  file: {}\n  now:  {}\nUse another output "
+          "file or delete it.",
+          output, store.extractor(), attrs.extractor));
+    }
+  } else {
+    store.set_attributes(attrs);
+  }
+  for (const auto& id : store.discarded_incomplete())
+    fmt::print(stderr, "features: '{}' was incomplete in {} (interrupted run): recomputing\n", id,
+               output);
+
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    if (!store.contains(jobs[i].id)) todo.push_back(i);
+  const size_t present = jobs.size() - todo.size();
+
+  const int threads = options.threads > 0 ? options.threads : at::get_num_threads();
+  const int workers = static_cast<int>(
+      std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(threads), todo.size())));
+  if (!todo.empty())
+    fmt::print(stderr, "features: {} to extract, {} already in {}, {} worker thread(s)\n",
+               todo.size(), present, output, workers);
+
+  const auto start = Clock::now();
+  ResultQueue queue(static_cast<size_t>(2 * workers + 2));
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers && !todo.empty(); ++w) {
+    pool.emplace_back([&] {
+      // Parallelism is over files: keep each worker's LibTorch ops and
+      // OpenBLAS single-threaded. (OpenBLAS's count is process-wide; with
+      // more than one BLAS thread its idle threads spin in sched_yield and
+      // showed up as ~60% system time.)
+      crnn::set_num_threads(1);
+      for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+        Result r = extract(jobs[todo[k]], fbank);
+        r.job = todo[k];
+        queue.push(std::move(r));
+      }
+    });
+  }
+
+  const int caller_threads = at::get_num_threads();
+  crnn::Progress progress("features", static_cast<int64_t>(todo.size()), "files");
+  size_t written = 0, too_short = 0;
+  double audio_seconds = 0.0;
+  std::vector<Result> failures, shorts;
+  std::exception_ptr write_error;
+  for (size_t done = 0; done < todo.size(); ++done) {
+    Result r = queue.pop();
+    if (write_error) continue;  // drain so workers can finish
+    const FeatureJob& job = jobs[r.job];
+    switch (r.status) {
+      case Result::Status::Ok:
+        try {
+          store.write(job.id, r.features);
+          ++written;
+          audio_seconds += r.audio_seconds;
+        } catch (...) {
+          write_error = std::current_exception();
+        }
+        break;
+      case Result::Status::TooShort:
+        ++too_short;
+        audio_seconds += r.audio_seconds;
+        r.features = torch::Tensor();
+        shorts.push_back(std::move(r));
+        break;
+      case Result::Status::Failed:
+        fmt::print(stderr, "{}features: failed: {} ({}): {}\n", isatty(STDERR_FILENO) ? "\n" : "",
+                   job.id, job.path, r.reason);
+        failures.push_back(std::move(r));
+        break;
+    }
+    progress.advance(1, fmt::format("{} failed", failures.size()));
+  }
+  for (auto& t : pool) t.join();
+  crnn::set_num_threads(caller_threads);  // workers set the process-wide OpenBLAS count to 1
+  if (write_error) std::rethrow_exception(write_error);
+  if (!todo.empty()) progress.finish(fmt::format("{} failed", failures.size()));
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+
+  for (const auto& r : shorts)
+    report.skipped.push_back(fmt::format("{} ({}): {}", jobs[r.job].id, jobs[r.job].path, r.reason));
+  for (const auto& r : failures)
+    report.failed.push_back(fmt::format("{} ({}): {}", jobs[r.job].id, jobs[r.job].path, r.reason));
+  report.total = jobs.size();
+  report.extracted = written;
+  report.present = present;
+  report.audio_seconds = audio_seconds;
+  report.wall_seconds = wall;
+  report.workers = todo.empty() ? 0 : workers;
+  (void)too_short;
+  return report;
+}
+
+
+}  // namespace crnn::data

@@ -1,0 +1,47 @@
+#pragma once
+/// \file extract_features.h
+/// Feature extraction for every row of a manifest into an HDF5 FeatureStore,
+/// parallel over files, resumable (ids already in the store are skipped).
+///
+/// N worker threads (N = `threads`) each decode, resample and compute the
+/// fbank of the next row with LibTorch restricted to one intra-op thread (the
+/// parallelism is over files; nested intra-op threads would oversubscribe the
+/// cores). Only the calling thread touches HDF5: results arrive through a
+/// bounded queue and are written and flushed in completion order, so an
+/// interrupted run keeps everything written so far.
+///
+/// \code
+///   crnn::data::ExtractOptions o;             // default: 26-bin Kaldi fbank at 16 kHz
+///   auto r = crnn::data::extract_features("manifest.csv", "feats.h5", o);
+///   for (auto& f : r.failed) std::cerr << f << "\n";
+/// \endcode
+
+#include <string>
+#include <vector>
+
+#include "crnn/audio/fbank.h"
+
+namespace crnn::data {
+
+struct ExtractOptions {
+  audio::FbankOptions fbank;
+  int threads = 0;  ///< worker threads; 0 = LibTorch's current thread count
+};
+
+struct ExtractReport {
+  size_t total = 0;      ///< manifest rows
+  size_t extracted = 0;  ///< written by this call
+  size_t present = 0;    ///< already in the store (resumed)
+  std::vector<std::string> skipped;  ///< "id (path): reason" — shorter than one frame
+  std::vector<std::string> failed;   ///< "id (path): reason" — unreadable audio etc.
+  double audio_seconds = 0, wall_seconds = 0;
+  int workers = 0;
+};
+
+/// Throws DataError for a bad manifest or a store made with other options,
+/// FeatureStoreError for an unusable output file. Per-file failures do not
+/// throw: they are reported in the result.
+ExtractReport extract_features(const std::string& manifest, const std::string& output,
+                               const ExtractOptions& options = {});
+
+}  // namespace crnn::data
