@@ -13,24 +13,8 @@
 #include "support/test_support.h"
 
 namespace {
-
-struct CliRun {
-  int status = -1;
-  std::string out;  // stdout + stderr
-};
-
-CliRun run_crnn(const std::string& args) {
-  const std::string cmd = std::string("'") + CRNN_BINARY + "' " + args + " 2>&1";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int raw = pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
+using crnn::test::CliRun;
+using crnn::test::run_crnn;
 
 // Three good files (one 44.1 kHz stereo FLAC in a subfolder, referenced by a
 // relative path), one text file named .wav, one 10 ms file.

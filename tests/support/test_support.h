@@ -4,7 +4,10 @@
 #include <sndfile.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <cmath>
+#include <cstdio>
+#include <sys/wait.h>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -101,6 +104,26 @@ inline torch::Tensor read_csv_matrix(const std::string& path) {
   }
   if (rows == 0) return torch::empty({0, 0});
   return torch::from_blob(values.data(), {rows, cols}, torch::kFloat).clone();
+}
+
+/// Result of running the crnn executable.
+struct CliRun {
+  int status = -1;
+  std::string out;  // stdout + stderr
+};
+
+/// Runs `crnn ARGS` (CRNN_BINARY), capturing stdout + stderr.
+inline CliRun run_crnn(const std::string& args) {
+  const std::string cmd = std::string("'") + CRNN_BINARY + "' " + args + " 2>&1";
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int raw = pclose(p);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
 }
 
 }  // namespace crnn::test

@@ -1,6 +1,5 @@
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -38,11 +37,9 @@ std::string deterministic_columns(const fs::path& p) {
 }
 
 int run_cli(const std::string& args, std::string* output = nullptr) {
-  const std::string out_file = (fs::temp_directory_path() / ("crnn_cli_" + std::to_string(::getpid()) + ".log")).string();
-  const int rc = std::system((std::string(CRNN_BINARY) + " --threads 1 " + args + " > " + out_file + " 2>&1").c_str());
-  if (output) *output = read(out_file);
-  fs::remove(out_file);
-  return WEXITSTATUS(rc);
+  auto r = test::run_crnn("--threads 1 " + args);
+  if (output) *output = r.out;
+  return r.status;
 }
 
 }  // namespace

@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "crnn/train/repeat.h"
+
 namespace crnn::train {
 
 /// A report input problem (missing directory, malformed metrics.csv or JSON).
@@ -166,15 +168,7 @@ struct EvalResult {
 EvalResult read_eval_json(const std::string& path);
 
 /// repeat.json from `crnn repeat`.
-struct RepeatRun {
-  int64_t seed = 0;
-  std::string dir;
-  double test_ua_recall = 0, test_wa = 0;
-};
-struct RepeatSummary {
-  std::vector<RepeatRun> runs;
-  double test_ua_recall_mean = 0, test_ua_recall_std = 0, test_wa_mean = 0, test_wa_std = 0;
-};
+// RepeatRun / RepeatSummary: the types of crnn/train/repeat.h.
 RepeatSummary read_repeat_json(const std::string& path);
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,114 @@
+// End to end on tiny data through the command line: espeak-ng corpus →
+// features → train → eval / predict / repeat / report.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "crnn/data/synthetic_corpus.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using crnn::test::run_crnn;
+
+namespace {
+
+bool have_espeak() { return std::system("command -v espeak-ng > /dev/null 2>&1") == 0; }
+
+std::string tiny_config(const std::string& manifest, const std::string& features) {
+  return R"([data]
+manifest = ")" + manifest + R"("
+features = ")" + features + R"("
+task = "arousal"
+[model]
+recurrent_size = 8
+dense_size = 8
+average_last = 0
+[[model.front_end]]
+type = "blstm"
+features = 6
+hidden_size = 4
+source = "output"
+combine = "cell"
+reduce = "max"
+[train]
+batch_size = 8
+max_epochs = 2
+seed = 1
+)";
+}
+
+}  // namespace
+
+TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
+  if (!have_espeak()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)";
+  crnn::test::TempDir dir;
+  crnn::data::SyntheticCorpusOptions co;
+  co.out_dir = dir.file("corpus");
+  co.speakers = 4;
+  co.utterances_per_class = 2;
+  auto manifest = crnn::data::make_synthetic_corpus(co);
+  const std::string m = dir.file("corpus/manifest.csv"), f = dir.file("f.h5");
+  auto r = run_crnn("--threads 2 features '" + m + "' -o '" + f + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ofstream(dir.file("c.toml")) << tiny_config(m, f);
+
+  r = run_crnn("--threads 1 train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("test UA recall"), std::string::npos) << r.out;
+
+  // eval: JSON with a confusion matrix whose counts add up to the test rows.
+  r = run_crnn("eval '" + dir.file("run") + "' --split test --json '" + dir.file("e.json") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto e = nlohmann::json::parse(std::ifstream(dir.file("e.json")));
+  int64_t total = 0;
+  for (auto& row : e["confusion"])
+    for (auto& c : row) total += c.get<int64_t>();
+  int64_t test_rows = 0;
+  for (const auto& u : manifest.utterances()) test_rows += u.split == "test";
+  EXPECT_EQ(total, test_rows);
+  EXPECT_EQ(e["labels"], nlohmann::json({"calm", "excited"}));
+
+  // predict: one JSON line per file, probabilities summing to 1, the label the argmax.
+  r = run_crnn("predict '" + dir.file("run/best.pt") + "' '" + manifest[0].path + "' '" + manifest[1].path + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::stringstream lines(r.out);
+  int n = 0;
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line);
+    double sum = 0, best = -1;
+    std::string best_label;
+    for (auto& [k, v] : j["probabilities"].items()) {
+      sum += v.get<double>();
+      if (v.get<double>() > best) best = v.get<double>(), best_label = k;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+    EXPECT_EQ(j["label"], best_label);
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+  // A bad file is reported in its line and in the exit status.
+  std::ofstream(dir.file("text.wav")) << "not audio";
+  r = run_crnn("predict '" + dir.file("run/best.pt") + "' '" + dir.file("text.wav") + "'");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
+
+  // repeat: two seeds, then a second call skips both.
+  r = run_crnn("--threads 1 repeat '" + dir.file("c.toml") + "' --seeds 2 -o '" + dir.file("rep") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rep = nlohmann::json::parse(std::ifstream(dir.file("rep/repeat.json")));
+  ASSERT_EQ(rep["runs"].size(), 2u);
+  const double a = rep["runs"][0]["test_ua_recall"], b = rep["runs"][1]["test_ua_recall"];
+  EXPECT_NEAR(rep["test_ua_recall_mean"].get<double>(), (a + b) / 2, 1e-12);
+  EXPECT_NEAR(rep["test_ua_recall_std"].get<double>(), std::abs(a - b) / std::sqrt(2.0), 1e-12);
+  r = run_crnn("repeat '" + dir.file("c.toml") + "' --seeds 2 -o '" + dir.file("rep") + "'");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("already finished, skipping"), std::string::npos) << r.out;
+
+  r = run_crnn("report '" + dir.file("rep") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(fs::exists(dir.path() / "rep" / "report" / "index.html"));
+}
