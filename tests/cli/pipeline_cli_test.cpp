@@ -16,8 +16,6 @@ using crnn::test::run_crnn;
 
 namespace {
 
-bool have_espeak() { return std::system("command -v espeak-ng > /dev/null 2>&1") == 0; }
-
 std::string tiny_config(const std::string& manifest, const std::string& features) {
   return R"([data]
 manifest = ")" + manifest + R"("
@@ -44,7 +42,7 @@ seed = 1
 }  // namespace
 
 TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
-  if (!have_espeak()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)";
+  if (!crnn::test::espeak_available()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)";
   crnn::test::TempDir dir;
   crnn::data::SyntheticCorpusOptions co;
   co.out_dir = dir.file("corpus");

@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "crnn/data/batcher.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
-using crnn::testing::contains;
-using crnn::testing::error_of;
+using crnn::test::contains;
+using crnn::test::error_of;
 
 namespace {
 // 50 examples with lengths 1..50 in scrambled order; example i has length

@@ -3,12 +3,12 @@
 #include <filesystem>
 
 #include "crnn/data/manifest.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
-using crnn::testing::error_of;
-using crnn::testing::TempDir;
-using crnn::testing::contains;
+using crnn::test::error_of;
+using crnn::test::TempDir;
+using crnn::test::contains;
 namespace fs = std::filesystem;
 
 TEST(Csv, QuotedFieldsCommasEscapedQuotesAndCrlf) {

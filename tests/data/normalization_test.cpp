@@ -4,11 +4,11 @@
 #include <cmath>
 
 #include "crnn/data/normalization.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
-using crnn::testing::contains;
-using crnn::testing::error_of;
+using crnn::test::contains;
+using crnn::test::error_of;
 
 namespace {
 torch::Tensor t(std::vector<std::vector<float>> rows) {

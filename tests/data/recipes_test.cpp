@@ -7,12 +7,12 @@
 
 #include "crnn/data/recipes.h"
 #include "crnn/data/splits.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
-using crnn::testing::contains;
-using crnn::testing::error_of;
-using crnn::testing::TempDir;
+using crnn::test::contains;
+using crnn::test::error_of;
+using crnn::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {

@@ -5,11 +5,11 @@
 #include <set>
 
 #include "crnn/data/splits.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
-using crnn::testing::contains;
-using crnn::testing::error_of;
+using crnn::test::contains;
+using crnn::test::error_of;
 
 namespace {
 

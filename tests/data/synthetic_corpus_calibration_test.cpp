@@ -14,12 +14,12 @@
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/synthetic_corpus.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
 
 static void evaluate(double separation, uint64_t seed) {
-  crnn::testing::TempDir dir;
+  crnn::test::TempDir dir;
   SyntheticCorpusOptions o;
   o.out_dir = dir.str();
   o.separation = separation;

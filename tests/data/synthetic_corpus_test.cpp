@@ -13,31 +13,18 @@
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/splits.h"
 #include "crnn/data/synthetic_corpus.h"
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 using namespace crnn::data;
-using crnn::testing::contains;
-using crnn::testing::error_of;
-using crnn::testing::TempDir;
+using crnn::test::contains;
+using crnn::test::error_of;
+using crnn::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-bool espeak_available() {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    if (::access((p.substr(start, end - start) + "/espeak-ng").c_str(), X_OK) == 0) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 #define REQUIRE_ESPEAK() \
-  if (!espeak_available()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)"
+  if (!crnn::test::espeak_available()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)"
 
 SyntheticCorpusOptions tiny(const std::string& dir, uint64_t seed = 7) {
   SyntheticCorpusOptions o;
@@ -54,7 +41,7 @@ std::string bytes(const std::string& path) { return read_text_file(path); }
 class SyntheticCorpus : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!espeak_available()) return;
+    if (!crnn::test::espeak_available()) return;
     dir_ = new TempDir;
     manifest_ = new Manifest(make_synthetic_corpus(tiny(dir_->str())));
   }
@@ -228,7 +215,7 @@ TEST(SyntheticCorpusGeneration, ClearErrors) {
   o.speakers = 2;
   EXPECT_TRUE(contains(error_of([&] { make_synthetic_corpus(o); }), "speakers must be >= 3"));
 
-  if (!espeak_available()) return;
+  if (!crnn::test::espeak_available()) return;
   // A regular file where a directory should be: cannot be created (even as root).
   const std::string file = dir.write("occupied", "x");
   o = tiny(file + "/corpus");

@@ -1,11 +1,13 @@
 #pragma once
 // Helpers shared by the tests: temp directories, writing audio with
 // libsndfile, reading numeric CSV matrices.
+#include <gtest/gtest.h>
 #include <sndfile.h>
 #include <torch/torch.h>
 
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <sys/wait.h>
 #include <filesystem>
@@ -35,6 +37,14 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
+  std::string str() const { return path_.string(); }
+  /// Writes `text` to `rel` (creating parent folders); returns the full path.
+  std::string write(const std::string& rel, const std::string& text = "") const {
+    auto p = path_ / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << text;
+    return p.string();
+  }
 
  private:
   std::filesystem::path path_;
@@ -125,5 +135,25 @@ inline CliRun run_crnn(const std::string& args) {
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
 }
+
+/// Runs `fn` and returns the message of the exception it throws ("" if none).
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+/// Passes if `text` contains `part` (gtest without gmock).
+inline ::testing::AssertionResult contains(const std::string& text, const std::string& part) {
+  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
+}
+
+/// True when espeak-ng is on PATH (the synthetic corpus tests skip otherwise).
+inline bool espeak_available() { return std::system("command -v espeak-ng > /dev/null 2>&1") == 0; }
 
 }  // namespace crnn::test

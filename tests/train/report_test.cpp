@@ -14,13 +14,13 @@
 #include <set>
 #include <sstream>
 
-#include "data/temp_dir.h"
+#include "support/test_support.h"
 
 namespace {
 namespace fs = std::filesystem;
-using crnn::testing::contains;
-using crnn::testing::error_of;
-using crnn::testing::TempDir;
+using crnn::test::contains;
+using crnn::test::error_of;
+using crnn::test::TempDir;
 using namespace crnn::train;
 
 // ---------------------------------------------------------------------------
@@ -173,23 +173,8 @@ void expect_index_complete(const fs::path& out) {
   EXPECT_GT(svgs, 0);
 }
 
-struct CliRun {
-  int status = -1;
-  std::string out;
-};
-
-CliRun run_crnn(const std::string& args) {
-  const std::string cmd = std::string("'") + CRNN_BINARY + "' " + args + " 2>&1";
-  CliRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int raw = pclose(p);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
-}
+using crnn::test::CliRun;
+using crnn::test::run_crnn;
 
 }  // namespace
 

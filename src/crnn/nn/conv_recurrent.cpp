@@ -14,10 +14,7 @@ void ConvRecurrentOptions::validate() const {
   const char* who = "ConvRecurrent";
   TORCH_CHECK(input_size() >= 1, who, ": input_size (k) must be >= 1, got ", input_size());
   TORCH_CHECK(features() >= 1, who, ": features (n) must be >= 1, got ", features());
-  TORCH_CHECK(window() >= 1, who, ": window (r1) must be >= 1, got ", window());
-  TORCH_CHECK(shift() >= 1, who, ": shift (r2) must be >= 1, got ", shift());
-  TORCH_CHECK(pool() >= 1, who, ": pool (p1) must be >= 1, got ", pool());
-  TORCH_CHECK(pool_shift() >= 1, who, ": pool_shift (p2) must be >= 1, got ", pool_shift());
+  check_window_options(who, window(), shift(), pool(), pool_shift());
   TORCH_CHECK(hidden_size() >= 0, who, ": hidden_size must be >= 0 (0 = derived), got ",
               hidden_size());
   const bool has_cell = kind() != RecurrentKind::rnn;

@@ -2,6 +2,14 @@
 
 namespace crnn::nn {
 
+void check_window_options(const char* who, int64_t window, int64_t shift, int64_t pool,
+                          int64_t pool_shift) {
+  TORCH_CHECK(window >= 1, who, ": window (r1) must be >= 1, got ", window);
+  TORCH_CHECK(shift >= 1, who, ": shift (r2) must be >= 1, got ", shift);
+  TORCH_CHECK(pool >= 1, who, ": pool (p1) must be >= 1, got ", pool);
+  TORCH_CHECK(pool_shift >= 1, who, ": pool_shift (p2) must be >= 1, got ", pool_shift);
+}
+
 void check_padded(const PaddedSequence& x, const char* who) {
   TORCH_CHECK(x.data.defined() && x.data.dim() == 3, who,
               ": expected data of shape B × T × features, got ",

@@ -26,6 +26,11 @@ struct PaddedSequence {
   int64_t features() const { return data.size(2); }
 };
 
+/// Checks the windowing and pooling options every windowed layer shares:
+/// r1, r2, p1, p2 >= 1; `who` names the layer in the error.
+void check_window_options(const char* who, int64_t window, int64_t shift, int64_t pool,
+                          int64_t pool_shift);
+
 /// Checks the invariants of a PaddedSequence; `who` names the caller in errors.
 void check_padded(const PaddedSequence& x, const char* who);
 
