@@ -77,12 +77,12 @@ torch::Tensor ConvRecurrentImpl::window_features(const torch::Tensor& windows) {
                          options.combine() == FeatureSource::cell);
   if (options.kind() == RecurrentKind::rnn) {
     // eq. 1: h_t = σ(W_xh x_t + W_hh h_{t−1} + b_h)
-    auto xp = torch::matmul(windows, rnn_weight_ih.t()) + rnn_bias;
+    const auto xp = (torch::matmul(windows, rnn_weight_ih.t()) + rnn_bias).unbind(1);
     std::vector<torch::Tensor> hs;
-    auto h = torch::sigmoid(xp.select(1, 0));
+    auto h = torch::sigmoid(xp[0]);
     hs.push_back(h);
     for (int64_t t = 1; t < windows.size(1); ++t) {
-      h = torch::sigmoid(xp.select(1, t) + h.mm(rnn_weight_hh.t()));
+      h = torch::sigmoid(xp[t] + h.mm(rnn_weight_hh.t()));
       hs.push_back(h);
     }
     states = torch::stack(hs, 1);

@@ -38,8 +38,11 @@ std::pair<torch::Tensor, torch::Tensor> lstm_direction_composed(const torch::Ten
   std::vector<torch::Tensor> hs, cs;
   hs.reserve(steps);
   cs.reserve(steps);
+  // unbind, not select per step: select's backward materializes a zero tensor
+  // the size of all steps for every step (quadratic in T); unbind's is one stack.
+  const auto xp_steps = xp.unbind(1);
   for (int64_t t = 0; t < steps; ++t) {
-    auto gates = xp.select(1, t);
+    auto gates = xp_steps[t];
     if (t > 0) gates = gates + h.mm(p.weight_hh.t());  // h_0 = 0: skip the product
     auto chunks = gates.chunk(4, 1);
     auto gi = chunks[0], gf = chunks[1], gc = chunks[2], go = chunks[3];
