@@ -101,8 +101,9 @@ __attribute__((always_inline)) inline void lstm_forward_rows(
 }
 
 // Backward of one LSTM step on rows [n0, n1). In: the saved activations `a`
-// (i, f, z, o), c_{t−1} (`cp`), c_t, the external gradients eh/ec (may be
-// null), dh from the recurrence (`dhr`, may be null) and the carried dc. Out:
+// (i, f, z, o), c_{t−1} (`cp`), c_t, the external gradients eh/ec, dh from the
+// recurrence (`dhr`) — absent ones point at zeros, so that the loop has no
+// branches and vectorizes — and the carried dc. Out:
 // the pre-activation gradients `da` (N × 4m), the new carried dc, and the
 // peephole gradient partial sums `dp` (3 × m) of this block.
 template <typename T, typename M>
@@ -126,16 +127,13 @@ __attribute__((always_inline)) inline void lstm_backward_rows(
     T* __restrict dO = di + 3 * m;
     const T* __restrict cpn = first ? cp : cp + n * m;
     const T* __restrict cn = c + n * m;
-    const T* __restrict ehn = eh ? eh + n * m : nullptr;
-    const T* __restrict ecn = ec ? ec + n * m : nullptr;
-    const T* __restrict dhn = dhr ? dhr + n * m : nullptr;
+    const T* __restrict ehn = eh + n * m;
+    const T* __restrict ecn = ec + n * m;
+    const T* __restrict dhn = dhr + n * m;
     T* __restrict dcn = dcc + n * m;
     for (int64_t j = 0; j < m; ++j) {
-      T dh = 0;
-      if (ehn) dh += ehn[j];
-      if (dhn) dh += dhn[j];
-      T dc = dcn[j];
-      if (ecn) dc += ecn[j];
+      const T dh = ehn[j] + dhn[j];
+      T dc = dcn[j] + ecn[j];
       const T i = ai[j], f = af[j], z = az[j], o = ao[j];
       const T cc = cn[j], cprev = cpn[j];
       const T tc = M::tanh(cc);
@@ -172,13 +170,11 @@ __attribute__((always_inline)) inline void rnn_backward_rows(
     const T* __restrict dhr, T* __restrict da) {
   for (int64_t n = n0; n < n1; ++n) {
     const T* __restrict hn = h + n * m;
-    const T* __restrict ehn = eh ? eh + n * m : nullptr;
-    const T* __restrict dhn = dhr ? dhr + n * m : nullptr;
+    const T* __restrict ehn = eh + n * m;
+    const T* __restrict dhn = dhr + n * m;
     T* __restrict dn = da + n * m;
     for (int64_t j = 0; j < m; ++j) {
-      T dh = 0;
-      if (ehn) dh += ehn[j];
-      if (dhn) dh += dhn[j];
+      const T dh = ehn[j] + dhn[j];
       dn[j] = dh * hn[j] * (1 - hn[j]);
     }
   }
@@ -418,6 +414,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     Tensor ext = red != Reduce::none ? torch::empty({N, m}, opts) : Tensor();
     Tensor dpart = torch::zeros({block_count(N), 3, m}, opts);
     Tensor zeros = torch::zeros({m}, opts);
+    Tensor zero_rows = torch::zeros({N, m}, opts);  // stands in for absent gradients
 
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "recurrent_scan_backward", [&] {
       using T = scalar_t;
@@ -444,7 +441,8 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
         const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() : zp;
         const T* cc = lstm ? cbuf[t].data_ptr<T>() : nullptr;
         const T* hh = hbuf[t].data_ptr<T>();
-        const T* dh = rec ? dhr.data_ptr<T>() : nullptr;
+        const T* zr = zero_rows.data_ptr<T>();
+        const T* dh = rec ? dhr.data_ptr<T>() : zr;
         T* dap = da[t].data_ptr<T>();
         T* dcp = lstm ? dcc.data_ptr<T>() : nullptr;
         T* dpp = dpart.data_ptr<T>();
@@ -459,11 +457,13 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
               }
             }
           }
+          const T* ehp = eh ? eh : zr;
+          const T* ecp = ec ? ec : zr;
           if (lstm) {
-            Kernels<T>::lstm_backward(n0, n1, m, a, cprev, cc, eh, ec, dh, dcp, dap, pi, pi + m,
+            Kernels<T>::lstm_backward(n0, n1, m, a, cprev, cc, ehp, ecp, dh, dcp, dap, pi, pi + m,
                                       pi + 2 * m, dpp + b * 3 * m, t == 0);
           } else {
-            Kernels<T>::rnn_backward(n0, n1, m, hh, eh, dh, dap);
+            Kernels<T>::rnn_backward(n0, n1, m, hh, ehp, dh, dap);
           }
         });
       }
