@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "crnn/util/threads.h"
+
 namespace crnn::kernels {
 namespace {
 
@@ -253,28 +255,47 @@ struct Kernels<float> {
   }
 };
 
-/// Rows per block of the elementwise passes: a block's gates and states
-/// (~(4 + 4)·m values per row) stay in L2 while its threads work on it. The
-/// partition is fixed (not thread-count dependent), so the peephole gradient
-/// sums are reproducible.
-constexpr int64_t kBlockRows = 64;
+/// How the scan splits the N sequences. With many sequences (the windows of
+/// a CRNN layer) each thread takes whole blocks of rows through *all* steps:
+/// per step a single-threaded GEMM on the block (W_h·h), then the fused
+/// elementwise pass while the block's gates are still in L2 — no barrier per
+/// step and no second thread pool. With few sequences (a classifier LSTM over
+/// a batch) one block runs with the multi-threaded GEMM instead. The split
+/// depends on N only, so results (peephole gradient sums) do not depend on
+/// the thread count.
+struct Blocking {
+  int64_t rows;   ///< rows per block
+  int64_t count;  ///< number of blocks
+  bool parallel;  ///< blocks in parallel (single-threaded BLAS) vs one block
+};
 
-inline int64_t block_count(int64_t n) { return (n + kBlockRows - 1) / kBlockRows; }
+inline Blocking blocking_for(int64_t n) {
+  constexpr int64_t kMinParallelRows = 256;
+  if (n < kMinParallelRows) return {std::max<int64_t>(n, 1), 1, false};
+  // ~16 blocks or more for load balance, 32–128 rows each (cache-sized).
+  int64_t rows = (n + 15) / 16;
+  rows = std::min<int64_t>(128, std::max<int64_t>(32, (rows + 7) / 8 * 8));
+  return {rows, (n + rows - 1) / rows, true};
+}
 
+/// Calls f(block, n0, n1) for every block: in parallel with single-threaded
+/// BLAS, or once with the BLAS's own threads.
 template <typename F>
-void for_each_block(int64_t n, const F& f) {
-  at::parallel_for(0, block_count(n), 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) f(b, b * kBlockRows, std::min(n, (b + 1) * kBlockRows));
+void for_blocks(int64_t n, const Blocking& bl, const F& f) {
+  if (!bl.parallel) {
+    f(int64_t{0}, int64_t{0}, n);
+    return;
+  }
+  crnn::SingleThreadedBlas single;
+  at::parallel_for(0, bl.count, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) f(b, b * bl.rows, std::min(n, (b + 1) * bl.rows));
   });
 }
 
 // Copies the projection rows named by index[t] into the step's gate buffer.
 template <typename T>
 void gather_rows(const T* proj, const int64_t* idx, int64_t n, int64_t width, T* out) {
-  at::parallel_for(0, n, 256, [&](int64_t n0, int64_t n1) {
-    for (int64_t i = n0; i < n1; ++i)
-      std::memcpy(out + i * width, proj + idx[i] * width, width * sizeof(T));
-  });
+  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * width, proj + idx[i] * width, width * sizeof(T));
 }
 
 // dproj[index[t, n]] += da[t, n] for all t, n. Threads own column ranges, so
@@ -319,55 +340,53 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     if (red == Reduce::max) argmax = torch::empty({N, m}, torch::kInt32);
     const Tensor whh_t = weight_hh.t();
 
+    const Blocking bl = blocking_for(N);
     AT_DISPATCH_FLOATING_TYPES(proj.scalar_type(), "recurrent_scan_forward", [&] {
       using T = scalar_t;
       const T* pr = proj.data_ptr<T>();
       const int64_t* idx = index.data_ptr<int64_t>();
       const T* pi = lstm ? peep.data_ptr<T>() : nullptr;
       const T* zp = zeros.data_ptr<T>();
-      for (int64_t t = 0; t < T_; ++t) {
-        Tensor g = gates[keep ? t : 0];
-        Tensor h = hbuf[all_steps ? t : t % 2];
-        Tensor c = lstm ? cbuf[all_steps ? t : t % 2] : Tensor();
-        gather_rows<T>(pr, idx + t * N, N, gm, g.data_ptr<T>());
-        // h_{−1} = 0: the first step needs no recurrent product.
-        if (t > 0) g.addmm_(hbuf[all_steps ? t - 1 : (t - 1) % 2], whh_t);
-        T* gp = g.data_ptr<T>();
-        T* hp = h.data_ptr<T>();
-        T* cp = lstm ? c.data_ptr<T>() : nullptr;
-        const T* cprev = (lstm && t > 0) ? cbuf[all_steps ? t - 1 : (t - 1) % 2].data_ptr<T>() : zp;
-        T* op = out.defined() ? out.data_ptr<T>() : nullptr;
-        int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
-        const T inv_steps = T(1) / T(T_);
-        for_each_block(N, [&](int64_t, int64_t n0, int64_t n1) {
+      T* op = out.defined() ? out.data_ptr<T>() : nullptr;
+      int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
+      const T inv_steps = T(1) / T(T_);
+      for_blocks(N, bl, [&](int64_t, int64_t n0, int64_t n1) {
+        const int64_t rows = n1 - n0;
+        for (int64_t t = 0; t < T_; ++t) {
+          const int64_t ts = all_steps ? t : t % 2, tp = all_steps ? t - 1 : (t + 1) % 2;
+          Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
+          T* gp = g.data_ptr<T>();
+          gather_rows<T>(pr, idx + t * N + n0, rows, gm, gp);
+          // h_{−1} = 0: the first step needs no recurrent product.
+          if (t > 0) g.addmm_(hbuf[tp].narrow(0, n0, rows), whh_t);
+          T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
+          T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
+          const T* cprev = (lstm && t > 0) ? cbuf[tp].data_ptr<T>() + n0 * m : zp;
           if (lstm) {
-            Kernels<T>::lstm_forward(n0, n1, m, gp, cprev, cp, hp, pi, pi + m, pi + 2 * m, t == 0);
+            Kernels<T>::lstm_forward(0, rows, m, gp, cprev, cp, hp, pi, pi + m, pi + 2 * m, t == 0);
           } else {
-            Kernels<T>::rnn_forward(n0, n1, m, gp, hp);
+            Kernels<T>::rnn_forward(0, rows, m, gp, hp);
           }
-          if (!op) return;
+          if (!op) continue;
           // Reduce while the block's states are still in cache.
-          const T* s = (reduce_cell ? cp : hp);
-          for (int64_t i = n0 * m; i < n1 * m; ++i) {
-            switch (red) {
-              case Reduce::max:
-                if (t == 0 || s[i] > op[i]) {
-                  op[i] = s[i];
-                  am[i] = static_cast<int32_t>(t);
-                }
-                break;
-              case Reduce::mean:
-                op[i] = (t == 0 ? T(0) : op[i]) + s[i] * inv_steps;
-                break;
-              case Reduce::step:
-                if (t == step) op[i] = s[i];
-                break;
-              case Reduce::none:
-                break;
+          const T* st = reduce_cell ? cp : hp;
+          T* o = op + n0 * m;
+          int32_t* a = am ? am + n0 * m : nullptr;
+          const int64_t cnt = rows * m;
+          if (red == Reduce::max) {
+            for (int64_t i = 0; i < cnt; ++i) {
+              if (t == 0 || st[i] > o[i]) {
+                o[i] = st[i];
+                a[i] = static_cast<int32_t>(t);
+              }
             }
+          } else if (red == Reduce::mean) {
+            for (int64_t i = 0; i < cnt; ++i) o[i] = (t == 0 ? T(0) : o[i]) + st[i] * inv_steps;
+          } else if (red == Reduce::step && t == step) {
+            std::memcpy(o, st, cnt * sizeof(T));
           }
-        });
-      }
+        }
+      });
     });
 
     ctx->saved_data["cell"] = cell;
@@ -412,7 +431,8 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     Tensor dhr = torch::empty({N, m}, opts);
     Tensor dcc = lstm ? torch::zeros({N, m}, opts) : Tensor();
     Tensor ext = red != Reduce::none ? torch::empty({N, m}, opts) : Tensor();
-    Tensor dpart = torch::zeros({block_count(N), 3, m}, opts);
+    const Blocking bl = blocking_for(N);
+    Tensor dpart = torch::zeros({bl.count, 3, m}, opts);
     Tensor zeros = torch::zeros({m}, opts);
     Tensor zero_rows = torch::zeros({N, m}, opts);  // stands in for absent gradients
 
@@ -423,50 +443,50 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       const T* gr = gred.defined() ? gred.data_ptr<T>() : nullptr;
       const int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
       T* ex = ext.defined() ? ext.data_ptr<T>() : nullptr;
-      for (int64_t t = T_ - 1; t >= 0; --t) {
-        // dh from step t+1 through W_h: one GEMM across all sequences.
-        const bool rec = t < T_ - 1;
-        if (rec) at::mm_out(dhr, da[t + 1], weight_hh);
-        const T* eh = nullptr;
-        const T* ec = nullptr;
-        if (red == Reduce::none) {
-          eh = gh.defined() ? gh[t].data_ptr<T>() : nullptr;
-          ec = gc.defined() ? gc[t].data_ptr<T>() : nullptr;
-        } else {
-          // The reduction's gradient for step t, built per block below.
-          bool any = red != Reduce::step || t == step;
-          if (any) (reduce_cell ? ec : eh) = ex;
-        }
-        const T* a = gates[t].data_ptr<T>();
-        const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() : zp;
-        const T* cc = lstm ? cbuf[t].data_ptr<T>() : nullptr;
-        const T* hh = hbuf[t].data_ptr<T>();
-        const T* zr = zero_rows.data_ptr<T>();
-        const T* dh = rec ? dhr.data_ptr<T>() : zr;
-        T* dap = da[t].data_ptr<T>();
-        T* dcp = lstm ? dcc.data_ptr<T>() : nullptr;
-        T* dpp = dpart.data_ptr<T>();
-        const T inv_steps = T(1) / T(T_);
-        for_each_block(N, [&](int64_t b, int64_t n0, int64_t n1) {
-          if (ex && (eh == ex || ec == ex)) {
-            for (int64_t i = n0 * m; i < n1 * m; ++i) {
-              switch (red) {
-                case Reduce::max: ex[i] = am[i] == t ? gr[i] : T(0); break;
-                case Reduce::mean: ex[i] = gr[i] * inv_steps; break;
-                default: ex[i] = gr[i]; break;
-              }
+      const T inv_steps = T(1) / T(T_);
+      for_blocks(N, bl, [&](int64_t b, int64_t n0, int64_t n1) {
+        const int64_t rows = n1 - n0, off = n0 * m;
+        const T* zr = zero_rows.data_ptr<T>() + off;
+        for (int64_t t = T_ - 1; t >= 0; --t) {
+          // dh from step t+1 through W_h.
+          const bool rec = t < T_ - 1;
+          if (rec) {
+            Tensor dst = dhr.narrow(0, n0, rows);
+            at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
+          }
+          const T* eh = zr;
+          const T* ec = zr;
+          if (red == Reduce::none) {
+            if (gh.defined()) eh = gh[t].data_ptr<T>() + off;
+            if (gc.defined()) ec = gc[t].data_ptr<T>() + off;
+          } else if (red != Reduce::step || t == step) {
+            // The reduction's gradient for step t.
+            T* e = ex + off;
+            const T* g = gr + off;
+            const int32_t* a = am ? am + off : nullptr;
+            const int64_t cnt = rows * m;
+            if (red == Reduce::max) {
+              for (int64_t i = 0; i < cnt; ++i) e[i] = a[i] == t ? g[i] : T(0);
+            } else if (red == Reduce::mean) {
+              for (int64_t i = 0; i < cnt; ++i) e[i] = g[i] * inv_steps;
+            } else {
+              std::memcpy(e, g, cnt * sizeof(T));
             }
+            (reduce_cell ? ec : eh) = e;
           }
-          const T* ehp = eh ? eh : zr;
-          const T* ecp = ec ? ec : zr;
+          const T* a = gates[t].data_ptr<T>() + n0 * gm;
+          const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
+          const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
+          T* dap = da[t].data_ptr<T>() + n0 * gm;
           if (lstm) {
-            Kernels<T>::lstm_backward(n0, n1, m, a, cprev, cc, ehp, ecp, dh, dcp, dap, pi, pi + m,
-                                      pi + 2 * m, dpp + b * 3 * m, t == 0);
+            Kernels<T>::lstm_backward(0, rows, m, a, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
+                                      dcc.data_ptr<T>() + off, dap, pi, pi + m, pi + 2 * m,
+                                      dpart.data_ptr<T>() + b * 3 * m, t == 0);
           } else {
-            Kernels<T>::rnn_backward(n0, n1, m, hh, ehp, dh, dap);
+            Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
           }
-        });
-      }
+        }
+      });
     });
 
     // dW_h = Σ_{t ≥ 1} da_tᵀ · h_{t−1}: one GEMM over all steps and sequences.

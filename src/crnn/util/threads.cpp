@@ -19,7 +19,21 @@ void set_openblas_threads(int n) {
   static SetFn fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   if (fn) fn(n);
 }
+int get_openblas_threads() {
+  using GetFn = int (*)();
+  static GetFn fn = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return fn ? fn() : 1;
+}
 }  // namespace
+
+int blas_num_threads() { return get_openblas_threads(); }
+
+SingleThreadedBlas::SingleThreadedBlas() : saved_(get_openblas_threads()) {
+  if (saved_ != 1) set_openblas_threads(1);
+}
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (saved_ != 1) set_openblas_threads(saved_);
+}
 
 int hardware_threads() {
   cpu_set_t set;

@@ -29,4 +29,21 @@ int set_num_threads(int n);
 /// only if no re-exec was needed (or it failed).
 void ensure_passive_openmp_wait(char** argv);
 
+/// OpenBLAS's own thread count (1 when the BLAS has no such setting).
+int blas_num_threads();
+
+/// Runs BLAS calls single-threaded while alive, restoring the count after.
+/// For kernels that call many small GEMMs from inside their own parallel
+/// loop: one BLAS thread per caller instead of two pools fighting for cores.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace crnn
