@@ -110,23 +110,25 @@ __attribute__((always_inline)) inline void lstm_forward_rows(
 // peephole gradient partial sums `dp` (3 × m) of this block.
 template <typename T, typename M>
 __attribute__((always_inline)) inline void lstm_backward_rows(
-    int64_t n0, int64_t n1, int64_t m, const T* __restrict a, const T* __restrict cp,
+    int64_t n0, int64_t n1, int64_t m, const T* a, const T* __restrict cp,
     const T* __restrict c, const T* __restrict eh, const T* __restrict ec,
-    const T* __restrict dhr, T* __restrict dcc, T* __restrict da, const T* __restrict pi,
+    const T* __restrict dhr, T* __restrict dcc, T* da, const T* __restrict pi,
     const T* __restrict pf, const T* __restrict po, T* __restrict dp, bool first) {
   const int64_t gm = 4 * m;
   T* __restrict dpi = dp;
   T* __restrict dpf = dp + m;
   T* __restrict dpo = dp + 2 * m;
   for (int64_t n = n0; n < n1; ++n) {
-    const T* __restrict ai = a + n * gm;
-    const T* __restrict af = ai + m;
-    const T* __restrict az = ai + 2 * m;
-    const T* __restrict ao = ai + 3 * m;
-    T* __restrict di = da + n * gm;
-    T* __restrict df = di + m;
-    T* __restrict dz = di + 2 * m;
-    T* __restrict dO = di + 3 * m;
+    // `a` and `da` may be the same buffer (backward overwrites the activations
+    // with the gradients in place): each element is read before it is written.
+    const T* ai = a + n * gm;
+    const T* af = ai + m;
+    const T* az = ai + 2 * m;
+    const T* ao = ai + 3 * m;
+    T* di = da + n * gm;
+    T* df = di + m;
+    T* dz = di + 2 * m;
+    T* dO = di + 3 * m;
     const T* __restrict cpn = first ? cp : cp + n * m;
     const T* __restrict cn = c + n * m;
     const T* __restrict ehn = eh + n * m;
@@ -410,6 +412,10 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     const Tensor gates = saved[0], hbuf = saved[1], cbuf = saved[2], weight_hh = saved[3],
                  peep = saved[4], index = saved[5], argmax = saved[6];
     TORCH_CHECK(gates.defined(), "recurrent_scan: backward through a scan run without autograd");
+    TORCH_CHECK(!ctx->saved_data.count("consumed"),
+                "recurrent_scan: backward ran twice (retain_graph); the fused kernels reuse their "
+                "saved activations for the gradients — use the composed implementation");
+    ctx->saved_data["consumed"] = true;
     const bool lstm = static_cast<Cell>(ctx->saved_data["cell"].toInt()) == Cell::lstm;
     const auto red = static_cast<Reduce>(ctx->saved_data["reduce"].toInt());
     const bool reduce_cell = ctx->saved_data["reduce_cell"].toBool();
@@ -427,7 +433,11 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       gred = grads[0].defined() ? grads[0].contiguous() : torch::zeros({N, m}, opts);
     }
 
-    Tensor da = torch::empty({T_, N, gm}, opts);  // pre-activation gradients = d(gathered proj)
+    // The pre-activation gradients (= d(gathered proj)) overwrite the saved
+    // activations step by step: step t's activations are dead once its
+    // gradients exist, and this halves the backward's largest buffer. The
+    // price: this node's backward can run once only (checked above).
+    Tensor da = gates;
     Tensor dhr = torch::empty({N, m}, opts);
     Tensor dcc = lstm ? torch::zeros({N, m}, opts) : Tensor();
     Tensor ext = red != Reduce::none ? torch::empty({N, m}, opts) : Tensor();
