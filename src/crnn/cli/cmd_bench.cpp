@@ -44,6 +44,7 @@ struct BenchOptions {
   // Worker mode (internal).
   bool worker = false;
   std::string impl = "fused";
+  std::string phase = "both";  ///< worker: train, infer or both (for profiling one)
 };
 
 double seconds_since(Clock::time_point t0) {
@@ -136,10 +137,12 @@ int run_worker(const BenchOptions& o) {
     (void)p;
   };
   net->train();
-  const double train_s = time_median(train_step, o.min_seconds, o.min_reps);
+  const double train_s =
+      o.phase != "infer" ? time_median(train_step, o.min_seconds, o.min_reps) : 1.0;
   const double peak = peak_rss_mb();  // training's peak, before inference runs
   net->eval();
-  const double infer_s = time_median(infer_step, o.min_seconds, o.min_reps);
+  const double infer_s =
+      o.phase != "train" ? time_median(infer_step, o.min_seconds, o.min_reps) : 1.0;
   const double frames = static_cast<double>(o.batch * o.frames);
   fmt::print("train_s {:.6f}\ninfer_s {:.6f}\ntrain_frames_per_s {:.3f}\ninfer_frames_per_s {:.3f}\n"
              "peak_rss_mb {:.1f}\nbaseline_rss_mb {:.1f}\n",
@@ -261,6 +264,8 @@ crnn::cli::Registrar reg{
       app.add_flag("--worker", o->worker, "(internal) time one model in this process")
           ->group("");
       app.add_option("--impl", o->impl, "(internal) implementation for --worker")->group("");
+      app.add_option("--phase", o->phase, "(internal) train, infer or both, for --worker")
+          ->group("");
       return [o] {
         // `crnn --threads N bench` has already set the count; `bench --threads N` wins.
         o->threads = crnn::set_num_threads(o->threads > 0 ? o->threads : at::get_num_threads());

@@ -188,7 +188,7 @@ __attribute__((always_inline)) inline void rnn_backward_rows(
 // target; the loader picks the best one for the CPU at run time, so the build
 // stays portable while the common machine gets 8-wide vector code.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CRNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CRNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CRNN_VECTOR_CLONES
 #endif
