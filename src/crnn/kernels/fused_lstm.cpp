@@ -105,33 +105,26 @@ __attribute__((always_inline)) inline void lstm_forward_rows(
   }
 }
 
-// Backward of one LSTM step on rows [n0, n1). In: the saved activations `a`
-// (i, f, z, o), c_{t−1} (`cp`), c_t, the external gradients eh/ec, dh from the
+// Backward of one LSTM step on rows [n0, n1), in place on `ag`: in, the saved
+// activations (i, f, z, o); out, the pre-activation gradients. Also in: c_{t−1} (`cp`), c_t, the external gradients eh/ec, dh from the
 // recurrence (`dhr`) — absent ones point at zeros, so that the loop has no
 // branches and vectorizes — and the carried dc. Out:
 // the pre-activation gradients `da` (N × 4m), the new carried dc, and the
 // peephole gradient partial sums `dp` (3 × m) of this block.
 template <typename T, typename M>
 __attribute__((always_inline)) inline void lstm_backward_rows(
-    int64_t n0, int64_t n1, int64_t m, const T* a, const T* __restrict cp,
+    int64_t n0, int64_t n1, int64_t m, T* __restrict ag, const T* __restrict cp,
     const T* __restrict c, const T* __restrict eh, const T* __restrict ec,
-    const T* __restrict dhr, T* __restrict dcc, T* da, const T* __restrict pi,
+    const T* __restrict dhr, T* __restrict dcc, const T* __restrict pi,
     const T* __restrict pf, const T* __restrict po, T* __restrict dp, bool first) {
   const int64_t gm = 4 * m;
   T* __restrict dpi = dp;
   T* __restrict dpf = dp + m;
   T* __restrict dpo = dp + 2 * m;
   for (int64_t n = n0; n < n1; ++n) {
-    // `a` and `da` may be the same buffer (backward overwrites the activations
-    // with the gradients in place): each element is read before it is written.
-    const T* ai = a + n * gm;
-    const T* af = ai + m;
-    const T* az = ai + 2 * m;
-    const T* ao = ai + 3 * m;
-    T* di = da + n * gm;
-    T* df = di + m;
-    T* dz = di + 2 * m;
-    T* dO = di + 3 * m;
+    // In place: the activations are read and their gradients written through
+    // one pointer, so the compiler sees the exact dependences (and vectorizes).
+    T* __restrict row = ag + n * gm;
     const T* __restrict cpn = first ? cp : cp + n * m;
     const T* __restrict cn = c + n * m;
     const T* __restrict ehn = eh + n * m;
@@ -141,7 +134,7 @@ __attribute__((always_inline)) inline void lstm_backward_rows(
     for (int64_t j = 0; j < m; ++j) {
       const T dh = ehn[j] + dhn[j];
       T dc = dcn[j] + ecn[j];
-      const T i = ai[j], f = af[j], z = az[j], o = ao[j];
+      const T i = row[j], f = row[m + j], z = row[2 * m + j], o = row[3 * m + j];
       const T cc = cn[j], cprev = cpn[j];
       const T tc = M::tanh(cc);
       const T dao = dh * tc * o * (1 - o);
@@ -149,10 +142,10 @@ __attribute__((always_inline)) inline void lstm_backward_rows(
       const T dai = dc * z * i * (1 - i);
       const T daf = dc * cprev * f * (1 - f);
       const T daz = dc * i * (1 - z * z);
-      di[j] = dai;
-      df[j] = daf;
-      dz[j] = daz;
-      dO[j] = dao;
+      row[j] = dai;
+      row[m + j] = daf;
+      row[2 * m + j] = daz;
+      row[3 * m + j] = dao;
       dcn[j] = dc * f + dai * pi[j] + daf * pf[j];
       dpi[j] += dai * cprev;
       dpf[j] += daf * cprev;
@@ -201,12 +194,12 @@ CRNN_VECTOR_CLONES void lstm_forward_f(int64_t n0, int64_t n1, int64_t m, float*
                                        const float* po, bool first) {
   lstm_forward_rows<float, FastMath>(n0, n1, m, g, cp, c, h, pi, pf, po, first);
 }
-CRNN_VECTOR_CLONES void lstm_backward_f(int64_t n0, int64_t n1, int64_t m, const float* a,
+CRNN_VECTOR_CLONES void lstm_backward_f(int64_t n0, int64_t n1, int64_t m, float* ag,
                                         const float* cp, const float* c, const float* eh,
-                                        const float* ec, const float* dhr, float* dcc, float* da,
+                                        const float* ec, const float* dhr, float* dcc,
                                         const float* pi, const float* pf, const float* po,
                                         float* dp, bool first) {
-  lstm_backward_rows<float, FastMath>(n0, n1, m, a, cp, c, eh, ec, dhr, dcc, da, pi, pf, po, dp,
+  lstm_backward_rows<float, FastMath>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp,
                                       first);
 }
 CRNN_VECTOR_CLONES void rnn_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, float* h) {
@@ -224,11 +217,10 @@ struct Kernels {
                            const T* pi, const T* pf, const T* po, bool first) {
     lstm_forward_rows<T, LibMath>(n0, n1, m, g, cp, c, h, pi, pf, po, first);
   }
-  static void lstm_backward(int64_t n0, int64_t n1, int64_t m, const T* a, const T* cp,
-                            const T* c, const T* eh, const T* ec, const T* dhr, T* dcc, T* da,
-                            const T* pi, const T* pf, const T* po, T* dp, bool first) {
-    lstm_backward_rows<T, LibMath>(n0, n1, m, a, cp, c, eh, ec, dhr, dcc, da, pi, pf, po, dp,
-                                   first);
+  static void lstm_backward(int64_t n0, int64_t n1, int64_t m, T* ag, const T* cp, const T* c,
+                            const T* eh, const T* ec, const T* dhr, T* dcc, const T* pi,
+                            const T* pf, const T* po, T* dp, bool first) {
+    lstm_backward_rows<T, LibMath>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
   }
   static void rnn_forward(int64_t n0, int64_t n1, int64_t m, T* g, T* h) {
     rnn_forward_rows<T, LibMath>(n0, n1, m, g, h);
@@ -245,11 +237,11 @@ struct Kernels<float> {
                            bool first) {
     lstm_forward_f(n0, n1, m, g, cp, c, h, pi, pf, po, first);
   }
-  static void lstm_backward(int64_t n0, int64_t n1, int64_t m, const float* a, const float* cp,
+  static void lstm_backward(int64_t n0, int64_t n1, int64_t m, float* ag, const float* cp,
                             const float* c, const float* eh, const float* ec, const float* dhr,
-                            float* dcc, float* da, const float* pi, const float* pf,
-                            const float* po, float* dp, bool first) {
-    lstm_backward_f(n0, n1, m, a, cp, c, eh, ec, dhr, dcc, da, pi, pf, po, dp, first);
+                            float* dcc, const float* pi, const float* pf, const float* po,
+                            float* dp, bool first) {
+    lstm_backward_f(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
   }
   static void rnn_forward(int64_t n0, int64_t n1, int64_t m, float* g, float* h) {
     rnn_forward_f(n0, n1, m, g, h);
@@ -555,13 +547,12 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
             }
             (reduce_cell ? ec : eh) = e;
           }
-          const T* a = gates[t].data_ptr<T>() + n0 * gm;
           const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
           const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
           T* dap = da[t].data_ptr<T>() + n0 * gm;
           if (lstm) {
-            Kernels<T>::lstm_backward(0, rows, m, a, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
-                                      dcc.data_ptr<T>() + off, dap, pi, pi + m, pi + 2 * m,
+            Kernels<T>::lstm_backward(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
+                                      dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
                                       dpart.data_ptr<T>() + b * 3 * m, t == 0);
           } else {
             Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
