@@ -267,8 +267,7 @@ struct Blocking {
 };
 
 inline Blocking blocking_for(int64_t n) {
-  constexpr int64_t kMinParallelRows = 256;
-  if (n < kMinParallelRows) return {std::max<int64_t>(n, 1), 1, false};
+  if (!scan_uses_row_blocks(n)) return {std::max<int64_t>(n, 1), 1, false};
   // ~16 blocks or more for load balance, 32–128 rows each (cache-sized).
   int64_t rows = (n + 15) / 16;
   rows = std::min<int64_t>(128, std::max<int64_t>(32, (rows + 7) / 8 * 8));
@@ -576,6 +575,8 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
 };
 
 }  // namespace
+
+bool scan_uses_row_blocks(int64_t sequences) { return sequences >= 256; }
 
 std::vector<torch::Tensor> recurrent_scan(const torch::Tensor& proj, const torch::Tensor& index,
                                           const torch::Tensor& weight_hh,

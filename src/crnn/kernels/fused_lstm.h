@@ -41,6 +41,12 @@ struct ScanOptions {
   int64_t step = 0;
 };
 
+/// Whether a scan over this many sequences runs parallel row blocks (each with
+/// single-threaded GEMMs) rather than one block with the BLAS's own threads.
+/// Callers with independent small scans (the two directions of a BLSTM over a
+/// batch) can run those concurrently instead.
+bool scan_uses_row_blocks(int64_t sequences);
+
 /// Runs the recurrence over T steps of N sequences from zero state.
 ///
 /// - `proj`: R × G·m input projections including the bias (G = 4 gates in the

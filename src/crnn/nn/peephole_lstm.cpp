@@ -3,6 +3,10 @@
 #include <cmath>
 
 #include "crnn/kernels/fused_lstm.h"
+#include "crnn/util/threads.h"
+
+#include <exception>
+#include <thread>
 
 namespace crnn::nn {
 namespace {
@@ -175,29 +179,57 @@ LSTMStates PeepholeLSTMImpl::forward_states_fused(const torch::Tensor& x,
   torch::Tensor rev = ragged ? torch::where(t < lengths.unsqueeze(0), lengths.unsqueeze(0) - 1 - t,
                                             t.expand({steps, n}))
                              : (steps - 1 - t).expand({steps, n});  // T × N
-  std::vector<torch::Tensor> hs, cs;
+  struct Scan {
+    torch::Tensor proj, index, peep;
+    std::vector<torch::Tensor> out;
+  };
+  std::vector<Scan> scans(dirs);
   for (int d = 0; d < dirs; ++d) {
     const auto& p = directions_[d];
     torch::Tensor source = d == 0 ? t.expand({steps, n}) : rev;  // T × N frame per step
-    torch::Tensor proj, index;
     auto seq = torch::arange(n, torch::kLong).unsqueeze(0);     // 1 × N
+    auto& s = scans[d];
     if (p.weight_ih.dim() == 3) {
       // Position-specific weights: project frame s with the copy for position s,
       // time-major rows (s, n).
-      proj = torch::baddbmm(p.bias, input.transpose(0, 1), p.weight_ih.transpose(1, 2))
-                 .reshape({steps * n, -1});
-      index = source * n + seq;
+      s.proj = torch::baddbmm(p.bias, input.transpose(0, 1), p.weight_ih.transpose(1, 2))
+                   .reshape({steps * n, -1});
+      s.index = (source * n + seq).contiguous();
     } else {
-      // One projection per frame, shared by nothing here but computed in one GEMM.
-      proj = torch::addmm(p.bias, input.reshape({n * steps, k}), p.weight_ih.t());
-      index = seq * steps + source;
+      // All input projections in one GEMM.
+      s.proj = torch::addmm(p.bias, input.reshape({n * steps, k}), p.weight_ih.t());
+      s.index = (seq * steps + source).contiguous();
     }
-    auto peep = p.peephole_i.defined()
-                    ? torch::stack({p.peephole_i, p.peephole_f, p.peephole_o})
-                    : torch::Tensor();
-    auto out = kernels::recurrent_scan(proj, index.contiguous(), p.weight_hh, peep,
-                                       {kernels::Cell::lstm, kernels::Reduce::none});
-    auto h = out[0], c = out[1];  // T × N × m, in scan order
+    if (p.peephole_i.defined()) s.peep = torch::stack({p.peephole_i, p.peephole_f, p.peephole_o});
+  }
+  auto run = [&](int d) {
+    scans[d].out = kernels::recurrent_scan(scans[d].proj, scans[d].index, directions_[d].weight_hh,
+                                           scans[d].peep, {kernels::Cell::lstm, kernels::Reduce::none});
+  };
+  if (dirs == 2 && !kernels::scan_uses_row_blocks(n) && crnn::blas_num_threads() > 1) {
+    // A batch is too few rows to split; run the two directions side by side
+    // instead, one core and a single-threaded GEMM each. Grad mode is thread
+    // local: carry it over.
+    crnn::SingleThreadedBlas single;
+    const bool grad = torch::GradMode::is_enabled();
+    std::exception_ptr error;
+    std::thread backward_dir([&] {
+      try {
+        torch::AutoGradMode mode(grad);
+        run(1);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    });
+    run(0);
+    backward_dir.join();
+    if (error) std::rethrow_exception(error);
+  } else {
+    for (int d = 0; d < dirs; ++d) run(d);
+  }
+  std::vector<torch::Tensor> hs, cs;
+  for (int d = 0; d < dirs; ++d) {
+    auto h = scans[d].out[0], c = scans[d].out[1];  // T × N × m, in scan order
     if (d == 1) {
       // Map scan step back to frame: the reversal is its own inverse.
       auto back = rev.unsqueeze(-1).expand({steps, n, h.size(2)});
