@@ -48,9 +48,24 @@ inline float fast_exp(float x) {
   return y * scale;
 }
 
+// 1/d for d >= 1 without a division (the vector divider is the slowest unit
+// these loops use): a bit-trick first guess (≤ 5 % off) and three Newton steps,
+// each squaring the relative error: ≤ 1.5e-7 over [1, 1e37.5].
+inline float fast_recip(float d) {
+  int32_t i;
+  std::memcpy(&i, &d, sizeof(i));
+  i = 0x7EF311C7 - i;
+  float r;
+  std::memcpy(&r, &i, sizeof(r));
+  r = r * (2.0f - d * r);
+  r = r * (2.0f - d * r);
+  r = r * (2.0f - d * r);
+  return r;
+}
+
 struct FastMath {
-  static inline float sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
-  static inline float tanh(float x) { return 2.0f / (1.0f + fast_exp(-2.0f * x)) - 1.0f; }
+  static inline float sigmoid(float x) { return fast_recip(1.0f + fast_exp(-x)); }
+  static inline float tanh(float x) { return 2.0f * fast_recip(1.0f + fast_exp(-2.0f * x)) - 1.0f; }
 };
 
 struct LibMath {
