@@ -91,11 +91,14 @@ struct MathFor<double> {
 
 template <typename T, typename M>
 __attribute__((always_inline)) inline void lstm_forward_rows(
-    int64_t n0, int64_t n1, int64_t m, T* __restrict g, const T* __restrict cp,
-    T* __restrict c, T* __restrict h, const T* __restrict pi, const T* __restrict pf,
-    const T* __restrict po, bool first) {
+    int64_t n0, int64_t n1, int64_t m, T* __restrict g, const T* __restrict x,
+    const int64_t* __restrict xi, const T* __restrict cp, T* __restrict c, T* __restrict h,
+    const T* __restrict pi, const T* __restrict pf, const T* __restrict po, bool first) {
   const int64_t gm = 4 * m;
   for (int64_t n = n0; n < n1; ++n) {
+    // Pre-activation = W_h·h (in g, absent at the first step) + the projection
+    // row of this step's frame, read in place rather than gathered first.
+    const T* __restrict xr = x + xi[n] * gm;
     T* __restrict gi = g + n * gm;
     T* __restrict gf = gi + m;
     T* __restrict gg = gi + 2 * m;
@@ -103,19 +106,38 @@ __attribute__((always_inline)) inline void lstm_forward_rows(
     const T* __restrict cpn = first ? cp : cp + n * m;  // first: cp = m zeros
     T* __restrict cn = c + n * m;
     T* __restrict hn = h + n * m;
-    for (int64_t j = 0; j < m; ++j) {
-      const T cprev = cpn[j];
-      const T i = M::sigmoid(gi[j] + pi[j] * cprev);
-      const T f = M::sigmoid(gf[j] + pf[j] * cprev);
-      const T z = M::tanh(gg[j]);
-      const T cc = f * cprev + i * z;
-      const T o = M::sigmoid(go[j] + po[j] * cc);
-      gi[j] = i;
-      gf[j] = f;
-      gg[j] = z;
-      go[j] = o;
-      cn[j] = cc;
-      hn[j] = o * M::tanh(cc);
+    // Two loops rather than a select per element: a conditional load would
+    // keep GCC from vectorizing.
+    if (first) {
+      for (int64_t j = 0; j < m; ++j) {
+        const T cprev = cpn[j];
+        const T i = M::sigmoid(xr[j] + pi[j] * cprev);
+        const T f = M::sigmoid(xr[m + j] + pf[j] * cprev);
+        const T z = M::tanh(xr[2 * m + j]);
+        const T cc = f * cprev + i * z;
+        const T o = M::sigmoid(xr[3 * m + j] + po[j] * cc);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = z;
+        go[j] = o;
+        cn[j] = cc;
+        hn[j] = o * M::tanh(cc);
+      }
+    } else {
+      for (int64_t j = 0; j < m; ++j) {
+        const T cprev = cpn[j];
+        const T i = M::sigmoid(gi[j] + xr[j] + pi[j] * cprev);
+        const T f = M::sigmoid(gf[j] + xr[m + j] + pf[j] * cprev);
+        const T z = M::tanh(gg[j] + xr[2 * m + j]);
+        const T cc = f * cprev + i * z;
+        const T o = M::sigmoid(go[j] + xr[3 * m + j] + po[j] * cc);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = z;
+        go[j] = o;
+        cn[j] = cc;
+        hn[j] = o * M::tanh(cc);
+      }
     }
   }
 }
@@ -171,11 +193,18 @@ __attribute__((always_inline)) inline void lstm_backward_rows(
 
 template <typename T, typename M>
 __attribute__((always_inline)) inline void rnn_forward_rows(int64_t n0, int64_t n1, int64_t m,
-                                                            T* __restrict g, T* __restrict h) {
+                                                            T* __restrict g, const T* __restrict x,
+                                                            const int64_t* __restrict xi,
+                                                            T* __restrict h, bool first) {
   for (int64_t n = n0; n < n1; ++n) {
-    const T* __restrict gn = g + n * m;
+    const T* __restrict xr = x + xi[n] * m;
+    T* __restrict gn = g + n * m;
     T* __restrict hn = h + n * m;
-    for (int64_t j = 0; j < m; ++j) hn[j] = M::sigmoid(gn[j]);
+    if (first) {
+      for (int64_t j = 0; j < m; ++j) hn[j] = M::sigmoid(xr[j]);
+    } else {
+      for (int64_t j = 0; j < m; ++j) hn[j] = M::sigmoid(gn[j] + xr[j]);
+    }
   }
 }
 
@@ -204,10 +233,11 @@ __attribute__((always_inline)) inline void rnn_backward_rows(
 #define CRNN_VECTOR_CLONES
 #endif
 
-CRNN_VECTOR_CLONES void lstm_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, const float* cp,
-                                       float* c, float* h, const float* pi, const float* pf,
-                                       const float* po, bool first) {
-  lstm_forward_rows<float, FastMath>(n0, n1, m, g, cp, c, h, pi, pf, po, first);
+CRNN_VECTOR_CLONES void lstm_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                                       const int64_t* xi, const float* cp, float* c, float* h,
+                                       const float* pi, const float* pf, const float* po,
+                                       bool first) {
+  lstm_forward_rows<float, FastMath>(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
 }
 CRNN_VECTOR_CLONES void lstm_backward_f(int64_t n0, int64_t n1, int64_t m, float* ag,
                                         const float* cp, const float* c, const float* eh,
@@ -217,8 +247,9 @@ CRNN_VECTOR_CLONES void lstm_backward_f(int64_t n0, int64_t n1, int64_t m, float
   lstm_backward_rows<float, FastMath>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp,
                                       first);
 }
-CRNN_VECTOR_CLONES void rnn_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, float* h) {
-  rnn_forward_rows<float, FastMath>(n0, n1, m, g, h);
+CRNN_VECTOR_CLONES void rnn_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                                      const int64_t* xi, float* h, bool first) {
+  rnn_forward_rows<float, FastMath>(n0, n1, m, g, x, xi, h, first);
 }
 CRNN_VECTOR_CLONES void rnn_backward_f(int64_t n0, int64_t n1, int64_t m, const float* h,
                                        const float* eh, const float* dhr, float* da) {
@@ -228,17 +259,19 @@ CRNN_VECTOR_CLONES void rnn_backward_f(int64_t n0, int64_t n1, int64_t m, const 
 // Typed dispatch to the float clones or the generic double code.
 template <typename T>
 struct Kernels {
-  static void lstm_forward(int64_t n0, int64_t n1, int64_t m, T* g, const T* cp, T* c, T* h,
-                           const T* pi, const T* pf, const T* po, bool first) {
-    lstm_forward_rows<T, LibMath>(n0, n1, m, g, cp, c, h, pi, pf, po, first);
+  static void lstm_forward(int64_t n0, int64_t n1, int64_t m, T* g, const T* x, const int64_t* xi,
+                           const T* cp, T* c, T* h, const T* pi, const T* pf, const T* po,
+                           bool first) {
+    lstm_forward_rows<T, LibMath>(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
   }
   static void lstm_backward(int64_t n0, int64_t n1, int64_t m, T* ag, const T* cp, const T* c,
                             const T* eh, const T* ec, const T* dhr, T* dcc, const T* pi,
                             const T* pf, const T* po, T* dp, bool first) {
     lstm_backward_rows<T, LibMath>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
   }
-  static void rnn_forward(int64_t n0, int64_t n1, int64_t m, T* g, T* h) {
-    rnn_forward_rows<T, LibMath>(n0, n1, m, g, h);
+  static void rnn_forward(int64_t n0, int64_t n1, int64_t m, T* g, const T* x, const int64_t* xi,
+                          T* h, bool first) {
+    rnn_forward_rows<T, LibMath>(n0, n1, m, g, x, xi, h, first);
   }
   static void rnn_backward(int64_t n0, int64_t n1, int64_t m, const T* h, const T* eh,
                            const T* dhr, T* da) {
@@ -247,10 +280,10 @@ struct Kernels {
 };
 template <>
 struct Kernels<float> {
-  static void lstm_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* cp, float* c,
-                           float* h, const float* pi, const float* pf, const float* po,
-                           bool first) {
-    lstm_forward_f(n0, n1, m, g, cp, c, h, pi, pf, po, first);
+  static void lstm_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                           const int64_t* xi, const float* cp, float* c, float* h, const float* pi,
+                           const float* pf, const float* po, bool first) {
+    lstm_forward_f(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
   }
   static void lstm_backward(int64_t n0, int64_t n1, int64_t m, float* ag, const float* cp,
                             const float* c, const float* eh, const float* ec, const float* dhr,
@@ -258,8 +291,9 @@ struct Kernels<float> {
                             float* dp, bool first) {
     lstm_backward_f(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
   }
-  static void rnn_forward(int64_t n0, int64_t n1, int64_t m, float* g, float* h) {
-    rnn_forward_f(n0, n1, m, g, h);
+  static void rnn_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                          const int64_t* xi, float* h, bool first) {
+    rnn_forward_f(n0, n1, m, g, x, xi, h, first);
   }
   static void rnn_backward(int64_t n0, int64_t n1, int64_t m, const float* h, const float* eh,
                            const float* dhr, float* da) {
@@ -371,12 +405,6 @@ Tensor scratch_zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
   return BufferPool::instance().zeros(sizes, opts);
 }
 
-// Copies the projection rows named by index[t] into the step's gate buffer.
-template <typename T>
-void gather_rows(const T* proj, const int64_t* idx, int64_t n, int64_t width, T* out) {
-  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * width, proj + idx[i] * width, width * sizeof(T));
-}
-
 // dproj[index[t, n]] += da[t, n] for all t, n. Threads own column ranges, so
 // shared rows (overlapping windows) never race.
 template <typename T>
@@ -435,16 +463,17 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           const int64_t ts = all_steps ? t : t % 2, tp = all_steps ? t - 1 : (t + 1) % 2;
           Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
           T* gp = g.data_ptr<T>();
-          gather_rows<T>(pr, idx + t * N + n0, rows, gm, gp);
           // h_{−1} = 0: the first step needs no recurrent product.
-          if (t > 0) g.addmm_(hbuf[tp].narrow(0, n0, rows), whh_t);
+          if (t > 0) at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
+          const int64_t* xi = idx + t * N + n0;
           T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
           T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
           const T* cprev = (lstm && t > 0) ? cbuf[tp].data_ptr<T>() + n0 * m : zp;
           if (lstm) {
-            Kernels<T>::lstm_forward(0, rows, m, gp, cprev, cp, hp, pi, pi + m, pi + 2 * m, t == 0);
+            Kernels<T>::lstm_forward(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
+                                     t == 0);
           } else {
-            Kernels<T>::rnn_forward(0, rows, m, gp, hp);
+            Kernels<T>::rnn_forward(0, rows, m, gp, pr, xi, hp, t == 0);
           }
           if (!op) continue;
           // Reduce while the block's states are still in cache.
