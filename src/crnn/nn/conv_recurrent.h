@@ -54,6 +54,10 @@ struct ConvRecurrentOptions {
   TORCH_ARG(int64_t, pool_shift) = 1;
   /// Diagonal peepholes in the LSTM kinds.
   TORCH_ARG(bool, peepholes) = true;
+  /// fused (default): one autograd node per direction with hand-written CPU
+  /// kernels (crnn/kernels/fused_lstm.h); composed: windows unfolded and the
+  /// recurrence built from plain tensor ops (the reference). Same parameters.
+  TORCH_ARG(Implementation, impl) = default_implementation();
 
  public:
   /// Recurrent units per direction after applying the defaults above.
@@ -73,6 +77,10 @@ class ConvRecurrentImpl : public torch::nn::Module {
 
   /// Per-window features before pooling: (B·W) windows of r1 × k → (B·W) × n.
   torch::Tensor window_features(const torch::Tensor& windows);
+
+  /// The forward of each implementation, whatever `options.impl` says.
+  PaddedSequence forward_composed(const PaddedSequence& x);
+  PaddedSequence forward_fused(const PaddedSequence& x);
 
   /// U(−1/√m, 1/√m) for the recurrent parameters (PyTorch's RNN rule) and
   /// PyTorch's Linear rule for the output map; seed with torch::manual_seed.

@@ -1,6 +1,7 @@
 #include "crnn/nn/options.h"
 
 #include <array>
+#include <atomic>
 #include <stdexcept>
 #include <utility>
 
@@ -54,5 +55,11 @@ Activation parse_activation(const std::string& s) { return parse(s, kActivations
 Implementation parse_implementation(const std::string& s) {
   return parse(s, kImpls, "implementation");
 }
+
+namespace {
+std::atomic<Implementation> g_default_impl{Implementation::fused};
+}
+Implementation default_implementation() { return g_default_impl.load(); }
+void set_default_implementation(Implementation impl) { g_default_impl.store(impl); }
 
 }  // namespace crnn::nn

@@ -31,4 +31,10 @@ WindowReduce parse_window_reduce(const std::string& s);
 Activation parse_activation(const std::string& s);
 Implementation parse_implementation(const std::string& s);
 
+/// The implementation newly built layer options start with (initially fused).
+/// Lets a caller build the same model with either path (`crnn bench`) without
+/// threading an option through every preset; options set explicitly win.
+Implementation default_implementation();
+void set_default_implementation(Implementation impl);
+
 }  // namespace crnn::nn

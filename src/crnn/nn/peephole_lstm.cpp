@@ -2,6 +2,12 @@
 
 #include <cmath>
 
+#include "crnn/kernels/fused_lstm.h"
+#include "crnn/util/threads.h"
+
+#include <exception>
+#include <thread>
+
 namespace crnn::nn {
 namespace {
 
@@ -101,6 +107,14 @@ LSTMDirectionParams PeepholeLSTMImpl::direction(int d) const {
 
 LSTMStates PeepholeLSTMImpl::forward_states(const torch::Tensor& x,
                                             const torch::Tensor& lengths) {
+  if (options.impl() == Implementation::fused && x.device().is_cpu() &&
+      (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble)) {
+    return forward_states_fused(x, lengths);
+  }
+  return forward_states_composed(x, lengths);
+}
+
+void PeepholeLSTMImpl::check_input(const torch::Tensor& x, const torch::Tensor& lengths) const {
   TORCH_CHECK(x.dim() == 3, "PeepholeLSTM: expected input N × T × features, got ", x.sizes());
   TORCH_CHECK(x.size(2) == options.input_size(), "PeepholeLSTM: input has ", x.size(2),
               " features per frame but the layer was built for input_size=",
@@ -112,6 +126,12 @@ LSTMStates PeepholeLSTMImpl::forward_states(const torch::Tensor& x,
   TORCH_CHECK(!ragged || options.positions() == 0 ||
                   (lengths == x.size(1)).all().item<bool>(),
               "PeepholeLSTM: position-specific input weights need full-length sequences");
+}
+
+LSTMStates PeepholeLSTMImpl::forward_states_composed(const torch::Tensor& x,
+                                                     const torch::Tensor& lengths) {
+  check_input(x, lengths);
+  const bool ragged = lengths.defined();
   auto input = ragged ? zero_padding(x, lengths) : x;
 
   auto [hf, cf] = lstm_direction_composed(input, directions_[0]);
@@ -141,6 +161,89 @@ LSTMStates PeepholeLSTMImpl::forward_states(const torch::Tensor& x,
   }
   auto h = torch::cat({hf, hb}, 2);
   auto c = torch::cat({cf, cb}, 2);
+  if (ragged) {
+    h = zero_padding(h, lengths);
+    c = zero_padding(c, lengths);
+  }
+  return {h, c};
+}
+
+LSTMStates PeepholeLSTMImpl::forward_states_fused(const torch::Tensor& x,
+                                                  const torch::Tensor& lengths) {
+  check_input(x, lengths);
+  const bool ragged = lengths.defined();
+  auto input = ragged ? zero_padding(x, lengths) : x;
+  const int64_t n = x.size(0), steps = x.size(1), k = x.size(2);
+  const int dirs = options.bidirectional() ? 2 : 1;
+  // Source step of each (step, sequence) for both directions: the backward
+  // direction reads each sequence reversed within its own length (padding
+  // stays behind it), so that it starts at the sequence's last real frame.
+  auto t = torch::arange(steps, torch::kLong).unsqueeze(1);  // T × 1
+  torch::Tensor rev = ragged ? torch::where(t < lengths.unsqueeze(0), lengths.unsqueeze(0) - 1 - t,
+                                            t.expand({steps, n}))
+                             : (steps - 1 - t).expand({steps, n});  // T × N
+  struct Scan {
+    torch::Tensor proj, index, peep;
+    std::vector<torch::Tensor> out;
+  };
+  std::vector<Scan> scans(dirs);
+  for (int d = 0; d < dirs; ++d) {
+    const auto& p = directions_[d];
+    torch::Tensor source = d == 0 ? t.expand({steps, n}) : rev;  // T × N frame per step
+    auto seq = torch::arange(n, torch::kLong).unsqueeze(0);     // 1 × N
+    auto& s = scans[d];
+    if (p.weight_ih.dim() == 3) {
+      // Position-specific weights: project frame s with the copy for position s,
+      // time-major rows (s, n).
+      s.proj = torch::baddbmm(p.bias, input.transpose(0, 1), p.weight_ih.transpose(1, 2))
+                   .reshape({steps * n, -1});
+      s.index = (source * n + seq).contiguous();
+    } else {
+      // All input projections in one GEMM.
+      s.proj = torch::addmm(p.bias, input.reshape({n * steps, k}), p.weight_ih.t());
+      s.index = (seq * steps + source).contiguous();
+    }
+    if (p.peephole_i.defined()) s.peep = torch::stack({p.peephole_i, p.peephole_f, p.peephole_o});
+  }
+  auto run = [&](int d) {
+    scans[d].out = kernels::recurrent_scan(scans[d].proj, scans[d].index, directions_[d].weight_hh,
+                                           scans[d].peep, {kernels::Cell::lstm, kernels::Reduce::none});
+  };
+  if (dirs == 2 && !kernels::scan_uses_row_blocks(n) && crnn::blas_num_threads() > 1) {
+    // A batch is too few rows to split; run the two directions side by side
+    // instead, one core and a single-threaded GEMM each. Grad mode is thread
+    // local: carry it over.
+    crnn::SingleThreadedBlas single;
+    const bool grad = torch::GradMode::is_enabled();
+    std::exception_ptr error;
+    std::thread backward_dir([&] {
+      try {
+        torch::AutoGradMode mode(grad);
+        run(1);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    });
+    run(0);
+    backward_dir.join();
+    if (error) std::rethrow_exception(error);
+  } else {
+    for (int d = 0; d < dirs; ++d) run(d);
+  }
+  std::vector<torch::Tensor> hs, cs;
+  for (int d = 0; d < dirs; ++d) {
+    auto h = scans[d].out[0], c = scans[d].out[1];  // T × N × m, in scan order
+    if (d == 1) {
+      // Map scan step back to frame: the reversal is its own inverse.
+      auto back = rev.unsqueeze(-1).expand({steps, n, h.size(2)});
+      h = h.gather(0, back);
+      c = c.gather(0, back);
+    }
+    hs.push_back(h);
+    cs.push_back(c);
+  }
+  auto h = (dirs == 1 ? hs[0] : torch::cat(hs, 2)).transpose(0, 1);
+  auto c = (dirs == 1 ? cs[0] : torch::cat(cs, 2)).transpose(0, 1);
   if (ragged) {
     h = zero_padding(h, lengths);
     c = zero_padding(c, lengths);

@@ -25,6 +25,7 @@
 
 #include <torch/torch.h>
 
+#include "crnn/nn/options.h"
 #include "crnn/nn/sequence.h"
 
 namespace crnn::nn {
@@ -44,6 +45,9 @@ struct PeepholeLSTMOptions {
   /// first `positions` steps (Extended CLSTM); inputs must then have exactly
   /// that many steps. Recurrent and peephole weights stay shared.
   TORCH_ARG(int64_t, positions) = 0;
+  /// fused: the hand-written CPU kernels (crnn/kernels/fused_lstm.h);
+  /// composed: plain tensor ops (the reference). Same parameters either way.
+  TORCH_ARG(Implementation, impl) = default_implementation();
 };
 
 /// Hidden and cell states of every step: N × T × (directions · m) each,
@@ -78,6 +82,9 @@ class PeepholeLSTMImpl : public torch::nn::Module {
   /// Hidden and cell states of every step. Without `lengths` every sequence is
   /// taken as full length (the fast path for fixed-size windows).
   LSTMStates forward_states(const torch::Tensor& x, const torch::Tensor& lengths = {});
+  /// forward_states with a given implementation, whatever `options.impl` says.
+  LSTMStates forward_states_composed(const torch::Tensor& x, const torch::Tensor& lengths = {});
+  LSTMStates forward_states_fused(const torch::Tensor& x, const torch::Tensor& lengths = {});
 
   /// Draws every parameter from U(−1/√m, 1/√m) (PyTorch's LSTM rule, applied to
   /// peepholes too) from LibTorch's global generator: seed with torch::manual_seed.
@@ -91,6 +98,7 @@ class PeepholeLSTMImpl : public torch::nn::Module {
   PeepholeLSTMOptions options;
 
  private:
+  void check_input(const torch::Tensor& x, const torch::Tensor& lengths) const;
   std::vector<LSTMDirectionParams> directions_;
 };
 TORCH_MODULE(PeepholeLSTM);

@@ -21,7 +21,8 @@ ConvRecurrentOptions FrontEndLayerOptions::recurrent_options(int64_t input_size)
       .shift(shift())
       .pool(pool())
       .pool_shift(pool_shift())
-      .peepholes(peepholes());
+      .peepholes(peepholes())
+      .impl(impl());
 }
 
 WindowConvOptions FrontEndLayerOptions::conv_options(int64_t input_size) const {
@@ -109,7 +110,8 @@ SequenceClassifierImpl::SequenceClassifierImpl(const SequenceClassifierOptions& 
   recurrent = register_module(
       "recurrent", PeepholeLSTM(PeepholeLSTMOptions(size, options.recurrent_size())
                                     .bidirectional(options.bidirectional())
-                                    .peepholes(options.peepholes())));
+                                    .peepholes(options.peepholes())
+                                    .impl(options.impl())));
   dense = register_module("dense", torch::nn::Linear(recurrent->output_size(), options.dense_size()));
   classes = register_module("classes", torch::nn::Linear(options.dense_size(), options.num_classes()));
 }

@@ -44,6 +44,8 @@ struct FrontEndLayerOptions {
   TORCH_ARG(int64_t, pool) = 2;
   TORCH_ARG(int64_t, pool_shift) = 2;
   TORCH_ARG(bool, peepholes) = true;
+  /// Implementation of a recurrent layer (see ConvRecurrentOptions::impl).
+  TORCH_ARG(Implementation, impl) = default_implementation();
 
  public:
   /// "conv", "rnn", "lstm", "blstm" (the config's `type`).
@@ -67,6 +69,8 @@ struct SequenceClassifierOptions {
   TORCH_ARG(int64_t, dense_size) = 400;
   /// Average the softmax outputs over the last N steps; 0 = all steps.
   TORCH_ARG(int64_t, average_last) = 4;
+  /// Implementation of the classifier's (B)LSTM (front-end layers carry their own).
+  TORCH_ARG(Implementation, impl) = default_implementation();
 
  public:
   /// The paper's setups (SPEC §2) with input_size features and num_classes:

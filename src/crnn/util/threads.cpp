@@ -3,6 +3,9 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <sched.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <thread>
 
@@ -16,7 +19,21 @@ void set_openblas_threads(int n) {
   static SetFn fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   if (fn) fn(n);
 }
+int get_openblas_threads() {
+  using GetFn = int (*)();
+  static GetFn fn = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return fn ? fn() : 1;
+}
 }  // namespace
+
+int blas_num_threads() { return get_openblas_threads(); }
+
+SingleThreadedBlas::SingleThreadedBlas() : saved_(get_openblas_threads()) {
+  if (saved_ != 1) set_openblas_threads(1);
+}
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (saved_ != 1) set_openblas_threads(saved_);
+}
 
 int hardware_threads() {
   cpu_set_t set;
@@ -27,6 +44,13 @@ int hardware_threads() {
   }
   unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? static_cast<int>(n) : 1;
+}
+
+void ensure_passive_openmp_wait(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;  // the user's choice wins
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) return;
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): carry on with the default policy.
 }
 
 int set_num_threads(int n) {

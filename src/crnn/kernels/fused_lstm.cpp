@@ -1,0 +1,671 @@
+#include "crnn/kernels/fused_lstm.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+
+#include "crnn/util/threads.h"
+
+namespace crnn::kernels {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// ---------------------------------------------------------------------------
+// Elementwise math. The float path uses a Cephes-style exp written so that GCC
+// auto-vectorizes the loops that call it (no library call, no branches): the
+// nonlinearities are most of the non-GEMM time, and a scalar libm exp costs
+// more than the GEMMs. Its relative error is ~2 ulp, far inside the tolerance
+// the fused-vs-composed tests demand. The double path (finite-difference
+// tests) uses libm.
+
+inline float fast_exp(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick: a plain
+  // add/sub that vectorizes without SSE4.1's round instruction.
+  const float magic = 12582912.0f;
+  const float fn = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - fn * 0.693359375f;
+  r = r - fn * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(fn) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+
+// 1/d for d >= 1 without a division (the vector divider is the slowest unit
+// these loops use): a bit-trick first guess (≤ 5 % off) and three Newton steps,
+// each squaring the relative error: ≤ 1.5e-7 over [1, 1e37.5].
+inline float fast_recip(float d) {
+  int32_t i;
+  std::memcpy(&i, &d, sizeof(i));
+  i = 0x7EF311C7 - i;
+  float r;
+  std::memcpy(&r, &i, sizeof(r));
+  r = r * (2.0f - d * r);
+  r = r * (2.0f - d * r);
+  r = r * (2.0f - d * r);
+  return r;
+}
+
+struct FastMath {
+  static inline float sigmoid(float x) { return fast_recip(1.0f + fast_exp(-x)); }
+  static inline float tanh(float x) { return 2.0f * fast_recip(1.0f + fast_exp(-2.0f * x)) - 1.0f; }
+};
+
+struct LibMath {
+  static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static inline double tanh(double x) { return std::tanh(x); }
+};
+
+template <typename T>
+struct MathFor;
+template <>
+struct MathFor<float> {
+  using type = FastMath;
+};
+template <>
+struct MathFor<double> {
+  using type = LibMath;
+};
+
+// ---------------------------------------------------------------------------
+// One step's elementwise work on rows [n0, n1). `g` holds the pre-activations
+// (projection + W_h·h) and receives the activations i, f, g, o that backward
+// needs. `cp` is c_{t−1} (zeros at t = 0).
+
+template <typename T, typename M>
+__attribute__((always_inline)) inline void lstm_forward_rows(
+    int64_t n0, int64_t n1, int64_t m, T* __restrict g, const T* __restrict x,
+    const int64_t* __restrict xi, const T* __restrict cp, T* __restrict c, T* __restrict h,
+    const T* __restrict pi, const T* __restrict pf, const T* __restrict po, bool first) {
+  const int64_t gm = 4 * m;
+  for (int64_t n = n0; n < n1; ++n) {
+    // Pre-activation = W_h·h (in g, absent at the first step) + the projection
+    // row of this step's frame, read in place rather than gathered first.
+    const T* __restrict xr = x + xi[n] * gm;
+    T* __restrict gi = g + n * gm;
+    T* __restrict gf = gi + m;
+    T* __restrict gg = gi + 2 * m;
+    T* __restrict go = gi + 3 * m;
+    const T* __restrict cpn = first ? cp : cp + n * m;  // first: cp = m zeros
+    T* __restrict cn = c + n * m;
+    T* __restrict hn = h + n * m;
+    // Two loops rather than a select per element: a conditional load would
+    // keep GCC from vectorizing.
+    if (first) {
+      for (int64_t j = 0; j < m; ++j) {
+        const T cprev = cpn[j];
+        const T i = M::sigmoid(xr[j] + pi[j] * cprev);
+        const T f = M::sigmoid(xr[m + j] + pf[j] * cprev);
+        const T z = M::tanh(xr[2 * m + j]);
+        const T cc = f * cprev + i * z;
+        const T o = M::sigmoid(xr[3 * m + j] + po[j] * cc);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = z;
+        go[j] = o;
+        cn[j] = cc;
+        hn[j] = o * M::tanh(cc);
+      }
+    } else {
+      for (int64_t j = 0; j < m; ++j) {
+        const T cprev = cpn[j];
+        const T i = M::sigmoid(gi[j] + xr[j] + pi[j] * cprev);
+        const T f = M::sigmoid(gf[j] + xr[m + j] + pf[j] * cprev);
+        const T z = M::tanh(gg[j] + xr[2 * m + j]);
+        const T cc = f * cprev + i * z;
+        const T o = M::sigmoid(go[j] + xr[3 * m + j] + po[j] * cc);
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = z;
+        go[j] = o;
+        cn[j] = cc;
+        hn[j] = o * M::tanh(cc);
+      }
+    }
+  }
+}
+
+// Backward of one LSTM step on rows [n0, n1), in place on `ag`: in, the saved
+// activations (i, f, z, o); out, the pre-activation gradients. Also in: c_{t−1} (`cp`), c_t, the external gradients eh/ec, dh from the
+// recurrence (`dhr`) — absent ones point at zeros, so that the loop has no
+// branches and vectorizes — and the carried dc. Out:
+// the pre-activation gradients `da` (N × 4m), the new carried dc, and the
+// peephole gradient partial sums `dp` (3 × m) of this block.
+template <typename T, typename M>
+__attribute__((always_inline)) inline void lstm_backward_rows(
+    int64_t n0, int64_t n1, int64_t m, T* __restrict ag, const T* __restrict cp,
+    const T* __restrict c, const T* __restrict eh, const T* __restrict ec,
+    const T* __restrict dhr, T* __restrict dcc, const T* __restrict pi,
+    const T* __restrict pf, const T* __restrict po, T* __restrict dp, bool first) {
+  const int64_t gm = 4 * m;
+  T* __restrict dpi = dp;
+  T* __restrict dpf = dp + m;
+  T* __restrict dpo = dp + 2 * m;
+  for (int64_t n = n0; n < n1; ++n) {
+    // In place: the activations are read and their gradients written through
+    // one pointer, so the compiler sees the exact dependences (and vectorizes).
+    T* __restrict row = ag + n * gm;
+    const T* __restrict cpn = first ? cp : cp + n * m;
+    const T* __restrict cn = c + n * m;
+    const T* __restrict ehn = eh + n * m;
+    const T* __restrict ecn = ec + n * m;
+    const T* __restrict dhn = dhr + n * m;
+    T* __restrict dcn = dcc + n * m;
+    for (int64_t j = 0; j < m; ++j) {
+      const T dh = ehn[j] + dhn[j];
+      T dc = dcn[j] + ecn[j];
+      const T i = row[j], f = row[m + j], z = row[2 * m + j], o = row[3 * m + j];
+      const T cc = cn[j], cprev = cpn[j];
+      const T tc = M::tanh(cc);
+      const T dao = dh * tc * o * (1 - o);
+      dc += dh * o * (1 - tc * tc) + dao * po[j];
+      const T dai = dc * z * i * (1 - i);
+      const T daf = dc * cprev * f * (1 - f);
+      const T daz = dc * i * (1 - z * z);
+      row[j] = dai;
+      row[m + j] = daf;
+      row[2 * m + j] = daz;
+      row[3 * m + j] = dao;
+      dcn[j] = dc * f + dai * pi[j] + daf * pf[j];
+      dpi[j] += dai * cprev;
+      dpf[j] += daf * cprev;
+      dpo[j] += dao * cc;
+    }
+  }
+}
+
+template <typename T, typename M>
+__attribute__((always_inline)) inline void rnn_forward_rows(int64_t n0, int64_t n1, int64_t m,
+                                                            T* __restrict g, const T* __restrict x,
+                                                            const int64_t* __restrict xi,
+                                                            T* __restrict h, bool first) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* __restrict xr = x + xi[n] * m;
+    T* __restrict gn = g + n * m;
+    T* __restrict hn = h + n * m;
+    if (first) {
+      for (int64_t j = 0; j < m; ++j) hn[j] = M::sigmoid(xr[j]);
+    } else {
+      for (int64_t j = 0; j < m; ++j) hn[j] = M::sigmoid(gn[j] + xr[j]);
+    }
+  }
+}
+
+template <typename T>
+__attribute__((always_inline)) inline void rnn_backward_rows(
+    int64_t n0, int64_t n1, int64_t m, const T* __restrict h, const T* __restrict eh,
+    const T* __restrict dhr, T* __restrict da) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* __restrict hn = h + n * m;
+    const T* __restrict ehn = eh + n * m;
+    const T* __restrict dhn = dhr + n * m;
+    T* __restrict dn = da + n * m;
+    for (int64_t j = 0; j < m; ++j) {
+      const T dh = ehn[j] + dhn[j];
+      dn[j] = dh * hn[j] * (1 - hn[j]);
+    }
+  }
+}
+
+// The float instantiations are cloned for AVX2+FMA (x86-64-v3) and a baseline
+// target; the loader picks the best one for the CPU at run time, so the build
+// stays portable while the common machine gets 8-wide vector code.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CRNN_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CRNN_VECTOR_CLONES
+#endif
+
+CRNN_VECTOR_CLONES void lstm_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                                       const int64_t* xi, const float* cp, float* c, float* h,
+                                       const float* pi, const float* pf, const float* po,
+                                       bool first) {
+  lstm_forward_rows<float, FastMath>(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
+}
+CRNN_VECTOR_CLONES void lstm_backward_f(int64_t n0, int64_t n1, int64_t m, float* ag,
+                                        const float* cp, const float* c, const float* eh,
+                                        const float* ec, const float* dhr, float* dcc,
+                                        const float* pi, const float* pf, const float* po,
+                                        float* dp, bool first) {
+  lstm_backward_rows<float, FastMath>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp,
+                                      first);
+}
+CRNN_VECTOR_CLONES void rnn_forward_f(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                                      const int64_t* xi, float* h, bool first) {
+  rnn_forward_rows<float, FastMath>(n0, n1, m, g, x, xi, h, first);
+}
+CRNN_VECTOR_CLONES void rnn_backward_f(int64_t n0, int64_t n1, int64_t m, const float* h,
+                                       const float* eh, const float* dhr, float* da) {
+  rnn_backward_rows<float>(n0, n1, m, h, eh, dhr, da);
+}
+
+// Typed dispatch to the float clones or the generic double code.
+template <typename T>
+struct Kernels {
+  static void lstm_forward(int64_t n0, int64_t n1, int64_t m, T* g, const T* x, const int64_t* xi,
+                           const T* cp, T* c, T* h, const T* pi, const T* pf, const T* po,
+                           bool first) {
+    lstm_forward_rows<T, LibMath>(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
+  }
+  static void lstm_backward(int64_t n0, int64_t n1, int64_t m, T* ag, const T* cp, const T* c,
+                            const T* eh, const T* ec, const T* dhr, T* dcc, const T* pi,
+                            const T* pf, const T* po, T* dp, bool first) {
+    lstm_backward_rows<T, LibMath>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
+  }
+  static void rnn_forward(int64_t n0, int64_t n1, int64_t m, T* g, const T* x, const int64_t* xi,
+                          T* h, bool first) {
+    rnn_forward_rows<T, LibMath>(n0, n1, m, g, x, xi, h, first);
+  }
+  static void rnn_backward(int64_t n0, int64_t n1, int64_t m, const T* h, const T* eh,
+                           const T* dhr, T* da) {
+    rnn_backward_rows<T>(n0, n1, m, h, eh, dhr, da);
+  }
+};
+template <>
+struct Kernels<float> {
+  static void lstm_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                           const int64_t* xi, const float* cp, float* c, float* h, const float* pi,
+                           const float* pf, const float* po, bool first) {
+    lstm_forward_f(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
+  }
+  static void lstm_backward(int64_t n0, int64_t n1, int64_t m, float* ag, const float* cp,
+                            const float* c, const float* eh, const float* ec, const float* dhr,
+                            float* dcc, const float* pi, const float* pf, const float* po,
+                            float* dp, bool first) {
+    lstm_backward_f(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
+  }
+  static void rnn_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                          const int64_t* xi, float* h, bool first) {
+    rnn_forward_f(n0, n1, m, g, x, xi, h, first);
+  }
+  static void rnn_backward(int64_t n0, int64_t n1, int64_t m, const float* h, const float* eh,
+                           const float* dhr, float* da) {
+    rnn_backward_f(n0, n1, m, h, eh, dhr, da);
+  }
+};
+
+/// How the scan splits the N sequences. With many sequences (the windows of
+/// a CRNN layer) each thread takes whole blocks of rows through *all* steps:
+/// per step a single-threaded GEMM on the block (W_h·h), then the fused
+/// elementwise pass while the block's gates are still in L2 — no barrier per
+/// step and no second thread pool. With few sequences (a classifier LSTM over
+/// a batch) one block runs with the multi-threaded GEMM instead. The split
+/// depends on N only, so results (peephole gradient sums) do not depend on
+/// the thread count.
+struct Blocking {
+  int64_t rows;   ///< rows per block
+  int64_t count;  ///< number of blocks
+  bool parallel;  ///< blocks in parallel (single-threaded BLAS) vs one block
+};
+
+inline Blocking blocking_for(int64_t n) {
+  if (!scan_uses_row_blocks(n)) return {std::max<int64_t>(n, 1), 1, false};
+  // ~16 blocks or more for load balance, 32–128 rows each (cache-sized).
+  int64_t rows = (n + 15) / 16;
+  rows = std::min<int64_t>(128, std::max<int64_t>(32, (rows + 7) / 8 * 8));
+  return {rows, (n + rows - 1) / rows, true};
+}
+
+/// Calls f(block, n0, n1) for every block: in parallel with single-threaded
+/// BLAS, or once with the BLAS's own threads.
+template <typename F>
+void for_blocks(int64_t n, const Blocking& bl, const F& f) {
+  if (!bl.parallel) {
+    f(int64_t{0}, int64_t{0}, n);
+    return;
+  }
+  crnn::SingleThreadedBlas single;
+  at::parallel_for(0, bl.count, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) f(b, b * bl.rows, std::min(n, (b + 1) * bl.rows));
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Large scratch buffers are recycled. A fresh multi-megabyte tensor comes from
+// mmap, so every training step would page-fault and zero its ~100 MB of gates,
+// states and gradients again (measured: ~15% of a fused step). Freed buffers
+// wait here for the next request of a similar size instead. Bounded, so a
+// change of shapes cannot grow it without limit.
+class BufferPool {
+ public:
+  static BufferPool& instance() {
+    static BufferPool* pool = new BufferPool();  // never destroyed: tensors may outlive main
+    return *pool;
+  }
+
+  Tensor empty(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
+    int64_t numel = 1;
+    for (auto s : sizes) numel *= s;
+    const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(c10::typeMetaToScalarType(opts.dtype()));
+    if (bytes < kMinBytes) return torch::empty(sizes, opts);
+    void* ptr = take(bytes);
+    if (!ptr) ptr = std::aligned_alloc(64, round_up(bytes));
+    TORCH_CHECK(ptr, "recurrent_scan: out of memory allocating ", bytes, " bytes");
+    const size_t cap = round_up(bytes);
+    return torch::from_blob(
+        ptr, sizes, [this, cap](void* p) { give_back(p, cap); }, opts);
+  }
+
+  Tensor zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
+    return empty(sizes, opts).zero_();
+  }
+
+ private:
+  static constexpr size_t kMinBytes = size_t{1} << 20;
+  static constexpr size_t kMaxPooledBytes = size_t{1} << 30;
+  static size_t round_up(size_t b) { return (b + 4095) / 4096 * 4096; }
+
+  void* take(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Smallest free block that fits without wasting more than an eighth of it.
+    auto it = free_.lower_bound(round_up(bytes));
+    if (it == free_.end() || it->first > round_up(bytes) + round_up(bytes) / 8) return nullptr;
+    void* p = it->second;
+    pooled_ -= it->first;
+    free_.erase(it);
+    return p;
+  }
+
+  void give_back(void* p, size_t cap) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pooled_ + cap > kMaxPooledBytes) {
+      std::free(p);
+      return;
+    }
+    free_.emplace(cap, p);
+    pooled_ += cap;
+  }
+
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t pooled_ = 0;
+};
+
+Tensor scratch(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
+  return BufferPool::instance().empty(sizes, opts);
+}
+Tensor scratch_zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
+  return BufferPool::instance().zeros(sizes, opts);
+}
+
+// dproj[index[t, n]] += da[t, n] for all t, n. Threads own column ranges, so
+// shared rows (overlapping windows) never race.
+template <typename T>
+void scatter_add_rows(const T* da, const int64_t* idx, int64_t count, int64_t width, T* dproj) {
+  at::parallel_for(0, width, 64, [&](int64_t c0, int64_t c1) {
+    for (int64_t i = 0; i < count; ++i) {
+      T* __restrict dst = dproj + idx[i] * width;
+      const T* __restrict src = da + i * width;
+      for (int64_t j = c0; j < c1; ++j) dst[j] += src[j];
+    }
+  });
+}
+
+class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
+ public:
+  static variable_list forward(AutogradContext* ctx, Tensor proj, Tensor index, Tensor weight_hh,
+                               Tensor peepholes, int64_t cell, int64_t reduce, bool reduce_cell,
+                               int64_t step, bool keep) {
+    const bool lstm = static_cast<Cell>(cell) == Cell::lstm;
+    const auto red = static_cast<Reduce>(reduce);
+    const int64_t T_ = index.size(0), N = index.size(1), m = weight_hh.size(1);
+    const int64_t G = lstm ? 4 : 1, gm = G * m;
+    proj = proj.contiguous();
+    index = index.contiguous();
+    weight_hh = weight_hh.contiguous();
+    const auto opts = proj.options();
+    // With autograd off (inference) and a reduced output, only the current and
+    // previous step live in memory; otherwise every step is kept for backward
+    // (or returned).
+    const bool all_steps = keep || red == Reduce::none;
+    const int64_t gate_steps = keep ? T_ : 1;
+    const int64_t state_steps = all_steps ? T_ : std::min<int64_t>(T_, 2);
+    Tensor gates = scratch({gate_steps, N, gm}, opts);
+    Tensor hbuf = scratch({state_steps, N, m}, opts);
+    Tensor cbuf = lstm ? scratch({state_steps, N, m}, opts) : Tensor();
+    Tensor peep = lstm ? peepholes.to(opts).contiguous() : Tensor();
+    Tensor zeros = torch::zeros({m}, opts);
+    Tensor out, argmax;
+    if (red != Reduce::none) out = torch::empty({N, m}, opts);
+    if (red == Reduce::max) argmax = torch::empty({N, m}, torch::kInt32);
+    const Tensor whh_t = weight_hh.t();
+
+    const Blocking bl = blocking_for(N);
+    AT_DISPATCH_FLOATING_TYPES(proj.scalar_type(), "recurrent_scan_forward", [&] {
+      using T = scalar_t;
+      const T* pr = proj.data_ptr<T>();
+      const int64_t* idx = index.data_ptr<int64_t>();
+      const T* pi = lstm ? peep.data_ptr<T>() : nullptr;
+      const T* zp = zeros.data_ptr<T>();
+      T* op = out.defined() ? out.data_ptr<T>() : nullptr;
+      int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
+      const T inv_steps = T(1) / T(T_);
+      for_blocks(N, bl, [&](int64_t, int64_t n0, int64_t n1) {
+        const int64_t rows = n1 - n0;
+        for (int64_t t = 0; t < T_; ++t) {
+          const int64_t ts = all_steps ? t : t % 2, tp = all_steps ? t - 1 : (t + 1) % 2;
+          Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
+          T* gp = g.data_ptr<T>();
+          // h_{−1} = 0: the first step needs no recurrent product.
+          if (t > 0) at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
+          const int64_t* xi = idx + t * N + n0;
+          T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
+          T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
+          const T* cprev = (lstm && t > 0) ? cbuf[tp].data_ptr<T>() + n0 * m : zp;
+          if (lstm) {
+            Kernels<T>::lstm_forward(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
+                                     t == 0);
+          } else {
+            Kernels<T>::rnn_forward(0, rows, m, gp, pr, xi, hp, t == 0);
+          }
+          if (!op) continue;
+          // Reduce while the block's states are still in cache.
+          const T* st = reduce_cell ? cp : hp;
+          T* o = op + n0 * m;
+          int32_t* a = am ? am + n0 * m : nullptr;
+          const int64_t cnt = rows * m;
+          if (red == Reduce::max) {
+            for (int64_t i = 0; i < cnt; ++i) {
+              if (t == 0 || st[i] > o[i]) {
+                o[i] = st[i];
+                a[i] = static_cast<int32_t>(t);
+              }
+            }
+          } else if (red == Reduce::mean) {
+            for (int64_t i = 0; i < cnt; ++i) o[i] = (t == 0 ? T(0) : o[i]) + st[i] * inv_steps;
+          } else if (red == Reduce::step && t == step) {
+            std::memcpy(o, st, cnt * sizeof(T));
+          }
+        }
+      });
+    });
+
+    ctx->saved_data["cell"] = cell;
+    ctx->saved_data["reduce"] = reduce;
+    ctx->saved_data["reduce_cell"] = reduce_cell;
+    ctx->saved_data["step"] = step;
+    ctx->saved_data["rows"] = proj.size(0);
+    if (red == Reduce::none) {
+      // The outputs are the saved states: save them as outputs (no copy, no cycle).
+      ctx->save_for_backward({gates, hbuf, cbuf, weight_hh, peep, index, argmax});
+      if (lstm) return {hbuf, cbuf};
+      return {hbuf};
+    }
+    ctx->save_for_backward({keep ? gates : Tensor(), keep ? hbuf : Tensor(),
+                            keep ? cbuf : Tensor(), weight_hh, peep, index, argmax});
+    return {out};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor gates = saved[0], hbuf = saved[1], cbuf = saved[2], weight_hh = saved[3],
+                 peep = saved[4], index = saved[5], argmax = saved[6];
+    TORCH_CHECK(gates.defined(), "recurrent_scan: backward through a scan run without autograd");
+    TORCH_CHECK(!ctx->saved_data.count("consumed"),
+                "recurrent_scan: backward ran twice (retain_graph); the fused kernels reuse their "
+                "saved activations for the gradients — use the composed implementation");
+    ctx->saved_data["consumed"] = true;
+    const bool lstm = static_cast<Cell>(ctx->saved_data["cell"].toInt()) == Cell::lstm;
+    const auto red = static_cast<Reduce>(ctx->saved_data["reduce"].toInt());
+    const bool reduce_cell = ctx->saved_data["reduce_cell"].toBool();
+    const int64_t step = ctx->saved_data["step"].toInt();
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    const int64_t T_ = index.size(0), N = index.size(1), m = weight_hh.size(1);
+    const int64_t G = lstm ? 4 : 1, gm = G * m;
+    const auto opts = gates.options();
+
+    Tensor gh, gc, gred;  // external gradients
+    if (red == Reduce::none) {
+      gh = grads[0].defined() ? grads[0].contiguous() : Tensor();
+      if (lstm && grads.size() > 1 && grads[1].defined()) gc = grads[1].contiguous();
+    } else {
+      gred = grads[0].defined() ? grads[0].contiguous() : torch::zeros({N, m}, opts);
+    }
+
+    // The pre-activation gradients (= d(gathered proj)) overwrite the saved
+    // activations step by step: step t's activations are dead once its
+    // gradients exist, and this halves the backward's largest buffer. The
+    // price: this node's backward can run once only (checked above).
+    Tensor da = gates;
+    Tensor dhr = scratch({N, m}, opts);
+    Tensor dcc = lstm ? scratch_zeros({N, m}, opts) : Tensor();
+    Tensor ext = red != Reduce::none ? scratch({N, m}, opts) : Tensor();
+    const Blocking bl = blocking_for(N);
+    Tensor dpart = torch::zeros({bl.count, 3, m}, opts);
+    Tensor zeros = torch::zeros({m}, opts);
+    Tensor zero_rows = scratch_zeros({N, m}, opts);  // stands in for absent gradients
+
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "recurrent_scan_backward", [&] {
+      using T = scalar_t;
+      const T* pi = lstm ? peep.data_ptr<T>() : nullptr;
+      const T* zp = zeros.data_ptr<T>();
+      const T* gr = gred.defined() ? gred.data_ptr<T>() : nullptr;
+      const int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
+      T* ex = ext.defined() ? ext.data_ptr<T>() : nullptr;
+      const T inv_steps = T(1) / T(T_);
+      for_blocks(N, bl, [&](int64_t b, int64_t n0, int64_t n1) {
+        const int64_t rows = n1 - n0, off = n0 * m;
+        const T* zr = zero_rows.data_ptr<T>() + off;
+        for (int64_t t = T_ - 1; t >= 0; --t) {
+          // dh from step t+1 through W_h.
+          const bool rec = t < T_ - 1;
+          if (rec) {
+            Tensor dst = dhr.narrow(0, n0, rows);
+            at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
+          }
+          const T* eh = zr;
+          const T* ec = zr;
+          if (red == Reduce::none) {
+            if (gh.defined()) eh = gh[t].data_ptr<T>() + off;
+            if (gc.defined()) ec = gc[t].data_ptr<T>() + off;
+          } else if (red != Reduce::step || t == step) {
+            // The reduction's gradient for step t.
+            T* e = ex + off;
+            const T* g = gr + off;
+            const int32_t* a = am ? am + off : nullptr;
+            const int64_t cnt = rows * m;
+            if (red == Reduce::max) {
+              for (int64_t i = 0; i < cnt; ++i) e[i] = a[i] == t ? g[i] : T(0);
+            } else if (red == Reduce::mean) {
+              for (int64_t i = 0; i < cnt; ++i) e[i] = g[i] * inv_steps;
+            } else {
+              std::memcpy(e, g, cnt * sizeof(T));
+            }
+            (reduce_cell ? ec : eh) = e;
+          }
+          const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
+          const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
+          T* dap = da[t].data_ptr<T>() + n0 * gm;
+          if (lstm) {
+            Kernels<T>::lstm_backward(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
+                                      dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
+                                      dpart.data_ptr<T>() + b * 3 * m, t == 0);
+          } else {
+            Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
+          }
+        }
+      });
+    });
+
+    // dW_h = Σ_{t ≥ 1} da_tᵀ · h_{t−1}: one GEMM over all steps and sequences.
+    Tensor dwhh = T_ > 1 ? at::mm(da.narrow(0, 1, T_ - 1).reshape({(T_ - 1) * N, gm}).t(),
+                                  hbuf.narrow(0, 0, T_ - 1).reshape({(T_ - 1) * N, m}))
+                         : torch::zeros_like(weight_hh);
+    Tensor dpeep = lstm ? dpart.sum(0) : Tensor();
+    Tensor dproj = scratch_zeros({rows, gm}, opts);
+    AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "recurrent_scan_scatter", [&] {
+      scatter_add_rows<scalar_t>(da.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), T_ * N, gm,
+                                 dproj.data_ptr<scalar_t>());
+    });
+    return {dproj, Tensor(), dwhh, dpeep, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+}  // namespace
+
+bool scan_uses_row_blocks(int64_t sequences) { return sequences >= 256; }
+
+std::vector<torch::Tensor> recurrent_scan(const torch::Tensor& proj, const torch::Tensor& index,
+                                          const torch::Tensor& weight_hh,
+                                          const torch::Tensor& peepholes,
+                                          const ScanOptions& options) {
+  const bool lstm = options.cell == Cell::lstm;
+  const int64_t G = lstm ? 4 : 1;
+  TORCH_CHECK(weight_hh.dim() == 2 && weight_hh.size(0) == G * weight_hh.size(1),
+              "recurrent_scan: weight_hh must be ", G, "·m × m, got ", weight_hh.sizes());
+  const int64_t m = weight_hh.size(1);
+  TORCH_CHECK(proj.dim() == 2 && proj.size(1) == G * m, "recurrent_scan: proj must be rows × ",
+              G * m, ", got ", proj.sizes());
+  TORCH_CHECK(proj.device().is_cpu(), "recurrent_scan: the fused kernels run on the CPU only");
+  TORCH_CHECK(proj.scalar_type() == torch::kFloat || proj.scalar_type() == torch::kDouble,
+              "recurrent_scan: float or double projections expected, got ", proj.scalar_type());
+  TORCH_CHECK(weight_hh.scalar_type() == proj.scalar_type(),
+              "recurrent_scan: weight_hh and proj must share a dtype");
+  TORCH_CHECK(index.dim() == 2 && index.scalar_type() == torch::kLong && index.device().is_cpu(),
+              "recurrent_scan: index must be a T × N int64 CPU tensor");
+  TORCH_CHECK(index.size(0) >= 1, "recurrent_scan: at least one step is needed");
+  TORCH_CHECK(lstm || !options.reduce_cell, "recurrent_scan: the RNN has no cell state");
+  TORCH_CHECK(options.reduce != Reduce::step ||
+                  (options.step >= 0 && options.step < index.size(0)),
+              "recurrent_scan: step ", options.step, " outside [0, ", index.size(0), ")");
+  TORCH_CHECK(options.reduce != Reduce::max || index.size(0) < (int64_t{1} << 31),
+              "recurrent_scan: too many steps for the max index");
+  if (index.numel() > 0 && proj.size(0) > 0) {
+    TORCH_CHECK(index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < proj.size(0),
+                "recurrent_scan: index out of range of the ", proj.size(0), " projection rows");
+  }
+  Tensor peep = peepholes;
+  if (lstm) {
+    if (!peep.defined()) peep = torch::zeros({3, m}, proj.options());
+    TORCH_CHECK(peep.dim() == 2 && peep.size(0) == 3 && peep.size(1) == m,
+                "recurrent_scan: peepholes must be 3 × m, got ", peep.sizes());
+  } else {
+    peep = torch::zeros({3, m}, proj.options());
+  }
+  // Keep every step's activations only when a gradient can be asked for.
+  const bool keep = torch::GradMode::is_enabled() &&
+                    (proj.requires_grad() || weight_hh.requires_grad() ||
+                     (lstm && peep.requires_grad()));
+  return RecurrentScan::apply(proj, index, weight_hh, peep, static_cast<int64_t>(options.cell),
+                              static_cast<int64_t>(options.reduce), options.reduce_cell,
+                              options.step, keep);
+}
+
+}  // namespace crnn::kernels

@@ -1,0 +1,41 @@
+#include "crnn/nn/flops.h"
+
+#include "crnn/nn/sequence.h"
+
+namespace crnn::nn {
+
+double forward_flops(const SequenceClassifierOptions& options, int64_t batch, int64_t frames) {
+  TORCH_CHECK(batch >= 1 && frames >= 1, "forward_flops: batch and frames must be >= 1");
+  const double b = static_cast<double>(batch);
+  double k = static_cast<double>(options.input_size());
+  int64_t steps = frames;
+  double total = 0;
+  for (const auto& l : options.front_end()) {
+    const int64_t r1 = l.window();
+    const double windows = b * static_cast<double>(window_count(steps, r1, l.shift()));
+    const double n = static_cast<double>(l.features());
+    if (l.convolutional()) {
+      total += windows * 2.0 * r1 * k * n;
+    } else {
+      const auto ro = l.recurrent_options(options.input_size());
+      const double m = static_cast<double>(ro.resolved_hidden_size());
+      const double gates = l.kind() == RecurrentKind::rnn ? 1 : 4;
+      const double dirs = l.kind() == RecurrentKind::blstm ? 2 : 1;
+      double per_window = dirs * (r1 * 2.0 * k * gates * m + (r1 - 1) * 2.0 * m * gates * m);
+      if (l.source() == FeatureSource::output) per_window += r1 * 2.0 * dirs * m * n;
+      total += windows * per_window;
+    }
+    steps = pooled_count(window_count(steps, r1, l.shift()), l.pool(), l.pool_shift());
+    k = n;
+  }
+  const double t = static_cast<double>(steps);
+  const double r = static_cast<double>(options.recurrent_size());
+  const double dirs = options.bidirectional() ? 2 : 1;
+  total += dirs * b * (t * 2.0 * k * 4 * r + (t - 1) * 2.0 * r * 4 * r);
+  const double d = static_cast<double>(options.dense_size());
+  total += b * t * 2.0 * (dirs * r) * d;
+  total += b * t * 2.0 * d * static_cast<double>(options.num_classes());
+  return total;
+}
+
+}  // namespace crnn::nn

@@ -1,0 +1,41 @@
+#pragma once
+/// \file flops.h
+/// Analytic FLOP count of a SequenceClassifier (docs/performance.md): the
+/// model's nominal matrix-multiply work under the composed definition, so that
+/// an implementation that computes less (the fused path projects each frame
+/// once instead of once per window position) is credited for speed, never for
+/// extra FLOPs.
+///
+/// Counted: 2·m·n·k per GEMM (multiply and add), i.e.
+/// - conv layer: per window 2·(r1·k)·n;
+/// - CRNN layer: per window and direction r1 input projections 2·k·G·m, r1 − 1
+///   recurrent products 2·m·G·m (h = 0 at a window's first step), with G = 4
+///   gates (LSTM) or 1 (RNN); source=output adds r1 products 2·(D·m)·n;
+/// - classifier (B)LSTM: per sequence and direction T products 2·k·4m and
+///   T − 1 products 2·m·4m;
+/// - Dense and class layers: 2·in·out per step.
+/// Not counted: elementwise work (nonlinearities, peepholes, pooling, softmax,
+/// Adam). A training step counts 3× the forward (backward = 2 GEMMs per
+/// forward GEMM: input and weight gradients).
+///
+/// \code
+///   auto o = crnn::nn::SequenceClassifierOptions::preset("emotion-clstm", 8);
+///   double f = crnn::nn::forward_flops(o, /*batch=*/32, /*frames=*/300);
+/// \endcode
+
+#include <cstdint>
+
+#include "crnn/nn/sequence_classifier.h"
+
+namespace crnn::nn {
+
+/// Forward GEMM FLOPs of one batch of `batch` full-length sequences of `frames` frames.
+double forward_flops(const SequenceClassifierOptions& options, int64_t batch, int64_t frames);
+
+/// Forward + backward (3× forward), the work of one training step.
+inline double training_flops(const SequenceClassifierOptions& options, int64_t batch,
+                             int64_t frames) {
+  return 3.0 * forward_flops(options, batch, frames);
+}
+
+}  // namespace crnn::nn

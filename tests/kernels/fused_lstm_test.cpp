@@ -1,0 +1,273 @@
+// The fused CPU kernels against the composed reference path: outputs and
+// gradients (input and every parameter) in float32 for every kind / source /
+// reduce / extended / direction combination and ragged batches, small batches
+// (one block, multi-threaded GEMM) and large ones (parallel row blocks), plus
+// double-precision finite-difference checks of the scan itself.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "crnn/kernels/fused_lstm.h"
+#include "crnn/nn/conv_recurrent.h"
+#include "crnn/nn/peephole_lstm.h"
+#include "crnn/nn/sequence_classifier.h"
+#include "nn/gradcheck.h"
+
+using namespace crnn::nn;
+using crnn::testing::expect_gradients_match;
+
+namespace {
+
+struct Combo {
+  RecurrentKind kind;
+  FeatureSource source;
+  FeatureSource combine;
+  WindowReduce reduce;
+  bool extended;
+};
+
+std::string combo_name(const ::testing::TestParamInfo<Combo>& info) {
+  const auto& c = info.param;
+  std::string s = to_string(c.kind) + "_" + to_string(c.source);
+  if (c.source == FeatureSource::output) s += "_from_" + to_string(c.combine);
+  s += "_" + to_string(c.reduce);
+  if (c.extended) s += "_extended";
+  return s;
+}
+
+std::vector<Combo> all_combos() {
+  std::vector<Combo> out;
+  for (auto kind : {RecurrentKind::rnn, RecurrentKind::lstm, RecurrentKind::blstm})
+    for (auto source : {FeatureSource::hidden, FeatureSource::cell, FeatureSource::output})
+      for (auto combine : {FeatureSource::hidden, FeatureSource::cell})
+        for (auto reduce : {WindowReduce::max, WindowReduce::mean, WindowReduce::last})
+          for (bool extended : {false, true}) {
+            const bool lstm_kind = kind != RecurrentKind::rnn;
+            if (!lstm_kind && (source == FeatureSource::cell || combine == FeatureSource::cell || extended))
+              continue;
+            if (source != FeatureSource::output && combine != FeatureSource::hidden) continue;
+            out.push_back({kind, source, combine, reduce, extended});
+          }
+  return out;
+}
+
+/// Gradients of a fixed random weighting of the output with respect to the
+/// input and every parameter, in the module's parameter order.
+std::vector<torch::Tensor> gradients(torch::nn::Module& m, const torch::Tensor& x,
+                                     const torch::Tensor& y) {
+  m.zero_grad();
+  if (x.grad().defined()) x.mutable_grad().zero_();
+  auto gen = at::detail::createCPUGenerator(99);
+  auto w = torch::randn(y.sizes(), gen, y.options().requires_grad(false));
+  (y * w).sum().backward();
+  std::vector<torch::Tensor> g{x.grad().clone()};
+  for (auto& p : m.parameters()) g.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+  return g;
+}
+
+/// Float32 agreement: differences from summation order only.
+void expect_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  const double scale = std::max(1.0, b.abs().max().item<double>());
+  const double diff = (a - b).abs().max().item<double>();
+  EXPECT_LE(diff, 2e-5 * scale) << what << ": max |fused − composed| = " << diff
+                                << " (scale " << scale << ")";
+}
+
+void compare_conv_recurrent(const ConvRecurrentOptions& base, const torch::Tensor& x_in,
+                            const torch::Tensor& lengths, const std::string& label) {
+  torch::manual_seed(21);
+  ConvRecurrent composed(ConvRecurrentOptions(base).impl(Implementation::composed));
+  torch::manual_seed(21);
+  ConvRecurrent fused(ConvRecurrentOptions(base).impl(Implementation::fused));
+  auto xc = x_in.clone().requires_grad_(true);
+  auto xf = x_in.clone().requires_grad_(true);
+  auto yc = composed(PaddedSequence{xc, lengths});
+  auto yf = fused(PaddedSequence{xf, lengths});
+  ASSERT_TRUE(torch::equal(yc.lengths, yf.lengths)) << label;
+  expect_close(yf.data, yc.data, label + " output");
+  auto gc = gradients(*composed, xc, yc.data);
+  auto gf = gradients(*fused, xf, yf.data);
+  auto names = composed->named_parameters();
+  ASSERT_EQ(gc.size(), gf.size());
+  for (size_t i = 0; i < gc.size(); ++i)
+    expect_close(gf[i], gc[i], label + " gradient of " + (i == 0 ? std::string("input") : names[i - 1].key()));
+}
+
+}  // namespace
+
+class FusedConvRecurrent : public ::testing::TestWithParam<Combo> {};
+
+// Small ragged batch: fewer windows than a parallel block, so the scan runs as
+// one block with the multi-threaded GEMM.
+TEST_P(FusedConvRecurrent, MatchesComposedSmallRaggedBatch) {
+  const auto& c = GetParam();
+  auto opts = ConvRecurrentOptions(3, 4).kind(c.kind).source(c.source).combine(c.combine)
+                  .reduce(c.reduce).extended(c.extended).window(3).shift(2).pool(2).pool_shift(1);
+  torch::manual_seed(3);
+  auto x = torch::randn({3, 9, 3});
+  auto lengths = torch::tensor({9, 4, 2}, torch::kLong);
+  x[1].narrow(0, 4, 5).fill_(NAN);  // padding never leaks
+  compare_conv_recurrent(opts, x, lengths, "small");
+}
+
+// Large ragged batch: hundreds of windows, so the scan runs in parallel row
+// blocks with single-threaded GEMMs; overlapping (r2 < r1) and disjoint windows.
+TEST_P(FusedConvRecurrent, MatchesComposedLargeRaggedBatch) {
+  const auto& c = GetParam();
+  for (int64_t shift : {2, 5}) {
+    auto opts = ConvRecurrentOptions(6, 8).kind(c.kind).source(c.source).combine(c.combine)
+                    .reduce(c.reduce).extended(c.extended).window(5).shift(shift).pool(2).pool_shift(2);
+    torch::manual_seed(4);
+    auto x = torch::randn({5, 260, 6});
+    auto lengths = torch::tensor({260, 199, 37, 5, 3}, torch::kLong);
+    compare_conv_recurrent(opts, x, lengths, "large, shift " + std::to_string(shift));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCombinations, FusedConvRecurrent, ::testing::ValuesIn(all_combos()),
+                         combo_name);
+
+TEST(FusedPeepholeLSTM, MatchesComposedRaggedUniAndBidirectional) {
+  for (bool bidirectional : {false, true})
+    for (bool peepholes : {true, false})
+      for (int64_t batch : {4, 300}) {  // one block / parallel blocks
+        const std::string label = std::string(bidirectional ? "blstm" : "lstm") +
+                                  (peepholes ? "" : " no peepholes") + " batch " +
+                                  std::to_string(batch);
+        auto opts = PeepholeLSTMOptions(5, 7).bidirectional(bidirectional).peepholes(peepholes);
+        torch::manual_seed(8);
+        PeepholeLSTM composed(PeepholeLSTMOptions(opts).impl(Implementation::composed));
+        torch::manual_seed(8);
+        PeepholeLSTM fused(PeepholeLSTMOptions(opts).impl(Implementation::fused));
+        auto x = torch::randn({batch, 11, 5});
+        auto lengths = torch::randint(1, 12, {batch}, torch::kLong);
+        lengths[0] = 11;
+        auto xc = x.clone().requires_grad_(true), xf = x.clone().requires_grad_(true);
+        auto sc = composed->forward_states(xc, lengths);
+        auto sf = fused->forward_states(xf, lengths);
+        expect_close(sf.hidden, sc.hidden, label + " hidden");
+        expect_close(sf.cell, sc.cell, label + " cell");
+        auto gc = gradients(*composed, xc, sc.hidden + 0.5 * sc.cell);
+        auto gf = gradients(*fused, xf, sf.hidden + 0.5 * sf.cell);
+        for (size_t i = 0; i < gc.size(); ++i) expect_close(gf[i], gc[i], label + " gradient " + std::to_string(i));
+      }
+}
+
+TEST(FusedPeepholeLSTM, MatchesComposedPositionSpecific) {
+  for (bool bidirectional : {false, true}) {
+    auto opts = PeepholeLSTMOptions(3, 4).bidirectional(bidirectional).positions(6);
+    torch::manual_seed(9);
+    PeepholeLSTM composed(PeepholeLSTMOptions(opts).impl(Implementation::composed));
+    torch::manual_seed(9);
+    PeepholeLSTM fused(PeepholeLSTMOptions(opts).impl(Implementation::fused));
+    auto x = torch::randn({10, 6, 3});
+    auto xc = x.clone().requires_grad_(true), xf = x.clone().requires_grad_(true);
+    auto sc = composed->forward_states(xc);
+    auto sf = fused->forward_states(xf);
+    expect_close(sf.cell, sc.cell, "cell");
+    auto gc = gradients(*composed, xc, sc.cell - sc.hidden);
+    auto gf = gradients(*fused, xf, sf.cell - sf.hidden);
+    for (size_t i = 0; i < gc.size(); ++i) expect_close(gf[i], gc[i], "gradient " + std::to_string(i));
+  }
+}
+
+// The whole paper model both ways: loss and every parameter's gradient.
+TEST(FusedSequenceClassifier, PresetsMatchComposed) {
+  for (const std::string name : {"emotion-clstm", "emotion-eclstm", "agender-clstm", "agender-cblstm"}) {
+    auto opts = SequenceClassifierOptions::preset(name, 4, 6).recurrent_size(16).dense_size(12);
+    auto fe = opts.front_end();
+    for (auto& l : fe) l.features(l.kind() == RecurrentKind::blstm ? 10 : 8).hidden_size(l.kind() == RecurrentKind::blstm ? 5 : 0);
+    opts.front_end(fe);
+    auto build = [&](Implementation impl) {
+      auto o = opts;
+      o.impl(impl);
+      auto f = o.front_end();
+      for (auto& l : f) l.impl(impl);
+      o.front_end(f);
+      torch::manual_seed(13);
+      return SequenceClassifier(o);
+    };
+    auto composed = build(Implementation::composed);
+    auto fused = build(Implementation::fused);
+    torch::manual_seed(14);
+    auto x = torch::randn({6, 90, 6});
+    auto lengths = torch::tensor({90, 80, 41, 23, 9, 3}, torch::kLong);
+    auto labels = torch::tensor({0, 1, 2, 3, 0, 1}, torch::kLong);
+    auto lc = torch::nll_loss(composed(PaddedSequence{x, lengths}), labels);
+    auto lf = torch::nll_loss(fused(PaddedSequence{x, lengths}), labels);
+    EXPECT_NEAR(lf.item<double>(), lc.item<double>(), 1e-5) << name;
+    composed->zero_grad();
+    fused->zero_grad();
+    lc.backward();
+    lf.backward();
+    auto pc = composed->named_parameters(), pf = fused->named_parameters();
+    for (auto& p : pc) expect_close(pf[p.key()].grad(), p.value().grad(), name + " " + p.key());
+  }
+}
+
+// Double-precision finite differences of the scan itself, every cell and
+// reduction, with shared rows (overlapping windows), in both blockings.
+TEST(RecurrentScan, GradientsMatchFiniteDifferences) {
+  using namespace crnn::kernels;
+  for (auto cell : {Cell::lstm, Cell::rnn})
+    for (auto reduce : {Reduce::none, Reduce::max, Reduce::mean, Reduce::step})
+      for (int64_t n : {3, 260}) {
+        if (cell == Cell::rnn && reduce == Reduce::none && n > 3) continue;
+        torch::manual_seed(5);
+        const int64_t m = 3, steps = 4, g = cell == Cell::lstm ? 4 : 1;
+        // Sequence i, step t reads row i + t: neighbours share rows.
+        auto index = (torch::arange(steps).unsqueeze(1) + torch::arange(n).unsqueeze(0)).contiguous();
+        auto proj = torch::randn({n + steps, g * m}, torch::kDouble).requires_grad_(true);
+        auto whh = (0.5 * torch::randn({g * m, m}, torch::kDouble)).requires_grad_(true);
+        auto peep = torch::randn({3, m}, torch::kDouble).requires_grad_(true);
+        ScanOptions so;
+        so.cell = cell;
+        so.reduce = reduce;
+        so.reduce_cell = cell == Cell::lstm && reduce == Reduce::max;
+        so.step = 1;
+        auto loss = [&] {
+          auto out = recurrent_scan(proj, index, whh, peep, so);
+          auto y = out[0];
+          if (out.size() > 1) y = y + 0.7 * out[1];
+          return crnn::testing::weighted_sum(y);
+        };
+        std::vector<std::pair<std::string, torch::Tensor>> ts{{"proj", proj}, {"weight_hh", whh}};
+        if (cell == Cell::lstm) ts.emplace_back("peepholes", peep);
+        SCOPED_TRACE("cell " + std::to_string(static_cast<int>(cell)) + " reduce " +
+                     std::to_string(static_cast<int>(reduce)) + " n " + std::to_string(n));
+        expect_gradients_match(loss, ts, 1e-6, 1e-7, 1e-5, 16);
+      }
+}
+
+TEST(RecurrentScan, InferenceWithoutAutogradMatchesTraining) {
+  using namespace crnn::kernels;
+  torch::manual_seed(6);
+  auto index = torch::arange(600).reshape({5, 120}).contiguous();
+  auto proj = torch::randn({600, 16});
+  auto whh = torch::randn({16, 4}) * 0.3;
+  auto peep = torch::randn({3, 4});
+  for (auto reduce : {Reduce::max, Reduce::mean, Reduce::step}) {
+    ScanOptions so{Cell::lstm, reduce, true, 2};
+    auto a = recurrent_scan(proj.requires_grad_(true), index, whh, peep, so)[0];
+    torch::Tensor b;
+    {
+      torch::NoGradGuard g;
+      b = recurrent_scan(proj, index, whh, peep, so)[0];
+    }
+    EXPECT_TRUE(torch::allclose(a.detach(), b)) << static_cast<int>(reduce);
+    proj = proj.detach();
+  }
+}
+
+TEST(RecurrentScan, RejectsBadArguments) {
+  using namespace crnn::kernels;
+  auto proj = torch::randn({10, 8});
+  auto whh = torch::randn({8, 2});
+  auto index = torch::zeros({3, 4}, torch::kLong);
+  EXPECT_THROW(recurrent_scan(proj, index + 10, whh, {}, {}), c10::Error);
+  EXPECT_THROW(recurrent_scan(proj, index, torch::randn({8, 3}), {}, {}), c10::Error);
+  ScanOptions so;
+  so.reduce = Reduce::step;
+  so.step = 3;
+  EXPECT_THROW(recurrent_scan(proj, index, whh, {}, so), c10::Error);
+}
