@@ -272,6 +272,6 @@ crnn::cli::Registrar reg{
         return run_bench(*o);
       };
     },
-    50};
+    70};
 
 }  // namespace

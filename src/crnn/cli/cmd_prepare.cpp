@@ -74,6 +74,6 @@ const crnn::cli::Registrar reg{
           ->capture_default_str();
       return [o] { return run_prepare(*o); };
     },
-    20};
+    15};
 
 }  // namespace
