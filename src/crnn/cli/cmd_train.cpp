@@ -8,6 +8,7 @@
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/train/config.h"
+#include "crnn/nn/options.h"
 #include "crnn/train/trainer.h"
 #include "crnn/util/threads.h"
 
@@ -19,11 +20,13 @@ struct TrainCliOptions {
   std::string output;
   std::string resume;
   int64_t crash_after_batches = 0;
+  std::string impl = "fused";
 };
 
 int run_train(const TrainCliOptions& o) {
   using namespace crnn::train;
   try {
+    crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
     TrainOptions to;
     to.crash_after_batches = o.crash_after_batches;
     std::string run_dir = o.output;
@@ -67,6 +70,9 @@ crnn::cli::Registrar reg{
       app.add_option("--set", o->overrides, "Override a config key: section.key=value (repeatable)");
       app.add_option("-o,--output", o->output, "Run directory to create");
       app.add_option("--resume", o->resume, "Continue the run in this directory from its last.pt");
+      app.add_option("--impl", o->impl,
+                     "CRNN/LSTM implementation: fused (fast, default) or composed (the reference)")
+          ->check(CLI::IsMember({"fused", "composed"}));
       app.add_option("--crash-after-batches", o->crash_after_batches,
                      "Testing aid: exit abruptly after N batches")
           ->group("");

@@ -224,10 +224,17 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
     while (auto b = stream.next()) {
       optimizer.zero_grad();
       auto loss = torch::nll_loss(model(nn::PaddedSequence{b->features, b->lengths}), b->labels);
+      const double loss_value = loss.item<double>();
+      // A diverged run must stop loudly, not train on NaN for the rest of its epochs.
+      if (!std::isfinite(loss_value))
+        throw std::runtime_error(fmt::format(
+            "training diverged: loss is {} at epoch {}, batch {} (last good checkpoint: {}); try a "
+            "lower train.lr",
+            loss_value, epoch, progress.done() + 1, fs::exists(last_path) ? last_path.string() : "none"));
       loss.backward();
       optimizer.step();
       const int64_t bs = b->labels.size(0);
-      loss_sum += loss.item<double>() * bs;
+      loss_sum += loss_value * bs;
       n += bs;
       frames += b->lengths.sum().item<int64_t>();
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
