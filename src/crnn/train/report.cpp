@@ -579,8 +579,12 @@ RepeatSummary read_repeat_json(const std::string& path) {
   for (size_t i = 0; i < runs.size(); ++i) {
     if (!runs[i].is_object()) f.fail("runs", "an array of objects");
     const JsonFields rf(runs[i], fmt::format("{}: runs[{}]", path, i));
-    r.runs.push_back({rf.integer("seed"), rf.string("dir"), rf.number("test_ua_recall"),
-                      rf.number("test_wa")});
+    RepeatRun run;
+    run.seed = static_cast<uint64_t>(rf.integer("seed"));
+    run.dir = rf.string("dir");
+    run.test_ua_recall = rf.number("test_ua_recall");
+    run.test_wa = rf.number("test_wa");
+    r.runs.push_back(run);
   }
   r.test_ua_recall_mean = f.number("test_ua_recall_mean");
   r.test_ua_recall_std = f.number("test_ua_recall_std");
