@@ -64,4 +64,5 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("", {"train.selection_metric=f1"}).find("train.selection_metric"), std::string::npos);
   EXPECT_NE(error_of("", {"bogus"}).find("expected section.key=value"), std::string::npos);
   EXPECT_NE(error_of("[data]\nfolds = 2\n").find("data.folds"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nclip_norm = -1.0\n").find("train.clip_norm"), std::string::npos);
 }

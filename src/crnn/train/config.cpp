@@ -20,7 +20,7 @@ const std::set<std::string> kLayerKeys{"type", "features", "hidden_size", "exten
                                        "combine", "reduce", "activation", "window", "shift",
                                        "pool", "pool_shift", "peepholes"};
 const std::set<std::string> kTrainKeys{"lr", "betas", "batch_size", "max_epochs", "patience",
-                                       "selection_metric", "seed", "threads"};
+                                       "selection_metric", "seed", "threads", "clip_norm"};
 
 [[noreturn]] void fail(const std::string& source, const std::string& key, const std::string& msg) {
   throw ConfigError(fmt::format("{}: {}: {}", source, key, msg));
@@ -283,6 +283,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   r.get(t, "train", "selection_metric", c.train.selection_metric);
   r.get(t, "train", "seed", c.train.seed);
   r.get(t, "train", "threads", c.train.threads);
+  r.get(t, "train", "clip_norm", c.train.clip_norm);
 
   // Value checks.
   if (c.data.folds < 0 || c.data.folds == 1 || c.data.folds == 2)
@@ -301,6 +302,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   if (c.train.max_epochs < 1) fail(source, "train.max_epochs", "must be >= 1");
   if (c.train.patience < 1) fail(source, "train.patience", "must be >= 1");
   if (c.train.threads < 0) fail(source, "train.threads", "must be >= 0 (0 = all cores)");
+  if (!(c.train.clip_norm >= 0)) fail(source, "train.clip_norm", "must be >= 0 (0 = off)");
   if (c.train.selection_metric != "ua_recall" && c.train.selection_metric != "wa" &&
       c.train.selection_metric != "loss")
     fail(source, "train.selection_metric", "unknown metric '" + c.train.selection_metric +
@@ -384,7 +386,8 @@ std::string RunConfig::to_toml() const {
                                    {"patience", train.patience},
                                    {"selection_metric", train.selection_metric},
                                    {"seed", static_cast<int64_t>(train.seed)},
-                                   {"threads", train.threads}});
+                                   {"threads", train.threads},
+                                   {"clip_norm", train.clip_norm}});
   std::stringstream ss;
   ss << "# crnn run configuration (fully resolved)\n" << root << "\n";
   return ss.str();

@@ -62,6 +62,9 @@ struct TrainConfig {
   std::string selection_metric = "ua_recall";  ///< ua_recall | wa | loss
   uint64_t seed = 1;
   int64_t threads = 0;  ///< 0 = all cores
+  /// > 0: rescale the gradient to at most this global L2 norm before each
+  /// step. 0 (default) = off, as in the paper, which mentions no clipping.
+  double clip_norm = 0;
 };
 
 struct RunConfig {

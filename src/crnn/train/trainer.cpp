@@ -232,6 +232,7 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
             "lower train.lr",
             loss_value, epoch, progress.done() + 1, fs::exists(last_path) ? last_path.string() : "none"));
       loss.backward();
+      if (config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), config.train.clip_norm);
       optimizer.step();
       const int64_t bs = b->labels.size(0);
       loss_sum += loss_value * bs;
