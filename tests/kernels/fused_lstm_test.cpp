@@ -124,6 +124,35 @@ TEST(FusedPeepholeLSTM, MatchesComposedRaggedUniAndBidirectional) {
       }
 }
 
+// Saturated gates and a cell state that grows far past ±43 (long sequences,
+// large inputs) must stay finite: tanh(c) of such a c is ±1, not NaN.
+TEST(FusedPeepholeLSTM, SaturatedGatesAndLargeCellStatesStayFinite) {
+  torch::manual_seed(9);
+  auto opts = PeepholeLSTMOptions(3, 4);
+  PeepholeLSTM composed(PeepholeLSTMOptions(opts).impl(Implementation::composed));
+  torch::manual_seed(9);
+  PeepholeLSTM fused(PeepholeLSTMOptions(opts).impl(Implementation::fused));
+  {
+    torch::NoGradGuard g;
+    for (auto* m : {&composed, &fused}) {
+      auto p = (*m)->direction(0);
+      p.bias.fill_(0);
+      p.bias.narrow(0, 0, 8).fill_(60);    // input and forget gates fully open
+      p.bias.narrow(0, 8, 4).fill_(-60);   // candidate −1: c falls by ~1 every step
+      p.bias.narrow(0, 12, 4).fill_(-200); // output gate argument far below −87
+    }
+  }
+  auto x = torch::randn({2, 120, 3}) * 100;
+  auto lengths = torch::tensor({120, 77}, torch::kLong);
+  auto sc = composed->forward_states(x, lengths);
+  auto sf = fused->forward_states(x, lengths);
+  ASSERT_LT(sc.cell.min().item<float>(), -60.0f);  // the regime that produced NaN
+  EXPECT_TRUE(torch::isfinite(sf.hidden).all().item<bool>());
+  EXPECT_TRUE(torch::isfinite(sf.cell).all().item<bool>());
+  EXPECT_TRUE(torch::allclose(sf.hidden, sc.hidden, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(sf.cell, sc.cell, 1e-4, 1e-3));
+}
+
 TEST(FusedPeepholeLSTM, MatchesComposedPositionSpecific) {
   for (bool bidirectional : {false, true}) {
     auto opts = PeepholeLSTMOptions(3, 4).bidirectional(bidirectional).positions(6);

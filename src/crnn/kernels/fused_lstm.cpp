@@ -28,7 +28,10 @@ using torch::autograd::variable_list;
 // tests) uses libm.
 
 inline float fast_exp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
+  // The upper clamp keeps exp(x) (≈ 5.5e34) inside fast_recip's valid range
+  // [1, 1e37.5]: at 88 its bit-trick guess turned negative and sigmoid / tanh
+  // of arguments below about −43 came out NaN (long sequences, large cells).
+  x = std::min(std::max(x, -87.0f), 80.0f);
   // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick: a plain
   // add/sub that vectorizes without SSE4.1's round instruction.
   const float magic = 12582912.0f;
