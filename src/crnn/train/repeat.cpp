@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "crnn/data/manifest.h"
 #include "crnn/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -79,8 +80,7 @@ void write_outputs(const RepeatSummary& s, const fs::path& dir, const RunConfig&
   j["val_ua_recall_std"] = s.val_ua_recall_std;
   j["task"] = config.data.task;
   j["preset"] = config.model.preset;
-  std::ofstream(dir / "repeat.json.tmp") << j.dump(2) << "\n";
-  fs::rename(dir / "repeat.json.tmp", dir / "repeat.json");
+  data::write_text_file_atomic((dir / "repeat.json").string(), j.dump(2) + "\n");
 
   std::string md = fmt::format("# {} runs — task {}{}\n\n", s.runs.size(), config.data.task,
                                config.model.preset.empty() ? "" : ", model " + config.model.preset);
@@ -92,8 +92,7 @@ void write_outputs(const RepeatSummary& s, const fs::path& dir, const RunConfig&
   md += fmt::format("| **mean ± std** | **{:.2f} ± {:.2f}** | **{:.2f} ± {:.2f}** | {:.2f} ± {:.2f} | | | |\n",
                     100 * s.test_ua_recall_mean, 100 * s.test_ua_recall_std, 100 * s.test_wa_mean,
                     100 * s.test_wa_std, 100 * s.val_ua_recall_mean, 100 * s.val_ua_recall_std);
-  std::ofstream(dir / "repeat.md.tmp") << md;
-  fs::rename(dir / "repeat.md.tmp", dir / "repeat.md");
+  data::write_text_file_atomic((dir / "repeat.md").string(), md);
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
 
 std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
                                          const std::string& task, const data::LabelSet& labels,
-                                         std::vector<std::string>* skipped) {
+                                         std::vector<std::string>* skipped, std::vector<torch::Tensor>* raw) {
   // Every speaker's statistics over all its frames (SPEC §3), then standardize.
   std::map<std::string, std::vector<torch::Tensor>> by_speaker;
   std::vector<std::pair<const data::Utterance*, torch::Tensor>> rows;
@@ -67,6 +67,7 @@ std::vector<data::Example> load_examples(const data::Manifest& manifest, const d
     }
     by_speaker[u.speaker].push_back(x);
     rows.emplace_back(&u, x);
+    if (raw) raw->push_back(x);
   }
   if (rows.empty()) return {};
   auto stats = data::compute_speaker_stats(by_speaker);
@@ -115,7 +116,8 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   }
   d.features = store.attributes();
 
-  d.train = load_examples(split.train, store, config.task, d.labels, &d.skipped);
+  std::vector<torch::Tensor> raw_train;
+  d.train = load_examples(split.train, store, config.task, d.labels, &d.skipped, &raw_train);
   d.valid = load_examples(split.valid, store, config.task, d.labels, &d.skipped);
   d.test = load_examples(split.test, store, config.task, d.labels, &d.skipped);
   if (d.train.empty()) throw data::DataError(config.manifest + ": empty split: no training utterances");
@@ -126,12 +128,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   d.test_speakers = static_cast<int64_t>(split.test.speakers().size());
 
   // Global statistics over the raw training frames (fallback for unseen speakers).
-  std::vector<torch::Tensor> raw;
-  for (const auto& u : split.train.utterances()) {
-    auto x = store.read(u.id);
-    if (x.dim() == 2 && x.size(0) > 0) raw.push_back(x);
-  }
-  d.global_stats = data::compute_stats(raw);
+  d.global_stats = data::compute_stats(raw_train);
 
   log << fmt::format("data: task {} ({} classes: {}), train {} utt / {} spk, valid {} / {}, test {} / {}",
                      config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),

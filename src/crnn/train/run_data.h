@@ -46,9 +46,11 @@ data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& c
 
 /// Normalized examples for the rows of `manifest` (each speaker with its own
 /// statistics), labels from `labels` for `task`. Rows without a label are
-/// skipped and reported in `skipped`.
+/// skipped and reported in `skipped`. With `raw`, the unnormalized frames of
+/// the loaded rows are appended to it (so callers need not read them again).
 std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
                                          const std::string& task, const data::LabelSet& labels,
-                                         std::vector<std::string>* skipped);
+                                         std::vector<std::string>* skipped,
+                                         std::vector<torch::Tensor>* raw = nullptr);
 
 }  // namespace crnn::train

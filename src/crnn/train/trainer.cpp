@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "crnn/data/balance.h"
+#include "crnn/data/manifest.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/util/progress.h"
@@ -113,24 +114,6 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
 
 namespace {
 
-void write_text_atomic(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(tmp.string() + ": cannot write");
-    out << text;
-    if (!out.flush()) throw std::runtime_error(tmp.string() + ": write failed");
-  }
-  fs::rename(tmp, path);
-}
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 const char* kMetricsHeader = "epoch,train_loss,val_loss,val_ua_recall,val_wa,epoch_seconds,frames_per_s\n";
 
 nlohmann::json nan_to_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
@@ -139,7 +122,6 @@ nlohmann::json nan_to_null(double v) { return std::isnan(v) ? nlohmann::json() :
 
 TrainSummary train_run(const RunConfig& config, const std::string& run_dir, const TrainOptions& options,
                        std::ostream& log) {
-  const auto wall_start = std::chrono::steady_clock::now();
   const fs::path dir(run_dir);
   fs::create_directories(dir);
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
@@ -148,7 +130,7 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
   if (!options.resume && fs::exists(last_path))
     throw std::runtime_error(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
                                        "choose another output directory");
-  write_text_atomic(dir / "config.toml", config.to_toml());
+  data::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
 
   torch::manual_seed(config.train.seed);
   RunData d = load_run_data(config.data, log);
@@ -185,17 +167,17 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
       gen.set_state(state.rng_state);
     }
     // Keep exactly the metric rows of the epochs the checkpoint holds.
-    std::stringstream in(read_text(metrics_path));
+    std::stringstream in(data::read_text_file(metrics_path.string()));
     std::string kept = kMetricsHeader, line;
     std::getline(in, line);
     while (std::getline(in, line)) {
       if (line.empty()) continue;
       if (std::stoll(line.substr(0, line.find(','))) <= state.epoch) kept += line + "\n";
     }
-    write_text_atomic(metrics_path, kept);
+    data::write_text_file_atomic(metrics_path.string(), kept);
     log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
   } else {
-    write_text_atomic(metrics_path, kMetricsHeader);
+    data::write_text_file_atomic(metrics_path.string(), kMetricsHeader);
   }
 
   // Class balancing by oversampling, once, seeded (SPEC §3).
@@ -285,18 +267,17 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
   s.best_epoch = scheduler.best_epoch;
   s.epochs_run = state.epoch;
   auto val = evaluate(best.model, d.valid, classes, config.train.batch_size);
-  write_text_atomic(dir / "eval_valid.json", evaluation_json(val, "valid", config.data.task, d.labels.names()));
+  data::write_text_file_atomic((dir / "eval_valid.json").string(), evaluation_json(val, "valid", config.data.task, d.labels.names()));
   s.val_ua_recall = val.confusion.ua_recall();
   s.val_wa = val.confusion.wa();
   if (!d.test.empty()) {
     auto test = evaluate(best.model, d.test, classes, config.train.batch_size);
-    write_text_atomic(dir / "eval_test.json", evaluation_json(test, "test", config.data.task, d.labels.names()));
+    data::write_text_file_atomic((dir / "eval_test.json").string(), evaluation_json(test, "test", config.data.task, d.labels.names()));
     s.test_ua_recall = test.confusion.ua_recall();
     s.test_wa = test.confusion.wa();
     log << evaluation_table(test, "test (best model)", d.labels.names());
   }
   s.wall_seconds = state.wall_seconds;
-  (void)wall_start;
   nlohmann::json j;
   j["best_epoch"] = s.best_epoch;
   j["epochs_run"] = s.epochs_run;
@@ -314,7 +295,7 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
   j["valid_speakers"] = d.valid_speakers;
   j["test_speakers"] = d.test_speakers;
   j["seed"] = config.train.seed;
-  write_text_atomic(dir / "summary.json", j.dump(2) + "\n");
+  data::write_text_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
   return s;
 }
 
