@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <memory>
-#include <sstream>
 
 #include "crnn/cli/command.h"
 #include "crnn/data/extract_features.h"
@@ -101,7 +100,6 @@ int run_demo(const DemoOptions& o) {
                front == "clstm" ? "CLSTM" : "standard convolutional", o.epochs);
     fs::remove_all(runs / front);
     auto cfg = train::RunConfig::parse(demo_config(front, manifest_path, features_path, o), {}, "demo");
-    std::ostringstream log;
     results[front] = train::train_run(cfg, (runs / front).string(), {}, std::cerr);
   }
   train::write_report(runs.string(), (dir / "report").string());

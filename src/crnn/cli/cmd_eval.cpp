@@ -38,16 +38,13 @@ int run_eval(const EvalCliOptions& o) {
     if (o.split == "all") {
       part = manifest;
     } else {
-      const bool own_split = manifest.has_split() && dc.folds == 0;
-      auto assigned = own_split || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
+      auto assigned = manifest.has_split() || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
       part = assigned.subset(o.split);
       if (part.empty())
         throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", dc.manifest, o.split));
     }
     auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
-    for (const auto& u : part.utterances())
-      if (!store.contains(u.id))
-        throw data::DataError(fmt::format("{}: does not cover the manifest: no features for '{}'", dc.features, u.id));
+    train::check_features_cover(store, part, dc.features, dc.manifest);
     data::LabelSet labels(loaded.bundle.labels, loaded.bundle.task);
     std::vector<std::string> skipped;
     auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped);

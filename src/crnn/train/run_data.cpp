@@ -83,6 +83,22 @@ std::vector<data::Example> load_examples(const data::Manifest& manifest, const d
   return out;
 }
 
+void check_features_cover(const data::FeatureStore& store, const data::Manifest& manifest,
+                          const std::string& features_path, const std::string& manifest_path) {
+  std::vector<std::string> missing;
+  for (const auto& u : manifest.utterances())
+    if (!store.contains(u.id)) missing.push_back(u.id);
+  if (!missing.empty()) {
+    std::string first;
+    for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i) first += (i ? ", " : "") + missing[i];
+    throw data::DataError(fmt::format(
+        "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}); run "
+        "`crnn features {} -o {}` to extract them, or drop those rows",
+        features_path, manifest_path, missing.size(), manifest.size(), first, manifest_path,
+        features_path));
+  }
+}
+
 RunData load_run_data(const DataConfig& config, std::ostream& log) {
   if (config.manifest.empty()) throw ConfigError("data.manifest: not set");
   if (config.features.empty()) throw ConfigError("data.features: not set");
@@ -102,18 +118,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   auto split = data::split_by_column(assign_splits(manifest, config));
 
   auto store = data::FeatureStore::open(config.features, data::FeatureStore::Mode::Read);
-  std::vector<std::string> missing;
-  for (const auto& u : manifest.utterances())
-    if (!store.contains(u.id)) missing.push_back(u.id);
-  if (!missing.empty()) {
-    std::string first;
-    for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i) first += (i ? ", " : "") + missing[i];
-    throw data::DataError(fmt::format(
-        "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}); run "
-        "`crnn features {} -o {}` to extract them, or drop those rows",
-        config.features, config.manifest, missing.size(), manifest.size(), first, config.manifest,
-        config.features));
-  }
+  check_features_cover(store, manifest, config.features, config.manifest);
   d.features = store.attributes();
 
   std::vector<torch::Tensor> raw_train;

@@ -40,6 +40,11 @@ struct RunData {
 /// features file that does not cover the manifest, …
 RunData load_run_data(const DataConfig& config, std::ostream& log);
 
+/// Throws data::DataError naming both files if any row of `manifest` has no
+/// features in `store` (how many, the first few ids, and how to fix it).
+void check_features_cover(const data::FeatureStore& store, const data::Manifest& manifest,
+                          const std::string& features_path, const std::string& manifest_path);
+
 /// The manifest with its split assigned as `config` says (split column, or
 /// fold `config.fold` of `config.folds`, plus carved validation speakers).
 data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config);
