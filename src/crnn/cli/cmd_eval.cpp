@@ -47,7 +47,9 @@ int run_eval(const EvalCliOptions& o) {
     train::check_features_cover(store, part, dc.features, dc.manifest);
     data::LabelSet labels(loaded.bundle.labels, loaded.bundle.task);
     std::vector<std::string> skipped;
-    auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped);
+    // The model's own normalization: per speaker, or the training set's global statistics.
+    const data::FeatureStats* fixed = cfg.data.normalization == "global" ? &loaded.bundle.global_stats : nullptr;
+    auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped, nullptr, fixed);
     for (auto& s : skipped) fmt::print(stderr, "skipped {}\n", s);
     if (examples.empty()) throw data::DataError("nothing to evaluate");
     auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);

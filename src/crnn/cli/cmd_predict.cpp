@@ -10,13 +10,14 @@
 #include "crnn/cli/command.h"
 #include "crnn/data/normalization.h"
 #include "crnn/train/checkpoint.h"
+#include "crnn/train/config.h"
 
 namespace {
 
 struct PredictCliOptions {
   std::string model;
   std::vector<std::string> audio;
-  std::string normalize = "utterance";
+  std::string normalize = "auto";
 };
 
 int run_predict(const PredictCliOptions& o) {
@@ -25,14 +26,21 @@ int run_predict(const PredictCliOptions& o) {
   if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
   train::LoadedModel loaded;
   audio::FbankOptions fbank;
+  std::string normalize = o.normalize;
   try {
     loaded = train::load_model(model_path);
     fbank = audio::parse_description(loaded.bundle.feature_extractor);
+    // auto: as in training — a model trained with per-speaker statistics sees
+    // the file as its own speaker, one trained with global statistics gets them.
+    if (normalize == "auto") {
+      const auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
+      normalize = cfg.data.normalization == "global" ? "global" : "utterance";
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "crnn predict: {}\n", e.what());
     return cli::kExitUsage;
   }
-  if (o.normalize == "global" && !loaded.bundle.global_stats.mean.defined()) {
+  if (normalize == "global" && !loaded.bundle.global_stats.mean.defined()) {
     fmt::print(stderr, "crnn predict: {} has no global statistics\n", model_path);
     return cli::kExitUsage;
   }
@@ -50,7 +58,7 @@ int run_predict(const PredictCliOptions& o) {
       // An unseen speaker: by default the file is its own speaker (its own
       // statistics, as test speakers are normalized in training), else the
       // training set's global statistics.
-      auto z = o.normalize == "global" ? data::apply(x, loaded.bundle.global_stats)
+      auto z = normalize == "global" ? data::apply(x, loaded.bundle.global_stats)
                                        : data::apply(x, data::compute_stats({x}));
       auto log_p = loaded.model(nn::PaddedSequence{z.unsqueeze(0), torch::tensor({x.size(0)}, torch::kLong)});
       auto p = log_p.exp()[0];
@@ -78,9 +86,9 @@ crnn::cli::Registrar reg{
       app.add_option("model", o->model, "Model file (best.pt) or run directory")->required();
       app.add_option("audio", o->audio, "WAV/FLAC files")->required();
       app.add_option("--normalize", o->normalize,
-                     "utterance: each file standardized with its own statistics (default); global: with "
-                     "the training set's")
-          ->check(CLI::IsMember({"utterance", "global"}));
+                     "auto: as the model was trained (default); utterance: each file standardized with "
+                     "its own statistics; global: with the training set's")
+          ->check(CLI::IsMember({"auto", "utterance", "global"}));
       return [o] { return run_predict(*o); };
     },
     45};

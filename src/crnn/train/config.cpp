@@ -13,7 +13,7 @@ namespace {
 using nn::FrontEndLayerOptions;
 
 const std::set<std::string> kDataKeys{"manifest", "features", "task", "split_column", "folds",
-                                      "fold", "valid_speakers_per_class", "split_seed"};
+                                      "fold", "valid_speakers_per_class", "split_seed", "normalization"};
 const std::set<std::string> kModelKeys{"preset", "front_end", "recurrent_size", "bidirectional",
                                        "peepholes", "dense_size", "average_last"};
 const std::set<std::string> kLayerKeys{"type", "features", "hidden_size", "extended", "source",
@@ -239,6 +239,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   r.get(d, "data", "fold", c.data.fold);
   r.get(d, "data", "valid_speakers_per_class", c.data.valid_speakers_per_class);
   r.get(d, "data", "split_seed", c.data.split_seed);
+  r.get(d, "data", "normalization", c.data.normalization);
 
   const auto& m = section("model");
   r.check_keys(m, "model", kModelKeys);
@@ -290,6 +291,8 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
     fail(source, "data.folds", "must be 0 (use split_column) or >= 3");
   if (c.data.folds > 0 && (c.data.fold < 0 || c.data.fold >= c.data.folds))
     fail(source, "data.fold", fmt::format("must be in 0..{}", c.data.folds - 1));
+  if (c.data.normalization != "speaker" && c.data.normalization != "global")
+    fail(source, "data.normalization", "must be 'speaker' (SPEC §3) or 'global', not '" + c.data.normalization + "'");
   if (c.data.valid_speakers_per_class < 1) fail(source, "data.valid_speakers_per_class", "must be >= 1");
   if (!(c.train.lr > 0)) fail(source, "train.lr", "must be > 0");
   if (!(c.train.beta1 >= 0 && c.train.beta1 < 1 && c.train.beta2 >= 0 && c.train.beta2 < 1))
@@ -368,7 +371,8 @@ std::string RunConfig::to_toml() const {
                                   {"folds", data.folds},
                                   {"fold", data.fold},
                                   {"valid_speakers_per_class", data.valid_speakers_per_class},
-                                  {"split_seed", static_cast<int64_t>(data.split_seed)}});
+                                  {"split_seed", static_cast<int64_t>(data.split_seed)},
+                                  {"normalization", data.normalization}});
   toml::array layers = layers_to_toml(model.front_end);
   toml::table model_t{{"recurrent_size", model.recurrent_size},
                       {"bidirectional", model.bidirectional},

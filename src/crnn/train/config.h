@@ -40,6 +40,12 @@ struct DataConfig {
   /// speakers per class (class-balanced by speakers) as the validation set.
   int64_t valid_speakers_per_class = 2;
   uint64_t split_seed = 0;   ///< seed of carving and fold assignment
+  /// Feature standardization: "speaker" (SPEC §3: every speaker, test
+  /// speakers included, with the mean and std of all its own frames) or
+  /// "global" (every utterance with the training set's mean and std; for
+  /// corpora with few utterances per speaker, where speaker statistics remove
+  /// the speaker traits the task is about — see docs/training.md).
+  std::string normalization = "speaker";
 };
 
 struct ModelConfig {

@@ -52,6 +52,8 @@ RepeatRun read_run(const fs::path& run_dir, uint64_t seed, const std::string& re
   return r;
 }
 
+}  // namespace
+
 void summarize(RepeatSummary& s) {
   std::vector<double> ua, wa, val;
   for (auto& r : s.runs) {
@@ -64,7 +66,8 @@ void summarize(RepeatSummary& s) {
   std::tie(s.val_ua_recall_mean, s.val_ua_recall_std) = mean_std(val);
 }
 
-void write_outputs(const RepeatSummary& s, const fs::path& dir, const RunConfig& config) {
+void write_repeat_files(const RepeatSummary& s, const std::string& dir_in, const RunConfig& config) {
+  const fs::path dir(dir_in);
   nlohmann::json j;
   j["runs"] = nlohmann::json::array();
   for (auto& r : s.runs)
@@ -95,7 +98,24 @@ void write_outputs(const RepeatSummary& s, const fs::path& dir, const RunConfig&
   data::write_text_file_atomic((dir / "repeat.md").string(), md);
 }
 
-}  // namespace
+RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t seed, std::ostream& log,
+                   const std::string& label) {
+  const fs::path dir(dir_in);
+  const std::string rel = fmt::format("seed_{}", seed);
+  const fs::path run = dir / rel;
+  if (fs::exists(run / "summary.json")) {
+    log << fmt::format("{}: {} already finished, skipping\n", label, run.string());
+  } else {
+    fs::create_directories(dir);
+    RunConfig c = config;
+    c.train.seed = seed;
+    TrainOptions to;
+    to.resume = fs::exists(run / "last.pt");
+    log << fmt::format("{}: seed {} in {}{}\n", label, seed, run.string(), to.resume ? ", resuming" : "");
+    train_run(c, run.string(), to, log);
+  }
+  return read_run(run, seed, rel);
+}
 
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, int64_t seeds, uint64_t first_seed,
                           std::ostream& log) {
@@ -103,24 +123,10 @@ RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, in
   const fs::path dir(dir_in);
   fs::create_directories(dir);
   RepeatSummary s;
-  for (int64_t i = 0; i < seeds; ++i) {
-    const uint64_t seed = first_seed + i;
-    const std::string rel = fmt::format("seed_{}", seed);
-    const fs::path run = dir / rel;
-    if (fs::exists(run / "summary.json")) {
-      log << fmt::format("repeat: {} already finished, skipping\n", run.string());
-    } else {
-      RunConfig c = config;
-      c.train.seed = seed;
-      TrainOptions to;
-      to.resume = fs::exists(run / "last.pt");
-      log << fmt::format("repeat: run {}/{} (seed {}){}\n", i + 1, seeds, seed, to.resume ? ", resuming" : "");
-      train_run(c, run.string(), to, log);
-    }
-    s.runs.push_back(read_run(run, seed, rel));
-  }
+  for (int64_t i = 0; i < seeds; ++i)
+    s.runs.push_back(run_seed(config, dir_in, first_seed + i, log, fmt::format("repeat: run {}/{}", i + 1, seeds)));
   summarize(s);
-  write_outputs(s, dir, config);
+  write_repeat_files(s, dir_in, config);
   return s;
 }
 

@@ -40,6 +40,18 @@ std::pair<double, double> mean_std(const std::vector<double>& v);
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir, int64_t seeds,
                           uint64_t first_seed = 1, std::ostream& log = std::cerr);
 
+/// One seeded run into dir/seed_<seed>/: skipped when it already finished
+/// (summary.json), resumed when interrupted (last.pt), trained otherwise.
+/// `label` prefixes the log line.
+RepeatRun run_seed(const RunConfig& config, const std::string& dir, uint64_t seed,
+                   std::ostream& log = std::cerr, const std::string& label = "repeat");
+
+/// Fills the means and standard deviations of `s` from its runs.
+void summarize(RepeatSummary& s);
+
+/// Writes dir/repeat.json and dir/repeat.md for the runs in `s`.
+void write_repeat_files(const RepeatSummary& s, const std::string& dir, const RunConfig& config);
+
 /// Reads dir/seed_*/summary.json into a summary (no training).
 RepeatSummary read_repeat(const std::string& dir);
 

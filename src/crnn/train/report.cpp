@@ -273,6 +273,53 @@ std::string bar_chart_svg(const BarChart& c) {
   return s + "</svg>\n";
 }
 
+std::string grouped_bar_chart_svg(const GroupedBarChart& c) {
+  const Margins& m = c.margins;
+  std::string s = svg_open(c.width, c.height) + svg_title(c.title, c.width);
+  auto at = [](const std::vector<std::vector<double>>& v, size_t i, size_t g) {
+    return i < v.size() && g < v[i].size() ? v[i][g] : kNaN;
+  };
+  double ymax = 0;  // bars start at zero
+  for (size_t i = 0; i < c.series.size(); ++i)
+    for (size_t g = 0; g < c.groups.size(); ++g) {
+      const double v = at(c.values, i, g), e = at(c.errors, i, g);
+      if (std::isfinite(v)) ymax = std::max(ymax, v + (std::isfinite(e) ? std::abs(e) : 0.0));
+    }
+  const NiceRange yr = nice_range(0, ymax > 0 ? ymax : 1);
+  const Scale ys{yr.lo, yr.hi, c.height - m.bottom, m.top};
+  const double left = m.left, right = c.width - m.right;
+  const double slot = c.groups.empty() ? right - left : (right - left) / static_cast<double>(c.groups.size());
+  const double bar = c.series.empty() ? 0 : slot * 0.8 / static_cast<double>(c.series.size());
+  s += axes_svg(Scale{0, 1, left, right}, ys, {}, 1, ticks_of(yr), yr.step, c.x_label, c.y_label);
+  std::vector<std::string> styles;
+  for (size_t i = 0; i < c.series.size(); ++i)
+    styles.push_back(fmt::format("stroke=\"{}\" stroke-width=\"10\"", kPalette[i % std::size(kPalette)]));
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    const double x0 = left + slot * static_cast<double>(g) + slot * 0.1;
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(x0 + slot * 0.4),
+                     px(c.height - m.bottom + 18), esc(c.groups[g]));
+    for (size_t i = 0; i < c.series.size(); ++i) {
+      const double v = at(c.values, i, g);
+      if (!std::isfinite(v)) continue;
+      const double x = x0 + bar * static_cast<double>(i);
+      const double y0 = ys(0), y1 = ys(v);
+      s += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\">"
+                       "<title>{}, {}: {:.2f}</title></rect>\n",
+                       px(x), px(std::min(y0, y1)), px(bar * 0.9), px(std::abs(y0 - y1)),
+                       kPalette[i % std::size(kPalette)], esc(c.series[i]), esc(c.groups[g]), v);
+      const double e = at(c.errors, i, g);
+      if (std::isfinite(e) && e > 0) {
+        const double cx = x + bar * 0.45, w = std::min(bar * 0.25, 6.0);
+        s += fmt::format("<path class=\"error\" d=\"M{0} {1}V{2}M{3} {1}H{4}M{3} {2}H{4}\" stroke=\"#222222\" "
+                         "fill=\"none\"/>\n",
+                         px(cx), px(ys(v + e)), px(ys(std::max(0.0, v - e))), px(cx - w), px(cx + w));
+      }
+    }
+  }
+  if (!c.series.empty()) s += legend_svg(c.series, right + 14, m.top + 8, styles);
+  return s + "</svg>\n";
+}
+
 std::string heatmap_svg(const Heatmap& h) {
   const size_t n = h.labels.size();
   size_t longest = 4;

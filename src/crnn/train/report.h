@@ -96,6 +96,26 @@ struct BarChart {
   Margins margins;
 };
 
+/// Bars in groups with error bars, e.g. test UA recall (mean ± std over seeds)
+/// of every model (series) on every task (group) — the form of a results table.
+///
+/// \code
+///   GroupedBarChart g;
+///   g.title = "Table I";  g.y_label = "test UA recall (%)";
+///   g.groups = {"emotion2", "emotion8"};
+///   g.series = {"baseline", "CLSTM"};
+///   g.values = {{69.0, 36.9}, {70.6, 39.4}};   // [series][group]; NaN: no bar
+///   g.errors = {{0.9, 1.8}, {0.6, 0.6}};       // half-height of the error bar
+///   std::string svg = grouped_bar_chart_svg(g);
+/// \endcode
+struct GroupedBarChart {
+  std::string title, x_label, y_label;
+  std::vector<std::string> groups, series;
+  std::vector<std::vector<double>> values, errors;  ///< [series][group]
+  double width = 760, height = 420;
+  Margins margins{64, 200, 44, 56};
+};
+
 /// A confusion matrix (rows = true class, columns = predicted class). Cells are
 /// shaded by the row-normalised fraction (the recall on the diagonal) and
 /// annotated with the count and that percentage.
@@ -130,6 +150,7 @@ NiceRange nice_range(double lo, double hi, bool integer_step = false);
 
 std::string line_chart_svg(const LineChart& chart);
 std::string bar_chart_svg(const BarChart& chart);
+std::string grouped_bar_chart_svg(const GroupedBarChart& chart);
 std::string heatmap_svg(const Heatmap& map);
 
 // ---------------------------------------------------------------------------

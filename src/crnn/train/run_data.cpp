@@ -50,7 +50,8 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
 
 std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
                                          const std::string& task, const data::LabelSet& labels,
-                                         std::vector<std::string>* skipped, std::vector<torch::Tensor>* raw) {
+                                         std::vector<std::string>* skipped, std::vector<torch::Tensor>* raw,
+                                         const data::FeatureStats* fixed_stats) {
   // Every speaker's statistics over all its frames (SPEC §3), then standardize.
   std::map<std::string, std::vector<torch::Tensor>> by_speaker;
   std::vector<std::pair<const data::Utterance*, torch::Tensor>> rows;
@@ -70,12 +71,13 @@ std::vector<data::Example> load_examples(const data::Manifest& manifest, const d
     if (raw) raw->push_back(x);
   }
   if (rows.empty()) return {};
-  auto stats = data::compute_speaker_stats(by_speaker);
+  data::SpeakerStats stats;
+  if (!fixed_stats) stats = data::compute_speaker_stats(by_speaker);
   std::vector<data::Example> out;
   out.reserve(rows.size());
   for (auto& [u, x] : rows) {
     data::Example e;
-    e.features = stats.apply(x, u->speaker).contiguous();
+    e.features = (fixed_stats ? data::apply(x, *fixed_stats) : stats.apply(x, u->speaker)).contiguous();
     e.label = labels.index(u->label(task));
     e.id = u->id;
     out.push_back(std::move(e));
@@ -121,19 +123,24 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   check_features_cover(store, manifest, config.features, config.manifest);
   d.features = store.attributes();
 
+  // Global statistics over the raw training frames: the normalization with
+  // data.normalization = "global", else the fallback for unseen speakers.
   std::vector<torch::Tensor> raw_train;
   d.train = load_examples(split.train, store, config.task, d.labels, &d.skipped, &raw_train);
-  d.valid = load_examples(split.valid, store, config.task, d.labels, &d.skipped);
-  d.test = load_examples(split.test, store, config.task, d.labels, &d.skipped);
+  d.global_stats = data::compute_stats(raw_train);
+  const data::FeatureStats* fixed = nullptr;
+  if (config.normalization == "global") {
+    fixed = &d.global_stats;
+    for (size_t i = 0; i < d.train.size(); ++i) d.train[i].features = data::apply(raw_train[i], *fixed).contiguous();
+  }
+  d.valid = load_examples(split.valid, store, config.task, d.labels, &d.skipped, nullptr, fixed);
+  d.test = load_examples(split.test, store, config.task, d.labels, &d.skipped, nullptr, fixed);
   if (d.train.empty()) throw data::DataError(config.manifest + ": empty split: no training utterances");
   if (d.valid.empty()) throw data::DataError(config.manifest + ": empty split: no validation utterances");
   d.input_size = d.train.front().features.size(1);
   d.train_speakers = static_cast<int64_t>(split.train.speakers().size());
   d.valid_speakers = static_cast<int64_t>(split.valid.speakers().size());
   d.test_speakers = static_cast<int64_t>(split.test.speakers().size());
-
-  // Global statistics over the raw training frames (fallback for unseen speakers).
-  d.global_stats = data::compute_stats(raw_train);
 
   log << fmt::format("data: task {} ({} classes: {}), train {} utt / {} spk, valid {} / {}, test {} / {}",
                      config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),

@@ -50,12 +50,14 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
 data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config);
 
 /// Normalized examples for the rows of `manifest` (each speaker with its own
-/// statistics), labels from `labels` for `task`. Rows without a label are
-/// skipped and reported in `skipped`. With `raw`, the unnormalized frames of
-/// the loaded rows are appended to it (so callers need not read them again).
+/// statistics, or all with `fixed_stats` when given), labels from `labels`
+/// for `task`. Rows without a label are skipped and reported in `skipped`.
+/// With `raw`, the unnormalized frames of the loaded rows are appended to it
+/// in the order of the returned examples (so callers need not read them again).
 std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
                                          const std::string& task, const data::LabelSet& labels,
                                          std::vector<std::string>* skipped,
-                                         std::vector<torch::Tensor>* raw = nullptr);
+                                         std::vector<torch::Tensor>* raw = nullptr,
+                                         const data::FeatureStats* fixed_stats = nullptr);
 
 }  // namespace crnn::train

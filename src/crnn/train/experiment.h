@@ -1,0 +1,121 @@
+#pragma once
+/// \file experiment.h
+/// A results table as an experiment: rows (models) × columns (tasks), each
+/// cell a run config trained with several seeds — the form of the paper's
+/// Tables I–IV. An experiment file (TOML, docs/experiments.md) lists tables;
+/// `run_experiment` trains every (cell, seed) that has not finished yet and
+/// writes results.md, results.json and one bar chart per table.
+///
+/// Cells are stored by content: a cell's directory is named after a hash of
+/// its fully resolved config (seed and thread count left out), so two tables
+/// that need the same runs — Table IV's "cell states, last" on emotion is
+/// Table I's CLSTM — share them, and a changed config never reuses old runs.
+///
+/// \code
+///   auto e = crnn::train::Experiment::from_file("configs/experiments/paper.toml");
+///   crnn::train::ExperimentOptions o;
+///   o.overrides = {"train.max_epochs=10"};           // applied to every cell
+///   crnn::train::run_experiment(e, "runs/paper", o);  // resumable
+/// \endcode
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "crnn/train/config.h"
+#include "crnn/train/repeat.h"
+
+namespace crnn::train {
+
+/// A row or a column of a table: a base config and/or `--set` overrides.
+struct ExperimentAxis {
+  std::string name;
+  std::string config;             ///< run config path, relative to the experiment file
+  std::vector<std::string> set;   ///< overrides, section.key=value
+};
+
+/// Extra rows holding the average of some rows' cell means (the paper's
+/// "mean / max / last / hidden states / cell states" rows of Table IV).
+struct ExperimentGroup {
+  std::string name;
+  std::vector<std::string> rows;
+};
+
+struct ExperimentTable {
+  std::string id;      ///< file-name safe: the chart is <id>.svg
+  std::string title;
+  std::string note;    ///< printed under the title (markdown)
+  int64_t seeds = 5;   ///< seeds 1..seeds per cell
+  bool row_average = false;  ///< an "Average" column over the columns
+  std::vector<ExperimentAxis> rows, columns;
+  std::vector<ExperimentGroup> groups;
+};
+
+struct Experiment {
+  std::string title;
+  std::string source;  ///< the experiment file
+  std::vector<ExperimentTable> tables;
+
+  /// Parses an experiment file. Throws ConfigError naming the file and key.
+  static Experiment from_file(const std::string& path);
+  static Experiment parse(const std::string& text, const std::string& source);
+};
+
+struct ExperimentOptions {
+  /// Overrides for every cell, applied after the column's and the row's.
+  std::vector<std::string> overrides;
+  /// Only these table ids (empty: all).
+  std::vector<std::string> tables;
+  /// Run only jobs with index % shards == shard: several processes can share
+  /// one output directory without picking the same run.
+  int64_t shard = 0, shards = 1;
+  /// false: collect and write the results of finished runs, train nothing.
+  bool train = true;
+  /// The command line to print in results.md ("how to regenerate").
+  std::string command;
+};
+
+/// One distinct run config and where its seeds live.
+struct ExperimentCell {
+  RunConfig config;
+  std::string dir;      ///< relative to the output directory: runs/<task>-<model>-<hash>
+  std::string label;    ///< "table · row · column" of its first use
+  int64_t seeds = 0;    ///< the most seeds any table asks of it
+};
+
+/// One (cell, seed) training run.
+struct ExperimentJob {
+  size_t cell = 0;
+  uint64_t seed = 1;
+};
+
+struct ExperimentPlan {
+  std::vector<size_t> tables;                          ///< indices of the selected tables
+  std::vector<ExperimentCell> cells;
+  std::vector<std::vector<std::vector<size_t>>> grid;  ///< [table][row][column] → cell index
+  std::vector<ExperimentJob> jobs;                     ///< seed-major: seed 1 of every cell first
+};
+
+/// Resolves every cell's config (errors name the table, row and column).
+ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o);
+
+/// Summary of one cell's finished runs (seeds 1..seeds only).
+RepeatSummary collect_cell(const std::string& out_dir, const ExperimentCell& cell, int64_t seeds);
+
+/// Writes out_dir/results.md, results.json and <table id>.svg from the
+/// finished runs; returns the markdown.
+std::string write_experiment_results(const Experiment& e, const ExperimentPlan& plan,
+                                     const std::string& out_dir, const ExperimentOptions& o);
+
+struct ExperimentOutcome {
+  int64_t trained = 0, skipped = 0;
+  std::vector<std::string> failed;  ///< "label seed N: message"
+};
+
+/// Trains the unfinished jobs of this shard (unless !o.train), refreshing the
+/// results after every run, then writes them once more.
+ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir,
+                                 const ExperimentOptions& o, std::ostream& log = std::cerr);
+
+}  // namespace crnn::train

@@ -1,0 +1,208 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "crnn/data/manifest.h"
+#include "crnn/train/experiment.h"
+#include "crnn/train/report.h"
+#include "train/tiny_corpus.h"
+
+using namespace crnn;
+namespace fs = std::filesystem;
+
+namespace {
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
+/// One table: two front-end variants (rows) × the tiny task (one column).
+std::string tiny_experiment(int seeds, const std::string& extra = "") {
+  return fmt::format(R"(title = "tiny"
+[[table]]
+id = "t1"
+title = "Tiny table"
+seeds = {}
+row_average = true
+  [[table.column]]
+  name = "trend"
+  config = "tiny.toml"
+  [[table.row]]
+  name = "cell, last"
+  set = ["model.front_end.*.source=cell"]
+  [[table.row]]
+  name = "hidden, last"
+  set = ["model.front_end.*.source=hidden"]
+  [[table.group]]
+  name = "both"
+  rows = ["cell, last", "hidden, last"]
+{})",
+                     seeds, extra);
+}
+
+std::string error_of(const std::string& text, const std::string& source) {
+  try {
+    train::Experiment::parse(text, source);
+  } catch (const train::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Experiment, ParseErrorsNameTheFileAndKey) {
+  const std::string src = "exp.toml";
+  EXPECT_NE(error_of("title = 1\n[[table]]\n", src).find("exp.toml: title: expected a string"), std::string::npos);
+  EXPECT_NE(error_of("colour = 'x'\n", src).find("exp.toml: colour: unknown key"), std::string::npos);
+  EXPECT_NE(error_of("title = 'x'\n", src).find("table: no tables"), std::string::npos);
+  auto e = error_of(tiny_experiment(2, "  [[table.row]]\n  name = \"cell, last\"\n"), src);
+  EXPECT_NE(e.find("table.0.row.2.name: 'cell, last' is used twice"), std::string::npos) << e;
+  e = error_of(tiny_experiment(2, "  [[table.group]]\n  name = \"g\"\n  rows = [\"nope\"]\n"), src);
+  EXPECT_NE(e.find("no row named 'nope'"), std::string::npos) << e;
+  e = error_of("[[table]]\nid = 'a'\n[[table.column]]\nname = 'c'\n[[table.row]]\nname = 'r'\n", src);
+  EXPECT_NE(e.find("cell (r, c) has no config"), std::string::npos) << e;
+  e = error_of("[[table]]\nid = 'a b'\n", src);
+  EXPECT_NE(e.find("table.0.id: use letters"), std::string::npos) << e;
+  e = error_of("[[table]]\nid = 'a'\nseeds = 0\n", src);
+  EXPECT_NE(e.find("table.0.seeds: expected an integer >= 1"), std::string::npos) << e;
+  EXPECT_NE(error_of("[[table]\n", src).find("exp.toml:1:"), std::string::npos);
+}
+
+// Equal resolved configs share one cell (the seed and thread count do not
+// matter); any changed key gives a new one. Jobs are seed-major, and shards
+// partition them.
+TEST(Experiment, PlanSharesEqualCellsAndOrdersJobsBySeed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  dir.write("tiny.toml", test::tiny_config(c, 2));
+  // Table t2 asks for t1's "cell, last" cell again (same keys, other seed and
+  // thread count) with more seeds, plus a cell with another window.
+  const std::string t2 = R"(
+[[table]]
+id = "t2"
+seeds = 3
+  [[table.column]]
+  name = "trend"
+  config = "tiny.toml"
+  set = ["train.seed=99", "train.threads=1"]
+  [[table.row]]
+  name = "same as t1 cell"
+  set = ["model.front_end.*.source=cell"]
+  [[table.row]]
+  name = "wider window"
+  set = ["model.front_end.*.window=4"]
+)";
+  const auto path = dir.write("exp.toml", tiny_experiment(2, t2));
+  auto e = train::Experiment::from_file(path);
+  auto p = train::plan_experiment(e, {});
+  ASSERT_EQ(p.cells.size(), 3u);  // cell-last (shared), hidden-last, window 4
+  EXPECT_EQ(p.grid[0][0][0], p.grid[1][0][0]);
+  EXPECT_NE(p.grid[0][1][0], p.grid[1][1][0]);
+  EXPECT_EQ(p.cells[p.grid[0][0][0]].seeds, 3);  // the most any table asks
+  EXPECT_EQ(p.cells[p.grid[0][1][0]].seeds, 2);
+  EXPECT_TRUE(std::regex_match(p.cells[0].dir, std::regex("runs/trend-custom-[0-9a-f]{12}")));
+  ASSERT_EQ(p.jobs.size(), 3u + 2 + 3);
+  for (size_t i = 1; i < p.jobs.size(); ++i) EXPECT_LE(p.jobs[i - 1].seed, p.jobs[i].seed);
+
+  // --table restricts the plan; a bad table id or shard is an error.
+  train::ExperimentOptions only_t1;
+  only_t1.tables = {"t1"};
+  EXPECT_EQ(train::plan_experiment(e, only_t1).jobs.size(), 4u);
+  only_t1.tables = {"t9"};
+  EXPECT_THROW(train::plan_experiment(e, only_t1), train::ConfigError);
+  train::ExperimentOptions bad_shard;
+  bad_shard.shard = 2;
+  bad_shard.shards = 2;
+  EXPECT_THROW(train::plan_experiment(e, bad_shard), train::ConfigError);
+
+  // A broken cell names its table, row and column.
+  train::ExperimentOptions broken;
+  broken.overrides = {"train.lr=-1"};
+  try {
+    train::plan_experiment(e, broken);
+    FAIL();
+  } catch (const train::ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("t1 · cell, last · trend"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("train.lr"), std::string::npos) << err.what();
+  }
+}
+
+// End to end on the tiny corpus, in two shards: every run trains once, the
+// table's numbers are the mean and sample std of the runs' own summary.json
+// files, and a second call trains nothing.
+TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  dir.write("tiny.toml", test::tiny_config(c, 2));
+  auto e = train::Experiment::from_file(dir.write("exp.toml", tiny_experiment(2)));
+  const std::string out = dir.file("out");
+  std::ostringstream log;
+  int64_t trained = 0;
+  for (int64_t k = 0; k < 2; ++k) {
+    train::ExperimentOptions o;
+    o.shard = k;
+    o.shards = 2;
+    auto r = train::run_experiment(e, out, o, log);
+    EXPECT_TRUE(r.failed.empty());
+    trained += r.trained;
+  }
+  EXPECT_EQ(trained, 4);
+  auto again = train::run_experiment(e, out, {}, log);
+  EXPECT_EQ(again.trained, 0);
+  EXPECT_EQ(again.skipped, 4);
+
+  auto p = train::plan_experiment(e, {});
+  auto results = nlohmann::json::parse(data::read_text_file(out + "/results.json"));
+  EXPECT_EQ(results["finished_runs"], 4);
+  std::vector<double> row_means;
+  for (size_t r = 0; r < 2; ++r) {
+    std::vector<double> ua;
+    for (int seed = 1; seed <= 2; ++seed) {
+      auto s = nlohmann::json::parse(data::read_text_file(
+          fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][r][0]].dir, seed)));
+      ua.push_back(s["test_ua_recall"].get<double>());
+    }
+    const double mean = (ua[0] + ua[1]) / 2;
+    const double sd = std::abs(ua[0] - ua[1]) / std::sqrt(2.0);
+    const auto& cell = results["tables"][0]["cells"][r][0];
+    EXPECT_NEAR(cell["test_ua_recall_mean"].get<double>(), mean, 1e-12);
+    EXPECT_NEAR(cell["test_ua_recall_std"].get<double>(), sd, 1e-12);
+    row_means.push_back(mean);
+  }
+  const std::string md = data::read_text_file(out + "/results.md");
+  EXPECT_NE(md.find("Finished runs: **4 of 4**"), std::string::npos) << md;
+  // The group row holds the average of the two rows' means.
+  EXPECT_NE(md.find(fmt::format("| *both* | *{:.2f}* |", 50 * (row_means[0] + row_means[1]))), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("![Tiny table](t1.svg)"), std::string::npos);
+  const std::string svg = data::read_text_file(out + "/t1.svg");
+  EXPECT_EQ(count(svg, "class=\"bar\""), 2u);
+  EXPECT_TRUE(fs::exists(out + "/" + p.cells[0].dir + "/repeat.json"));
+}
+
+// Bars start at zero and their heights are proportional to the values; one
+// error bar per finite, positive error; NaN values draw no bar.
+TEST(ReportCharts, GroupedBarChartBarsAreProportionalWithErrorBars) {
+  train::GroupedBarChart g;
+  g.title = "t";
+  g.groups = {"a", "b"};
+  g.series = {"x", "y"};
+  g.values = {{20, 40}, {10, std::nan("")}};
+  g.errors = {{1, 0}, {2, 3}};
+  const std::string svg = train::grouped_bar_chart_svg(g);
+  EXPECT_EQ(count(svg, "class=\"bar\""), 3u);
+  EXPECT_EQ(count(svg, "class=\"error\""), 2u);
+  std::regex h("class=\"bar\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"[0-9.]+\" height=\"([0-9.]+)\"");
+  std::vector<double> heights;
+  for (std::sregex_iterator it(svg.begin(), svg.end(), h), end; it != end; ++it) heights.push_back(std::stod((*it)[1]));
+  ASSERT_EQ(heights.size(), 3u);  // order: group a (x, y), group b (x)
+  EXPECT_NEAR(heights[2] / heights[0], 2.0, 1e-3);
+  EXPECT_NEAR(heights[0] / heights[1], 2.0, 1e-3);
+}
