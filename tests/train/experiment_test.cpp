@@ -206,3 +206,27 @@ TEST(ReportCharts, GroupedBarChartBarsAreProportionalWithErrorBars) {
   EXPECT_NEAR(heights[2] / heights[0], 2.0, 1e-3);
   EXPECT_NEAR(heights[0] / heights[1], 2.0, 1e-3);
 }
+
+// The command: --plan lists every run with its status; bad input exits 2
+// with a message naming the file or option.
+TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  dir.write("tiny.toml", test::tiny_config(c, 1));
+  const auto exp = dir.write("exp.toml", tiny_experiment(2));
+  auto r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --plan");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(count(r.out, " todo "), 4u) << r.out;
+  EXPECT_NE(r.out.find("4 runs in 2 distinct cells: 0 finished, 4 to do"), std::string::npos) << r.out;
+
+  r = test::run_crnn("experiment " + dir.file("missing.toml") + " -o " + dir.file("out"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("missing.toml: no such experiment file"), std::string::npos) << r.out;
+  r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --shard 3");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("--shard 3: expected K/N"), std::string::npos) << r.out;
+  const auto bad = dir.write("bad.toml", tiny_experiment(2, "  [[table.row]]\n  name = \"x\"\n  config = \"nope.toml\"\n"));
+  r = test::run_crnn("experiment " + bad + " -o " + dir.file("out"));
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("t1 · x · trend"), std::string::npos) << r.out;
+}
