@@ -94,6 +94,27 @@ TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
 
+  // --normalize auto follows the model's training normalization: this run is
+  // per speaker, so a file is its own speaker ("utterance").
+  auto predict = [&](const std::string& run, const std::string& mode) {
+    auto p = run_crnn("predict '" + dir.file(run + "/best.pt") + "' '" + manifest[0].path + "' --normalize " + mode);
+    EXPECT_EQ(p.status, 0) << p.out;
+    return nlohmann::json::parse(p.out)["probabilities"];
+  };
+  EXPECT_EQ(predict("run", "auto"), predict("run", "utterance"));
+  // A model trained with data.normalization = global gets the training set's
+  // statistics; eval uses them too.
+  r = run_crnn("--threads 1 train '" + dir.file("c.toml") + "' --set data.normalization=global --set train.max_epochs=1 -o '" +
+               dir.file("run_global") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(predict("run_global", "auto"), predict("run_global", "global"));
+  EXPECT_NE(predict("run_global", "auto"), predict("run_global", "utterance"));
+  r = run_crnn("eval '" + dir.file("run_global") + "' --split valid --json '" + dir.file("eg.json") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto summary = nlohmann::json::parse(std::ifstream(dir.file("run_global/summary.json")));
+  auto eg = nlohmann::json::parse(std::ifstream(dir.file("eg.json")));
+  EXPECT_DOUBLE_EQ(eg["ua_recall"].get<double>(), summary["val_ua_recall"].get<double>());
+
   // repeat: two seeds, then a second call skips both.
   r = run_crnn("--threads 1 repeat '" + dir.file("c.toml") + "' --seeds 2 -o '" + dir.file("rep") + "'");
   ASSERT_EQ(r.status, 0) << r.out;
