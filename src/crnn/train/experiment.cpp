@@ -311,7 +311,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
     md += fmt::format("Test UA recall (%), mean ± std over seeds 1–{} (sample std); a cell with fewer "
-                      "finished runs says how many in brackets. Best mean per column in bold.\n\n",
+                      "finished runs says how many in brackets (one run: its value alone). Best mean per column in bold.\n\n",
                       t.seeds);
     // Best mean per column, among cells with at least one run.
     std::vector<double> best(C, -1);
@@ -335,7 +335,9 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
           means.push_back(std::nan(""));
           continue;
         }
-        std::string cell = fmt::format("{} ± {}", pct(s.test_ua_recall_mean), pct(s.test_ua_recall_std));
+        // One run has no spread: its value alone, not "± 0".
+        std::string cell = s.runs.size() < 2 ? pct(s.test_ua_recall_mean)
+                                             : fmt::format("{} ± {}", pct(s.test_ua_recall_mean), pct(s.test_ua_recall_std));
         if (s.test_ua_recall_mean == best[c]) cell = "**" + cell + "**";
         if (static_cast<int64_t>(s.runs.size()) < t.seeds) cell += fmt::format(" [{}]", s.runs.size());
         md += " " + cell + " |";
@@ -387,7 +389,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         const auto& s = sums[r][c];
         const auto& cell = plan.cells[plan.grid[ti][r][c]];
         chart.values.back().push_back(s.runs.empty() ? std::nan("") : 100 * s.test_ua_recall_mean);
-        chart.errors.back().push_back(s.runs.empty() ? std::nan("") : 100 * s.test_ua_recall_std);
+        chart.errors.back().push_back(s.runs.size() < 2 ? std::nan("") : 100 * s.test_ua_recall_std);
         std::vector<double> epochs, best_epochs, walls;
         for (auto& run : s.runs) {
           epochs.push_back(static_cast<double>(run.epochs_run));
@@ -413,7 +415,9 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
                                                                              *std::max_element(epochs.begin(), epochs.end())};
         md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name, t.columns[c].name,
                           s.runs.size(), t.seeds,
-                          s.runs.empty() ? "—" : fmt::format("{} ± {}", pct(s.test_wa_mean), pct(s.test_wa_std)),
+                          s.runs.empty()       ? "—"
+                          : s.runs.size() < 2  ? pct(s.test_wa_mean)
+                                               : fmt::format("{} ± {}", pct(s.test_wa_mean), pct(s.test_wa_std)),
                           epochs.empty() ? "—" : fmt::format("{:.1f} [{:.0f}–{:.0f}]", mean_finite(epochs), emin, emax),
                           best_epochs.empty() ? "—" : fmt::format("{:.1f}", mean_finite(best_epochs)),
                           walls.empty() ? "—" : fmt::format("{:.1f}", mean_finite(walls) / 60), spk, utt, cell.dir);
@@ -421,9 +425,9 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         jc["dir"] = cell.dir;
         jc["runs"] = s.runs.size();
         jc["test_ua_recall_mean"] = s.runs.empty() ? nlohmann::json() : nlohmann::json(s.test_ua_recall_mean);
-        jc["test_ua_recall_std"] = s.runs.empty() ? nlohmann::json() : nlohmann::json(s.test_ua_recall_std);
+        jc["test_ua_recall_std"] = s.runs.size() < 2 ? nlohmann::json() : nlohmann::json(s.test_ua_recall_std);
         jc["test_wa_mean"] = s.runs.empty() ? nlohmann::json() : nlohmann::json(s.test_wa_mean);
-        jc["test_wa_std"] = s.runs.empty() ? nlohmann::json() : nlohmann::json(s.test_wa_std);
+        jc["test_wa_std"] = s.runs.size() < 2 ? nlohmann::json() : nlohmann::json(s.test_wa_std);
         jc["test_ua_recall"] = nlohmann::json::array();
         for (auto& run : s.runs) jc["test_ua_recall"].push_back(run.test_ua_recall);
         jc["epochs_run"] = epochs;
