@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "crnn/train/config.h"
 
 using crnn::train::ConfigError;
@@ -65,4 +67,20 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("", {"bogus"}).find("expected section.key=value"), std::string::npos);
   EXPECT_NE(error_of("[data]\nfolds = 2\n").find("data.folds"), std::string::npos);
   EXPECT_NE(error_of("[train]\nclip_norm = -1.0\n").find("train.clip_norm"), std::string::npos);
+}
+
+// Every committed run config (paper presets, Table IV variants) parses, names
+// a preset's setup and round-trips through its dump.
+TEST(Config, CommittedConfigsParse) {
+  int n = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(CRNN_SOURCE_DIR "/configs")) {
+    if (e.path().extension() != ".toml" || e.path().parent_path().filename() == "experiments") continue;
+    SCOPED_TRACE(e.path().string());
+    auto c = crnn::train::RunConfig::from_file(e.path().string());
+    EXPECT_FALSE(c.data.task.empty());
+    EXPECT_FALSE(c.model.front_end.empty() && c.model.preset.find("baseline") == std::string::npos);
+    EXPECT_EQ(crnn::train::RunConfig::parse(c.to_toml()).to_toml(), c.to_toml());
+    ++n;
+  }
+  EXPECT_GE(n, 20);  // 8 paper setups + 12 Table IV variants
 }

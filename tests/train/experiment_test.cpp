@@ -230,3 +230,26 @@ TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("t1 · x · trend"), std::string::npos) << r.out;
 }
+
+// The committed paper experiment resolves (no data needed to plan): 4 + 4 + 4
+// + 24 cells of which Table IV's "cell states, last" on emotion and "cell
+// states, max" on age/gender are Tables I–III's CLSTM cells.
+TEST(Experiment, PaperExperimentSharesTableIVCellsWithTablesIToIII) {
+  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
+  auto p = train::plan_experiment(e, {});
+  ASSERT_EQ(e.tables.size(), 4u);
+  EXPECT_EQ(p.cells.size(), 8u + 4 + 4 + 24 - 4);
+  EXPECT_EQ(p.jobs.size(), 5u * (8 + 4 + 4) + 3u * (24 - 4));
+  const auto& g = p.grid;
+  EXPECT_EQ(g[3][5][0], g[0][2][0]);  // cell states, last × emotion2 = CLSTM × emotion2
+  EXPECT_EQ(g[3][5][1], g[0][2][1]);  // … × emotion8
+  EXPECT_EQ(g[3][4][2], g[2][2][0]);  // cell states, max × age3 = Table III CLSTM
+  EXPECT_EQ(g[3][4][3], g[1][2][0]);  // cell states, max × gender3 = Table II CLSTM
+  EXPECT_NE(g[3][3][0], g[0][2][0]);  // cell states, mean is another model
+  // Every cell keeps the paper's protocol (per-speaker normalization, Adam 0.002, patience 12).
+  for (const auto& c : p.cells) {
+    EXPECT_EQ(c.config.data.normalization, "speaker") << c.label;
+    EXPECT_EQ(c.config.train.lr, 0.002) << c.label;
+    EXPECT_EQ(c.config.train.patience, 12) << c.label;
+  }
+}
