@@ -281,10 +281,12 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
   js["source"] = e.source;
   js["tables"] = nlohmann::json::array();
 
-  // Totals over distinct runs (shared cells count once).
-  int64_t planned = 0, finished = 0;
-  double wall = 0;
+  // Totals over distinct runs (shared cells count once), and an estimate for
+  // the rest: each unfinished run takes its cell's mean so far.
+  int64_t planned = 0, finished = 0, unknown = 0;
+  double wall = 0, remaining = 0;
   std::set<std::pair<size_t, uint64_t>> planned_runs, finished_runs;
+  std::map<size_t, std::pair<double, int64_t>> cell_wall;  // cell → (sum, count)
   for (size_t ti : plan.tables) {
     const auto& t = e.tables[ti];
     for (const auto& row : plan.grid[ti])
@@ -292,13 +294,33 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         for (int64_t seed = 1; seed <= t.seeds; ++seed)
           if (planned_runs.insert({ci, seed}).second) ++planned;
         for (auto& r : collect_cell(out_dir, plan.cells[ci], t.seeds).runs)
-          if (finished_runs.insert({ci, r.seed}).second) ++finished, wall += r.wall_seconds;
+          if (finished_runs.insert({ci, r.seed}).second) {
+            ++finished;
+            wall += r.wall_seconds;
+            cell_wall[ci].first += r.wall_seconds;
+            ++cell_wall[ci].second;
+          }
       }
   }
-  md += fmt::format("Finished runs: **{} of {}**; their training wall time adds up to {} (h:mm:ss).\n\n",
-                    finished, planned, hms(wall));
+  for (const auto& run : planned_runs) {
+    if (finished_runs.count(run)) continue;
+    auto it = cell_wall.find(run.first);
+    if (it == cell_wall.end()) ++unknown;
+    else remaining += it->second.first / static_cast<double>(it->second.second);
+  }
+  md += fmt::format("Finished runs: **{} of {}**; their training wall time adds up to {} (h:mm:ss).", finished,
+                    planned, hms(wall));
+  if (finished < planned) {
+    md += fmt::format(" The {} unfinished runs of cells with finished runs need about {} more at their cells' "
+                      "pace so far",
+                      planned - finished - unknown, hms(remaining));
+    md += unknown ? fmt::format("; {} runs of cells with no finished run yet are not estimated.", unknown) : ".";
+  }
+  md += "\n\n";
   js["planned_runs"] = planned;
   js["finished_runs"] = finished;
+  js["estimated_remaining_seconds"] = remaining;
+  js["unestimated_runs"] = unknown;
   js["wall_seconds"] = wall;
 
   for (size_t ti : plan.tables) {
