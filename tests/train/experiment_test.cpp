@@ -182,8 +182,10 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_NE(md.find(fmt::format("| *both* | *{:.2f}* |", 50 * (row_means[0] + row_means[1]))), std::string::npos)
       << md;
   EXPECT_NE(md.find("![Tiny table](t1.svg)"), std::string::npos);
+  EXPECT_NE(md.find("| *chance (1 / classes)* | *50.00* | |"), std::string::npos) << md;  // up / down
   const std::string svg = data::read_text_file(out + "/t1.svg");
   EXPECT_EQ(count(svg, "class=\"bar\""), 2u);
+  EXPECT_EQ(count(svg, "class=\"reference\""), 1u);
   EXPECT_TRUE(fs::exists(out + "/" + p.cells[0].dir + "/repeat.json"));
 }
 
@@ -199,6 +201,11 @@ TEST(ReportCharts, GroupedBarChartBarsAreProportionalWithErrorBars) {
   const std::string svg = train::grouped_bar_chart_svg(g);
   EXPECT_EQ(count(svg, "class=\"bar\""), 3u);
   EXPECT_EQ(count(svg, "class=\"error\""), 2u);
+  EXPECT_EQ(count(svg, "class=\"reference\""), 0u);
+  g.reference = {50, std::nan("")};  // group a only
+  const std::string with_ref = train::grouped_bar_chart_svg(g);
+  EXPECT_EQ(count(with_ref, "class=\"reference\""), 1u);
+  EXPECT_NE(with_ref.find(">chance<"), std::string::npos);
   std::regex h("class=\"bar\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"[0-9.]+\" height=\"([0-9.]+)\"");
   std::vector<double> heights;
   for (std::sregex_iterator it(svg.begin(), svg.end(), h), end; it != end; ++it) heights.push_back(std::stod((*it)[1]));

@@ -330,6 +330,26 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     for (size_t r = 0; r < R; ++r)
       for (size_t c = 0; c < C; ++c) sums[r][c] = collect_cell(out_dir, plan.cells[plan.grid[ti][r][c]], t.seeds);
 
+    // The first finished run's summary.json of a cell (null when none or unreadable).
+    auto first_summary = [&](size_t r, size_t c) {
+      const auto& s = sums[r][c];
+      if (s.runs.empty()) return nlohmann::json();
+      const auto& cell = plan.cells[plan.grid[ti][r][c]];
+      try {
+        return nlohmann::json::parse(
+            data::read_text_file((fs::path(out_dir) / cell.dir / s.runs.front().dir / "summary.json").string()));
+      } catch (const std::exception&) {
+        return nlohmann::json();
+      }
+    };
+    // Chance level of each column: 1 / number of classes, from any finished run.
+    std::vector<double> chance(C, std::nan(""));
+    for (size_t c = 0; c < C; ++c)
+      for (size_t r = 0; r < R && !std::isfinite(chance[c]); ++r) {
+        auto j = first_summary(r, c);
+        if (j.contains("labels") && j["labels"].is_array() && !j["labels"].empty())
+          chance[c] = 1.0 / static_cast<double>(j["labels"].size());
+      }
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
     md += fmt::format("Test UA recall (%), mean ± std over seeds 1–{} (sample std); a cell with fewer "
@@ -381,6 +401,10 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
       if (t.row_average) md += " *" + pct(mean_finite(col_avg)) + "* |";
       md += "\n";
     }
+    md += "| *chance (1 / classes)* |";
+    for (size_t c = 0; c < C; ++c) md += " *" + pct(chance[c]) + "* |";
+    if (t.row_average) md += " |";
+    md += "\n";
     md += fmt::format("\n![{}]({}.svg)\n\n", t.title, t.id);
 
     // Protocol: what was actually run per cell.
@@ -395,11 +419,14 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     jt["rows"] = nlohmann::json::array();
     jt["columns"] = nlohmann::json::array();
     for (auto& col : t.columns) jt["columns"].push_back(col.name);
+    jt["chance"] = nlohmann::json::array();
+    for (double ch : chance) jt["chance"].push_back(std::isfinite(ch) ? nlohmann::json(ch) : nlohmann::json());
     jt["cells"] = nlohmann::json::array();
     GroupedBarChart chart;
     chart.title = t.title;
     chart.y_label = "test UA recall (%)";
     for (auto& col : t.columns) chart.groups.push_back(col.name);
+    for (double ch : chance) chart.reference.push_back(100 * ch);
     chart.width = std::max(760.0, 120.0 * static_cast<double>(C * std::max<size_t>(R, 2)) / 2 + 264);
     for (size_t r = 0; r < R; ++r) {
       jt["rows"].push_back(t.rows[r].name);
@@ -420,17 +447,11 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         }
         // Speakers and utterances: from the first finished run's summary.json.
         std::string spk = "—", utt = "—";
-        nlohmann::json first;
-        if (!s.runs.empty()) {
-          try {
-            first = nlohmann::json::parse(
-                data::read_text_file((fs::path(out_dir) / cell.dir / s.runs.front().dir / "summary.json").string()));
-            spk = fmt::format("{}/{}/{}", first.value("train_speakers", 0), first.value("valid_speakers", 0),
-                              first.value("test_speakers", 0));
-            utt = fmt::format("{}/{}/{}", first.value("train_utterances", 0), first.value("valid_utterances", 0),
-                              first.value("test_utterances", 0));
-          } catch (const std::exception&) {
-          }
+        if (auto first = first_summary(r, c); first.is_object()) {
+          spk = fmt::format("{}/{}/{}", first.value("train_speakers", 0), first.value("valid_speakers", 0),
+                            first.value("test_speakers", 0));
+          utt = fmt::format("{}/{}/{}", first.value("train_utterances", 0), first.value("valid_utterances", 0),
+                            first.value("test_utterances", 0));
         }
         const auto [emin, emax] = epochs.empty() ? std::pair<double, double>{0, 0}
                                                  : std::pair<double, double>{*std::min_element(epochs.begin(), epochs.end()),

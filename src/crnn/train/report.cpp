@@ -285,6 +285,8 @@ std::string grouped_bar_chart_svg(const GroupedBarChart& c) {
       const double v = at(c.values, i, g), e = at(c.errors, i, g);
       if (std::isfinite(v)) ymax = std::max(ymax, v + (std::isfinite(e) ? std::abs(e) : 0.0));
     }
+  for (double r : c.reference)
+    if (std::isfinite(r)) ymax = std::max(ymax, r);
   const NiceRange yr = nice_range(0, ymax > 0 ? ymax : 1);
   const Scale ys{yr.lo, yr.hi, c.height - m.bottom, m.top};
   const double left = m.left, right = c.width - m.right;
@@ -316,7 +318,21 @@ std::string grouped_bar_chart_svg(const GroupedBarChart& c) {
       }
     }
   }
-  if (!c.series.empty()) s += legend_svg(c.series, right + 14, m.top + 8, styles);
+  std::vector<std::string> names = c.series;
+  bool any_reference = false;
+  for (size_t g = 0; g < c.groups.size() && g < c.reference.size(); ++g) {
+    if (!std::isfinite(c.reference[g])) continue;
+    any_reference = true;
+    const double x0 = left + slot * static_cast<double>(g) + slot * 0.05;
+    s += fmt::format("<line class=\"reference\" x1=\"{0}\" y1=\"{2}\" x2=\"{1}\" y2=\"{2}\" stroke=\"#222222\" "
+                     "stroke-width=\"1.5\" stroke-dasharray=\"5 4\"/>\n",
+                     px(x0), px(x0 + slot * 0.9), px(ys(c.reference[g])));
+  }
+  if (any_reference) {
+    names.push_back(c.reference_label);
+    styles.push_back("stroke=\"#222222\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\"");
+  }
+  if (!names.empty()) s += legend_svg(names, right + 14, m.top + 8, styles);
   return s + "</svg>\n";
 }
 

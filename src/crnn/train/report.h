@@ -112,6 +112,10 @@ struct GroupedBarChart {
   std::string title, x_label, y_label;
   std::vector<std::string> groups, series;
   std::vector<std::vector<double>> values, errors;  ///< [series][group]
+  /// Per group, a dashed reference line across its bars (e.g. chance level);
+  /// empty or NaN: none. Named `reference_label` in the legend.
+  std::vector<double> reference;
+  std::string reference_label = "chance";
   double width = 760, height = 420;
   Margins margins{64, 200, 44, 56};
 };
