@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <toml++/toml.h>
 
+#include "crnn/train/toml_input.h"
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -22,9 +24,6 @@ const std::set<std::string> kLayerKeys{"type", "features", "hidden_size", "exten
 const std::set<std::string> kTrainKeys{"lr", "betas", "batch_size", "max_epochs", "patience",
                                        "selection_metric", "seed", "threads", "clip_norm"};
 
-[[noreturn]] void fail(const std::string& source, const std::string& key, const std::string& msg) {
-  throw ConfigError(fmt::format("{}: {}: {}", source, key, msg));
-}
 
 /// Sets t[key] to one `--set` value parsed as TOML; a bare word is a string.
 void assign(toml::table& t, const std::string& key, const std::string& text) {
@@ -81,18 +80,18 @@ struct Reader {
     const std::string name = section + "." + key;
     if constexpr (std::is_same_v<T, bool>) {
       if (auto v = n->value<bool>()) out = *v;
-      else fail(source, name, "expected true or false");
+      else fail_key(source, name, "expected true or false");
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (auto v = n->value<std::string>()) out = *v;
-      else fail(source, name, "expected a string");
+      else fail_key(source, name, "expected a string");
     } else if constexpr (std::is_floating_point_v<T>) {
       if (auto v = n->value<double>()) out = *v;
-      else fail(source, name, "expected a number");
+      else fail_key(source, name, "expected a number");
     } else {
-      if (!n->is_integer()) fail(source, name, "expected an integer");
+      if (!n->is_integer()) fail_key(source, name, "expected an integer");
       const int64_t v = *n->value<int64_t>();
       if constexpr (std::is_unsigned_v<T>) {
-        if (v < 0) fail(source, name, "expected a non-negative integer");
+        if (v < 0) fail_key(source, name, "expected a non-negative integer");
       }
       out = static_cast<T>(v);
     }
@@ -103,7 +102,7 @@ struct Reader {
       if (!known.count(std::string(k.str()))) {
         std::string list;
         for (auto& s : known) list += (list.empty() ? "" : ", ") + s;
-        fail(source, section.empty() ? std::string(k.str()) : section + "." + std::string(k.str()),
+        fail_key(source, section.empty() ? std::string(k.str()) : section + "." + std::string(k.str()),
              "unknown key (known: " + list + ")");
       }
     }
@@ -118,7 +117,7 @@ struct Reader {
     try {
       out = parse(s);
     } catch (const std::invalid_argument& e) {
-      fail(source, section + "." + key, e.what());
+      fail_key(source, section + "." + key, e.what());
     }
   }
 };
@@ -128,14 +127,14 @@ FrontEndLayerOptions read_layer(Reader& r, const toml::table& t, const std::stri
   FrontEndLayerOptions l;
   std::string type;
   r.get(t, where, "type", type);
-  if (type.empty()) fail(r.source, where + ".type", "missing (conv | rnn | lstm | blstm)");
+  if (type.empty()) fail_key(r.source, where + ".type", "missing (conv | rnn | lstm | blstm)");
   if (type == "conv") {
     l.convolutional(true);
   } else {
     try {
       l.kind(nn::parse_recurrent_kind(type));
     } catch (const std::invalid_argument&) {
-      fail(r.source, where + ".type", "unknown type '" + type + "' (expected conv | rnn | lstm | blstm)");
+      fail_key(r.source, where + ".type", "unknown type '" + type + "' (expected conv | rnn | lstm | blstm)");
     }
   }
   int64_t i;
@@ -187,14 +186,7 @@ toml::array layers_to_toml(const std::vector<FrontEndLayerOptions>& front_end) {
 
 RunConfig RunConfig::parse(const std::string& text, const std::vector<std::string>& overrides,
                            const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    throw ConfigError(fmt::format("{}:{}:{}: malformed TOML: {}", source, where.line, where.column,
-                                  e.description()));
-  }
+  toml::table root = parse_toml(text, source);
   // Overrides of whole keys first (model.preset included), then the preset's
   // layers are written out so that per-layer overrides have layers to change.
   std::vector<std::string> layer_overrides;
@@ -210,7 +202,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
         try {
           apply_preset(m, *preset);
         } catch (const c10::Error& e) {
-          fail(source, "model.preset", e.what_without_backtrace());
+          fail_key(source, "model.preset", e.what_without_backtrace());
         }
         model_t->insert("front_end", layers_to_toml(m.front_end));
       }
@@ -225,7 +217,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
     static const toml::table empty;
     const toml::node* n = root.get(name);
     if (!n) return empty;
-    if (!n->is_table()) fail(source, name, "expected a [" + std::string(name) + "] section");
+    if (!n->is_table()) fail_key(source, name, "expected a [" + std::string(name) + "] section");
     return *n->as_table();
   };
 
@@ -248,17 +240,17 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
     try {
       apply_preset(c.model, c.model.preset);
     } catch (const c10::Error& e) {
-      fail(source, "model.preset", e.what_without_backtrace());
+      fail_key(source, "model.preset", e.what_without_backtrace());
     }
   }
   if (const toml::node* fe = m.get("front_end")) {
     const auto* arr = fe->as_array();
-    if (!arr) fail(source, "model.front_end", "expected an array of tables ([[model.front_end]])");
+    if (!arr) fail_key(source, "model.front_end", "expected an array of tables ([[model.front_end]])");
     c.model.front_end.clear();
     for (size_t i = 0; i < arr->size(); ++i) {
       const auto* t = arr->get(i)->as_table();
       const std::string where = "model.front_end." + std::to_string(i);
-      if (!t) fail(source, where, "expected a table");
+      if (!t) fail_key(source, where, "expected a table");
       c.model.front_end.push_back(read_layer(r, *t, where));
     }
   }
@@ -274,7 +266,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   if (const toml::node* betas = t.get("betas")) {
     const auto* arr = betas->as_array();
     if (!arr || arr->size() != 2 || !arr->get(0)->value<double>() || !arr->get(1)->value<double>())
-      fail(source, "train.betas", "expected two numbers, e.g. [0.9, 0.999]");
+      fail_key(source, "train.betas", "expected two numbers, e.g. [0.9, 0.999]");
     c.train.beta1 = *arr->get(0)->value<double>();
     c.train.beta2 = *arr->get(1)->value<double>();
   }
@@ -288,27 +280,27 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
 
   // Value checks.
   if (c.data.folds < 0 || c.data.folds == 1 || c.data.folds == 2)
-    fail(source, "data.folds", "must be 0 (use split_column) or >= 3");
+    fail_key(source, "data.folds", "must be 0 (use split_column) or >= 3");
   if (c.data.folds > 0 && (c.data.fold < 0 || c.data.fold >= c.data.folds))
-    fail(source, "data.fold", fmt::format("must be in 0..{}", c.data.folds - 1));
+    fail_key(source, "data.fold", fmt::format("must be in 0..{}", c.data.folds - 1));
   if (c.data.normalization != "speaker" && c.data.normalization != "global")
-    fail(source, "data.normalization", "must be 'speaker' (SPEC §3) or 'global', not '" + c.data.normalization + "'");
-  if (c.data.valid_speakers_per_class < 1) fail(source, "data.valid_speakers_per_class", "must be >= 1");
-  if (!(c.train.lr > 0)) fail(source, "train.lr", "must be > 0");
+    fail_key(source, "data.normalization", "must be 'speaker' (SPEC §3) or 'global', not '" + c.data.normalization + "'");
+  if (c.data.valid_speakers_per_class < 1) fail_key(source, "data.valid_speakers_per_class", "must be >= 1");
+  if (!(c.train.lr > 0)) fail_key(source, "train.lr", "must be > 0");
   if (!(c.train.beta1 >= 0 && c.train.beta1 < 1 && c.train.beta2 >= 0 && c.train.beta2 < 1))
-    fail(source, "train.betas", "each beta must be in [0, 1)");
+    fail_key(source, "train.betas", "each beta must be in [0, 1)");
   if (c.train.beta1 < 0.5 && c.train.beta2 < 0.5)
-    fail(source, "train.betas",
+    fail_key(source, "train.betas",
          "β1 and β2 below 0.5 look like the paper's decay rates (0.1, 0.001); Adam's betas are 1 − "
          "those: [0.9, 0.999]");
-  if (c.train.batch_size < 1) fail(source, "train.batch_size", "must be >= 1");
-  if (c.train.max_epochs < 1) fail(source, "train.max_epochs", "must be >= 1");
-  if (c.train.patience < 1) fail(source, "train.patience", "must be >= 1");
-  if (c.train.threads < 0) fail(source, "train.threads", "must be >= 0 (0 = all cores)");
-  if (!(c.train.clip_norm >= 0)) fail(source, "train.clip_norm", "must be >= 0 (0 = off)");
+  if (c.train.batch_size < 1) fail_key(source, "train.batch_size", "must be >= 1");
+  if (c.train.max_epochs < 1) fail_key(source, "train.max_epochs", "must be >= 1");
+  if (c.train.patience < 1) fail_key(source, "train.patience", "must be >= 1");
+  if (c.train.threads < 0) fail_key(source, "train.threads", "must be >= 0 (0 = all cores)");
+  if (!(c.train.clip_norm >= 0)) fail_key(source, "train.clip_norm", "must be >= 0 (0 = off)");
   if (c.train.selection_metric != "ua_recall" && c.train.selection_metric != "wa" &&
       c.train.selection_metric != "loss")
-    fail(source, "train.selection_metric", "unknown metric '" + c.train.selection_metric +
+    fail_key(source, "train.selection_metric", "unknown metric '" + c.train.selection_metric +
                                                "' (expected ua_recall | wa | loss)");
   // Model validity: build the options (layer checks included) once.
   try {
@@ -322,7 +314,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
       size = l.features();
     }
   } catch (const c10::Error& e) {
-    fail(source, "model", e.what_without_backtrace());
+    fail_key(source, "model", e.what_without_backtrace());
   }
   return c;
 }

@@ -11,6 +11,8 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "crnn/train/toml_input.h"
+
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/data/manifest.h"
@@ -22,9 +24,6 @@ namespace fs = std::filesystem;
 namespace crnn::train {
 namespace {
 
-[[noreturn]] void fail(const std::string& source, const std::string& key, const std::string& msg) {
-  throw ConfigError(fmt::format("{}: {}: {}", source, key, msg));
-}
 
 std::string join(const std::string& where, const std::string& key) { return where.empty() ? key : join(where, key); }
 
@@ -34,7 +33,7 @@ void check_keys(const toml::table& t, const std::string& source, const std::stri
     (void)v;
     const std::string key(k.str());
     if (!allowed.count(key))
-      fail(source, join(where, key), "unknown key");
+      fail_key(source, join(where, key), "unknown key");
   }
 }
 
@@ -42,10 +41,10 @@ std::string get_string(const toml::table& t, const std::string& source, const st
                        const std::string& key, bool required) {
   const toml::node* n = t.get(key);
   if (!n) {
-    if (required) fail(source, join(where, key), "required");
+    if (required) fail_key(source, join(where, key), "required");
     return {};
   }
-  if (!n->is_string()) fail(source, join(where, key), "expected a string");
+  if (!n->is_string()) fail_key(source, join(where, key), "expected a string");
   return std::string(*n->value<std::string>());
 }
 
@@ -55,9 +54,9 @@ std::vector<std::string> get_strings(const toml::table& t, const std::string& so
   const toml::node* n = t.get(key);
   if (!n) return out;
   const toml::array* a = n->as_array();
-  if (!a) fail(source, join(where, key), "expected an array of strings");
+  if (!a) fail_key(source, join(where, key), "expected an array of strings");
   for (auto&& e : *a) {
-    if (!e.is_string()) fail(source, join(where, key), "expected an array of strings");
+    if (!e.is_string()) fail_key(source, join(where, key), "expected an array of strings");
     out.emplace_back(*e.value<std::string>());
   }
   return out;
@@ -69,7 +68,7 @@ const toml::array* get_tables(const toml::table& t, const std::string& source, c
   if (!n) return nullptr;
   const toml::array* a = n->as_array();
   if (!a || !a->is_array_of_tables())
-    fail(source, join(where, key), "expected an array of tables ([[" + join(where, key) + "]])");
+    fail_key(source, join(where, key), "expected an array of tables ([[" + join(where, key) + "]])");
   return a;
 }
 
@@ -138,21 +137,14 @@ Experiment Experiment::from_file(const std::string& path) {
 }
 
 Experiment Experiment::parse(const std::string& text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    throw ConfigError(fmt::format("{}:{}:{}: malformed TOML: {}", source, where.line, where.column,
-                                  e.description()));
-  }
+  toml::table root = parse_toml(text, source);
   const fs::path base = fs::path(source).parent_path();
   check_keys(root, source, "", {"title", "table"});
   Experiment e;
   e.source = source;
   e.title = get_string(root, source, "", "title", false);
   const toml::array* tables = get_tables(root, source, "", "table");
-  if (!tables || tables->empty()) fail(source, "table", "no tables ([[table]])");
+  if (!tables || tables->empty()) fail_key(source, "table", "no tables ([[table]])");
   std::set<std::string> ids;
   for (size_t i = 0; i < tables->size(); ++i) {
     const auto& t = *tables->get(i)->as_table();
@@ -160,28 +152,28 @@ Experiment Experiment::parse(const std::string& text, const std::string& source)
     check_keys(t, source, where, {"id", "title", "note", "seeds", "row_average", "row", "column", "group"});
     ExperimentTable tab;
     tab.id = get_string(t, source, where, "id", true);
-    if (!file_safe(tab.id)) fail(source, where + ".id", "use letters, digits, '-' and '_' only");
-    if (!ids.insert(tab.id).second) fail(source, where + ".id", "'" + tab.id + "' is used twice");
+    if (!file_safe(tab.id)) fail_key(source, where + ".id", "use letters, digits, '-' and '_' only");
+    if (!ids.insert(tab.id).second) fail_key(source, where + ".id", "'" + tab.id + "' is used twice");
     tab.title = get_string(t, source, where, "title", false);
     if (tab.title.empty()) tab.title = tab.id;
     tab.note = get_string(t, source, where, "note", false);
     if (const toml::node* n = t.get("seeds")) {
-      if (!n->is_integer() || *n->value<int64_t>() < 1) fail(source, where + ".seeds", "expected an integer >= 1");
+      if (!n->is_integer() || *n->value<int64_t>() < 1) fail_key(source, where + ".seeds", "expected an integer >= 1");
       tab.seeds = *n->value<int64_t>();
     }
     if (const toml::node* n = t.get("row_average")) {
-      if (!n->is_boolean()) fail(source, where + ".row_average", "expected true or false");
+      if (!n->is_boolean()) fail_key(source, where + ".row_average", "expected true or false");
       tab.row_average = *n->value<bool>();
     }
     for (const char* key : {"row", "column"}) {
       const toml::array* a = get_tables(t, source, where, key);
-      if (!a || a->empty()) fail(source, join(where, key), std::string("no ") + key + "s ([[table." + key + "]])");
+      if (!a || a->empty()) fail_key(source, join(where, key), std::string("no ") + key + "s ([[table." + key + "]])");
       auto& axes = std::string(key) == "row" ? tab.rows : tab.columns;
       std::set<std::string> names;
       for (size_t k = 0; k < a->size(); ++k) {
         const std::string w = fmt::format("{}.{}.{}", where, key, k);
         axes.push_back(read_axis(*a->get(k)->as_table(), source, w, base));
-        if (!names.insert(axes.back().name).second) fail(source, w + ".name", "'" + axes.back().name + "' is used twice");
+        if (!names.insert(axes.back().name).second) fail_key(source, w + ".name", "'" + axes.back().name + "' is used twice");
       }
     }
     if (const toml::array* a = get_tables(t, source, where, "group")) {
@@ -192,11 +184,11 @@ Experiment Experiment::parse(const std::string& text, const std::string& source)
         ExperimentGroup grp;
         grp.name = get_string(g, source, w, "name", true);
         grp.rows = get_strings(g, source, w, "rows");
-        if (grp.rows.empty()) fail(source, w + ".rows", "names no rows");
+        if (grp.rows.empty()) fail_key(source, w + ".rows", "names no rows");
         for (const auto& r : grp.rows) {
           bool found = false;
           for (const auto& row : tab.rows) found |= row.name == r;
-          if (!found) fail(source, w + ".rows", "no row named '" + r + "' in table " + tab.id);
+          if (!found) fail_key(source, w + ".rows", "no row named '" + r + "' in table " + tab.id);
         }
         tab.groups.push_back(grp);
       }
@@ -204,7 +196,7 @@ Experiment Experiment::parse(const std::string& text, const std::string& source)
     for (size_t r = 0; r < tab.rows.size(); ++r)
       for (size_t c = 0; c < tab.columns.size(); ++c)
         if (tab.rows[r].config.empty() && tab.columns[c].config.empty())
-          fail(source, where, fmt::format("cell ({}, {}) has no config: give one to the row or the column",
+          fail_key(source, where, fmt::format("cell ({}, {}) has no config: give one to the row or the column",
                                           tab.rows[r].name, tab.columns[c].name));
     e.tables.push_back(std::move(tab));
   }
