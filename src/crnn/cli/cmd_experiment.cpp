@@ -7,8 +7,6 @@
 #include <regex>
 
 #include "crnn/cli/command.h"
-#include "crnn/data/error.h"
-#include "crnn/data/feature_store.h"
 #include "crnn/train/experiment.h"
 
 namespace {
@@ -70,20 +68,7 @@ crnn::cli::Registrar reg{
       app.add_option("--shard", o->shard, "Run only shard K of N (K/N): parallel processes on one directory");
       app.add_flag("--plan", o->plan, "List the runs and which are finished; train nothing");
       app.add_flag("--results-only", o->results_only, "Write results from the finished runs; train nothing");
-      return [o] {
-        try {
-          return run(*o);
-        } catch (const crnn::train::ConfigError& e) {
-          fmt::print(stderr, "crnn experiment: config error: {}\n", e.what());
-          return crnn::cli::kExitUsage;
-        } catch (const crnn::data::DataError& e) {
-          fmt::print(stderr, "crnn experiment: data error: {}\n", e.what());
-          return crnn::cli::kExitUsage;
-        } catch (const crnn::data::FeatureStoreError& e) {
-          fmt::print(stderr, "crnn experiment: {}\n", e.what());
-          return crnn::cli::kExitUsage;
-        }
-      };
+      return [o] { return run(*o); };
     },
     55};
 

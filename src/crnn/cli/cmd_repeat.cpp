@@ -4,8 +4,6 @@
 #include <memory>
 
 #include "crnn/cli/command.h"
-#include "crnn/data/error.h"
-#include "crnn/data/feature_store.h"
 #include "crnn/train/repeat.h"
 #include "crnn/util/threads.h"
 
@@ -29,21 +27,13 @@ crnn::cli::Registrar reg{
       app.add_option("--set", o->overrides, "Override a config key: section.key=value");
       app.add_option("-o,--output", o->output, "Directory for the runs")->required();
       return [o] {
-        try {
-          auto cfg = crnn::train::RunConfig::from_file(o->config, o->overrides);
-          if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
-          auto s = crnn::train::repeat_runs(cfg, o->output, o->seeds, o->first_seed);
-          fmt::print("{}: {} runs, test UA recall {:.2f} ± {:.2f}%, test WA {:.2f} ± {:.2f}% (see {}/repeat.md)\n",
-                     o->output, s.runs.size(), 100 * s.test_ua_recall_mean, 100 * s.test_ua_recall_std,
-                     100 * s.test_wa_mean, 100 * s.test_wa_std, o->output);
-          return 0;
-        } catch (const crnn::train::ConfigError& e) {
-          fmt::print(stderr, "crnn repeat: config error: {}\n", e.what());
-          return crnn::cli::kExitUsage;
-        } catch (const crnn::data::DataError& e) {
-          fmt::print(stderr, "crnn repeat: data error: {}\n", e.what());
-          return crnn::cli::kExitUsage;
-        }
+        auto cfg = crnn::train::RunConfig::from_file(o->config, o->overrides);
+        if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
+        auto s = crnn::train::repeat_runs(cfg, o->output, o->seeds, o->first_seed);
+        fmt::print("{}: {} runs, test UA recall {:.2f} ± {:.2f}%, test WA {:.2f} ± {:.2f}% (see {}/repeat.md)\n",
+                   o->output, s.runs.size(), 100 * s.test_ua_recall_mean, 100 * s.test_ua_recall_std,
+                   100 * s.test_wa_mean, 100 * s.test_wa_std, o->output);
+        return 0;
       };
     },
     50};

@@ -5,8 +5,6 @@
 #include <memory>
 
 #include "crnn/cli/command.h"
-#include "crnn/data/error.h"
-#include "crnn/data/feature_store.h"
 #include "crnn/train/config.h"
 #include "crnn/nn/options.h"
 #include "crnn/train/trainer.h"
@@ -25,40 +23,29 @@ struct TrainCliOptions {
 
 int run_train(const TrainCliOptions& o) {
   using namespace crnn::train;
-  try {
-    crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
-    TrainOptions to;
-    to.crash_after_batches = o.crash_after_batches;
-    std::string run_dir = o.output;
-    RunConfig cfg;
-    if (!o.resume.empty()) {
-      run_dir = o.resume;
-      const auto path = std::filesystem::path(run_dir) / "config.toml";
-      cfg = RunConfig::from_file(path.string(), o.overrides);
-      to.resume = true;
-    } else {
-      if (o.config.empty()) throw ConfigError("give a CONFIG.toml (or --resume RUNDIR)");
-      if (run_dir.empty()) throw ConfigError("give the run directory with -o RUNDIR");
-      cfg = RunConfig::from_file(o.config, o.overrides);
-    }
-    if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
-    auto s = train_run(cfg, run_dir, to);
-    fmt::print("{}: best epoch {} of {}, val UA recall {:.2f}%", run_dir, s.best_epoch, s.epochs_run,
-               100 * s.val_ua_recall);
-    if (!std::isnan(s.test_ua_recall))
-      fmt::print(", test UA recall {:.2f}%, test WA {:.2f}%", 100 * s.test_ua_recall, 100 * s.test_wa);
-    fmt::print(" ({:.0f} s)\n", s.wall_seconds);
-    return 0;
-  } catch (const ConfigError& e) {
-    fmt::print(stderr, "crnn train: config error: {}\n", e.what());
-    return crnn::cli::kExitUsage;
-  } catch (const crnn::data::DataError& e) {
-    fmt::print(stderr, "crnn train: data error: {}\n", e.what());
-    return crnn::cli::kExitUsage;
-  } catch (const crnn::data::FeatureStoreError& e) {
-    fmt::print(stderr, "crnn train: features error: {}\n", e.what());
-    return crnn::cli::kExitUsage;
+  crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
+  TrainOptions to;
+  to.crash_after_batches = o.crash_after_batches;
+  std::string run_dir = o.output;
+  RunConfig cfg;
+  if (!o.resume.empty()) {
+    run_dir = o.resume;
+    const auto path = std::filesystem::path(run_dir) / "config.toml";
+    cfg = RunConfig::from_file(path.string(), o.overrides);
+    to.resume = true;
+  } else {
+    if (o.config.empty()) throw ConfigError("give a CONFIG.toml (or --resume RUNDIR)");
+    if (run_dir.empty()) throw ConfigError("give the run directory with -o RUNDIR");
+    cfg = RunConfig::from_file(o.config, o.overrides);
   }
+  if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
+  auto s = train_run(cfg, run_dir, to);
+  fmt::print("{}: best epoch {} of {}, val UA recall {:.2f}%", run_dir, s.best_epoch, s.epochs_run,
+             100 * s.val_ua_recall);
+  if (!std::isnan(s.test_ua_recall))
+    fmt::print(", test UA recall {:.2f}%, test WA {:.2f}%", 100 * s.test_ua_recall, 100 * s.test_wa);
+  fmt::print(" ({:.0f} s)\n", s.wall_seconds);
+  return 0;
 }
 
 crnn::cli::Registrar reg{

@@ -7,6 +7,9 @@
 #include <map>
 
 #include "crnn/cli/command.h"
+#include "crnn/data/error.h"
+#include "crnn/data/feature_store.h"
+#include "crnn/train/config.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
@@ -52,10 +55,22 @@ int main(int argc, char** argv) {
   crnn::set_num_threads(threads);
   for (auto& [sub, action] : actions) {
     if (sub->parsed()) {
+      // Bad input (config, data, feature files) is a usage error (exit 2) in
+      // every subcommand; anything else is an internal error (exit 1).
+      const std::string name = sub->get_name();
       try {
         return action();
+      } catch (const crnn::train::ConfigError& e) {
+        fmt::print(stderr, "crnn {}: config error: {}\n", name, e.what());
+        return crnn::cli::kExitUsage;
+      } catch (const crnn::data::DataError& e) {
+        fmt::print(stderr, "crnn {}: data error: {}\n", name, e.what());
+        return crnn::cli::kExitUsage;
+      } catch (const crnn::data::FeatureStoreError& e) {
+        fmt::print(stderr, "crnn {}: features error: {}\n", name, e.what());
+        return crnn::cli::kExitUsage;
       } catch (const std::exception& e) {
-        fmt::print(stderr, "crnn {}: error: {}\n", sub->get_name(), e.what());
+        fmt::print(stderr, "crnn {}: error: {}\n", name, e.what());
         return 1;
       }
     }
