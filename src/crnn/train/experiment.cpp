@@ -480,23 +480,51 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
   return md;
 }
 
+std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptions& o) {
+  std::vector<size_t> mine;
+  for (size_t i = 0; i < plan.jobs.size(); ++i)
+    if (static_cast<int64_t>(i % static_cast<size_t>(o.shards)) == o.shard) mine.push_back(i);
+  return mine;
+}
+
+bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out_dir) {
+  const auto& j = plan.jobs.at(job);
+  return fs::exists(fs::path(out_dir) / plan.cells[j.cell].dir / fmt::format("seed_{}", j.seed) / "summary.json");
+}
+
+void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log) {
+  const auto& j = plan.jobs.at(job);
+  const auto& cell = plan.cells[j.cell];
+  if (cell.config.train.threads > 0) set_num_threads(static_cast<int>(cell.config.train.threads));
+  run_seed(cell.config, (fs::path(out_dir) / cell.dir).string(), j.seed, log, "experiment");
+}
+
+RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job, const std::string& out_dir,
+                     const ExperimentOptions& o) {
+  const auto& j = plan.jobs.at(job);
+  const auto& cell = plan.cells[j.cell];
+  auto s = collect_cell(out_dir, cell, cell.seeds);
+  write_repeat_files(s, (fs::path(out_dir) / cell.dir).string(), cell.config);
+  write_experiment_results(e, plan, out_dir, o);
+  for (const auto& r : s.runs)
+    if (r.seed == j.seed) return r;
+  throw std::runtime_error(fmt::format("{}/{}/seed_{}: no finished run to record", out_dir, cell.dir, j.seed));
+}
+
 ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir, const ExperimentOptions& o,
                                  std::ostream& log) {
   const ExperimentPlan plan = plan_experiment(e, o);
   ExperimentOutcome outcome;
-  std::vector<ExperimentJob> mine;
-  for (size_t i = 0; i < plan.jobs.size(); ++i)
-    if (static_cast<int64_t>(i % static_cast<size_t>(o.shards)) == o.shard) mine.push_back(plan.jobs[i]);
+  const std::vector<size_t> mine = shard_jobs(plan, o);
   log << fmt::format("experiment: {} table(s), {} distinct cells, {} runs{}\n", plan.tables.size(), plan.cells.size(),
                      plan.jobs.size(),
                      o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "");
   if (o.train) {
     double trained_seconds = 0;
     for (size_t k = 0; k < mine.size(); ++k) {
-      const auto& job = mine[k];
+      const auto& job = plan.jobs[mine[k]];
       const auto& cell = plan.cells[job.cell];
-      const fs::path dir = fs::path(out_dir) / cell.dir;
-      if (fs::exists(dir / fmt::format("seed_{}", job.seed) / "summary.json")) {
+      if (job_finished(plan, mine[k], out_dir)) {
         ++outcome.skipped;
         continue;
       }
@@ -506,13 +534,10 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
       log << fmt::format("experiment: run {}/{}: {}, seed {}{}\n", k + 1, mine.size(), cell.label, job.seed, eta);
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        if (cell.config.train.threads > 0) set_num_threads(static_cast<int>(cell.config.train.threads));
-        run_seed(cell.config, dir.string(), job.seed, log, "experiment");
+        train_job(plan, mine[k], out_dir, log);
         ++outcome.trained;
         trained_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        auto s = collect_cell(out_dir, cell, cell.seeds);
-        write_repeat_files(s, dir.string(), cell.config);
-        write_experiment_results(e, plan, out_dir, o);
+        record_job(e, plan, mine[k], out_dir, o);
       } catch (const ConfigError&) {
         throw;  // the same for every run: stop
       } catch (const data::DataError&) {

@@ -113,8 +113,27 @@ struct ExperimentOutcome {
   std::vector<std::string> failed;  ///< "label seed N: message"
 };
 
-/// Trains the unfinished jobs of this shard (unless !o.train), refreshing the
-/// results after every run, then writes them once more.
+/// Indices into plan.jobs of this shard's jobs (index % shards == shard), in order.
+std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptions& o);
+
+/// Whether plan.jobs[job] has finished (its summary.json exists).
+bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out_dir);
+
+/// Trains plan.jobs[job] (resuming an interrupted run) with its cell's thread
+/// count if it sets one. Throws what `train_run` throws.
+void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log);
+
+/// After plan.jobs[job] finished: rewrites its cell's repeat files and the
+/// experiment's results, and returns the run's figures. One process at a time
+/// should call it (the files are written atomically, but two writers may each
+/// miss the other's run).
+RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job, const std::string& out_dir,
+                const ExperimentOptions& o);
+
+/// Trains the unfinished jobs of this shard (unless !o.train), one after the
+/// other in this process, refreshing the results after every run, then writes
+/// them once more. (`crnn experiment --jobs N` runs N at a time, each in its
+/// own process; see cmd_experiment.cpp.)
 ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir,
                                  const ExperimentOptions& o, std::ostream& log = std::cerr);
 

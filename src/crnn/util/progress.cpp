@@ -9,6 +9,7 @@
 namespace crnn {
 namespace {
 int g_force_terminal = -1;
+}  // namespace
 
 std::string format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "--:--";
@@ -16,7 +17,6 @@ std::string format_duration(double s) {
   if (t >= 3600) return fmt::format("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
   return fmt::format("{:02}:{:02}", t / 60, t % 60);
 }
-}  // namespace
 
 void Progress::force_terminal(int mode) { g_force_terminal = mode; }
 

@@ -17,6 +17,9 @@
 
 namespace crnn {
 
+/// "mm:ss", or "h:mm:ss" from an hour on; "--:--" when unknown (negative, NaN, huge).
+std::string format_duration(double seconds);
+
 class Progress {
  public:
   /// `total` = 0 when unknown. `unit` names what is counted ("files", "batches").
