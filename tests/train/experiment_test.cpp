@@ -162,12 +162,16 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   auto results = nlohmann::json::parse(data::read_text_file(out + "/results.json"));
   EXPECT_EQ(results["finished_runs"], 4);
   std::vector<double> row_means;
+  std::vector<std::string> by_seed;
   for (size_t r = 0; r < 2; ++r) {
     std::vector<double> ua;
+    std::vector<std::string> mark;
     for (int seed = 1; seed <= 2; ++seed) {
       auto s = nlohmann::json::parse(data::read_text_file(
           fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][r][0]].dir, seed)));
       ua.push_back(s["test_ua_recall"].get<double>());
+      // † marks a run whose selected model is its first epoch's.
+      mark.push_back(s["best_epoch"] == 1 && s["epochs_run"] > 1 ? "†" : "");
     }
     const double mean = (ua[0] + ua[1]) / 2;
     const double sd = std::abs(ua[0] - ua[1]) / std::sqrt(2.0);
@@ -175,8 +179,11 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
     EXPECT_NEAR(cell["test_ua_recall_mean"].get<double>(), mean, 1e-12);
     EXPECT_NEAR(cell["test_ua_recall_std"].get<double>(), sd, 1e-12);
     row_means.push_back(mean);
+    by_seed.push_back(fmt::format("| 2/2 | 1: {:.1f}{}, 2: {:.1f}{} |", 100 * ua[0], mark[0], 100 * ua[1], mark[1]));
   }
   const std::string md = data::read_text_file(out + "/results.md");
+  // The protocol table lists every seed's test UA recall.
+  for (const auto& b : by_seed) EXPECT_NE(md.find(b), std::string::npos) << b << "\n" << md;
   EXPECT_NE(md.find("Finished runs: **4 of 4**"), std::string::npos) << md;
   // The group row holds the average of the two rows' means.
   EXPECT_NE(md.find(fmt::format("| *both* | *{:.2f}* |", 50 * (row_means[0] + row_means[1]))), std::string::npos)

@@ -401,9 +401,10 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
 
     // Protocol: what was actually run per cell.
     md += "<details><summary>Protocol per cell</summary>\n\n";
-    md += "| row | column | runs | test WA (%) | epochs run, mean [min–max] | best epoch, mean | "
+    md += "| row | column | runs | test UA by seed (%) | test WA (%) | epochs run, mean [min–max] | best epoch, mean | "
           "wall per run (min) | speakers train/valid/test | utterances train/valid/test | run directory |\n";
-    md += "|---|---|---:|---:|---|---:|---:|---|---|---|\n";
+    md += "|---|---|---:|---|---:|---|---:|---:|---|---|---|\n";
+    bool any_stalled = false;
     nlohmann::json jt;
     jt["id"] = t.id;
     jt["title"] = t.title;
@@ -432,11 +433,18 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         chart.values.back().push_back(s.runs.empty() ? std::nan("") : 100 * s.test_ua_recall_mean);
         chart.errors.back().push_back(s.runs.size() < 2 ? std::nan("") : 100 * s.test_ua_recall_std);
         std::vector<double> epochs, best_epochs, walls;
+        std::string by_seed;
         for (auto& run : s.runs) {
           epochs.push_back(static_cast<double>(run.epochs_run));
           best_epochs.push_back(static_cast<double>(run.best_epoch));
           walls.push_back(run.wall_seconds);
+          // † = the selected model is the first epoch's: validation never improved on it.
+          const bool stalled = run.best_epoch == 1 && run.epochs_run > 1;
+          any_stalled |= stalled;
+          by_seed += fmt::format("{}{}: {:.1f}{}", by_seed.empty() ? "" : ", ", run.seed, 100 * run.test_ua_recall,
+                                 stalled ? "†" : "");
         }
+        if (by_seed.empty()) by_seed = "—";
         // Speakers and utterances: from the first finished run's summary.json.
         std::string spk = "—", utt = "—";
         if (auto first = first_summary(r, c); first.is_object()) {
@@ -448,8 +456,8 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         const auto [emin, emax] = epochs.empty() ? std::pair<double, double>{0, 0}
                                                  : std::pair<double, double>{*std::min_element(epochs.begin(), epochs.end()),
                                                                              *std::max_element(epochs.begin(), epochs.end())};
-        md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name, t.columns[c].name,
-                          s.runs.size(), t.seeds,
+        md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name,
+                          t.columns[c].name, s.runs.size(), t.seeds, by_seed,
                           s.runs.empty()       ? "—"
                           : s.runs.size() < 2  ? pct(s.test_wa_mean)
                                                : fmt::format("{} ± {}", pct(s.test_wa_mean), pct(s.test_wa_std)),
@@ -466,11 +474,15 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         jc["test_ua_recall"] = nlohmann::json::array();
         for (auto& run : s.runs) jc["test_ua_recall"].push_back(run.test_ua_recall);
         jc["epochs_run"] = epochs;
+        jc["best_epoch"] = best_epochs;
         jc["wall_seconds"] = walls;
         jrow.push_back(jc);
       }
       jt["cells"].push_back(jrow);
     }
+    if (any_stalled)
+      md += "\n† the run's selected model is its first epoch's: validation UA recall never improved on it, "
+            "and early stopping ended the run after the patience.\n";
     md += "\n</details>\n\n";
     data::write_text_file_atomic((out / (t.id + ".svg")).string(), grouped_bar_chart_svg(chart));
     js["tables"].push_back(jt);
