@@ -22,54 +22,40 @@ struct EvalCliOptions {
 
 int run_eval(const EvalCliOptions& o) {
   using namespace crnn;
-  try {
-    std::string model_path = o.model;
-    if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
-    auto loaded = train::load_model(model_path);
-    auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
-    // Default data: the run's own manifest and features and split rule.
-    train::DataConfig dc = cfg.data;
-    if (!o.manifest.empty()) dc.manifest = o.manifest;
-    if (!o.features.empty()) dc.features = o.features;
-    auto manifest = data::Manifest::read(dc.manifest);
-    if (!manifest.has_task(loaded.bundle.task))
-      throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
-    data::Manifest part;
-    if (o.split == "all") {
-      part = manifest;
-    } else {
-      auto assigned = manifest.has_split() || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
-      part = assigned.subset(o.split);
-      if (part.empty())
-        throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", dc.manifest, o.split));
-    }
-    auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
-    train::check_features_cover(store, part, dc.features, dc.manifest);
-    data::LabelSet labels(loaded.bundle.labels, loaded.bundle.task);
-    std::vector<std::string> skipped;
-    // The model's own normalization: per speaker, or the training set's global statistics.
-    const data::FeatureStats* fixed = cfg.data.normalization == "global" ? &loaded.bundle.global_stats : nullptr;
-    auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped, nullptr, fixed);
-    for (auto& s : skipped) fmt::print(stderr, "skipped {}\n", s);
-    if (examples.empty()) throw data::DataError("nothing to evaluate");
-    auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);
-    fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
-    if (!o.json.empty()) {
-      std::ofstream out(o.json);
-      out << train::evaluation_json(e, o.split, loaded.bundle.task, labels.names());
-      if (!out) throw std::runtime_error(o.json + ": cannot write");
-    }
-    return 0;
-  } catch (const data::DataError& e) {
-    fmt::print(stderr, "crnn eval: {}\n", e.what());
-    return cli::kExitUsage;
-  } catch (const data::FeatureStoreError& e) {
-    fmt::print(stderr, "crnn eval: {}\n", e.what());
-    return cli::kExitUsage;
-  } catch (const train::ConfigError& e) {
-    fmt::print(stderr, "crnn eval: {}\n", e.what());
-    return cli::kExitUsage;
+  std::string model_path = o.model;
+  if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
+  auto loaded = train::load_model(model_path);
+  auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
+  // Default data: the run's own manifest and features and split rule.
+  train::DataConfig dc = cfg.data;
+  if (!o.manifest.empty()) dc.manifest = o.manifest;
+  if (!o.features.empty()) dc.features = o.features;
+  auto manifest = data::Manifest::read(dc.manifest);
+  if (!manifest.has_task(loaded.bundle.task))
+    throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
+  data::Manifest part;
+  if (o.split == "all") {
+    part = manifest;
+  } else {
+    auto assigned = manifest.has_split() || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
+    part = assigned.subset(o.split);
+    if (part.empty())
+      throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", dc.manifest, o.split));
   }
+  auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
+  train::check_features_cover(store, part, dc.features, dc.manifest);
+  data::LabelSet labels(loaded.bundle.labels, loaded.bundle.task);
+  std::vector<std::string> skipped;
+  // The model's own normalization: per speaker, or the training set's global statistics.
+  const data::FeatureStats* fixed = cfg.data.normalization == "global" ? &loaded.bundle.global_stats : nullptr;
+  auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped, nullptr, fixed);
+  for (auto& s : skipped) fmt::print(stderr, "skipped {}\n", s);
+  if (examples.empty()) throw data::DataError(fmt::format("{}: nothing to evaluate in split '{}' (every utterance skipped)", dc.manifest, o.split));
+  auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);
+  fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
+  if (!o.json.empty())
+    data::write_text_file_atomic(o.json, train::evaluation_json(e, o.split, loaded.bundle.task, labels.names()));
+  return 0;
 }
 
 crnn::cli::Registrar reg{

@@ -3,9 +3,10 @@
 #include <fmt/core.h>
 #include <toml++/toml.h>
 
+#include "crnn/data/manifest.h"
 #include "crnn/train/toml_input.h"
 
-#include <fstream>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -320,11 +321,8 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
 }
 
 RunConfig RunConfig::from_file(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError(path + ": cannot open config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), overrides, path);
+  if (!std::filesystem::exists(path)) throw ConfigError(path + ": no such config file");
+  return parse(data::read_text_file(path), overrides, path);
 }
 
 RunConfig RunConfig::for_preset(const std::string& preset) {
