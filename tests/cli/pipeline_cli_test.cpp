@@ -131,3 +131,20 @@ TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(fs::exists(dir.path() / "rep" / "report" / "index.html"));
 }
+
+// A model path that is missing, or a file that is not a crnn model: exit 2
+// with a data error naming the file, for eval and predict alike.
+TEST(PipelineCli, MissingOrCorruptModelIsADataError) {
+  crnn::test::TempDir dir;
+  const std::string missing = dir.file("none.pt");
+  const std::string junk = dir.write("junk.pt", "this is not a model\n");
+  for (const std::string cmd : {"eval", "predict"}) {
+    const std::string tail = cmd == "predict" ? " " + dir.file("a.wav") : "";
+    auto r = run_crnn(cmd + " " + missing + tail);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("data error: " + missing + ": model file not found"), std::string::npos) << r.out;
+    r = run_crnn(cmd + " " + junk + tail);
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("data error: " + junk + ": not a readable crnn model file"), std::string::npos) << r.out;
+  }
+}

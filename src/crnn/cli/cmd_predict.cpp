@@ -8,6 +8,7 @@
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/cli/command.h"
+#include "crnn/data/error.h"
 #include "crnn/data/normalization.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
@@ -27,18 +28,17 @@ int run_predict(const PredictCliOptions& o) {
   train::LoadedModel loaded;
   audio::FbankOptions fbank;
   std::string normalize = o.normalize;
+  loaded = train::load_model(model_path);  // a missing or corrupt file: data error (exit 2)
   try {
-    loaded = train::load_model(model_path);
     fbank = audio::parse_description(loaded.bundle.feature_extractor);
-    // auto: as in training — a model trained with per-speaker statistics sees
-    // the file as its own speaker, one trained with global statistics gets them.
-    if (normalize == "auto") {
-      const auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
-      normalize = cfg.data.normalization == "global" ? "global" : "utterance";
-    }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "crnn predict: {}\n", e.what());
-    return cli::kExitUsage;
+  } catch (const std::invalid_argument& e) {
+    throw data::DataError(model_path + ": corrupt model file (" + e.what() + ")");
+  }
+  // auto: as in training — a model trained with per-speaker statistics sees
+  // the file as its own speaker, one trained with global statistics gets them.
+  if (normalize == "auto") {
+    const auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
+    normalize = cfg.data.normalization == "global" ? "global" : "utterance";
   }
   if (normalize == "global" && !loaded.bundle.global_stats.mean.defined()) {
     fmt::print(stderr, "crnn predict: {} has no global statistics\n", model_path);

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "crnn/data/error.h"
 #include "crnn/train/config.h"
 
 namespace crnn::train {
@@ -66,31 +67,31 @@ void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
 }
 
 LoadedModel load_model(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw std::runtime_error(path + ": model file not found");
+  if (!std::filesystem::exists(path)) throw data::DataError(path + ": model file not found");
   torch::serialize::InputArchive root;
   try {
     root.load_from(path);
   } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": not a readable crnn model file (" +
+    throw data::DataError(path + ": not a readable crnn model file (" +
                              split_lines(e.what_without_backtrace()).front() + ")");
   }
   c10::IValue v;
   if (!root.try_read("crnn_format", v) || !v.isInt())
-    throw std::runtime_error(path + ": not a crnn model file (no crnn_format entry)");
+    throw data::DataError(path + ": not a crnn model file (no crnn_format entry)");
   if (v.toInt() > kFormatVersion)
-    throw std::runtime_error(fmt::format("{}: model format {} is newer than this crnn reads ({})", path,
+    throw data::DataError(fmt::format("{}: model format {} is newer than this crnn reads ({})", path,
                                          v.toInt(), kFormatVersion));
   LoadedModel out;
   auto read_string = [&](const char* key) {
     c10::IValue s;
     if (!root.try_read(key, s) || !s.isString())
-      throw std::runtime_error(path + ": corrupt model file (missing '" + key + "')");
+      throw data::DataError(path + ": corrupt model file (missing '" + key + "')");
     return s.toStringRef();
   };
   auto read_int = [&](const char* key) {
     c10::IValue s;
     if (!root.try_read(key, s) || !s.isInt())
-      throw std::runtime_error(path + ": corrupt model file (missing '" + key + "')");
+      throw data::DataError(path + ": corrupt model file (missing '" + key + "')");
     return s.toInt();
   };
   auto& b = out.bundle;
