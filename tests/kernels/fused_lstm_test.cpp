@@ -3,8 +3,11 @@
 // reduce / extended / direction combination and ragged batches, small batches
 // (one block, multi-threaded GEMM) and large ones (parallel row blocks), plus
 // double-precision finite-difference checks of the scan itself.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <atomic>
 
 #include "crnn/kernels/fused_lstm.h"
 #include "crnn/nn/conv_recurrent.h"
@@ -97,6 +100,33 @@ TEST_P(FusedConvRecurrent, MatchesComposedLargeRaggedBatch) {
 
 INSTANTIATE_TEST_SUITE_P(AllCombinations, FusedConvRecurrent, ::testing::ValuesIn(all_combos()),
                          combo_name);
+
+// The parallel row blocks really run on several threads (crnn is compiled
+// with OpenMP: without it at::parallel_for is a serial loop), and the result
+// does not depend on the thread count: the block split depends on the number
+// of sequences only, so 1 and 2 threads agree bit for bit, forward and backward.
+TEST(RecurrentScan, ParallelBlocksUseSeveralThreadsAndMatchOneThread) {
+  const int saved = at::get_num_threads();
+  at::set_num_threads(2);
+  std::atomic<int> in_parallel{0};
+  at::parallel_for(0, 2, 1, [&](int64_t, int64_t) { in_parallel += at::in_parallel_region() ? 1 : 0; });
+  EXPECT_EQ(in_parallel.load(), 2) << "at::parallel_for ran serially: crnn built without OpenMP?";
+  auto run = [](int threads) {
+    at::set_num_threads(threads);
+    torch::manual_seed(8);
+    ConvRecurrent layer(ConvRecurrentOptions(6, 8).window(5).shift(2).pool(2).pool_shift(2));
+    auto x = torch::randn({6, 300, 6}).requires_grad_(true);
+    auto lengths = torch::tensor({300, 280, 170, 90, 40, 7}, torch::kLong);
+    auto y = layer(PaddedSequence{x, lengths});
+    auto g = gradients(*layer, x, y.data);
+    g.insert(g.begin(), y.data.detach().clone());
+    return g;
+  };
+  auto one = run(1), two = run(2);
+  at::set_num_threads(saved);
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(torch::equal(one[i], two[i])) << "tensor " << i;
+}
 
 TEST(FusedPeepholeLSTM, MatchesComposedRaggedUniAndBidirectional) {
   for (bool bidirectional : {false, true})

@@ -20,7 +20,7 @@ std::vector<CommandSpec>& registry() {
 }  // namespace crnn::cli
 
 int main(int argc, char** argv) {
-  crnn::ensure_passive_openmp_wait(argv);
+  crnn::ensure_quiet_idle_threads(argv);
   using namespace crnn::cli;
   CLI::App app{
       "crnn — Convolutional Recurrent sequence classifiers (CRNN, CLSTM, Extended CLSTM, "

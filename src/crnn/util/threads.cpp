@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include <thread>
+#include <utility>
 
 namespace crnn {
 namespace {
@@ -46,11 +47,16 @@ int hardware_threads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-void ensure_passive_openmp_wait(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;  // the user's choice wins
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) return;
+void ensure_quiet_idle_threads(char** argv) {
+  bool changed = false;
+  for (const auto& [name, value] : {std::pair<const char*, const char*>{"OMP_WAIT_POLICY", "PASSIVE"},
+                                    {"OPENBLAS_THREAD_TIMEOUT", "4"}}) {
+    if (std::getenv(name) != nullptr) continue;  // the user's choice wins
+    if (setenv(name, value, 0) == 0) changed = true;
+  }
+  if (!changed) return;
   execv("/proc/self/exe", argv);
-  // exec failed (no /proc?): carry on with the default policy.
+  // exec failed (no /proc?): carry on with the defaults.
 }
 
 int set_num_threads(int n) {

@@ -19,15 +19,19 @@ int hardware_threads();
 /// (`n <= 0` means all cores). Returns the count actually set.
 int set_num_threads(int n);
 
-/// Makes idle OpenMP threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE)
-/// by re-executing the program with that variable set, unless the user set it.
-/// Why: LibTorch's OpenMP pool and OpenBLAS's pthread pool share the cores;
-/// with libgomp's default policy the OpenMP workers keep spinning after every
-/// parallel op and steal the cores the next GEMM needs — measured 3–5× slower
-/// training steps on 2 cores (docs/performance.md). libgomp reads the policy
-/// only at load time, hence the re-exec. Call first thing in main(); returns
-/// only if no re-exec was needed (or it failed).
-void ensure_passive_openmp_wait(char** argv);
+/// Makes idle pool threads sleep instead of spin, by re-executing the program
+/// with OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 set (each unless
+/// the user set it). Why: LibTorch's OpenMP pool and OpenBLAS's pthread pool
+/// share the cores. With libgomp's default policy the OpenMP workers keep
+/// spinning after every parallel op and steal the cores the next GEMM needs
+/// (3–5× slower training steps on 2 cores); OpenBLAS's workers likewise poll
+/// with sched_yield for ~2^28 cycles after each threaded GEMM, taking a core
+/// from the fused kernels' parallel blocks (OPENBLAS_THREAD_TIMEOUT=4: 2^4
+/// cycles; fused emotion-clstm training 69k → 100k frames/s on 2 cores;
+/// docs/performance.md). Both libraries read these only at load time, hence
+/// the re-exec. Call first thing in main(); returns only if no re-exec was
+/// needed (or it failed).
+void ensure_quiet_idle_threads(char** argv);
 
 /// OpenBLAS's own thread count (1 when the BLAS has no such setting).
 int blas_num_threads();
