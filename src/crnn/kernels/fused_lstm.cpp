@@ -2,6 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -259,6 +263,154 @@ CRNN_VECTOR_CLONES void rnn_backward_f(int64_t n0, int64_t n1, int64_t m, const 
   rnn_backward_rows<float>(n0, n1, m, h, eh, dhr, da);
 }
 
+// ---------------------------------------------------------------------------
+// AVX-512 versions of the LSTM passes, picked at run time when the CPU has
+// AVX-512F. The auto-vectorized loops above leave the m mod 16 tail of every
+// row scalar (m = 100: 4 of 100 elements, measured 22 % of the forward pass's
+// time); here the tail is one masked vector. exp uses the same Cephes
+// polynomial with AVX-512's roundscale / scalef for the 2^n split, and the
+// reciprocal is rcp14 plus one Newton step (relative error ≈ 2^−28).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CRNN_AVX512_KERNELS 1
+#define CRNN_AVX512 __attribute__((target("avx512f")))
+// GCC 12's avx512fintrin.h seeds unmasked intrinsics with _mm512_undefined_ps(),
+// which -Wmaybe-uninitialized reports inside the header (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+CRNN_AVX512 inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(80.0f));
+  const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(y, fn);
+}
+CRNN_AVX512 inline __m512 recip512(__m512 d) {
+  const __m512 r = _mm512_rcp14_ps(d);
+  return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+}
+CRNN_AVX512 inline __m512 sigmoid512(__m512 x) {
+  return recip512(_mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+CRNN_AVX512 inline __m512 tanh512(__m512 x) {
+  const __m512 s = recip512(_mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_mul_ps(x, _mm512_set1_ps(-2.0f)))));
+  return _mm512_fmsub_ps(_mm512_set1_ps(2.0f), s, _mm512_set1_ps(1.0f));
+}
+CRNN_AVX512 inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+/// lstm_forward_rows<float, FastMath> in AVX-512 (same arguments and results).
+CRNN_AVX512 void lstm_forward_avx512(int64_t n0, int64_t n1, int64_t m, float* __restrict g,
+                                     const float* __restrict x, const int64_t* __restrict xi,
+                                     const float* __restrict cp, float* __restrict c,
+                                     float* __restrict h, const float* __restrict pi,
+                                     const float* __restrict pf, const float* __restrict po,
+                                     bool first) {
+  const int64_t gm = 4 * m;
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* xr = x + xi[n] * gm;
+    float* gi = g + n * gm;
+    const float* cpn = first ? cp : cp + n * m;
+    float* cn = c + n * m;
+    float* hn = h + n * m;
+    for (int64_t j = 0; j < m; j += 16) {
+      const __mmask16 k = tail_mask(m - j);
+      const __m512 cprev = _mm512_maskz_loadu_ps(k, cpn + j);
+      __m512 ai = _mm512_maskz_loadu_ps(k, xr + j);
+      __m512 af = _mm512_maskz_loadu_ps(k, xr + m + j);
+      __m512 az = _mm512_maskz_loadu_ps(k, xr + 2 * m + j);
+      __m512 ao = _mm512_maskz_loadu_ps(k, xr + 3 * m + j);
+      if (!first) {  // + W_h·h, in g
+        ai = _mm512_add_ps(ai, _mm512_maskz_loadu_ps(k, gi + j));
+        af = _mm512_add_ps(af, _mm512_maskz_loadu_ps(k, gi + m + j));
+        az = _mm512_add_ps(az, _mm512_maskz_loadu_ps(k, gi + 2 * m + j));
+        ao = _mm512_add_ps(ao, _mm512_maskz_loadu_ps(k, gi + 3 * m + j));
+      }
+      const __m512 i = sigmoid512(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, pi + j), cprev, ai));
+      const __m512 f = sigmoid512(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, pf + j), cprev, af));
+      const __m512 z = tanh512(az);
+      const __m512 cc = _mm512_fmadd_ps(f, cprev, _mm512_mul_ps(i, z));
+      const __m512 o = sigmoid512(_mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, po + j), cc, ao));
+      _mm512_mask_storeu_ps(gi + j, k, i);
+      _mm512_mask_storeu_ps(gi + m + j, k, f);
+      _mm512_mask_storeu_ps(gi + 2 * m + j, k, z);
+      _mm512_mask_storeu_ps(gi + 3 * m + j, k, o);
+      _mm512_mask_storeu_ps(cn + j, k, cc);
+      _mm512_mask_storeu_ps(hn + j, k, _mm512_mul_ps(o, tanh512(cc)));
+    }
+  }
+}
+
+/// lstm_backward_rows<float, FastMath> in AVX-512 (same arguments and results).
+CRNN_AVX512 void lstm_backward_avx512(int64_t n0, int64_t n1, int64_t m, float* __restrict ag,
+                                      const float* __restrict cp, const float* __restrict c,
+                                      const float* __restrict eh, const float* __restrict ec,
+                                      const float* __restrict dhr, float* __restrict dcc,
+                                      const float* __restrict pi, const float* __restrict pf,
+                                      const float* __restrict po, float* __restrict dp, bool first) {
+  const int64_t gm = 4 * m;
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t n = n0; n < n1; ++n) {
+    float* row = ag + n * gm;
+    const float* cpn = first ? cp : cp + n * m;
+    const float* cn = c + n * m;
+    const float* ehn = eh + n * m;
+    const float* ecn = ec + n * m;
+    const float* dhn = dhr + n * m;
+    float* dcn = dcc + n * m;
+    for (int64_t j = 0; j < m; j += 16) {
+      const __mmask16 k = tail_mask(m - j);
+      const __m512 dh = _mm512_add_ps(_mm512_maskz_loadu_ps(k, ehn + j), _mm512_maskz_loadu_ps(k, dhn + j));
+      __m512 dc = _mm512_add_ps(_mm512_maskz_loadu_ps(k, dcn + j), _mm512_maskz_loadu_ps(k, ecn + j));
+      const __m512 i = _mm512_maskz_loadu_ps(k, row + j);
+      const __m512 f = _mm512_maskz_loadu_ps(k, row + m + j);
+      const __m512 z = _mm512_maskz_loadu_ps(k, row + 2 * m + j);
+      const __m512 o = _mm512_maskz_loadu_ps(k, row + 3 * m + j);
+      const __m512 cc = _mm512_maskz_loadu_ps(k, cn + j);
+      const __m512 cprev = _mm512_maskz_loadu_ps(k, cpn + j);
+      const __m512 tc = tanh512(cc);
+      // dao = dh·tc·o·(1 − o)
+      const __m512 dao = _mm512_mul_ps(_mm512_mul_ps(dh, tc), _mm512_mul_ps(o, _mm512_sub_ps(one, o)));
+      // dc += dh·o·(1 − tc²) + dao·po
+      dc = _mm512_add_ps(dc, _mm512_mul_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one)));
+      dc = _mm512_fmadd_ps(dao, _mm512_maskz_loadu_ps(k, po + j), dc);
+      const __m512 dai = _mm512_mul_ps(_mm512_mul_ps(dc, z), _mm512_mul_ps(i, _mm512_sub_ps(one, i)));
+      const __m512 daf = _mm512_mul_ps(_mm512_mul_ps(dc, cprev), _mm512_mul_ps(f, _mm512_sub_ps(one, f)));
+      const __m512 daz = _mm512_mul_ps(_mm512_mul_ps(dc, i), _mm512_fnmadd_ps(z, z, one));
+      _mm512_mask_storeu_ps(row + j, k, dai);
+      _mm512_mask_storeu_ps(row + m + j, k, daf);
+      _mm512_mask_storeu_ps(row + 2 * m + j, k, daz);
+      _mm512_mask_storeu_ps(row + 3 * m + j, k, dao);
+      __m512 ndc = _mm512_mul_ps(dc, f);
+      ndc = _mm512_fmadd_ps(dai, _mm512_maskz_loadu_ps(k, pi + j), ndc);
+      ndc = _mm512_fmadd_ps(daf, _mm512_maskz_loadu_ps(k, pf + j), ndc);
+      _mm512_mask_storeu_ps(dcn + j, k, ndc);
+      float* dpi = dp + j;
+      float* dpf = dp + m + j;
+      float* dpo = dp + 2 * m + j;
+      _mm512_mask_storeu_ps(dpi, k, _mm512_fmadd_ps(dai, cprev, _mm512_maskz_loadu_ps(k, dpi)));
+      _mm512_mask_storeu_ps(dpf, k, _mm512_fmadd_ps(daf, cprev, _mm512_maskz_loadu_ps(k, dpf)));
+      _mm512_mask_storeu_ps(dpo, k, _mm512_fmadd_ps(dao, cc, _mm512_maskz_loadu_ps(k, dpo)));
+    }
+  }
+}
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+#pragma GCC diagnostic pop
+#endif
+
 // Typed dispatch to the float clones or the generic double code.
 template <typename T>
 struct Kernels {
@@ -286,12 +438,19 @@ struct Kernels<float> {
   static void lstm_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
                            const int64_t* xi, const float* cp, float* c, float* h, const float* pi,
                            const float* pf, const float* po, bool first) {
+#ifdef CRNN_AVX512_KERNELS
+    if (cpu_has_avx512()) return lstm_forward_avx512(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
+#endif
     lstm_forward_f(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
   }
   static void lstm_backward(int64_t n0, int64_t n1, int64_t m, float* ag, const float* cp,
                             const float* c, const float* eh, const float* ec, const float* dhr,
                             float* dcc, const float* pi, const float* pf, const float* po,
                             float* dp, bool first) {
+#ifdef CRNN_AVX512_KERNELS
+    if (cpu_has_avx512())
+      return lstm_backward_avx512(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
+#endif
     lstm_backward_f(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
   }
   static void rnn_forward(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
