@@ -479,11 +479,12 @@ struct Blocking {
 
 inline Blocking blocking_for(int64_t n) {
   if (!scan_uses_row_blocks(n)) return {std::max<int64_t>(n, 1), 1, false};
-  // ~16 blocks or more for load balance, 32–256 rows each: a 256-row block's gates
-  // (256 × 4m floats, 400 KB at m = 100) still fit in L2, and larger blocks repack
-  // W_h less often (128 → 256: +4 % emotion-clstm training; 296 rows: no better).
-  int64_t rows = (n + 15) / 16;
-  rows = std::min<int64_t>(256, std::max<int64_t>(32, (rows + 7) / 8 * 8));
+  // A multiple of 8 blocks of at most 256 rows: even shares for 2, 4 or 8
+  // threads, and a 256-row block's gates (256 × 4m floats, 400 KB at m = 100)
+  // still fit in L2 while W_h is repacked less often than with small blocks.
+  const int64_t groups = (n + 8 * 256 - 1) / (8 * 256);
+  int64_t rows = (n + 8 * groups - 1) / (8 * groups);
+  rows = std::max<int64_t>(32, (rows + 7) / 8 * 8);
   return {rows, (n + rows - 1) / rows, true};
 }
 
