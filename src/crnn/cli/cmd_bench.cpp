@@ -41,6 +41,7 @@ struct BenchOptions {
   double min_seconds = 2.0;  ///< per measurement: repeat steps for at least this long
   int min_reps = 3;
   bool skip_composed = false;
+  int repeats = 1;  ///< worker processes per (model, implementation), alternating; medians reported
   // Worker mode (internal).
   bool worker = false;
   std::string impl = "fused";
@@ -174,6 +175,19 @@ Figures spawn_worker(const BenchOptions& o, const std::string& model, const std:
   return f;
 }
 
+/// Per key, the median over several workers' figures (empty in, empty out).
+Figures median_figures(const std::vector<Figures>& runs) {
+  Figures out;
+  if (runs.empty()) return out;
+  for (const auto& [key, unused] : runs.front()) {
+    std::vector<double> v;
+    for (const auto& r : runs)
+      if (auto it = r.find(key); it != r.end()) v.push_back(it->second);
+    out[key] = median(v);
+  }
+  return out;
+}
+
 int run_bench(BenchOptions o) {
   if (o.worker) return run_worker(o);
   if (o.models.empty()) o.models = crnn::nn::SequenceClassifierOptions::preset_names();
@@ -194,9 +208,20 @@ int run_bench(BenchOptions o) {
     auto options = crnn::nn::SequenceClassifierOptions::preset(model, classes_for(model));
     const double flops = crnn::nn::training_flops(options, o.batch, o.frames);
     const double fwd_flops = crnn::nn::forward_flops(options, o.batch, o.frames);
-    auto fused = spawn_worker(o, model, "fused");
-    Figures composed;
-    if (!o.skip_composed) composed = spawn_worker(o, model, "composed");
+    // Alternate the two paths' workers so that slow drifts of a shared machine
+    // hit both; every figure is the median over the repeats.
+    std::vector<Figures> fused_runs, composed_runs;
+    for (int r = 0; r < o.repeats; ++r) {
+      fused_runs.push_back(spawn_worker(o, model, "fused"));
+      if (!o.skip_composed) composed_runs.push_back(spawn_worker(o, model, "composed"));
+    }
+    auto fused = median_figures(fused_runs);
+    Figures composed = median_figures(composed_runs);
+    // Rates from the median times (a median of rates differs slightly for an even count).
+    for (Figures* f : {&fused, &composed}) {
+      if (f->count("train_s")) (*f)["train_frames_per_s"] = double(o.batch * o.frames) / (*f)["train_s"];
+      if (f->count("infer_s")) (*f)["infer_frames_per_s"] = double(o.batch * o.frames) / (*f)["infer_s"];
+    }
     const double train_gflops = flops / fused["train_s"] / 1e9;
     const double infer_gflops = fwd_flops / fused["infer_s"] / 1e9;
     std::string js = fmt::format(
@@ -204,10 +229,10 @@ int run_bench(BenchOptions o) {
         "\"train_gflop_per_step\": {:.4f}, \"train_frames_per_s\": {:.1f}, "
         "\"infer_frames_per_s\": {:.1f}, \"train_gflops\": {:.2f}, \"infer_gflops\": {:.2f}, "
         "\"sgemm_peak_gflops\": {:.2f}, \"peak_fraction\": {:.4f}, \"peak_rss_mb\": {:.1f}, "
-        "\"baseline_rss_mb\": {:.1f}",
+        "\"baseline_rss_mb\": {:.1f}, \"repeats\": {}",
         model, is_crnn(model) ? "true" : "false", o.batch, o.frames, o.threads, flops / 1e9,
         fused["train_frames_per_s"], fused["infer_frames_per_s"], train_gflops, infer_gflops, peak,
-        train_gflops / peak, fused["peak_rss_mb"], fused["baseline_rss_mb"]);
+        train_gflops / peak, fused["peak_rss_mb"], fused["baseline_rss_mb"], o.repeats);
     if (!composed.empty()) {
       js += fmt::format(
           ", \"composed_train_frames_per_s\": {:.1f}, \"composed_infer_frames_per_s\": {:.1f}, "
@@ -261,6 +286,9 @@ crnn::cli::Registrar reg{
                      "Repeat each measurement for at least this long (median reported)");
       app.add_option("--min-reps", o->min_reps, "Repeat each measurement at least this often");
       app.add_flag("--skip-composed", o->skip_composed, "Do not time the composed path");
+      app.add_option("--repeats", o->repeats,
+                     "Workers per model and path, fused and composed alternating; medians reported")
+          ->check(CLI::PositiveNumber);
       app.add_flag("--worker", o->worker, "(internal) time one model in this process")
           ->group("");
       app.add_option("--impl", o->impl, "(internal) implementation for --worker")->group("");
