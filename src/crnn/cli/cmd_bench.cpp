@@ -226,7 +226,7 @@ int run_bench(BenchOptions o) {
     const double infer_gflops = fwd_flops / fused["infer_s"] / 1e9;
     std::string js = fmt::format(
         "{{\"model\": \"{}\", \"crnn\": {}, \"batch\": {}, \"frames\": {}, \"threads\": {}, "
-        "\"train_gflop_per_step\": {:.4f}, \"train_frames_per_s\": {:.1f}, "
+        "\"train_gflop_per_step\": {:.6g}, \"train_frames_per_s\": {:.1f}, "
         "\"infer_frames_per_s\": {:.1f}, \"train_gflops\": {:.2f}, \"infer_gflops\": {:.2f}, "
         "\"sgemm_peak_gflops\": {:.2f}, \"peak_fraction\": {:.4f}, \"peak_rss_mb\": {:.1f}, "
         "\"baseline_rss_mb\": {:.1f}, \"repeats\": {}",
