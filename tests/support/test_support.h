@@ -122,9 +122,9 @@ struct CliRun {
   std::string out;  // stdout + stderr
 };
 
-/// Runs `crnn ARGS` (CRNN_BINARY), capturing stdout + stderr.
-inline CliRun run_crnn(const std::string& args) {
-  const std::string cmd = std::string("'") + CRNN_BINARY + "' " + args + " 2>&1";
+/// Runs a shell command line, capturing stdout + stderr.
+inline CliRun run_command(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -134,6 +134,11 @@ inline CliRun run_crnn(const std::string& args) {
   const int raw = pclose(p);
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return r;
+}
+
+/// Runs `crnn ARGS` (CRNN_BINARY), capturing stdout + stderr.
+inline CliRun run_crnn(const std::string& args) {
+  return run_command(std::string("'") + CRNN_BINARY + "' " + args);
 }
 
 /// Runs `fn` and returns the message of the exception it throws ("" if none).
