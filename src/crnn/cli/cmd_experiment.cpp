@@ -92,8 +92,8 @@ int run_parallel(const ExperimentCliOptions& c, const crnn::train::Experiment& e
       const auto run = train::record_job(e, plan, r.job, c.output, o);
       const size_t left = todo.size() + running.size();
       const double eta = run_seconds / trained * static_cast<double>(left) / static_cast<double>(c.jobs);
-      fmt::print(stderr, "experiment: finished {}, seed {}: test UA {:.2f}%, {} epochs, {}; {}/{} done{}\n", cell.label,
-                 job.seed, 100 * run.test_ua_recall, run.epochs_run, format_duration(seconds),
+      fmt::print(stderr, "experiment: finished {}, seed {}: test UA {:.2f}%, best epoch {} of {}, {}; {}/{} done{}\n",
+                 cell.label, job.seed, 100 * run.test_ua_recall, run.best_epoch, run.epochs_run, format_duration(seconds),
                  trained + failed.size(), to_train, left > 0 ? ", ETA " + format_duration(eta) : "");
     } else {
       failed.push_back(fmt::format("{}, seed {}: exit code {}, see {}", cell.label, job.seed, code, r.log));
