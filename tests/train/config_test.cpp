@@ -67,6 +67,20 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("", {"bogus"}).find("expected section.key=value"), std::string::npos);
   EXPECT_NE(error_of("[data]\nfolds = 2\n").find("data.folds"), std::string::npos);
   EXPECT_NE(error_of("[train]\nclip_norm = -1.0\n").find("train.clip_norm"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nmin_epochs = -1\n").find("train.min_epochs: must be >= 0"), std::string::npos);
+}
+
+// train.min_epochs is dumped only when set, so that configs resolved before it
+// existed (and experiment cells named by their hash) keep their text; when set
+// it round-trips.
+TEST(Config, MinEpochsIsDumpedOnlyWhenSetAndRoundTrips) {
+  auto plain = RunConfig::parse("");
+  EXPECT_EQ(plain.train.min_epochs, 0);
+  EXPECT_EQ(plain.to_toml().find("min_epochs"), std::string::npos);
+  auto set = RunConfig::parse("[train]\nmin_epochs = 30\n");
+  EXPECT_EQ(set.train.min_epochs, 30);
+  EXPECT_NE(set.to_toml().find("min_epochs = 30"), std::string::npos);
+  EXPECT_EQ(RunConfig::parse(set.to_toml()).train.min_epochs, 30);
 }
 
 // Every committed run config (paper presets, Table IV variants) parses, names
@@ -79,7 +93,7 @@ TEST(Config, CommittedConfigsParse) {
     auto c = crnn::train::RunConfig::from_file(e.path().string());
     EXPECT_FALSE(c.data.task.empty());
     EXPECT_FALSE(c.model.front_end.empty() && c.model.preset.find("baseline") == std::string::npos);
-    EXPECT_EQ(crnn::train::RunConfig::parse(c.to_toml()).to_toml(), c.to_toml());
+    EXPECT_EQ(RunConfig::parse(c.to_toml()).to_toml(), c.to_toml());
     ++n;
   }
   EXPECT_GE(n, 20);  // 8 paper setups + 12 Table IV variants

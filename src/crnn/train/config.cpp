@@ -22,7 +22,7 @@ const std::set<std::string> kModelKeys{"preset", "front_end", "recurrent_size", 
 const std::set<std::string> kLayerKeys{"type", "features", "hidden_size", "extended", "source",
                                        "combine", "reduce", "activation", "window", "shift",
                                        "pool", "pool_shift", "peepholes"};
-const std::set<std::string> kTrainKeys{"lr", "betas", "batch_size", "max_epochs", "patience",
+const std::set<std::string> kTrainKeys{"lr", "betas", "batch_size", "max_epochs", "patience", "min_epochs",
                                        "selection_metric", "seed", "threads", "clip_norm"};
 
 
@@ -274,6 +274,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   r.get(t, "train", "batch_size", c.train.batch_size);
   r.get(t, "train", "max_epochs", c.train.max_epochs);
   r.get(t, "train", "patience", c.train.patience);
+  r.get(t, "train", "min_epochs", c.train.min_epochs);
   r.get(t, "train", "selection_metric", c.train.selection_metric);
   r.get(t, "train", "seed", c.train.seed);
   r.get(t, "train", "threads", c.train.threads);
@@ -297,6 +298,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   if (c.train.batch_size < 1) fail_key(source, "train.batch_size", "must be >= 1");
   if (c.train.max_epochs < 1) fail_key(source, "train.max_epochs", "must be >= 1");
   if (c.train.patience < 1) fail_key(source, "train.patience", "must be >= 1");
+  if (c.train.min_epochs < 0) fail_key(source, "train.min_epochs", "must be >= 0 (0 = early stopping from the first epoch)");
   if (c.train.threads < 0) fail_key(source, "train.threads", "must be >= 0 (0 = all cores)");
   if (!(c.train.clip_norm >= 0)) fail_key(source, "train.clip_norm", "must be >= 0 (0 = off)");
   if (c.train.selection_metric != "ua_recall" && c.train.selection_metric != "wa" &&
@@ -382,6 +384,9 @@ std::string RunConfig::to_toml() const {
                                    {"seed", static_cast<int64_t>(train.seed)},
                                    {"threads", train.threads},
                                    {"clip_norm", train.clip_norm}});
+  // Written only when set: configs resolved before the key existed (and the
+  // experiment cells named by their hash) stay byte-identical.
+  if (train.min_epochs > 0) root["train"].as_table()->insert("min_epochs", train.min_epochs);
   std::stringstream ss;
   ss << "# crnn run configuration (fully resolved)\n" << root << "\n";
   return ss.str();

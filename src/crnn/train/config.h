@@ -65,6 +65,11 @@ struct TrainConfig {
   int64_t batch_size = 32;
   int64_t max_epochs = 100;
   int64_t patience = 12;
+  /// Early stopping may end a run only after this many epochs (0 = from the
+  /// first, as SPEC §3). For small corpora whose epochs are a few dozen
+  /// updates: a run can sit at chance for longer than `patience` epochs before
+  /// it starts to learn (docs/training.md, "Slow start").
+  int64_t min_epochs = 0;
   std::string selection_metric = "ua_recall";  ///< ua_recall | wa | loss
   uint64_t seed = 1;
   int64_t threads = 0;  ///< 0 = all cores

@@ -23,8 +23,8 @@ namespace fs = std::filesystem;
 
 namespace crnn::train {
 
-Scheduler::Scheduler(std::string metric, int64_t patience)
-    : metric_(std::move(metric)), patience_(patience) {}
+Scheduler::Scheduler(std::string metric, int64_t patience, int64_t min_epochs)
+    : metric_(std::move(metric)), patience_(patience), min_epochs_(min_epochs) {}
 
 double Scheduler::score(double ua_recall, double wa, double loss) const {
   if (metric_ == "wa") return wa;
@@ -33,6 +33,7 @@ double Scheduler::score(double ua_recall, double wa, double loss) const {
 }
 
 bool Scheduler::update(int64_t epoch, double s) {
+  last_epoch = epoch;
   if (s > best_score) {
     best_score = s;
     best_epoch = epoch;
@@ -149,7 +150,7 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
   bundle.feature_extractor = d.features.extractor;
   bundle.global_stats = d.global_stats;
 
-  Scheduler scheduler(config.train.selection_metric, config.train.patience);
+  Scheduler scheduler(config.train.selection_metric, config.train.patience, config.train.min_epochs);
   TrainingState state;
   if (options.resume) {
     auto loaded = load_model(last_path.string());
@@ -161,6 +162,7 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
     scheduler.best_epoch = state.best_epoch;
     scheduler.best_score = state.best_metric;
     scheduler.bad_epochs() = state.bad_epochs;
+    scheduler.last_epoch = state.epoch;
     if (state.rng_state.defined()) {
       auto gen = at::detail::getDefaultCPUGenerator();
       std::lock_guard<std::mutex> lock(gen.mutex());
@@ -256,7 +258,7 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
                        frames / train_secs, improved ? " | best" : "");
     if (scheduler.should_stop()) {
       log << fmt::format("early stopping: {} epochs without improvement (best epoch {})\n",
-                         config.train.patience, scheduler.best_epoch);
+                         scheduler.bad_epochs(), scheduler.best_epoch);
       break;
     }
   }

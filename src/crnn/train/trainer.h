@@ -25,23 +25,26 @@ namespace crnn::train {
 
 /// Decides, after each validation, whether the model improved and when to
 /// stop (Marian's "scheduler"): higher is better for ua_recall and wa, lower
-/// for loss; stop after `patience` epochs without improvement.
+/// for loss; stop after `patience` epochs without improvement, but not before
+/// epoch `min_epochs`.
 class Scheduler {
  public:
-  Scheduler(std::string metric, int64_t patience);
+  Scheduler(std::string metric, int64_t patience, int64_t min_epochs = 0);
   /// Value of the selection metric as a "higher is better" score.
   double score(double ua_recall, double wa, double loss) const;
   /// Records an epoch's score; true if it is a new best.
   bool update(int64_t epoch, double score);
-  bool should_stop() const { return bad_epochs_ >= patience_; }
+  bool should_stop() const { return bad_epochs_ >= patience_ && last_epoch >= min_epochs_; }
 
   int64_t best_epoch = 0;
+  int64_t last_epoch = 0;  ///< the last epoch given to update()
   double best_score = -std::numeric_limits<double>::infinity();
   int64_t& bad_epochs() { return bad_epochs_; }
 
  private:
   std::string metric_;
   int64_t patience_;
+  int64_t min_epochs_;
   int64_t bad_epochs_ = 0;
 };
 
