@@ -194,6 +194,17 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_EQ(count(svg, "class=\"bar\""), 2u);
   EXPECT_EQ(count(svg, "class=\"reference\""), 1u);
   EXPECT_TRUE(fs::exists(out + "/" + p.cells[0].dir + "/repeat.json"));
+
+  // Without row 2's runs the group's averages rest on one of their two cells, and say so.
+  for (int seed = 1; seed <= 2; ++seed)
+    fs::remove(fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][1][0]].dir, seed));
+  train::ExperimentOptions results_only;
+  results_only.train = false;
+  train::run_experiment(e, out, results_only, log);
+  const std::string partial = data::read_text_file(out + "/results.md");
+  const auto row1 = fmt::format("{:.2f}", 100 * row_means[0]);
+  EXPECT_NE(partial.find("| *both* | *" + row1 + "* [1/2] | *" + row1 + "* [1/2] |"), std::string::npos) << partial;
+  EXPECT_NE(partial.find("| hidden, last | — | — |"), std::string::npos) << partial;
 }
 
 // Bars start at zero and their heights are proportional to the values; one

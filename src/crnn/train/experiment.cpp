@@ -124,6 +124,20 @@ double mean_finite(const std::vector<double>& v) {
   return n ? s / n : std::nan("");
 }
 
+size_t count_finite(const std::vector<double>& v) {
+  return static_cast<size_t>(std::count_if(v.begin(), v.end(), [](double x) { return std::isfinite(x); }));
+}
+
+/// One of the paper's row or column averages: "[k/n]" after it when only k of
+/// the n cells it averages have runs, so a partial average is not read as a
+/// full one.
+std::string average_text(double mean, size_t k, size_t n, bool italic) {
+  const std::string mark = italic ? "*" : "";
+  std::string text = mark + pct(mean) + mark;
+  if (k > 0 && k < n) text += fmt::format(" [{}/{}]", k, n);
+  return text;
+}
+
 std::string hms(double seconds) {
   const auto s = static_cast<int64_t>(std::llround(seconds));
   return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
@@ -345,7 +359,8 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
     md += fmt::format("Test UA recall (%), mean ± std over seeds 1–{} (sample std); a cell with fewer "
-                      "finished runs says how many in brackets (one run: its value alone). Best mean per column in bold.\n\n",
+                      "finished runs says how many in brackets (one run: its value alone); an average over only k of its n "
+                      "cells says [k/n]. Best mean per column in bold.\n\n",
                       t.seeds);
     // Best mean per column, among cells with at least one run.
     std::vector<double> best(C, -1);
@@ -377,7 +392,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         md += " " + cell + " |";
         means.push_back(s.test_ua_recall_mean);
       }
-      if (t.row_average) md += " " + pct(mean_finite(means)) + " |";
+      if (t.row_average) md += " " + average_text(mean_finite(means), count_finite(means), means.size(), false) + " |";
       md += "\n";
       row_means[t.rows[r].name] = means;
     }
@@ -388,9 +403,13 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         std::vector<double> v;
         for (const auto& rn : g.rows) v.push_back(row_means[rn][c]);
         col_avg.push_back(mean_finite(v));
-        md += " *" + pct(col_avg.back()) + "* |";
+        md += " " + average_text(col_avg.back(), count_finite(v), v.size(), true) + " |";
       }
-      if (t.row_average) md += " *" + pct(mean_finite(col_avg)) + "* |";
+      if (t.row_average) {
+        std::vector<double> cells;  // every (row, column) mean the group's average rests on
+        for (const auto& rn : g.rows) cells.insert(cells.end(), row_means[rn].begin(), row_means[rn].end());
+        md += " " + average_text(mean_finite(col_avg), count_finite(cells), cells.size(), true) + " |";
+      }
       md += "\n";
     }
     md += "| *chance (1 / classes)* |";
