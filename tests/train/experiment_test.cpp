@@ -46,6 +46,18 @@ row_average = true
                      seeds, extra);
 }
 
+/// The tiny corpus in dir, its run config (tiny.toml, max_epochs epochs) and
+/// tiny_experiment(seeds) over it (exp.toml).
+struct TinyExperiment {
+  test::TinyCorpus corpus;
+  std::string path;  ///< exp.toml
+};
+TinyExperiment write_tiny_experiment(test::TempDir& dir, int max_epochs, int seeds) {
+  auto c = test::make_tiny_corpus(dir);
+  dir.write("tiny.toml", test::tiny_config(c, max_epochs));
+  return {c, dir.write("exp.toml", tiny_experiment(seeds))};
+}
+
 std::string error_of(const std::string& text, const std::string& source) {
   try {
     train::Experiment::parse(text, source);
@@ -139,9 +151,7 @@ seeds = 3
 // files, and a second call trains nothing.
 TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir);
-  dir.write("tiny.toml", test::tiny_config(c, 2));
-  auto e = train::Experiment::from_file(dir.write("exp.toml", tiny_experiment(2)));
+  auto e = train::Experiment::from_file(write_tiny_experiment(dir, 2, 2).path);
   const std::string out = dir.file("out");
   std::ostringstream log;
   int64_t trained = 0;
@@ -236,9 +246,7 @@ TEST(ReportCharts, GroupedBarChartBarsAreProportionalWithErrorBars) {
 // with a message naming the file or option.
 TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir);
-  dir.write("tiny.toml", test::tiny_config(c, 1));
-  const auto exp = dir.write("exp.toml", tiny_experiment(2));
+  const auto exp = write_tiny_experiment(dir, 1, 2).path;
   auto r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --plan");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(count(r.out, " todo "), 4u) << r.out;
@@ -263,9 +271,7 @@ TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
 // exits 2, naming the run's log.
 TEST(ExperimentCli, JobsTrainRunsInWorkerProcessesLikeASerialRun) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir);
-  dir.write("tiny.toml", test::tiny_config(c, 2));
-  const auto exp = dir.write("exp.toml", tiny_experiment(2));
+  const auto [c, exp] = write_tiny_experiment(dir, 2, 2);
   auto par = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("par") + " --jobs 2");
   ASSERT_EQ(par.status, 0) << par.out;
   EXPECT_NE(par.out.find("4 to train in 2 processes of 1 thread(s)"), std::string::npos) << par.out;
