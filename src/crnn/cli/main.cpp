@@ -10,6 +10,7 @@
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/train/config.h"
+#include "crnn/util/allocator.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
@@ -21,6 +22,7 @@ std::vector<CommandSpec>& registry() {
 
 int main(int argc, char** argv) {
   crnn::ensure_quiet_idle_threads(argv);
+  crnn::keep_freed_tensor_memory();
   using namespace crnn::cli;
   CLI::App app{
       "crnn — Convolutional Recurrent sequence classifiers (CRNN, CLSTM, Extended CLSTM, "
