@@ -85,6 +85,18 @@ TEST(Experiment, ParseErrorsNameTheFileAndKey) {
   e = error_of("[[table]]\nid = 'a'\nseeds = 0\n", src);
   EXPECT_NE(e.find("table.0.seeds: expected an integer >= 1"), std::string::npos) << e;
   EXPECT_NE(error_of("[[table]\n", src).find("exp.toml:1:"), std::string::npos);
+  // Keys inside a table, row or column are named with their full path (these
+  // once recursed forever while building the name and crashed).
+  e = error_of("[[table]]\nid = 'a'\nbogus = 1\n", src);
+  EXPECT_NE(e.find("exp.toml: table.0.bogus: unknown key"), std::string::npos) << e;
+  e = error_of("[[table]]\ntitle = 'no id'\n", src);
+  EXPECT_NE(e.find("table.0.id: required"), std::string::npos) << e;
+  e = error_of("[[table]]\nid = 'a'\n[[table.row]]\nname = 'r'\n[[table.column]]\nname = 3\n", src);
+  EXPECT_NE(e.find("table.0.column.0.name: expected a string"), std::string::npos) << e;
+  e = error_of("[[table]]\nid = 'a'\n[[table.row]]\nname = 'r'\nset = 'data.task=x'\n", src);
+  EXPECT_NE(e.find("table.0.row.0.set: expected an array of strings"), std::string::npos) << e;
+  e = error_of("[[table]]\nid = 'a'\nrow = 1\n", src);
+  EXPECT_NE(e.find("table.0.row: expected an array of tables ([[table.0.row]])"), std::string::npos) << e;
 }
 
 // Equal resolved configs share one cell (the seed and thread count do not

@@ -25,7 +25,7 @@ namespace crnn::train {
 namespace {
 
 
-std::string join(const std::string& where, const std::string& key) { return where.empty() ? key : join(where, key); }
+std::string join(const std::string& where, const std::string& key) { return where.empty() ? key : where + "." + key; }
 
 void check_keys(const toml::table& t, const std::string& source, const std::string& where,
                 const std::set<std::string>& allowed) {
