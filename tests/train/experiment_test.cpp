@@ -9,6 +9,7 @@
 #include "crnn/data/manifest.h"
 #include "crnn/train/experiment.h"
 #include "crnn/train/report.h"
+#include "crnn/util/progress.h"
 #include "train/tiny_corpus.h"
 
 using namespace crnn;
@@ -227,6 +228,46 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   const auto row1 = fmt::format("{:.2f}", 100 * row_means[0]);
   EXPECT_NE(partial.find("| *both* | *" + row1 + "* [1/2] | *" + row1 + "* [1/2] |"), std::string::npos) << partial;
   EXPECT_NE(partial.find("| hidden, last | — | — |"), std::string::npos) << partial;
+
+  // The two unfinished runs have no finished run in their own cell; they are
+  // estimated from the other row's runs (same task and model), less the epochs
+  // their metrics.csv says they already trained (seed 2: none).
+  {
+    const std::string m2 = fmt::format("{}/{}/seed_2/metrics.csv", out, p.cells[p.grid[0][1][0]].dir);
+    const std::string text = data::read_text_file(m2);
+    std::ofstream(m2, std::ios::trunc) << text.substr(0, text.find('\n') + 1);  // the header alone
+  }
+  const auto pg = train::experiment_progress(e, p, out);
+  EXPECT_EQ(pg.planned, 4);
+  EXPECT_EQ(pg.finished, 2);
+  EXPECT_EQ(pg.estimated_by_cell, 0);
+  EXPECT_EQ(pg.estimated_by_model, 2);
+  EXPECT_EQ(pg.unestimated, 0);
+  double row1_wall = 0, expected = 0;
+  for (int seed = 1; seed <= 2; ++seed)
+    row1_wall += nlohmann::json::parse(data::read_text_file(fmt::format("{}/{}/seed_{}/summary.json", out,
+                                                                         p.cells[p.grid[0][0][0]].dir, seed)))
+                     ["wall_seconds"]
+                         .get<double>() /
+                 2;
+  for (int seed = 1; seed <= 2; ++seed) {
+    double done = 0;
+    for (const auto& m : train::read_metrics_csv(
+             fmt::format("{}/{}/seed_{}/metrics.csv", out, p.cells[p.grid[0][1][0]].dir, seed)))
+      done += m.epoch_seconds;
+    expected += std::max(0.0, row1_wall - done);
+  }
+  EXPECT_GE(expected, row1_wall);
+  EXPECT_NEAR(pg.remaining_seconds, expected, 1e-9);
+  EXPECT_EQ(train::eta_text(pg, 2), ", ETA " + format_duration(expected / 2));
+  EXPECT_NE(partial.find("The 2 unfinished runs"), std::string::npos) << partial;
+  // Without any finished run nothing can be estimated.
+  for (int seed = 1; seed <= 2; ++seed)
+    fs::remove(fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][0][0]].dir, seed));
+  const auto none = train::experiment_progress(e, p, out);
+  EXPECT_EQ(none.finished, 0);
+  EXPECT_EQ(none.unestimated, 4);
+  EXPECT_EQ(train::eta_text(none, 2), "");
 }
 
 // Bars start at zero and their heights are proportional to the values; one

@@ -91,10 +91,17 @@ int run_parallel(const ExperimentCliOptions& c, const crnn::train::Experiment& e
       run_seconds += seconds;
       const auto run = train::record_job(e, plan, r.job, c.output, o);
       const size_t left = todo.size() + running.size();
-      const double eta = run_seconds / trained * static_cast<double>(left) / static_cast<double>(c.jobs);
+      // Unsharded: estimated per run from finished runs of its cell or kind
+      // (the pace of this invocation misleads: resumed runs finish early).
+      std::string eta;
+      if (left > 0 && o.shards == 1) {
+        eta = train::eta_text(train::experiment_progress(e, plan, c.output), c.jobs);
+      } else if (left > 0) {
+        eta = ", ETA " + format_duration(run_seconds / trained * static_cast<double>(left) / static_cast<double>(c.jobs));
+      }
       fmt::print(stderr, "experiment: finished {}, seed {}: test UA {:.2f}%, best epoch {} of {}, {}; {}/{} done{}\n",
                  cell.label, job.seed, 100 * run.test_ua_recall, run.best_epoch, run.epochs_run, format_duration(seconds),
-                 trained + failed.size(), to_train, left > 0 ? ", ETA " + format_duration(eta) : "");
+                 trained + failed.size(), to_train, eta);
     } else {
       failed.push_back(fmt::format("{}, seed {}: exit code {}, see {}", cell.label, job.seed, code, r.log));
       fmt::print(stderr, "experiment: FAILED {}\n", failed.back());

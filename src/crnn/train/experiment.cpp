@@ -17,6 +17,7 @@
 #include "crnn/data/feature_store.h"
 #include "crnn/data/manifest.h"
 #include "crnn/train/report.h"
+#include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
 
 namespace fs = std::filesystem;
@@ -276,6 +277,78 @@ RepeatSummary collect_cell(const std::string& out_dir, const ExperimentCell& cel
   return s;
 }
 
+ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir) {
+  ExperimentProgress pg;
+  std::set<std::pair<size_t, uint64_t>> planned_runs, finished_runs;
+  std::map<size_t, std::pair<double, int64_t>> cell_wall;  // cell → (sum, count)
+  for (size_t ti : plan.tables) {
+    const auto& t = e.tables[ti];
+    for (const auto& row : plan.grid[ti])
+      for (size_t ci : row) {
+        for (int64_t seed = 1; seed <= t.seeds; ++seed) planned_runs.insert({ci, static_cast<uint64_t>(seed)});
+        for (auto& r : collect_cell(out_dir, plan.cells[ci], t.seeds).runs)
+          if (finished_runs.insert({ci, r.seed}).second) {
+            pg.wall_seconds += r.wall_seconds;
+            cell_wall[ci].first += r.wall_seconds;
+            ++cell_wall[ci].second;
+          }
+      }
+  }
+  pg.planned = static_cast<int64_t>(planned_runs.size());
+  pg.finished = static_cast<int64_t>(finished_runs.size());
+  // Runs of one kind (task and model preset, e.g. Table IV's variants of a
+  // Table II model) take similar time; a cell's own runs are the better guide.
+  auto kind = [&](size_t ci) {
+    const auto& c = plan.cells[ci].config;
+    return std::make_pair(c.data.task, c.model.preset);
+  };
+  std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> kind_wall;
+  std::map<std::string, std::pair<double, int64_t>> preset_wall;  // last resort: same model, another task
+  for (const auto& [ci, sum] : cell_wall) {
+    for (auto* k : {&kind_wall[kind(ci)], &preset_wall[kind(ci).second]}) {
+      k->first += sum.first;
+      k->second += sum.second;
+    }
+  }
+  for (const auto& [ci, seed] : planned_runs) {
+    if (finished_runs.count({ci, seed})) continue;
+    double estimate = 0;
+    if (auto it = cell_wall.find(ci); it != cell_wall.end()) {
+      estimate = it->second.first / static_cast<double>(it->second.second);
+      ++pg.estimated_by_cell;
+    } else if (auto kt = kind_wall.find(kind(ci)); kt != kind_wall.end()) {
+      estimate = kt->second.first / static_cast<double>(kt->second.second);
+      ++pg.estimated_by_model;
+    } else if (auto pt = preset_wall.find(kind(ci).second); pt != preset_wall.end() && !kind(ci).second.empty()) {
+      estimate = pt->second.first / static_cast<double>(pt->second.second);
+      ++pg.estimated_by_model;
+    } else {
+      ++pg.unestimated;
+      continue;
+    }
+    // An interrupted run resumes: its epochs so far need not be trained again.
+    const fs::path metrics = fs::path(out_dir) / plan.cells[ci].dir / fmt::format("seed_{}", seed) / "metrics.csv";
+    double done = 0;
+    if (fs::exists(metrics)) {
+      try {
+        for (const auto& m : read_metrics_csv(metrics.string()))
+          if (std::isfinite(m.epoch_seconds)) done += m.epoch_seconds;
+      } catch (const ReportError&) {
+        done = 0;  // unreadable: estimate the whole run
+      }
+    }
+    pg.remaining_seconds += std::max(0.0, estimate - done);
+  }
+  return pg;
+}
+
+std::string eta_text(const ExperimentProgress& p, int64_t processes) {
+  if (p.estimated_by_cell + p.estimated_by_model == 0) return "";
+  std::string text = ", ETA " + format_duration(p.remaining_seconds / static_cast<double>(std::max<int64_t>(1, processes)));
+  if (p.unestimated > 0) text += fmt::format(" + {} run(s) not estimated", p.unestimated);
+  return text;
+}
+
 std::string write_experiment_results(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir,
                                      const ExperimentOptions& o) {
   const fs::path out(out_dir);
@@ -287,47 +360,28 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
   js["source"] = e.source;
   js["tables"] = nlohmann::json::array();
 
-  // Totals over distinct runs (shared cells count once), and an estimate for
-  // the rest: each unfinished run takes its cell's mean so far.
-  int64_t planned = 0, finished = 0, unknown = 0;
-  double wall = 0, remaining = 0;
-  std::set<std::pair<size_t, uint64_t>> planned_runs, finished_runs;
-  std::map<size_t, std::pair<double, int64_t>> cell_wall;  // cell → (sum, count)
-  for (size_t ti : plan.tables) {
-    const auto& t = e.tables[ti];
-    for (const auto& row : plan.grid[ti])
-      for (size_t ci : row) {
-        for (int64_t seed = 1; seed <= t.seeds; ++seed)
-          if (planned_runs.insert({ci, seed}).second) ++planned;
-        for (auto& r : collect_cell(out_dir, plan.cells[ci], t.seeds).runs)
-          if (finished_runs.insert({ci, r.seed}).second) {
-            ++finished;
-            wall += r.wall_seconds;
-            cell_wall[ci].first += r.wall_seconds;
-            ++cell_wall[ci].second;
-          }
-      }
-  }
-  for (const auto& run : planned_runs) {
-    if (finished_runs.count(run)) continue;
-    auto it = cell_wall.find(run.first);
-    if (it == cell_wall.end()) ++unknown;
-    else remaining += it->second.first / static_cast<double>(it->second.second);
-  }
-  md += fmt::format("Finished runs: **{} of {}**; their training wall time adds up to {} (h:mm:ss).", finished,
-                    planned, hms(wall));
-  if (finished < planned) {
-    md += fmt::format(" The {} unfinished runs of cells with finished runs need about {} more at their cells' "
-                      "pace so far",
-                      planned - finished - unknown, hms(remaining));
-    md += unknown ? fmt::format("; {} runs of cells with no finished run yet are not estimated.", unknown) : ".";
+  const ExperimentProgress progress = experiment_progress(e, plan, out_dir);
+  const auto& pg = progress;
+  md += fmt::format("Finished runs: **{} of {}**; their training wall time adds up to {} (h:mm:ss).", pg.finished,
+                    pg.planned, hms(pg.wall_seconds));
+  if (pg.finished < pg.planned) {
+    const int64_t estimated = pg.estimated_by_cell + pg.estimated_by_model;
+    md += fmt::format(" The {} unfinished runs", pg.planned - pg.finished);
+    if (estimated > 0)
+      md += fmt::format(" need about {} more training time (one process; {} estimated from their own cell's finished "
+                        "runs, {} from finished runs of the same model preset, on the same task where there are any",
+                        hms(pg.remaining_seconds), pg.estimated_by_cell, pg.estimated_by_model);
+    md += pg.unestimated > 0 ? fmt::format("{}{} have no finished run of their kind yet and are not estimated",
+                                           estimated > 0 ? "; " : ": ", pg.unestimated)
+                             : "";
+    md += estimated > 0 ? ")." : ".";
   }
   md += "\n\n";
-  js["planned_runs"] = planned;
-  js["finished_runs"] = finished;
-  js["estimated_remaining_seconds"] = remaining;
-  js["unestimated_runs"] = unknown;
-  js["wall_seconds"] = wall;
+  js["planned_runs"] = pg.planned;
+  js["finished_runs"] = pg.finished;
+  js["estimated_remaining_seconds"] = pg.remaining_seconds;
+  js["unestimated_runs"] = pg.unestimated;
+  js["wall_seconds"] = pg.wall_seconds;
 
   for (size_t ti : plan.tables) {
     const auto& t = e.tables[ti];
@@ -561,7 +615,8 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
       }
       const size_t left = mine.size() - k;
       std::string eta;
-      if (outcome.trained > 0) eta = ", ETA " + hms(trained_seconds / outcome.trained * left) + " at this pace";
+      if (o.shards == 1) eta = eta_text(experiment_progress(e, plan, out_dir), 1);
+      else if (outcome.trained > 0) eta = ", ETA " + hms(trained_seconds / outcome.trained * left) + " at this pace";
       log << fmt::format("experiment: run {}/{}: {}, seed {}{}\n", k + 1, mine.size(), cell.label, job.seed, eta);
       const auto t0 = std::chrono::steady_clock::now();
       try {

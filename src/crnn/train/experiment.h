@@ -103,6 +103,25 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o);
 /// Summary of one cell's finished runs (seeds 1..seeds only).
 RepeatSummary collect_cell(const std::string& out_dir, const ExperimentCell& cell, int64_t seeds);
 
+/// Finished and planned runs of the selected tables (a cell shared by several
+/// tables counts once), and the training time the unfinished ones still need:
+/// each is estimated by its cell's mean wall time so far, else by the mean of
+/// finished runs of the same task and model preset, else of the same preset
+/// on any task (the paper's presets are per corpus), less the epochs it has
+/// already trained (metrics.csv); runs of a kind with no finished run are
+/// counted in `unestimated`.
+struct ExperimentProgress {
+  int64_t planned = 0, finished = 0;
+  double wall_seconds = 0;       ///< training wall time of the finished runs
+  double remaining_seconds = 0;  ///< estimate for the estimated unfinished runs, one process
+  int64_t estimated_by_cell = 0, estimated_by_model = 0, unestimated = 0;
+};
+ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir);
+
+/// For progress lines: ", ETA 3h 20m" for `processes` runs at a time (with
+/// "; N runs not estimated" when some are not), or "" when none is estimated.
+std::string eta_text(const ExperimentProgress& p, int64_t processes);
+
 /// Writes out_dir/results.md, results.json and <table id>.svg from the
 /// finished runs; returns the markdown.
 std::string write_experiment_results(const Experiment& e, const ExperimentPlan& plan,
