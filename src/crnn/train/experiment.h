@@ -147,7 +147,7 @@ void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_di
 /// should call it (the files are written atomically, but two writers may each
 /// miss the other's run).
 RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job, const std::string& out_dir,
-                const ExperimentOptions& o);
+                     const ExperimentOptions& o);
 
 /// Trains the unfinished jobs of this shard (unless !o.train), one after the
 /// other in this process, refreshing the results after every run, then writes
