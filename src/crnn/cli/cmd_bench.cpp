@@ -284,7 +284,8 @@ crnn::cli::Registrar reg{
       app.add_flag("--json", o->json, "Print a JSON array, one object per model");
       app.add_option("--min-seconds", o->min_seconds,
                      "Repeat each measurement for at least this long (median reported)");
-      app.add_option("--min-reps", o->min_reps, "Repeat each measurement at least this often");
+      app.add_option("--min-reps", o->min_reps, "Repeat each measurement at least this often")
+          ->check(CLI::PositiveNumber);
       app.add_flag("--skip-composed", o->skip_composed, "Do not time the composed path");
       app.add_option("--repeats", o->repeats,
                      "Workers per model and path, fused and composed alternating; medians reported")

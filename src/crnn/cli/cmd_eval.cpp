@@ -51,6 +51,9 @@ int run_eval(const EvalCliOptions& o) {
   auto examples = train::load_examples(part, store, loaded.bundle.task, labels, &skipped, nullptr, fixed);
   for (auto& s : skipped) fmt::print(stderr, "skipped {}\n", s);
   if (examples.empty()) throw data::DataError(fmt::format("{}: nothing to evaluate in split '{}' (every utterance skipped)", dc.manifest, o.split));
+  if (const int64_t bins = examples.front().features.size(1); bins != loaded.bundle.input_size)
+    throw data::DataError(fmt::format("{}: features have {} values per frame, the model {} expects {} ({})", dc.features,
+                                      bins, model_path, loaded.bundle.input_size, loaded.bundle.feature_extractor));
   auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);
   fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
   if (!o.json.empty())

@@ -1,8 +1,13 @@
 #include "crnn/train/checkpoint.h"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
+#include <malloc.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -25,6 +30,32 @@ std::vector<std::string> split_lines(const std::string& s) {
   std::stringstream ss(s);
   for (std::string line; std::getline(ss, line);) out.push_back(line);
   return out;
+}
+
+/// Bytes a tensor's view reaches into its storage (0 for an empty tensor).
+int64_t bytes_spanned(const torch::Tensor& t) {
+  if (t.numel() == 0) return 0;
+  int64_t last = t.storage_offset();
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+  return (last + 1) * static_cast<int64_t>(t.element_size());
+}
+
+/// A loaded tensor must lie inside its storage and hold finite values.
+///
+/// LibTorch 1.13 sizes a loaded storage by the element count its pickle declares,
+/// not by the archive record it reads, so a truncated record gives a storage that
+/// reads past its buffer. The buffer is LibTorch's CPU allocation of the record
+/// (posix_memalign), whose usable size glibc reports: that is the real extent.
+void check_loaded_tensor(const std::string& path, const std::string& name, const torch::Tensor& t) {
+  auto have = static_cast<int64_t>(t.storage().nbytes());
+  if (t.device().is_cpu() && t.storage().data() != nullptr)
+    have = std::min(have, static_cast<int64_t>(malloc_usable_size(const_cast<void*>(t.storage().data()))));
+  const int64_t need = bytes_spanned(t);
+  if (have < need)
+    throw data::DataError(fmt::format("{}: corrupt model file ('{}' holds {} bytes, its shape [{}] needs {})", path,
+                                      name, have, fmt::join(t.sizes(), ", "), need));
+  if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+    throw data::DataError(fmt::format("{}: corrupt model file (non-finite values in '{}')", path, name));
 }
 
 }  // namespace
@@ -66,8 +97,10 @@ void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
   std::filesystem::rename(tmp, path);  // atomic on POSIX within one directory
 }
 
-LoadedModel load_model(const std::string& path) {
-  if (!std::filesystem::exists(path)) throw data::DataError(path + ": model file not found");
+namespace {
+
+/// load_model without the translation of LibTorch errors.
+LoadedModel load_model_unchecked(const std::string& path) {
   torch::serialize::InputArchive root;
   try {
     root.load_from(path);
@@ -98,7 +131,16 @@ LoadedModel load_model(const std::string& path) {
   b.config_toml = read_string("config");
   b.task = read_string("task");
   b.labels = split_lines(read_string("labels"));
+  if (b.labels.size() < 2)
+    throw data::DataError(fmt::format("{}: corrupt model file ({} class label(s); a classifier needs at least 2)", path,
+                                      b.labels.size()));
+  for (size_t i = 0; i < b.labels.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (b.labels[i] == b.labels[j])
+        throw data::DataError(fmt::format("{}: corrupt model file (class label '{}' twice)", path, b.labels[i]));
   b.input_size = read_int("input_size");
+  if (b.input_size < 1)
+    throw data::DataError(fmt::format("{}: corrupt model file (input_size {})", path, b.input_size));
   b.sample_rate = read_int("sample_rate");
   b.feature_extractor = read_string("feature_extractor");
   torch::Tensor t;
@@ -106,12 +148,33 @@ LoadedModel load_model(const std::string& path) {
     b.global_stats.mean = t;
     root.read("global_std", b.global_stats.std);
     root.read("global_scale", b.global_stats.scale);
+    for (auto [name, g] : {std::pair{"global_mean", &b.global_stats.mean}, {"global_std", &b.global_stats.std},
+                           {"global_scale", &b.global_stats.scale}}) {
+      check_loaded_tensor(path, name, *g);
+      if (g->numel() != b.input_size)
+        throw data::DataError(fmt::format("{}: corrupt model file ('{}' has {} values for input_size {})", path, name,
+                                          g->numel(), b.input_size));
+    }
   }
   auto cfg = RunConfig::parse(b.config_toml, {}, path + " (embedded config)");
   out.model = nn::SequenceClassifier(cfg.model_options(static_cast<int64_t>(b.labels.size()), b.input_size));
+  // Module::load adopts the archive's tensors whatever their shape: remember what the
+  // config implies, and check shape, storage and values of everything loaded.
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (const auto& p : out.model->named_parameters()) expected[p.key()] = p.value().sizes().vec();
+  for (const auto& p : out.model->named_buffers()) expected[p.key()] = p.value().sizes().vec();
   torch::serialize::InputArchive weights;
   root.read("model", weights);
   out.model->load(weights);
+  auto check = [&](const std::string& name, const torch::Tensor& t) {
+    if (t.sizes().vec() != expected.at(name))
+      throw data::DataError(fmt::format("{}: corrupt model file ('{}' has shape [{}], its config and {} labels imply [{}])",
+                                        path, name, fmt::join(t.sizes(), ", "), b.labels.size(),
+                                        fmt::join(expected.at(name), ", ")));
+    check_loaded_tensor(path, name, t);
+  };
+  for (const auto& p : out.model->named_parameters()) check(p.key(), p.value());
+  for (const auto& p : out.model->named_buffers()) check(p.key(), p.value());
   c10::IValue e;
   if (root.try_read("epoch", e)) {
     out.has_state = true;
@@ -128,6 +191,18 @@ LoadedModel load_model(const std::string& path) {
     if (root.try_read("rng_state", rng)) s.rng_state = rng;
   }
   return out;
+}
+
+}  // namespace
+
+LoadedModel load_model(const std::string& path) {
+  if (!std::filesystem::exists(path)) throw data::DataError(path + ": model file not found");
+  try {
+    return load_model_unchecked(path);
+  } catch (const c10::Error& e) {
+    // A missing entry or a tensor LibTorch cannot read: name the file, not a backtrace.
+    throw data::DataError(path + ": corrupt model file (" + split_lines(e.what_without_backtrace()).front() + ")");
+  }
 }
 
 void load_optimizer(const std::string& path, torch::optim::Optimizer& optimizer) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -120,6 +121,11 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, int64_t seeds, uint64_t first_seed,
                           std::ostream& log) {
   if (seeds < 1) throw ConfigError("--seeds must be >= 1");
+  // Seeds are stored in TOML and JSON as signed 64-bit integers.
+  constexpr uint64_t max_seed = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (first_seed > max_seed || static_cast<uint64_t>(seeds - 1) > max_seed - first_seed)
+    throw ConfigError(fmt::format("--first-seed {} with --seeds {}: the last seed must be <= {}", first_seed,
+                                  seeds, max_seed));
   const fs::path dir(dir_in);
   fs::create_directories(dir);
   RepeatSummary s;

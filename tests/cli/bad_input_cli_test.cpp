@@ -1,0 +1,67 @@
+// Bad command-line input is a clear error with exit status 2 (usage or data
+// error), never a crash or a silently wrong result.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "crnn/data/feature_store.h"
+#include "crnn/train/config.h"
+#include "crnn/train/repeat.h"
+#include "crnn/train/trainer.h"
+#include "support/test_support.h"
+#include "train/tiny_corpus.h"
+
+namespace {
+
+using namespace crnn;
+using test::run_crnn;
+
+TEST(BadInputCli, BenchNeedsAtLeastOneRepetition) {
+  for (const char* reps : {"0", "-3"}) {
+    auto r = run_crnn(std::string("bench --model emotion-conv --batch 1 --frames 8 --min-reps ") + reps);
+    EXPECT_NE(r.status, 0) << r.out;
+    EXPECT_LT(r.status, 128) << "killed by a signal: " << r.out;
+    EXPECT_NE(r.out.find("--min-reps"), std::string::npos) << r.out;
+  }
+}
+
+TEST(BadInputCli, RepeatSeedsMustFitASignedSeed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir, 3, 1);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c));
+  std::stringstream log;
+  const uint64_t max = std::numeric_limits<int64_t>::max();
+  auto msg = test::error_of([&] { train::repeat_runs(cfg, dir.file("r"), 1, max + 1, log); });
+  EXPECT_NE(msg.find("the last seed must be <= 9223372036854775807"), std::string::npos) << msg;
+  msg = test::error_of([&] { train::repeat_runs(cfg, dir.file("r"), 3, max - 1, log); });
+  EXPECT_NE(msg.find("--first-seed 9223372036854775806 with --seeds 3"), std::string::npos) << msg;
+}
+
+TEST(BadInputCli, EvalRejectsFeaturesOfAnotherWidth) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::stringstream log;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1)), dir.file("run"), {}, log);
+  // The same utterances with 5 values per frame instead of the model's 4.
+  auto in = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Read);
+  const auto wide = dir.file("wide.h5");
+  {
+    auto out = data::FeatureStore::open(wide, data::FeatureStore::Mode::Truncate);
+    auto attrs = in.attributes();
+    attrs.feature_names.push_back("f4");
+    out.set_attributes(attrs);
+    for (const auto& id : in.ids()) {
+      auto x = in.read(id);
+      out.write(id, torch::cat({x, x.narrow(1, 0, 1)}, 1));
+    }
+    out.flush();
+  }
+  auto r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --features '" + wide + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(wide + ": features have 5 values per frame, the model"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("expects 4"), std::string::npos) << r.out;
+}
+
+}  // namespace

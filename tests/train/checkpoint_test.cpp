@@ -1,0 +1,156 @@
+// Model files: a saved model loads back bit-exactly, and a damaged or edited
+// one (truncated tensor record, missing record, NaN weights, labels that do
+// not match the weights) is a DataError naming the file and the problem,
+// never a LibTorch backtrace or a model that reads past its buffers.
+#include <caffe2/serialize/inline_container.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "crnn/data/error.h"
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/config.h"
+#include "support/test_support.h"
+#include "train/tiny_corpus.h"
+
+namespace {
+
+using namespace crnn;
+
+struct Saved {
+  std::string path;
+  nn::SequenceClassifier model{nullptr};
+};
+
+/// Saves an untrained tiny model with `labels` in the bundle; `edit` may change
+/// the weights before saving.
+Saved save_tiny(const test::TempDir& dir, const std::string& name, std::vector<std::string> labels = {"down", "up"},
+                const std::function<void(nn::SequenceClassifier&)>& edit = {}) {
+  auto c = test::make_tiny_corpus(dir, 3, 1);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c));
+  torch::manual_seed(1);
+  Saved s{dir.file(name), nn::SequenceClassifier(cfg.model_options(2, 4))};
+  if (edit) edit(s.model);
+  train::ModelBundle b;
+  b.config_toml = cfg.to_toml();
+  b.task = "trend";
+  b.labels = std::move(labels);
+  b.input_size = 4;
+  b.feature_extractor = "kaldi-fbank num_bins=4";
+  train::save_checkpoint(s.path, s.model, nullptr, b, nullptr);
+  return s;
+}
+
+/// Copies a model archive record by record; `edit` returns the new bytes of a
+/// record, or nullopt to drop it.
+void rewrite_archive(const std::string& from, const std::string& to,
+                     const std::function<std::optional<std::string>(const std::string&, std::string)>& edit) {
+  caffe2::serialize::PyTorchStreamReader in(from);
+  caffe2::serialize::PyTorchStreamWriter out(to);
+  out.setMinVersion(in.version());
+  for (const auto& name : in.getAllRecords()) {
+    if (name == "version" || name == ".data/version") continue;  // writeEndOfFile writes it
+    auto [ptr, size] = in.getRecord(name);
+    auto bytes = edit(name, std::string(static_cast<const char*>(ptr.get()), size));
+    if (bytes) out.writeRecord(name, bytes->data(), bytes->size());
+  }
+  out.writeEndOfFile();
+}
+
+/// Name of the largest tensor record of an archive.
+std::string largest_tensor_record(const std::string& path, size_t* size_out) {
+  caffe2::serialize::PyTorchStreamReader in(path);
+  std::string best;
+  size_t best_size = 0;
+  for (const auto& name : in.getAllRecords()) {
+    if (name.rfind("data/", 0) != 0) continue;
+    const size_t size = std::get<1>(in.getRecord(name));
+    if (size > best_size) best = name, best_size = size;
+  }
+  *size_out = best_size;
+  return best;
+}
+
+/// The DataError message of loading `path` ("" when it loads).
+std::string load_error(const std::string& path) {
+  try {
+    train::load_model(path);
+  } catch (const data::DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Checkpoint, SavedModelLoadsBackExactly) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "m.pt");
+  auto loaded = train::load_model(s.path);
+  EXPECT_EQ(loaded.bundle.labels, (std::vector<std::string>{"down", "up"}));
+  auto a = s.model->named_parameters(), b = loaded.model->named_parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+  // A record-by-record copy is the same model (the rewriting itself is faithful).
+  rewrite_archive(s.path, dir.file("copy.pt"), [](const std::string&, std::string d) { return d; });
+  EXPECT_EQ(load_error(dir.file("copy.pt")), "");
+}
+
+TEST(Checkpoint, TruncatedTensorRecordIsCorruptNotAnOverRead) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "m.pt");
+  size_t size = 0;
+  const auto victim = largest_tensor_record(s.path, &size);
+  ASSERT_GE(size, 512u) << "the test needs a tensor much larger than a small allocation";
+  const auto cut = dir.file("cut.pt");
+  rewrite_archive(s.path, cut, [&](const std::string& name, std::string d) -> std::optional<std::string> {
+    return name == victim ? d.substr(0, 8) : d;
+  });
+  const auto msg = load_error(cut);
+  EXPECT_NE(msg.find(cut + ": corrupt model file ("), std::string::npos) << msg;
+  EXPECT_NE(msg.find(" bytes, its shape ["), std::string::npos) << msg;
+}
+
+TEST(Checkpoint, MissingRecordIsADataError) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "m.pt");
+  size_t size = 0;
+  const auto victim = largest_tensor_record(s.path, &size);
+  const auto gone = dir.file("gone.pt");
+  rewrite_archive(s.path, gone, [&](const std::string& name, std::string d) -> std::optional<std::string> {
+    if (name == victim) return std::nullopt;
+    return d;
+  });
+  const auto msg = load_error(gone);
+  EXPECT_NE(msg.find(gone + ": "), std::string::npos) << msg;
+  EXPECT_NE(msg.find(victim), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("Exception raised from"), std::string::npos) << "backtrace in the message: " << msg;
+}
+
+TEST(Checkpoint, NonFiniteWeightsAreCorrupt) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "nan.pt", {"down", "up"}, [](nn::SequenceClassifier& m) {
+    torch::NoGradGuard g;
+    auto params = m->named_parameters();
+    params[params.keys().back()].view(-1)[0] = std::nan("");
+  });
+  const auto msg = load_error(s.path);
+  EXPECT_NE(msg.find("corrupt model file (non-finite values in '" + s.model->named_parameters().keys().back() + "')"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(Checkpoint, LabelsMustMatchTheWeightsAndBeDistinct) {
+  test::TempDir dir;
+  // Three labels for a two-class output layer: the config would build a 3-way layer.
+  auto three = save_tiny(dir, "three.pt", {"a", "b", "c"});
+  auto msg = load_error(three.path);
+  EXPECT_NE(msg.find("has shape [2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("3 labels imply [3"), std::string::npos) << msg;
+  auto one = save_tiny(dir, "one.pt", {"a"});
+  msg = load_error(one.path);
+  EXPECT_NE(msg.find("1 class label(s); a classifier needs at least 2"), std::string::npos) << msg;
+  auto twice = save_tiny(dir, "twice.pt", {"a", "a"});
+  msg = load_error(twice.path);
+  EXPECT_NE(msg.find("class label 'a' twice"), std::string::npos) << msg;
+}
+
+}  // namespace
