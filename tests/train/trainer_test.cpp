@@ -108,6 +108,39 @@ TEST(Trainer, ResumeAfterACrashMidEpochGivesTheSameResult) {
   EXPECT_EQ(a["best_epoch"], b["best_epoch"]);
 }
 
+// A resume that cannot work is refused before anything in the run directory changes.
+TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("tiny.toml")) << test::tiny_config(c, 2);
+  std::string out;
+  ASSERT_EQ(run_cli("train " + dir.file("tiny.toml") + " -o " + dir.file("run"), &out), 0) << out;
+  const auto config_before = read(dir.path() / "run" / "config.toml");
+  const auto metrics_before = read(dir.path() / "run" / "metrics.csv");
+  // An architecture change: the weights would not fit (and must not be written into config.toml).
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set model.recurrent_size=16", &out), 2) << out;
+  EXPECT_NE(out.find("cannot resume with a different model or data setup"), std::string::npos) << out;
+  EXPECT_NE(out.find("recurrent_size = 16"), std::string::npos) << out;
+  EXPECT_EQ(read(dir.path() / "run" / "config.toml"), config_before);
+  // The data setup is fixed too; the training schedule is not.
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set data.task=other", &out), 2) << out;
+  EXPECT_EQ(read(dir.path() / "run" / "config.toml"), config_before);
+  // A metrics.csv that is not one: a data error naming the file and line, not a bare "stoll".
+  std::ofstream(dir.path() / "run" / "metrics.csv") << "epoch,train_loss\nxyz,1\n";
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run"), &out), 2) << out;
+  EXPECT_NE(out.find("metrics.csv:2: not a metrics row"), std::string::npos) << out;
+  std::ofstream(dir.path() / "run" / "metrics.csv") << metrics_before;
+  ASSERT_EQ(run_cli("train --resume " + dir.file("run") + " --set train.max_epochs=3", &out), 0) << out;
+  EXPECT_NE(read(dir.path() / "run" / "config.toml").find("max_epochs = 3"), std::string::npos);
+  // Nothing to resume: no run directory, or a run without a checkpoint.
+  EXPECT_EQ(run_cli("train --resume " + dir.file("nothing"), &out), 2) << out;
+  EXPECT_NE(out.find("not a run directory (no config.toml)"), std::string::npos) << out;
+  fs::create_directories(dir.path() / "nothing");
+  fs::copy_file(dir.path() / "run" / "config.toml", dir.path() / "nothing" / "config.toml");
+  EXPECT_EQ(run_cli("train --resume " + dir.file("nothing"), &out), 2) << out;
+  EXPECT_NE(out.find("nothing to resume"), std::string::npos) << out;
+}
+
 TEST(Trainer, BadInputsGiveClearErrors) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);

@@ -31,6 +31,8 @@ int run_train(const TrainCliOptions& o) {
   if (!o.resume.empty()) {
     run_dir = o.resume;
     const auto path = std::filesystem::path(run_dir) / "config.toml";
+    if (!std::filesystem::exists(path))
+      throw ConfigError(fmt::format("{}: not a run directory (no config.toml); start a run with -o", run_dir));
     cfg = RunConfig::from_file(path.string(), o.overrides);
     to.resume = true;
   } else {

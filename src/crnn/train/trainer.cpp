@@ -5,12 +5,15 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
-#include <mutex>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "crnn/data/balance.h"
@@ -119,6 +122,36 @@ const char* kMetricsHeader = "epoch,train_loss,val_loss,val_ua_recall,val_wa,epo
 
 nlohmann::json nan_to_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
 
+/// A resumed run may change its training schedule ([train]) and where its data
+/// lives (data.manifest, data.features), nothing that changes the model or
+/// which utterances it sees: the checkpoint's weights would not fit, or the
+/// metrics before and after would measure different things.
+void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std::string& checkpoint) {
+  RunConfig comparable = resumed;
+  comparable.train = saved.train;
+  comparable.data.manifest = saved.data.manifest;
+  comparable.data.features = saved.data.features;
+  if (comparable.to_toml() == saved.to_toml()) return;
+  // Name the differing lines, section by section.
+  auto lines = [](const std::string& toml) {
+    std::vector<std::string> out;
+    std::stringstream in(toml);
+    std::string section;
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line[0] == '[') section = line;
+      else if (!line.empty()) out.push_back(section + " " + line);
+    }
+    return out;
+  };
+  auto before = lines(saved.to_toml()), after = lines(comparable.to_toml());
+  std::string changed;
+  for (const auto& l : after)
+    if (std::find(before.begin(), before.end(), l) == before.end()) changed += "\n  " + l;
+  throw ConfigError(fmt::format("{}: cannot resume with a different model or data setup (only [train] keys, "
+                                "data.manifest and data.features may change); changed:{}",
+                                checkpoint, changed.empty() ? " layer order" : changed));
+}
+
 }  // namespace
 
 TrainSummary train_run(const RunConfig& config, const std::string& run_dir, const TrainOptions& options,
@@ -127,10 +160,18 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
   fs::create_directories(dir);
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
   if (options.resume && !fs::exists(last_path))
-    throw std::runtime_error(last_path.string() + ": nothing to resume (no checkpoint)");
+    throw ConfigError(last_path.string() + ": nothing to resume (no checkpoint)");
   if (!options.resume && fs::exists(last_path))
-    throw std::runtime_error(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
-                                       "choose another output directory");
+    throw ConfigError(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
+                                "choose another output directory");
+  std::optional<LoadedModel> resumed;
+  if (options.resume) {
+    // Load and compare before touching the run directory: a rejected resume
+    // must leave config.toml and the checkpoint as they were.
+    resumed = load_model(last_path.string());
+    check_resumable(RunConfig::parse(resumed->bundle.config_toml, {}, last_path.string() + " (embedded config)"),
+                    config, last_path.string());
+  }
   data::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
 
   torch::manual_seed(config.train.seed);
@@ -152,8 +193,8 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
 
   Scheduler scheduler(config.train.selection_metric, config.train.patience, config.train.min_epochs);
   TrainingState state;
-  if (options.resume) {
-    auto loaded = load_model(last_path.string());
+  if (resumed) {
+    auto& loaded = *resumed;
     torch::NoGradGuard g;
     auto src = loaded.model->named_parameters();
     for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
@@ -172,10 +213,20 @@ TrainSummary train_run(const RunConfig& config, const std::string& run_dir, cons
     std::stringstream in(data::read_text_file(metrics_path.string()));
     std::string kept = kMetricsHeader, line;
     std::getline(in, line);
-    while (std::getline(in, line)) {
+    int64_t rows = 0;
+    for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
       if (line.empty()) continue;
-      if (std::stoll(line.substr(0, line.find(','))) <= state.epoch) kept += line + "\n";
+      int64_t epoch = 0;
+      const auto comma = line.find(',');
+      const char* end = line.data() + std::min(comma, line.size());
+      if (comma == std::string::npos || std::from_chars(line.data(), end, epoch).ptr != end)
+        throw data::DataError(fmt::format("{}:{}: not a metrics row (epoch,train_loss,...): '{}'",
+                                          metrics_path.string(), line_no, line.substr(0, 60)));
+      if (epoch <= state.epoch) kept += line + "\n", ++rows;
     }
+    if (rows != state.epoch)
+      log << fmt::format("warning: {} holds {} rows for the checkpoint's {} epochs (the missing ones are lost)\n",
+                         metrics_path.string(), rows, state.epoch);
     data::write_text_file_atomic(metrics_path.string(), kept);
     log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
   } else {
