@@ -182,6 +182,17 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_EQ(again.skipped, 4);
 
   auto p = train::plan_experiment(e, {});
+  // A damaged summary.json is not a finished run: the run resumes (no epochs left)
+  // and writes the same summary again.
+  const auto damaged = fmt::format("{}/{}/seed_2/summary.json", out, p.cells[p.grid[0][0][0]].dir);
+  const auto intact = data::read_text_file(damaged);
+  dir.write(fs::relative(damaged, dir.path()).string(), intact.substr(0, intact.size() / 2));
+  auto repaired = train::run_experiment(e, out, {}, log);
+  EXPECT_EQ(repaired.trained, 1);
+  EXPECT_EQ(repaired.skipped, 3);
+  EXPECT_NE(log.str().find("summary.json is damaged; the run resumes"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(data::read_text_file(damaged))["test_ua_recall"],
+            nlohmann::json::parse(intact)["test_ua_recall"]);
   auto results = nlohmann::json::parse(data::read_text_file(out + "/results.json"));
   EXPECT_EQ(results["finished_runs"], 4);
   std::vector<double> row_means;

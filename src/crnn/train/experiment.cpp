@@ -574,7 +574,7 @@ std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptio
 
 bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out_dir) {
   const auto& j = plan.jobs.at(job);
-  return fs::exists(fs::path(out_dir) / plan.cells[j.cell].dir / fmt::format("seed_{}", j.seed) / "summary.json");
+  return run_finished((fs::path(out_dir) / plan.cells[j.cell].dir / fmt::format("seed_{}", j.seed)).string());
 }
 
 void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log) {

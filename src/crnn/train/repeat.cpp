@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "crnn/data/error.h"
 #include "crnn/data/manifest.h"
 #include "crnn/train/trainer.h"
 
@@ -33,14 +36,22 @@ double number(const nlohmann::json& j, const char* key) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
 }
 
-RepeatRun read_run(const fs::path& run_dir, uint64_t seed, const std::string& rel) {
-  std::ifstream in(run_dir / "summary.json");
+/// A run's summary.json; throws DataError when it is not a JSON object with epochs_run.
+nlohmann::json read_summary(const fs::path& run_dir) {
+  const auto path = (run_dir / "summary.json").string();
   nlohmann::json j;
   try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw std::runtime_error((run_dir / "summary.json").string() + ": malformed JSON: " + e.what());
+    j = nlohmann::json::parse(data::read_text_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw data::DataError(path + ": malformed JSON: " + e.what());
   }
+  if (!j.is_object() || !j.contains("epochs_run") || !j["epochs_run"].is_number())
+    throw data::DataError(path + ": not a run summary (no epochs_run)");
+  return j;
+}
+
+RepeatRun read_run(const fs::path& run_dir, uint64_t seed, const std::string& rel) {
+  const auto j = read_summary(run_dir);
   RepeatRun r;
   r.seed = seed;
   r.dir = rel;
@@ -99,14 +110,27 @@ void write_repeat_files(const RepeatSummary& s, const std::string& dir_in, const
   data::write_text_file_atomic((dir / "repeat.md").string(), md);
 }
 
+bool run_finished(const std::string& run_dir) {
+  if (!fs::exists(fs::path(run_dir) / "summary.json")) return false;
+  try {
+    read_summary(run_dir);
+    return true;
+  } catch (const data::DataError&) {
+    return false;
+  }
+}
+
 RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t seed, std::ostream& log,
                    const std::string& label) {
   const fs::path dir(dir_in);
   const std::string rel = fmt::format("seed_{}", seed);
   const fs::path run = dir / rel;
-  if (fs::exists(run / "summary.json")) {
+  if (run_finished(run.string())) {
     log << fmt::format("{}: {} already finished, skipping\n", label, run.string());
   } else {
+    if (fs::exists(run / "summary.json"))
+      log << fmt::format("{}: {}/summary.json is damaged; the run resumes and writes it again\n", label,
+                         run.string());
     fs::create_directories(dir);
     RunConfig c = config;
     c.train.seed = seed;
@@ -142,8 +166,11 @@ RepeatSummary read_repeat(const std::string& dir_in) {
   std::vector<std::pair<uint64_t, fs::path>> found;
   for (auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("seed_", 0) == 0 && fs::exists(e.path() / "summary.json"))
-      found.emplace_back(std::stoull(name.substr(5)), e.path());
+    uint64_t seed = 0;
+    const char* digits = name.data() + std::min<size_t>(5, name.size());
+    const bool seed_dir = name.rfind("seed_", 0) == 0 && name.size() > 5 &&
+                          std::from_chars(digits, name.data() + name.size(), seed).ptr == name.data() + name.size();
+    if (e.is_directory() && seed_dir && run_finished(e.path().string())) found.emplace_back(seed, e.path());
   }
   std::sort(found.begin(), found.end());
   for (auto& [seed, p] : found) s.runs.push_back(read_run(p, seed, p.filename().string()));

@@ -40,8 +40,13 @@ std::pair<double, double> mean_std(const std::vector<double>& v);
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir, int64_t seeds,
                           uint64_t first_seed = 1, std::ostream& log = std::cerr);
 
+/// Whether the run in `run_dir` finished: its summary.json exists and is a
+/// summary (a damaged one counts as unfinished, so the run is resumed and
+/// writes it again).
+bool run_finished(const std::string& run_dir);
+
 /// One seeded run into dir/seed_<seed>/: skipped when it already finished
-/// (summary.json), resumed when interrupted (last.pt), trained otherwise.
+/// (run_finished), resumed when interrupted (last.pt), trained otherwise.
 /// `label` prefixes the log line.
 RepeatRun run_seed(const RunConfig& config, const std::string& dir, uint64_t seed,
                    std::ostream& log = std::cerr, const std::string& label = "repeat");
@@ -52,7 +57,7 @@ void summarize(RepeatSummary& s);
 /// Writes dir/repeat.json and dir/repeat.md for the runs in `s`.
 void write_repeat_files(const RepeatSummary& s, const std::string& dir, const RunConfig& config);
 
-/// Reads dir/seed_*/summary.json into a summary (no training).
+/// Reads the finished runs' dir/seed_*/summary.json into a summary (no training).
 RepeatSummary read_repeat(const std::string& dir);
 
 }  // namespace crnn::train
