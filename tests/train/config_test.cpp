@@ -56,7 +56,17 @@ TEST(Config, DumpedConfigReadsBackToTheSameConfig) {
 TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("[train]\nlrr = 0.1\n").find("train.lrr: unknown key"), std::string::npos);
   EXPECT_NE(error_of("[train]\nlr = \"fast\"\n").find("train.lr: expected a number"), std::string::npos);
-  EXPECT_NE(error_of("[train]\nlr = -1.0\n").find("train.lr: must be > 0"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nlr = -1.0\n").find("train.lr: must be finite and > 0"), std::string::npos);
+  EXPECT_NE(error_of("", {"train.lr=inf"}).find("train.lr: must be finite and > 0"), std::string::npos);
+  EXPECT_NE(error_of("", {"train.clip_norm=nan"}).find("train.clip_norm: must be finite"), std::string::npos);
+  EXPECT_NE(error_of("", {"model.recurrent_size=100000000000"}).find("recurrent_size must be in 1..65536"),
+            std::string::npos);
+  // A layer index is a layer's number: "01", a huge number or a missing layer is an error, not ignored.
+  for (const char* index : {"01", "00", "2", "99999999999999999999999"})
+    EXPECT_NE(error_of("[model]\npreset = \"emotion-clstm\"\n", {std::string("model.front_end.") + index + ".pool=2"})
+                  .find(std::string("no front-end layer '") + index + "' (have 2: 0..1 or *)"),
+              std::string::npos)
+        << index;
   EXPECT_NE(error_of("[train]\nbetas = [0.1, 0.001]\n").find("decay rates"), std::string::npos);
   EXPECT_NE(error_of("[model]\npreset = \"emotion-gru\"\n").find("model.preset"), std::string::npos);
   EXPECT_NE(error_of("[model]\n[[model.front_end]]\ntype = \"rnn\"\nsource = \"cell\"\n").find("source=cell needs an LSTM kind"), std::string::npos);

@@ -322,6 +322,9 @@ TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
   r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --shard 3");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("--shard 3: expected K/N"), std::string::npos) << r.out;
+  r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --shard 0/99999999999999999999");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("--shard 0/99999999999999999999: number out of range"), std::string::npos) << r.out;
   const auto bad = dir.write("bad.toml", tiny_experiment(2, "  [[table.row]]\n  name = \"x\"\n  config = \"nope.toml\"\n"));
   r = test::run_crnn("experiment " + bad + " -o " + dir.file("out"));
   EXPECT_EQ(r.status, 2);

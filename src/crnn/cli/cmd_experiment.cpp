@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -134,8 +135,12 @@ int run(const ExperimentCliOptions& c) {
       fmt::print(stderr, "crnn experiment: --shard {}: expected K/N, e.g. 0/2\n", c.shard);
       return cli::kExitUsage;
     }
-    o.shard = std::stoll(m[1]);
-    o.shards = std::stoll(m[2]);
+    const std::string k = m[1], n = m[2];
+    if (std::from_chars(k.data(), k.data() + k.size(), o.shard).ec != std::errc() ||
+        std::from_chars(n.data(), n.data() + n.size(), o.shards).ec != std::errc()) {
+      fmt::print(stderr, "crnn experiment: --shard {}: number out of range\n", c.shard);
+      return cli::kExitUsage;
+    }
   }
   if (c.jobs < 1) {
     fmt::print(stderr, "crnn experiment: --jobs {}: must be >= 1\n", c.jobs);

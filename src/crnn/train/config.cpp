@@ -6,6 +6,7 @@
 #include "crnn/data/manifest.h"
 #include "crnn/train/toml_input.h"
 
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -52,16 +53,18 @@ void set_path(toml::table& root, const std::string& assignment) {
   if (parts.size() == 4 && parts[0] == "model" && parts[1] == "front_end") {
     auto* arr = root["model"]["front_end"].as_array();
     if (!arr) throw ConfigError("--set " + path + ": the config has no model.front_end layers");
+    // A layer index is written as the layer's number ("01" or a huge number name no layer).
+    bool names_a_layer = parts[2] == "*";
+    for (size_t i = 0; i < arr->size(); ++i) names_a_layer = names_a_layer || parts[2] == std::to_string(i);
+    if (!names_a_layer)
+      throw ConfigError("--set " + path + ": no front-end layer '" + parts[2] + "' (have " +
+                        std::to_string(arr->size()) + ": 0.." + std::to_string(arr->size() - 1) + " or *)");
     for (size_t i = 0; i < arr->size(); ++i) {
       if (parts[2] != "*" && parts[2] != std::to_string(i)) continue;
       auto* layer = arr->get(i)->as_table();
       if (!layer) throw ConfigError("--set " + path + ": model.front_end entries must be tables");
       assign(*layer, parts[3], value);
     }
-    if (parts[2] != "*" && (parts[2].empty() || !std::all_of(parts[2].begin(), parts[2].end(), ::isdigit) ||
-                            std::stoul(parts[2]) >= arr->size()))
-      throw ConfigError("--set " + path + ": no front-end layer '" + parts[2] + "' (have " +
-                        std::to_string(arr->size()) + ")");
     return;
   }
   if (parts.size() != 2) throw ConfigError("--set " + path + ": expected section.key=value");
@@ -288,7 +291,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   if (c.data.normalization != "speaker" && c.data.normalization != "global")
     fail_key(source, "data.normalization", "must be 'speaker' (SPEC §3) or 'global', not '" + c.data.normalization + "'");
   if (c.data.valid_speakers_per_class < 1) fail_key(source, "data.valid_speakers_per_class", "must be >= 1");
-  if (!(c.train.lr > 0)) fail_key(source, "train.lr", "must be > 0");
+  if (!(c.train.lr > 0 && std::isfinite(c.train.lr))) fail_key(source, "train.lr", "must be finite and > 0");
   if (!(c.train.beta1 >= 0 && c.train.beta1 < 1 && c.train.beta2 >= 0 && c.train.beta2 < 1))
     fail_key(source, "train.betas", "each beta must be in [0, 1)");
   if (c.train.beta1 < 0.5 && c.train.beta2 < 0.5)
@@ -300,7 +303,8 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   if (c.train.patience < 1) fail_key(source, "train.patience", "must be >= 1");
   if (c.train.min_epochs < 0) fail_key(source, "train.min_epochs", "must be >= 0 (0 = early stopping from the first epoch)");
   if (c.train.threads < 0) fail_key(source, "train.threads", "must be >= 0 (0 = all cores)");
-  if (!(c.train.clip_norm >= 0)) fail_key(source, "train.clip_norm", "must be >= 0 (0 = off)");
+  if (!(c.train.clip_norm >= 0 && std::isfinite(c.train.clip_norm)))
+    fail_key(source, "train.clip_norm", "must be finite and >= 0 (0 = off)");
   if (c.train.selection_metric != "ua_recall" && c.train.selection_metric != "wa" &&
       c.train.selection_metric != "loss")
     fail_key(source, "train.selection_metric", "unknown metric '" + c.train.selection_metric +
