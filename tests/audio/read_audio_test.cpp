@@ -169,6 +169,28 @@ TEST(ReadAudio, TruncatedWav) {
   expect_audio_error(path, "corrupt");
 }
 
+TEST(ReadAudio, NonFiniteFloatSamples) {
+  // 32-bit float WAV stores NaN and infinity as written; they would make every
+  // feature of the utterance NaN.
+  TempDir dir;
+  auto samples = crnn::test::sine(300.0, 16000, 0.1, 0.5);  // 1600 samples
+  std::vector<float> stereo;
+  for (float v : samples) stereo.insert(stereo.end(), {v, v});
+  stereo[2 * 100 + 1] = std::nanf("");
+  const std::string nan_path = dir.file("nan.wav");
+  crnn::test::write_audio(nan_path, stereo, 16000, 2, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  expect_audio_error(nan_path, "non-finite samples (nan at sample 100 of channel 1)");
+  stereo[2 * 100 + 1] = 0.0f;
+  stereo[2 * 7] = -INFINITY;
+  const std::string inf_path = dir.file("inf.wav");
+  crnn::test::write_audio(inf_path, stereo, 16000, 2, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  expect_audio_error(inf_path, "non-finite samples (-inf at sample 7 of channel 0)");
+  // The same file with finite values reads.
+  stereo[2 * 7] = 0.0f;
+  crnn::test::write_audio(inf_path, stereo, 16000, 2, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  EXPECT_EQ(read_audio(inf_path).size(0), 1600);
+}
+
 TEST(ReadAudio, TenMillisecondFileGivesZeroFrames) {
   // Decoding works; the fbank has no complete 25 ms frame (documented in fbank.h).
   TempDir dir;

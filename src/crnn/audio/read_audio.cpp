@@ -141,6 +141,13 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
                                        "header announces",
                                        got, expected));
 
+  // Float WAV/FLAC can hold NaN or ±inf; they would turn every feature of the
+  // utterance into NaN (and the training loss with it) without an error.
+  for (size_t i = 0; i < interleaved.size(); ++i)
+    if (!std::isfinite(interleaved[i]))
+      throw AudioError(path, fmt::format("non-finite samples ({} at sample {} of channel {})", interleaved[i],
+                                         i / channels, i % channels));
+
   torch::Tensor mono = torch::empty({got}, torch::kFloat);
   float* out = mono.data_ptr<float>();
   if (channels == 1) {

@@ -112,7 +112,7 @@ Registrar reg{
       app.add_flag("--keep-going", o->keep_going,
                    "Exit 0 even if some files failed (they are still reported)");
       app.add_option("--sample-rate", o->sample_rate, "Resample audio to this rate (Hz)")
-          ->check(CLI::PositiveNumber)
+          ->check(CLI::Range(4000, 192000))
           ->capture_default_str();
       app.add_option("--num-bins", o->num_bins, "Mel bins")
           ->check(CLI::Range(3, 1024))

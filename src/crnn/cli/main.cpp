@@ -51,7 +51,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every other command-line error is a usage
+    // error (exit 2) like a bad config, not one of CLI11's own codes (105, 106, ...).
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
   }
 
   crnn::set_num_threads(threads);
