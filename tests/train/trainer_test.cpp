@@ -183,6 +183,19 @@ TEST(Trainer, BadInputsGiveClearErrors) {
     auto c2 = test::make_tiny_corpus(d2, 6, 2, /*with_split=*/false);
     expect_error(test::tiny_config(c2, 1), {}, "has no split", "r5");
   }
+  // A class seen only outside training cannot be learned.
+  {
+    std::ofstream m(dir.file("testonly.csv"));
+    m << read(c.manifest) << "extra,audio/extra.wav,spk5,flat,test\n";
+    auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Append);
+    store.write("extra", torch::zeros({30, 4}));
+    store.flush();
+  }
+  expect_error(cfg, {"data.manifest=" + dir.file("testonly.csv")},
+               "class(es) flat of task 'trend' have no training utterances", "r7");
+  // The run directory is a directory.
+  std::ofstream(dir.file("plain_file")) << "x";
+  expect_error(cfg, {}, "plain_file: exists and is not a directory", "plain_file");
   // An existing run is not overwritten.
   train::train_run(train::RunConfig::parse(cfg), dir.file("r6"), {}, log);
   expect_error(cfg, {}, "already holds a run", "r6");

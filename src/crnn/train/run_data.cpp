@@ -137,6 +137,17 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   d.test = load_examples(split.test, store, config.task, d.labels, &d.skipped, nullptr, fixed);
   if (d.train.empty()) throw data::DataError(config.manifest + ": empty split: no training utterances");
   if (d.valid.empty()) throw data::DataError(config.manifest + ": empty split: no validation utterances");
+  // A class without training utterances cannot be learned; oversampling has
+  // nothing to repeat and its recall would be 0 by construction.
+  std::vector<int64_t> per_class(d.labels.size(), 0);
+  for (const auto& e : d.train) ++per_class[e.label];
+  std::vector<std::string> untrained;
+  for (size_t c = 0; c < per_class.size(); ++c)
+    if (per_class[c] == 0) untrained.push_back(d.labels.names()[c]);
+  if (!untrained.empty())
+    throw data::DataError(fmt::format("{}: class(es) {} of task '{}' have no training utterances (only in "
+                                      "valid/test or skipped); drop those rows or relabel them",
+                                      config.manifest, fmt::join(untrained, ", "), config.task));
   d.input_size = d.train.front().features.size(1);
   d.train_speakers = static_cast<int64_t>(split.train.speakers().size());
   d.valid_speakers = static_cast<int64_t>(split.valid.speakers().size());

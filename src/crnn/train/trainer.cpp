@@ -157,6 +157,8 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
 TrainSummary train_run(const RunConfig& config, const std::string& run_dir, const TrainOptions& options,
                        std::ostream& log) {
   const fs::path dir(run_dir);
+  if (fs::exists(dir) && !fs::is_directory(dir))
+    throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
   fs::create_directories(dir);
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
   if (options.resume && !fs::exists(last_path))
