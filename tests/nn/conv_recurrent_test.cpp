@@ -211,10 +211,13 @@ void expect_error(const std::function<void()>& f, const std::string& fragment) {
 }  // namespace
 
 TEST(ConvRecurrent, InvalidOptionsRaiseClearErrors) {
-  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).window(0)); }, "window (r1) must be >= 1, got 0");
-  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).shift(0)); }, "shift (r2) must be >= 1, got 0");
-  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).pool(0)); }, "pool (p1) must be >= 1, got 0");
-  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).pool_shift(-1)); }, "pool_shift (p2) must be >= 1");
+  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).window(0)); }, "window (r1) must be in 1..1048576, got 0");
+  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).shift(0)); }, "shift (r2) must be in 1..1048576, got 0");
+  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).pool(0)); }, "pool (p1) must be in 1..1048576, got 0");
+  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).pool(99999999999)); },
+               "pool (p1) must be in 1..1048576, got 99999999999");
+  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 70000)); }, "features (n) must be in 1..65536, got 70000");
+  expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).pool_shift(-1)); }, "pool_shift (p2) must be in 1..1048576, got -1");
   expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).kind(RecurrentKind::rnn).source(FeatureSource::cell)); },
                "source=cell needs an LSTM kind");
   expect_error([] { ConvRecurrent(ConvRecurrentOptions(3, 4).kind(RecurrentKind::rnn).extended(true)); },

@@ -15,10 +15,11 @@ int64_t ConvRecurrentOptions::resolved_hidden_size() const {
 void ConvRecurrentOptions::validate() const {
   const char* who = "ConvRecurrent";
   TORCH_CHECK(input_size() >= 1, who, ": input_size (k) must be >= 1, got ", input_size());
-  TORCH_CHECK(features() >= 1, who, ": features (n) must be >= 1, got ", features());
+  TORCH_CHECK(features() >= 1 && features() <= kMaxLayerWidth, who, ": features (n) must be in 1..", kMaxLayerWidth,
+              ", got ", features());
   check_window_options(who, window(), shift(), pool(), pool_shift());
-  TORCH_CHECK(hidden_size() >= 0, who, ": hidden_size must be >= 0 (0 = derived), got ",
-              hidden_size());
+  TORCH_CHECK(hidden_size() >= 0 && hidden_size() <= kMaxLayerWidth, who, ": hidden_size must be in 0..",
+              kMaxLayerWidth, " (0 = derived), got ", hidden_size());
   const bool has_cell = kind() != RecurrentKind::rnn;
   TORCH_CHECK(has_cell || source() != FeatureSource::cell, who,
               ": source=cell needs an LSTM kind (lstm or blstm); kind rnn has no cell state");

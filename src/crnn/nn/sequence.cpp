@@ -4,10 +4,9 @@ namespace crnn::nn {
 
 void check_window_options(const char* who, int64_t window, int64_t shift, int64_t pool,
                           int64_t pool_shift) {
-  TORCH_CHECK(window >= 1, who, ": window (r1) must be >= 1, got ", window);
-  TORCH_CHECK(shift >= 1, who, ": shift (r2) must be >= 1, got ", shift);
-  TORCH_CHECK(pool >= 1, who, ": pool (p1) must be >= 1, got ", pool);
-  TORCH_CHECK(pool_shift >= 1, who, ": pool_shift (p2) must be >= 1, got ", pool_shift);
+  for (auto [name, v] : {std::pair{"window (r1)", window}, {"shift (r2)", shift}, {"pool (p1)", pool},
+                         {"pool_shift (p2)", pool_shift}})
+    TORCH_CHECK(v >= 1 && v <= kMaxWindowFrames, who, ": ", name, " must be in 1..", kMaxWindowFrames, ", got ", v);
 }
 
 void check_padded(const PaddedSequence& x, const char* who) {

@@ -26,8 +26,15 @@ struct PaddedSequence {
   int64_t features() const { return data.size(2); }
 };
 
+/// Largest width (features, hidden or dense units) a layer accepts: 64× the
+/// paper's largest, far from int64 overflow of weight shapes and from an
+/// allocation failure deep inside LibTorch.
+constexpr int64_t kMaxLayerWidth = 65536;
+/// Largest window, shift or pool in frames (about 3 hours at 10 ms).
+constexpr int64_t kMaxWindowFrames = 1 << 20;
+
 /// Checks the windowing and pooling options every windowed layer shares:
-/// r1, r2, p1, p2 >= 1; `who` names the layer in the error.
+/// r1, r2, p1, p2 in 1..kMaxWindowFrames; `who` names the layer in the error.
 void check_window_options(const char* who, int64_t window, int64_t shift, int64_t pool,
                           int64_t pool_shift);
 

@@ -87,13 +87,10 @@ void SequenceClassifierOptions::validate() const {
   const char* who = "SequenceClassifier";
   TORCH_CHECK(input_size() >= 1, who, ": input_size must be >= 1, got ", input_size());
   TORCH_CHECK(num_classes() >= 2, who, ": num_classes must be >= 2, got ", num_classes());
-  // The upper bound keeps weight shapes far from int64 overflow and from an
-  // allocation failure deep inside LibTorch (65536 is 64× the largest paper size).
-  constexpr int64_t kMaxWidth = 65536;
-  TORCH_CHECK(input_size() <= kMaxWidth, who, ": input_size must be <= ", kMaxWidth, ", got ", input_size());
-  TORCH_CHECK(recurrent_size() >= 1 && recurrent_size() <= kMaxWidth, who, ": recurrent_size must be in 1..",
-              kMaxWidth, ", got ", recurrent_size());
-  TORCH_CHECK(dense_size() >= 1 && dense_size() <= kMaxWidth, who, ": dense_size must be in 1..", kMaxWidth,
+  TORCH_CHECK(input_size() <= kMaxLayerWidth, who, ": input_size must be <= ", kMaxLayerWidth, ", got ", input_size());
+  TORCH_CHECK(recurrent_size() >= 1 && recurrent_size() <= kMaxLayerWidth, who, ": recurrent_size must be in 1..",
+              kMaxLayerWidth, ", got ", recurrent_size());
+  TORCH_CHECK(dense_size() >= 1 && dense_size() <= kMaxLayerWidth, who, ": dense_size must be in 1..", kMaxLayerWidth,
               ", got ", dense_size());
   TORCH_CHECK(average_last() >= 0, who, ": average_last must be >= 0 (0 = all steps), got ",
               average_last());

@@ -7,7 +7,8 @@ namespace crnn::nn {
 void WindowConvOptions::validate() const {
   const char* who = "WindowConv";
   TORCH_CHECK(input_size() >= 1, who, ": input_size (k) must be >= 1, got ", input_size());
-  TORCH_CHECK(features() >= 1, who, ": features (n) must be >= 1, got ", features());
+  TORCH_CHECK(features() >= 1 && features() <= kMaxLayerWidth, who, ": features (n) must be in 1..", kMaxLayerWidth,
+              ", got ", features());
   check_window_options(who, window(), shift(), pool(), pool_shift());
 }
 

@@ -188,8 +188,48 @@ toml::array layers_to_toml(const std::vector<FrontEndLayerOptions>& front_end) {
 
 }  // namespace
 
+namespace {
+
+/// RunConfig::parse without naming the `--set` that caused an error.
+RunConfig parse_unblamed(const std::string& text, const std::vector<std::string>& overrides,
+                         const std::string& source);
+
+/// An error on a key that a `--set` assigned blames the override, not the file:
+/// "--set train.lr=abc: train.lr: expected a number".
+std::string blame_override(const std::string& message, const std::vector<std::string>& overrides,
+                           const std::string& source) {
+  const std::string prefix = source + ": ";
+  if (message.rfind(prefix, 0) != 0) return message;
+  const std::string rest = message.substr(prefix.size());
+  const std::string key = rest.substr(0, rest.find(':'));
+  for (const auto& o : overrides) {
+    const std::string path = o.substr(0, o.find('='));
+    bool match = key == path;
+    const std::string any_layer = "model.front_end.*.";
+    if (path.rfind(any_layer, 0) == 0 && key.rfind("model.front_end.", 0) == 0) {
+      const std::string leaf = path.substr(any_layer.size());
+      match = key.size() > leaf.size() && key.compare(key.size() - leaf.size() - 1, std::string::npos, "." + leaf) == 0;
+    }
+    if (match) return "--set " + o + " (on " + source + "): " + rest;
+  }
+  return message;
+}
+
+}  // namespace
+
 RunConfig RunConfig::parse(const std::string& text, const std::vector<std::string>& overrides,
                            const std::string& source) {
+  try {
+    return parse_unblamed(text, overrides, source);
+  } catch (const ConfigError& e) {
+    throw ConfigError(blame_override(e.what(), overrides, source));
+  }
+}
+
+namespace {
+
+RunConfig parse_unblamed(const std::string& text, const std::vector<std::string>& overrides,
+                         const std::string& source) {
   toml::table root = parse_toml(text, source);
   // Overrides of whole keys first (model.preset included), then the preset's
   // layers are written out so that per-layer overrides have layers to change.
@@ -325,6 +365,8 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   }
   return c;
 }
+
+}  // namespace
 
 RunConfig RunConfig::from_file(const std::string& path, const std::vector<std::string>& overrides) {
   if (!std::filesystem::exists(path)) throw ConfigError(path + ": no such config file");
