@@ -33,6 +33,10 @@ TEST(Csv, MalformedInputNamesFileAndLine) {
   EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n1,\"open\n2,3\n", "m.csv"); }), "m.csv:2: unterminated quoted field"));
   EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n1,\"x\"y\n", "m.csv"); }), "m.csv:2:"));
   EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n\n1,x\"y\n", "m.csv"); }), "m.csv:3: quote inside an unquoted field"));
+  EXPECT_TRUE(contains(error_of([] { csv::parse(std::string("a,b\n1,x\0y\n", 10), "m.csv"); }),
+                       "m.csv:2: NUL byte in a text file (a binary or UTF-16 file?"));
+  EXPECT_TRUE(contains(error_of([] { csv::parse(std::string("\xFF\xFE" "a\0,\0", 6), "m.csv"); }),
+                       "m.csv:1: NUL byte in a text file (it is UTF-16;"));
 }
 
 TEST(Csv, QuoteOnlyWhenNeeded) {

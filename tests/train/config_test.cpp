@@ -74,6 +74,11 @@ TEST(Config, ErrorsNameTheKey) {
                   .find(std::string("no front-end layer '") + index + "' (have 2: 0..1 or *)"),
               std::string::npos)
         << index;
+  // TOML types are strict: an integer is not a bool, a number is not a string.
+  EXPECT_NE(error_of("[model]\nbidirectional = 1\n").find("model.bidirectional: expected true or false"),
+            std::string::npos);
+  EXPECT_NE(error_of("[data]\ntask = 5\n").find("data.task: expected a string"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nbetas = [true, 0.9]\n").find("train.betas: expected two numbers"), std::string::npos);
   EXPECT_NE(error_of("[train]\nbetas = [0.1, 0.001]\n").find("decay rates"), std::string::npos);
   EXPECT_NE(error_of("[model]\npreset = \"emotion-gru\"\n").find("model.preset"), std::string::npos);
   EXPECT_NE(error_of("[model]\n[[model.front_end]]\ntype = \"rnn\"\nsource = \"cell\"\n").find("source=cell needs an LSTM kind"), std::string::npos);

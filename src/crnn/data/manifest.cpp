@@ -27,6 +27,14 @@ std::vector<Record> parse(const std::string& text, const std::string& source) {
   const size_t n = text.size();
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) i = 3;  // UTF-8 BOM (Excel writes one)
   size_t line = 1;
+  // A NUL byte never belongs in a CSV text; it would cut ids and paths short where
+  // they reach C APIs (HDF5 names, file names). UTF-16 files are full of them.
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    const bool utf16 = text.compare(0, 2, "\xFF\xFE") == 0 || text.compare(0, 2, "\xFE\xFF") == 0;
+    throw DataError(fmt::format("{}:{}: NUL byte in a text file ({}; save it as UTF-8 CSV)", source,
+                                1 + std::count(text.begin(), text.begin() + nul, '\n'),
+                                utf16 ? "it is UTF-16" : "a binary or UTF-16 file?"));
+  }
 
   // Consumes a line break at i (LF, CRLF or a lone CR); returns false if none.
   auto eat_newline = [&]() {

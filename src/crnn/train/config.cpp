@@ -83,10 +83,10 @@ struct Reader {
     if (!n) return;
     const std::string name = section + "." + key;
     if constexpr (std::is_same_v<T, bool>) {
-      if (auto v = n->value<bool>()) out = *v;
+      if (auto v = n->value_exact<bool>()) out = *v;  // strict: 1 is not true
       else fail_key(source, name, "expected true or false");
     } else if constexpr (std::is_same_v<T, std::string>) {
-      if (auto v = n->value<std::string>()) out = *v;
+      if (auto v = n->value_exact<std::string>()) out = *v;
       else fail_key(source, name, "expected a string");
     } else if constexpr (std::is_floating_point_v<T>) {
       if (auto v = n->value<double>()) out = *v;
