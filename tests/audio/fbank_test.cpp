@@ -130,3 +130,23 @@ TEST(Fbank, FeatureNamesAreZeroPadded) {
   EXPECT_EQ(names.front(), "fbank_00");
   EXPECT_EQ(names.back(), "fbank_25");
 }
+
+// describe() and parse_description() are inverses; a description with options no
+// extractor could use (a damaged model or feature file) is rejected when read.
+TEST(Fbank, DescriptionRoundTripsAndRejectsUnusableOptions) {
+  const auto o = FbankOptions().num_bins(40).sample_rate(8000).window(WindowType::Hamming).snip_edges(false);
+  EXPECT_EQ(describe(parse_description(describe(o) + " resampler=soxr-vhq")), describe(o));
+  auto error_of = [](const std::string& d) {
+    try {
+      parse_description(d);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_NE(error_of("kaldi-fbank sample_rate=0").find("sample_rate must be in 1..1000000 Hz, got 0"), std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank sample_rate=99999999999").find("got 99999999999"), std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank num_bins=1").find("num_bins must be at least 3"), std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank frame_shift_ms=0").find("less than one sample"), std::string::npos);
+  EXPECT_NE(error_of("mfcc num_ceps=13").find("not a kaldi-fbank description"), std::string::npos);
+}

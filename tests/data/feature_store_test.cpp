@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -77,6 +78,30 @@ TEST(FeatureStore, IncompleteDatasetIsDroppedOnAppend) {
   EXPECT_EQ(store.discarded_incomplete(), (std::vector<std::string>{"half"}));
   store.write("half", torch::full({3, 2}, 7.0f));  // rewritten by a resumed run
   EXPECT_EQ(store.read("half")[2][1].item<float>(), 7.0f);
+}
+
+// Attributes no extractor writes (a damaged or hand-made file) are an error
+// naming the file and the value, not a sample rate to resample audio to.
+TEST(FeatureStore, MeaninglessAttributesAreRejected) {
+  crnn::test::TempDir dir;
+  const std::vector<std::pair<FeatureAttributes, std::string>> cases = {
+      {{0, 10.0, {"f0"}, "x"}, "attribute sample_rate = 0 is not a sample rate"},
+      {{-16000, 10.0, {"f0"}, "x"}, "attribute sample_rate = -16000 is not a sample rate"},
+      {{int64_t{1} << 40, 10.0, {"f0"}, "x"}, "is not a sample rate (1..1000000 Hz)"},
+      {{16000, std::nan(""), {"f0"}, "x"}, "attribute frame_shift_ms = nan is not a frame shift"},
+      {{16000, -10.0, {"f0"}, "x"}, "attribute frame_shift_ms = -10 is not a frame shift"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string path = dir.file("bad" + std::to_string(i) + ".h5");
+    FeatureStore::open(path, Mode::Truncate).set_attributes(cases[i].first);
+    try {
+      FeatureStore::open(path, Mode::Read).attributes();
+      ADD_FAILURE() << "accepted case " << i;
+    } catch (const FeatureStoreError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(cases[i].second), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(FeatureStore, ErrorsNameTheFile) {

@@ -24,7 +24,8 @@ int64_t fft_size(const FbankOptions& o) {
 double mel_scale(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
 
 void check_options(const FbankOptions& o) {
-  TORCH_CHECK(o.sample_rate() > 0, "fbank: sample_rate must be positive, got ", o.sample_rate());
+  TORCH_CHECK(o.sample_rate() >= 1 && o.sample_rate() <= kMaxSampleRate, "fbank: sample_rate must be in 1..",
+              kMaxSampleRate, " Hz, got ", o.sample_rate());
   TORCH_CHECK(o.num_bins() >= 3, "fbank: num_bins must be at least 3, got ", o.num_bins());
   TORCH_CHECK(frame_length_samples(o) >= 2, "fbank: a frame of ", o.frame_length_ms(),
               " ms at ", o.sample_rate(), " Hz has fewer than 2 samples");
@@ -153,6 +154,13 @@ FbankOptions parse_description(const std::string& description) {
     } catch (const std::exception&) {
       throw std::invalid_argument("fbank description: bad value in '" + word + "'");
     }
+  }
+  // The description comes from a file: options no extractor could have used are
+  // a damaged file, reported here rather than at the first compute_fbank.
+  try {
+    check_options(o);
+  } catch (const c10::Error& e) {
+    throw std::invalid_argument("fbank description: " + std::string(e.what_without_backtrace()));
   }
   return o;
 }

@@ -74,12 +74,17 @@ struct FbankOptions {
   TORCH_ARG(double, input_scale) = 32768.0;
 };
 
+/// Highest sample rate the extractor accepts (Hz); beyond it a rate is a damaged
+/// file or a typo, and it must fit the int that audio readers take.
+inline constexpr int64_t kMaxSampleRate = 1'000'000;
+
 /// One line that records every option, stored with extracted features so a
 /// feature file can be checked against the options of a later run, e.g.
 /// "kaldi-fbank num_bins=26 frame_length_ms=25 ... input_scale=32768".
 std::string describe(const FbankOptions& options);
 /// Inverse of describe(): the options a feature file or model file records.
-/// Throws std::invalid_argument naming the unreadable part. A trailing
+/// Throws std::invalid_argument naming the unreadable part or the option no
+/// extractor could use (as compute_fbank checks them). A trailing
 /// " resampler=…" (added by `crnn features`) is ignored.
 FbankOptions parse_description(const std::string& description);
 

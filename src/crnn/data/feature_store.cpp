@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <type_traits>
 
@@ -316,16 +317,23 @@ bool FeatureStore::has_attributes() const {
 FeatureAttributes FeatureStore::attributes() const {
   silence_hdf5();
   if (!has_attributes()) throw FeatureStoreError(path_, "no feature attributes set");
+  FeatureAttributes a;
   try {
-    FeatureAttributes a;
     a.sample_rate = read_scalar_attr<int64_t>(file_, "sample_rate", H5T_NATIVE_INT64);
     a.frame_shift_ms = read_scalar_attr<double>(file_, "frame_shift_ms", H5T_NATIVE_DOUBLE);
     a.feature_names = read_string_attr(file_, "feature_names");
     a.extractor = read_string_attr(file_, "extractor").at(0);
-    return a;
   } catch (const std::exception& e) {
     throw FeatureStoreError(path_, e.what());
   }
+  // Values no extractor writes: a damaged or hand-made file, not features to train on.
+  if (a.sample_rate < 1 || a.sample_rate > 1'000'000)
+    throw FeatureStoreError(path_, fmt::format("attribute sample_rate = {} is not a sample rate (1..1000000 Hz)",
+                                               a.sample_rate));
+  if (!std::isfinite(a.frame_shift_ms) || a.frame_shift_ms <= 0.0)
+    throw FeatureStoreError(path_, fmt::format("attribute frame_shift_ms = {} is not a frame shift (> 0 ms)",
+                                               a.frame_shift_ms));
+  return a;
 }
 
 void FeatureStore::set_attributes(const FeatureAttributes& a) {
