@@ -2,6 +2,7 @@
 // error), never a crash or a silently wrong result.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -48,6 +49,18 @@ TEST(BadInputCli, RepeatSeedsMustFitASignedSeed) {
   EXPECT_NE(msg.find("the last seed must be <= 9223372036854775807"), std::string::npos) << msg;
   msg = test::error_of([&] { train::repeat_runs(cfg, dir.file("r"), 3, max - 1, log); });
   EXPECT_NE(msg.find("--first-seed 9223372036854775806 with --seeds 3"), std::string::npos) << msg;
+}
+
+// The demo's seed is written into a TOML config (signed 64-bit integers): one that
+// does not fit is refused before any corpus is made, not after.
+TEST(BadInputCli, DemoSeedMustFitASignedSeed) {
+  test::TempDir dir;
+  for (const char* seed : {"9223372036854775808", "-1"}) {
+    auto r = run_crnn(std::string("demo --seed ") + seed + " -o '" + dir.file("demo") + "'");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("--seed"), std::string::npos) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("demo"))) << seed;
+  }
 }
 
 TEST(BadInputCli, EvalRejectsFeaturesOfAnotherWidth) {

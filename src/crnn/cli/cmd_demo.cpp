@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include <filesystem>
+#include <limits>
 #include <memory>
 
 #include "crnn/cli/command.h"
@@ -129,7 +130,10 @@ crnn::cli::Registrar reg{
       app.add_option("--utterances", o->utterances, "Utterances per speaker and class")
           ->check(CLI::PositiveNumber)
           ->capture_default_str();
-      app.add_option("--seed", o->seed, "Seed of corpus and training")->capture_default_str();
+      app.add_option("--seed", o->seed, "Seed of corpus and training")
+          ->capture_default_str()
+          // it lands in a TOML config, whose integers are signed 64-bit
+          ->check(CLI::Range(uint64_t{0}, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
       return [o] { return run_demo(*o); };
     },
     10};
