@@ -42,6 +42,16 @@ int run_cli(const std::string& args, std::string* output = nullptr) {
   return r.status;
 }
 
+/// Writes a tiny corpus and its config (`epochs` epochs) to dir/tiny.toml, trains
+/// it into dir/<run> through the CLI, and returns the config's path.
+std::string train_tiny_run(test::TempDir& dir, int epochs, const std::string& run) {
+  auto c = test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("tiny.toml")) << test::tiny_config(c, epochs);
+  std::string out;
+  EXPECT_EQ(run_cli("train " + dir.file("tiny.toml") + " -o " + dir.file(run), &out), 0) << out;
+  return dir.file("tiny.toml");
+}
+
 }  // namespace
 
 TEST(Trainer, TinyRunWritesTheRunDirectoryAndLearns) {
@@ -90,10 +100,8 @@ TEST(Trainer, SameConfigSeedAndThreadsGiveIdenticalMetrics) {
 // A run killed mid-epoch and resumed ends exactly like an uninterrupted one.
 TEST(Trainer, ResumeAfterACrashMidEpochGivesTheSameResult) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir);
-  std::ofstream(dir.file("tiny.toml")) << test::tiny_config(c, 4);
+  train_tiny_run(dir, 4, "full");
   std::string out;
-  ASSERT_EQ(run_cli("train " + dir.file("tiny.toml") + " -o " + dir.file("full"), &out), 0) << out;
   // 48 balanced training utterances / batch 8 = 6 batches per epoch: crash in epoch 3.
   EXPECT_EQ(run_cli("train " + dir.file("tiny.toml") + " -o " + dir.file("cut") + " --crash-after-batches 15", &out), 137)
       << out;
@@ -111,10 +119,8 @@ TEST(Trainer, ResumeAfterACrashMidEpochGivesTheSameResult) {
 // A resume that cannot work is refused before anything in the run directory changes.
 TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir);
-  std::ofstream(dir.file("tiny.toml")) << test::tiny_config(c, 2);
+  train_tiny_run(dir, 2, "run");
   std::string out;
-  ASSERT_EQ(run_cli("train " + dir.file("tiny.toml") + " -o " + dir.file("run"), &out), 0) << out;
   const auto config_before = read(dir.path() / "run" / "config.toml");
   const auto metrics_before = read(dir.path() / "run" / "metrics.csv");
   // An architecture change: the weights would not fit (and must not be written into config.toml).
