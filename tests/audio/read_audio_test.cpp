@@ -137,6 +137,21 @@ TEST(ReadAudio, ZeroByteFile) {
   expect_audio_error(path, "zero-length");
 }
 
+// A header rate no recording has (a damaged or mislabelled file) is refused before
+// resampling: 1 Hz to 16 kHz would turn 16k samples into 256M.
+TEST(ReadAudio, HeaderRateOutsideRecordingRates) {
+  TempDir dir;
+  for (int rate : {1, 3999, 1000000}) {
+    const std::string path = dir.file("rate" + std::to_string(rate) + ".wav");
+    crnn::test::write_audio(path, std::vector<float>(16000, 0.1f), rate, 1);
+    expect_audio_error(path, "sample rate " + std::to_string(rate) +
+                                 " Hz in the header is not an audio recording rate (4000..768000 Hz)");
+  }
+  const std::string ok = dir.file("rate4000.wav");
+  crnn::test::write_audio(ok, std::vector<float>(400, 0.1f), 4000, 1);
+  EXPECT_EQ(read_audio(ok).size(0), 1600);  // 4 kHz is accepted and resampled 4x
+}
+
 TEST(ReadAudio, WavWithZeroSamples) {
   TempDir dir;
   const std::string path = dir.file("nosamples.wav");

@@ -112,6 +112,12 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
     throw AudioError(path, fmt::format("corrupt header ({} channels, {} Hz)", info.channels,
                                        info.samplerate));
   if (info.frames <= 0) throw AudioError(path, "zero-length: the file contains no audio samples");
+  // A header rate far outside recording rates is a damaged or mislabelled file;
+  // resampling it would multiply the samples by up to target_rate (a 16 KB file
+  // at "1 Hz" becomes gigabytes), so refuse it up front.
+  if (info.samplerate < kMinFileSampleRate || info.samplerate > kMaxFileSampleRate)
+    throw AudioError(path, fmt::format("sample rate {} Hz in the header is not an audio recording rate ({}..{} Hz)",
+                                       info.samplerate, kMinFileSampleRate, kMaxFileSampleRate));
   check_wav_truncation(file.get(), info, path);
 
   // libsndfile normalises integer PCM to float by 1/2^(bits-1) (its default),

@@ -55,10 +55,15 @@ AudioInfo audio_info(const std::string& path);
 ///
 /// Throws AudioError naming the file for: a missing file, a path that is not
 /// a regular file, an unreadable file, an unsupported / unrecognised format
-/// (e.g. a text file named .wav), a file without samples (zero-length), and a
+/// (e.g. a text file named .wav), a file without samples (zero-length), a header
+/// rate outside kMinFileSampleRate..kMaxFileSampleRate, non-finite samples, and a
 /// truncated or corrupt file (fewer samples decoded than the header promises,
 /// or a decoder error).
 torch::Tensor read_audio(const std::string& path, int target_rate = 16000);
+
+/// Header sample rates read_audio accepts (Hz): telephone-band 4 kHz to 768 kHz.
+inline constexpr int kMinFileSampleRate = 4000;
+inline constexpr int kMaxFileSampleRate = 768000;
 
 /// Resamples a 1-D float32 waveform from `from_rate` to `to_rate` with libsoxr
 /// (SOXR_HQ). Returns the input unchanged when the rates are equal.
