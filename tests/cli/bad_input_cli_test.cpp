@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 
@@ -63,29 +64,45 @@ TEST(BadInputCli, DemoSeedMustFitASignedSeed) {
   }
 }
 
-TEST(BadInputCli, EvalRejectsFeaturesOfAnotherWidth) {
+// eval scores only features made like the model's training features: another
+// width, or the same width from another extractor setup, is a data error.
+TEST(BadInputCli, EvalRejectsFeaturesTheModelWasNotTrainedOn) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
   std::stringstream log;
   train::train_run(train::RunConfig::parse(test::tiny_config(c, 1)), dir.file("run"), {}, log);
-  // The same utterances with 5 values per frame instead of the model's 4.
   auto in = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Read);
-  const auto wide = dir.file("wide.h5");
-  {
-    auto out = data::FeatureStore::open(wide, data::FeatureStore::Mode::Truncate);
+  // A copy of the training features with edited attributes and rows.
+  auto copy = [&](const std::string& name, const std::function<void(data::FeatureAttributes&)>& edit_attrs,
+                  const std::function<torch::Tensor(const torch::Tensor&)>& edit_rows) {
+    const auto path = dir.file(name);
+    auto out = data::FeatureStore::open(path, data::FeatureStore::Mode::Truncate);
     auto attrs = in.attributes();
-    attrs.feature_names.push_back("f4");
+    edit_attrs(attrs);
     out.set_attributes(attrs);
-    for (const auto& id : in.ids()) {
-      auto x = in.read(id);
-      out.write(id, torch::cat({x, x.narrow(1, 0, 1)}, 1));
-    }
+    for (const auto& id : in.ids()) out.write(id, edit_rows(in.read(id)));
     out.flush();
-  }
+    return path;
+  };
+  // The same utterances with 5 values per frame instead of the model's 4.
+  const auto wide = copy(
+      "wide.h5", [](data::FeatureAttributes& a) { a.feature_names.push_back("f4"); },
+      [](const torch::Tensor& x) { return torch::cat({x, x.narrow(1, 0, 1)}, 1); });
   auto r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --features '" + wide + "'");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find(wide + ": features have 5 values per frame, the model"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("expects 4"), std::string::npos) << r.out;
+  // The same width, recorded as made with another window.
+  const auto other = copy(
+      "other.h5", [](data::FeatureAttributes& a) { a.extractor += " window=hamming"; },
+      [](const torch::Tensor& x) { return x; });
+  r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --features '" + other + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(other + ": features made with other options than"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("window=hamming"), std::string::npos) << r.out;
+  // The training features themselves evaluate.
+  r = run_crnn("--threads 1 eval '" + dir.file("run") + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
 }
 
 }  // namespace
