@@ -28,6 +28,26 @@ TEST(BadInputCli, BenchNeedsAtLeastOneRepetition) {
   }
 }
 
+// Numeric flags name their range in plain terms and refuse what would wrap
+// (-1 into an unsigned seed) or stall (10000 threads); all are usage errors.
+TEST(BadInputCli, NumericFlagsStateTheirRange) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"repeat x.toml -o y --seeds 0", "--seeds: must be an integer in 1..1000, got 0"},
+      {"repeat x.toml -o y --first-seed -1", "--first-seed: must be an integer in 0..9223372036854775807, got -1"},
+      {"eval r --batch-size abc", "--batch-size: must be an integer in 1..1048576, got abc"},
+      {"prepare ravdess d -o m.csv --show-skipped -1", "--show-skipped: must be an integer in 0.."},
+      {"--threads 10000 config dump emotion-clstm", "--threads: Value 10000 not in range 0 to 256"},
+      {"bench --min-seconds nan", "--min-seconds: must be a number of seconds in 0..3600, got nan"},
+      {"bench --model nope", "--model nope: unknown model preset (known: emotion-baseline"},
+  };
+  for (const auto& [args, message] : cases) {
+    auto r = run_crnn(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find("179769313486"), std::string::npos) << r.out;  // CLI11's double range
+  }
+}
+
 TEST(BadInputCli, FeaturesSampleRateIsASpeechRate) {
   test::TempDir dir;
   const auto manifest = dir.write("m.csv", "id,path,speaker\na,a.wav,s1\n");

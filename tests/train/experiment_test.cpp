@@ -83,8 +83,10 @@ TEST(Experiment, ParseErrorsNameTheFileAndKey) {
   EXPECT_NE(e.find("cell (r, c) has no config"), std::string::npos) << e;
   e = error_of("[[table]]\nid = 'a b'\n", src);
   EXPECT_NE(e.find("table.0.id: use letters"), std::string::npos) << e;
-  e = error_of("[[table]]\nid = 'a'\nseeds = 0\n", src);
-  EXPECT_NE(e.find("table.0.seeds: expected an integer >= 1"), std::string::npos) << e;
+  for (const char* seeds : {"0", "1001", "9223372036854775807"}) {
+    e = error_of(std::string("[[table]]\nid = 'a'\nseeds = ") + seeds + "\n", src);
+    EXPECT_NE(e.find("table.0.seeds: expected an integer in 1..1000"), std::string::npos) << e;
+  }
   EXPECT_NE(error_of("[[table]\n", src).find("exp.toml:1:"), std::string::npos);
   // Keys inside a table, row or column are named with their full path (these
   // once recursed forever while building the name and crashed).

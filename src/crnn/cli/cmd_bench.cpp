@@ -7,12 +7,14 @@
 // memory (getrusage ru_maxrss) is its own and allocator state never carries
 // over from one model to the next.
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <sys/resource.h>
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -58,8 +60,12 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/// Times f() repeatedly (after one warm-up call) for at least min_seconds and
-/// min_reps calls; returns the median seconds per call.
+/// Times f() repeatedly (after one warm-up call) for min_reps calls, and more
+/// until min_seconds have passed or kMaxTimedCalls calls were timed, whichever
+/// comes first; returns the median seconds per call.
+/// Enough calls for a stable median; --min-seconds stops here (--min-reps does not).
+constexpr int kMaxTimedCalls = 50;
+
 template <typename F>
 double time_median(const F& f, double min_seconds, int min_reps) {
   f();  // warm-up: first-touch allocations, OpenBLAS buffers
@@ -69,7 +75,7 @@ double time_median(const F& f, double min_seconds, int min_reps) {
     const auto t0 = Clock::now();
     f();
     times.push_back(seconds_since(t0));
-    if (times.size() >= 50) break;
+    if (static_cast<int>(times.size()) >= std::max(min_reps, kMaxTimedCalls)) break;
   }
   return median(times);
 }
@@ -191,9 +197,13 @@ Figures median_figures(const std::vector<Figures>& runs) {
 int run_bench(BenchOptions o) {
   if (o.worker) return run_worker(o);
   if (o.models.empty()) o.models = crnn::nn::SequenceClassifierOptions::preset_names();
+  // Fail early on a bad name (a usage error), not in a worker.
+  const auto names = crnn::nn::SequenceClassifierOptions::preset_names();
   for (auto& m : o.models) {
-    // Fail early on a bad name, not in a worker.
-    (void)crnn::nn::SequenceClassifierOptions::preset(m, classes_for(m));
+    if (std::find(names.begin(), names.end(), m) == names.end()) {
+      fmt::print(stderr, "crnn bench: --model {}: unknown model preset (known: {})\n", m, fmt::join(names, ", "));
+      return crnn::cli::kExitUsage;
+    }
   }
   const double peak = measure_sgemm_peak_gflops();
   if (!o.json)
@@ -277,19 +287,32 @@ crnn::cli::Registrar reg{
       app.add_option("--model", o->models,
                      "Model preset(s) (default: all): emotion-{baseline,conv,clstm,eclstm}, "
                      "agender-{baseline,conv,clstm,cblstm}");
-      app.add_option("--batch", o->batch, "Sequences per batch")->check(CLI::PositiveNumber);
-      app.add_option("--frames", o->frames, "Frames per sequence")->check(CLI::PositiveNumber);
+      app.add_option("--batch", o->batch, "Sequences per batch")->check(crnn::cli::IntRange(1, 4096));
+      app.add_option("--frames", o->frames, "Frames per sequence")->check(crnn::cli::IntRange(1, 1000000));
       app.add_option("--threads", o->threads, "CPU threads (default: all cores)")
-          ->check(CLI::NonNegativeNumber);
+          ->check(crnn::cli::IntRange(0, crnn::kMaxThreads));
       app.add_flag("--json", o->json, "Print a JSON array, one object per model");
       app.add_option("--min-seconds", o->min_seconds,
-                     "Repeat each measurement for at least this long (median reported)");
+                     "Repeat each measurement for at least this long, up to 50 calls (median reported)")
+          ->check(CLI::Validator(
+              [](std::string& text) -> std::string {
+                double v = std::nan("");
+                try {
+                  size_t used = 0;
+                  v = std::stod(text, &used);
+                  if (used != text.size()) v = std::nan("");
+                } catch (const std::exception&) {
+                }
+                // NaN fails both comparisons, so it is refused too.
+                return v >= 0.0 && v <= 3600.0 ? "" : "must be a number of seconds in 0..3600, got " + text;
+              },
+              "SECONDS in 0..3600"));
       app.add_option("--min-reps", o->min_reps, "Repeat each measurement at least this often")
-          ->check(CLI::PositiveNumber);
+          ->check(crnn::cli::IntRange(1, 1000000));
       app.add_flag("--skip-composed", o->skip_composed, "Do not time the composed path");
       app.add_option("--repeats", o->repeats,
                      "Workers per model and path, fused and composed alternating; medians reported")
-          ->check(CLI::PositiveNumber);
+          ->check(crnn::cli::IntRange(1, 1000));
       app.add_flag("--worker", o->worker, "(internal) time one model in this process")
           ->group("");
       app.add_option("--impl", o->impl, "(internal) implementation for --worker")->group("");

@@ -125,10 +125,10 @@ crnn::cli::Registrar reg{
     [](CLI::App& app) {
       auto o = std::make_shared<DemoOptions>();
       app.add_option("-o,--output", o->output, "Working directory")->capture_default_str();
-      app.add_option("--epochs", o->epochs, "Maximum epochs per model")->check(CLI::PositiveNumber)->capture_default_str();
+      app.add_option("--epochs", o->epochs, "Maximum epochs per model")->check(crnn::cli::IntRange(1, 100000))->capture_default_str();
       app.add_option("--speakers", o->speakers, "Synthetic speakers (>= 3)")->check(CLI::Range(3, 12))->capture_default_str();
       app.add_option("--utterances", o->utterances, "Utterances per speaker and class")
-          ->check(CLI::PositiveNumber)
+          ->check(crnn::cli::IntRange(1, 10000))
           ->capture_default_str();
       app.add_option("--seed", o->seed, "Seed of corpus and training")
           ->capture_default_str()

@@ -76,7 +76,7 @@ crnn::cli::Registrar reg{
       app.add_option("--features", o->features, "Feature file (default: the run's)");
       app.add_option("--split", o->split, "train | valid | test | all (split as in the run's config)");
       app.add_option("--json", o->json, "Also write the results as JSON to FILE");
-      app.add_option("--batch-size", o->batch_size, "Batch size")->check(CLI::PositiveNumber);
+      app.add_option("--batch-size", o->batch_size, "Batch size")->check(crnn::cli::IntRange(1, 1 << 20));
       return [o] { return run_eval(*o); };
     },
     40};

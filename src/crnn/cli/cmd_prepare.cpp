@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <limits>
 #include <memory>
 
 #include "crnn/cli/command.h"
@@ -71,6 +72,7 @@ const crnn::cli::Registrar reg{
                    "Write audio paths relative to the manifest's directory (default: absolute)");
       app.add_flag("--strict", o->strict, "Exit with status 3 if any file was skipped");
       app.add_option("--show-skipped", o->show_skipped, "How many skipped files to list")
+          ->check(crnn::cli::IntRange(0, std::numeric_limits<int64_t>::max()))  // "-1" would wrap
           ->capture_default_str();
       return [o] { return run_prepare(*o); };
     },

@@ -1,6 +1,7 @@
 // `crnn repeat CONFIG --seeds N -o DIR`: N seeded runs, mean ± std.
 #include <fmt/core.h>
 
+#include <limits>
 #include <memory>
 
 #include "crnn/cli/command.h"
@@ -22,8 +23,9 @@ crnn::cli::Registrar reg{
     [](CLI::App& app) {
       auto o = std::make_shared<RepeatCliOptions>();
       app.add_option("config", o->config, "Run configuration (TOML)")->required();
-      app.add_option("--seeds", o->seeds, "Number of seeded runs")->check(CLI::PositiveNumber);
-      app.add_option("--first-seed", o->first_seed, "Seed of the first run (then +1 each)");
+      app.add_option("--seeds", o->seeds, "Number of seeded runs")->check(crnn::cli::IntRange(1, 1000));
+      app.add_option("--first-seed", o->first_seed, "Seed of the first run (then +1 each)")
+          ->check(crnn::cli::IntRange(0, std::numeric_limits<int64_t>::max()));  // "-1" would wrap
       app.add_option("--set", o->overrides, "Override a config key: section.key=value");
       app.add_option("-o,--output", o->output, "Directory for the runs")->required();
       return [o] {

@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -40,6 +41,14 @@ struct Registrar {
     registry().push_back({std::move(name), std::move(description), std::move(setup), order});
   }
 };
+
+/// CLI11 check for an integer option in [lo, hi], whose error reads in the
+/// option's own terms ("--seeds: must be an integer in 1..1000, got 0"), unlike
+/// CLI::PositiveNumber's range of doubles up to 1.8e308.
+/// \code
+///   app.add_option("--seeds", seeds)->check(crnn::cli::IntRange(1, 1000));
+/// \endcode
+CLI::Validator IntRange(int64_t lo, int64_t hi);
 
 /// Exit status for bad command-line input or bad input files.
 constexpr int kExitUsage = 2;

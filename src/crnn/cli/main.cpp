@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <map>
 
@@ -17,6 +18,18 @@ namespace crnn::cli {
 std::vector<CommandSpec>& registry() {
   static std::vector<CommandSpec> commands;
   return commands;
+}
+
+CLI::Validator IntRange(int64_t lo, int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        int64_t v = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+        if (ec == std::errc() && ptr == end && v >= lo && v <= hi) return {};
+        return fmt::format("must be an integer in {}..{}, got {}", lo, hi, text);
+      },
+      fmt::format("INT in {}..{}", lo, hi));
 }
 }  // namespace crnn::cli
 
@@ -36,7 +49,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   app.add_option("--threads", threads,
                  "CPU threads for LibTorch and OpenBLAS (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, crnn::kMaxThreads));
 
   auto& specs = registry();
   std::stable_sort(specs.begin(), specs.end(),
@@ -74,6 +87,11 @@ int main(int argc, char** argv) {
       } catch (const crnn::data::FeatureStoreError& e) {
         fmt::print(stderr, "crnn {}: features error: {}\n", name, e.what());
         return crnn::cli::kExitUsage;
+      } catch (const c10::Error& e) {
+        // A LibTorch error that escaped (an allocation that failed, ...): its
+        // message, not a stack of C++ frames.
+        fmt::print(stderr, "crnn {}: error: {}\n", name, e.what_without_backtrace());
+        return 1;
       } catch (const std::exception& e) {
         fmt::print(stderr, "crnn {}: error: {}\n", name, e.what());
         return 1;

@@ -5,6 +5,7 @@
 
 #include "crnn/data/manifest.h"
 #include "crnn/train/toml_input.h"
+#include "crnn/util/threads.h"
 
 #include <cmath>
 #include <filesystem>
@@ -342,7 +343,8 @@ RunConfig parse_unblamed(const std::string& text, const std::vector<std::string>
   if (c.train.max_epochs < 1) fail_key(source, "train.max_epochs", "must be >= 1");
   if (c.train.patience < 1) fail_key(source, "train.patience", "must be >= 1");
   if (c.train.min_epochs < 0) fail_key(source, "train.min_epochs", "must be >= 0 (0 = early stopping from the first epoch)");
-  if (c.train.threads < 0) fail_key(source, "train.threads", "must be >= 0 (0 = all cores)");
+  if (c.train.threads < 0 || c.train.threads > kMaxThreads)
+    fail_key(source, "train.threads", fmt::format("must be in 0..{} (0 = all cores)", kMaxThreads));
   if (!(c.train.clip_norm >= 0 && std::isfinite(c.train.clip_norm)))
     fail_key(source, "train.clip_norm", "must be finite and >= 0 (0 = off)");
   if (c.train.selection_metric != "ua_recall" && c.train.selection_metric != "wa" &&

@@ -173,7 +173,9 @@ Experiment Experiment::parse(const std::string& text, const std::string& source)
     if (tab.title.empty()) tab.title = tab.id;
     tab.note = get_string(t, source, where, "note", false);
     if (const toml::node* n = t.get("seeds")) {
-      if (!n->is_integer() || *n->value<int64_t>() < 1) fail_key(source, where + ".seeds", "expected an integer >= 1");
+      // An upper bound: `seeds` is planned run by run, and a typo of 10^18 would plan forever.
+      if (!n->is_integer() || *n->value<int64_t>() < 1 || *n->value<int64_t>() > 1000)
+        fail_key(source, where + ".seeds", "expected an integer in 1..1000");
       tab.seeds = *n->value<int64_t>();
     }
     if (const toml::node* n = t.get("row_average")) {

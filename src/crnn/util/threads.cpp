@@ -1,10 +1,12 @@
 #include "crnn/util/threads.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <dlfcn.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <thread>
@@ -60,7 +62,8 @@ void ensure_quiet_idle_threads(char** argv) {
 }
 
 int set_num_threads(int n) {
-  if (n <= 0) n = hardware_threads();
+  if (n <= 0) n = std::min(hardware_threads(), kMaxThreads);
+  TORCH_CHECK(n <= kMaxThreads, "set_num_threads: at most ", kMaxThreads, " threads, got ", n);
   at::set_num_threads(n);
   set_openblas_threads(n);
   return n;

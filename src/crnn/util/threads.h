@@ -15,8 +15,12 @@ namespace crnn {
 /// Number of cores visible to this process (sched affinity aware).
 int hardware_threads();
 
+/// Most threads crnn accepts (--threads, train.threads): beyond a few hundred a
+/// count is a typo, and thousands of OpenMP/OpenBLAS threads stall or exhaust memory.
+inline constexpr int kMaxThreads = 256;
+
 /// Sets LibTorch's intra-op threads and OpenBLAS's threads to `n`
-/// (`n <= 0` means all cores). Returns the count actually set.
+/// (`n <= 0` means all cores; at most kMaxThreads). Returns the count actually set.
 int set_num_threads(int n);
 
 /// Makes idle pool threads sleep instead of spin, by re-executing the program
