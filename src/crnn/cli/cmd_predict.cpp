@@ -12,6 +12,7 @@
 #include "crnn/data/normalization.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
+#include "crnn/util/error_text.h"
 
 namespace {
 
@@ -69,7 +70,7 @@ int run_predict(const PredictCliOptions& o) {
       j["probabilities"] = probs;
       j["frames"] = x.size(0);
     } catch (const std::exception& e) {
-      j["error"] = e.what();
+      j["error"] = crnn::error_text(e);
       ++failed;
     }
     fmt::print("{}\n", j.dump());

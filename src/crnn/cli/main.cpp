@@ -12,6 +12,7 @@
 #include "crnn/data/feature_store.h"
 #include "crnn/train/config.h"
 #include "crnn/util/allocator.h"
+#include "crnn/util/error_text.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
@@ -87,13 +88,10 @@ int main(int argc, char** argv) {
       } catch (const crnn::data::FeatureStoreError& e) {
         fmt::print(stderr, "crnn {}: features error: {}\n", name, e.what());
         return crnn::cli::kExitUsage;
-      } catch (const c10::Error& e) {
-        // A LibTorch error that escaped (an allocation that failed, ...): its
-        // message, not a stack of C++ frames.
-        fmt::print(stderr, "crnn {}: error: {}\n", name, e.what_without_backtrace());
-        return 1;
       } catch (const std::exception& e) {
-        fmt::print(stderr, "crnn {}: error: {}\n", name, e.what());
+        // A LibTorch error that escaped (an allocation that failed, ...) prints
+        // its message, not a stack of C++ frames.
+        fmt::print(stderr, "crnn {}: error: {}\n", name, crnn::error_text(e));
         return 1;
       }
     }

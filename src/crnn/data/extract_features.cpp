@@ -16,6 +16,7 @@
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/data/manifest.h"
+#include "crnn/util/error_text.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
 
@@ -91,7 +92,7 @@ Result extract(const FeatureJob& job, const audio::FbankOptions& fbank) {
     }
   } catch (const std::exception& e) {
     r.status = Result::Status::Failed;
-    r.reason = strip_path(e.what(), job.path);
+    r.reason = strip_path(error_text(e), job.path);
   }
   return r;
 }
