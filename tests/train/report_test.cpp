@@ -433,7 +433,9 @@ TEST(ReportWrite, RepeatDirectoryGivesOverviewAndASectionPerRun) {
       "test_ua_recall_mean": 0.42, "test_ua_recall_std": 0.02,
       "test_wa_mean": 0.51, "test_wa_std": 0.01})");
   const fs::path out = t.path() / "report";
-  write_report(t.str(), out.string());
+  std::vector<std::string> skipped;
+  write_report(t.str(), out.string(), &skipped);
+  EXPECT_TRUE(skipped.empty()) << skipped.front();
   expect_index_complete(out);
   for (const char* f : {"overview.svg", "seed_1/loss.svg", "seed_2/recall.svg", "seed_10/confusion_test.svg"})
     EXPECT_TRUE(fs::exists(out / f)) << f;
@@ -449,6 +451,31 @@ TEST(ReportWrite, RepeatDirectoryGivesOverviewAndASectionPerRun) {
   EXPECT_EQ(count_of(overview, "class=\"bar\""), 3);
   EXPECT_TRUE(contains(overview, ">seed 10</text>"));
   EXPECT_EQ(count_of(overview, "class=\"band\""), 1);
+}
+
+// A run of a repeat directory without metrics.csv (listed in repeat.json, named
+// seed_N or holding a config.toml) is reported as skipped, never silently left out.
+TEST(ReportWrite, RepeatDirectorySaysWhichRunsItSkipped) {
+  TempDir t;
+  write_run(t, "seed_1");
+  t.write("seed_3/last.pt", "");                 // emptied run: a seed_N name
+  t.write("other/config.toml", "[train]\n");     // a run directory by its config
+  t.write("notes/readme.txt", "not a run");      // not a run: not mentioned
+  t.write("repeat.json", R"({"runs": [
+      {"seed": 1, "dir": "seed_1", "test_ua_recall": 0.40, "test_wa": 0.5},
+      {"seed": 2, "dir": "seed_2", "test_ua_recall": 0.44, "test_wa": 0.52}],
+      "test_ua_recall_mean": 0.42, "test_ua_recall_std": 0.02,
+      "test_wa_mean": 0.51, "test_wa_std": 0.01})");
+  std::vector<std::string> skipped;
+  write_report(t.str(), (t.path() / "report").string(), &skipped);
+  EXPECT_EQ(skipped, (std::vector<std::string>{"other: no metrics.csv (not a started run), left out",
+                                               "seed_2: no metrics.csv (not a started run), left out",
+                                               "seed_3: no metrics.csv (not a started run), left out"}));
+  // metrics.csv that is a directory: an error naming it.
+  fs::remove(t.path() / "seed_1" / "metrics.csv");
+  fs::create_directories(t.path() / "seed_1" / "metrics.csv");
+  const std::string run = (t.path() / "seed_1").string();
+  EXPECT_TRUE(contains(error_of([&] { write_report(run, run + "/r"); }), run + "/metrics.csv: is a directory, not a file"));
 }
 
 TEST(ReportWrite, RejectsMissingOrForeignDirectoriesAndBadFiles) {

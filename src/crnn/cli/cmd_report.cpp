@@ -24,8 +24,11 @@ struct ReportOptions {
 int run_report(const ReportOptions& o) {
   const std::string out = o.out.empty() ? (std::filesystem::path(o.dir) / "report").string() : o.out;
   try {
-    const auto written = crnn::train::write_report(o.dir, out);
-    fmt::print("wrote {} ({} SVG files)\n", written.back(), written.size() - 1);
+    std::vector<std::string> skipped;
+    const auto written = crnn::train::write_report(o.dir, out, &skipped);
+    for (const auto& s : skipped) fmt::print(stderr, "crnn report: skipped {}\n", s);
+    fmt::print("wrote {} ({} SVG files{})\n", written.back(), written.size() - 1,
+               skipped.empty() ? "" : fmt::format("; {} run(s) skipped", skipped.size()));
     return 0;
   } catch (const crnn::train::ReportError& e) {
     fmt::print(stderr, "crnn report: error: {}\n", e.what());

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <regex>
+#include <set>
 #include <sstream>
 
 namespace crnn::train {
@@ -449,6 +450,7 @@ const char* const kMetricColumns[] = {"epoch",  "train_loss",    "val_loss",    
                                       "val_wa", "epoch_seconds", "frames_per_s"};
 
 json load_json(const std::string& path) {
+  if (fs::is_directory(path)) throw ReportError(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ReportError(path + ": cannot open");
   json j;
@@ -549,6 +551,7 @@ class JsonFields {
 }  // namespace
 
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
+  if (fs::is_directory(path)) throw ReportError(path + ": is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ReportError(path + ": cannot open");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -895,7 +898,8 @@ double std_of(const std::vector<double>& v) {
 
 }  // namespace
 
-std::vector<std::string> write_report(const std::string& dir_arg, const std::string& out_arg) {
+std::vector<std::string> write_report(const std::string& dir_arg, const std::string& out_arg,
+                                      std::vector<std::string>* skipped) {
   const fs::path dir(dir_arg);
   std::error_code ec;
   if (!fs::exists(dir, ec)) throw ReportError(dir_arg + ": no such directory");
@@ -915,17 +919,32 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
   }
 
   // A `crnn repeat` directory: its runs are the subdirectories with metrics.csv.
+  // A run directory without one (a config.toml, a seed_N name, or listed in
+  // repeat.json) is skipped and said so, not silently left out.
+  std::optional<RepeatSummary> repeat;
+  if (fs::exists(dir / "repeat.json")) repeat = read_repeat_json((dir / "repeat.json").string());
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory() && fs::exists(e.path() / "metrics.csv"))
-      names.push_back(e.path().filename().string());
+  std::set<std::string> missing;
+  if (repeat)
+    for (const auto& r : repeat->runs) missing.insert(fs::path(r.dir).lexically_normal().filename().string());
+  static const std::regex kSeedDir("seed_[0-9]+");
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_directory()) continue;
+    const std::string name = e.path().filename().string();
+    if (fs::exists(e.path() / "metrics.csv")) {
+      names.push_back(name);
+      missing.erase(name);
+    } else if (fs::exists(e.path() / "config.toml") || std::regex_match(name, kSeedDir)) {
+      missing.insert(name);
+    }
+  }
   if (names.empty())
     throw ReportError(dir_arg +
                       ": neither metrics.csv nor run subdirectories with metrics.csv (expected "
                       "the output of `crnn train` or `crnn repeat`)");
   std::sort(names.begin(), names.end(), natural_less);
-  std::optional<RepeatSummary> repeat;
-  if (fs::exists(dir / "repeat.json")) repeat = read_repeat_json((dir / "repeat.json").string());
+  if (skipped)
+    for (const auto& m : missing) skipped->push_back(m + ": no metrics.csv (not a started run), left out");
   std::vector<RunData> runs;
   for (const auto& n : names) runs.push_back(load_run(dir / n));
 

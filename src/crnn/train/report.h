@@ -205,11 +205,14 @@ RepeatSummary read_repeat_json(const std::string& path);
 /// recall.svg and confusion_<split>.svg per eval file; for a repeat directory
 /// also overview.svg, with each run's files under `out_dir`/<run>/. Links in
 /// index.html are relative, so the folder can be moved or archived.
-/// Returns the paths written (index.html last).
+/// Returns the paths written (index.html last). Run subdirectories of a repeat
+/// directory that have no metrics.csv are left out and, with `skipped`, listed
+/// there as "NAME: reason".
 ///
 /// \code
 ///   write_report("runs/seeds", "runs/seeds/report");
 /// \endcode
-std::vector<std::string> write_report(const std::string& dir, const std::string& out_dir);
+std::vector<std::string> write_report(const std::string& dir, const std::string& out_dir,
+                                      std::vector<std::string>* skipped = nullptr);
 
 }  // namespace crnn::train
