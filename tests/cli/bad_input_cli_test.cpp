@@ -48,6 +48,20 @@ TEST(BadInputCli, NumericFlagsStateTheirRange) {
   }
 }
 
+// An empty value (an unset shell variable) is refused by name before it reaches
+// the filesystem ("cannot make absolute path: Invalid argument []").
+TEST(BadInputCli, EmptyValuesAreRefused) {
+  for (const auto& [args, option] : std::vector<std::pair<std::string, std::string>>{
+           {"prepare ravdess d -o ''", "--output"},
+           {"repeat x.toml -o ''", "--output"},
+           {"report ''", "DIR"},
+           {"experiment x.toml -o y --shard ''", "--shard"}}) {
+    auto r = run_crnn(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(option + ": an empty value is not allowed"), std::string::npos) << args << "\n" << r.out;
+  }
+}
+
 TEST(BadInputCli, FeaturesSampleRateIsASpeechRate) {
   test::TempDir dir;
   const auto manifest = dir.write("m.csv", "id,path,speaker\na,a.wav,s1\n");

@@ -71,6 +71,21 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
+  // An empty value ("" from an unset shell variable, say) is never a path,
+  // a number or a name here; refuse it before it reaches the filesystem.
+  for (const CLI::App* scope : {&app, app.get_subcommands().empty() ? &app : app.get_subcommands().front()}) {
+    for (const CLI::Option* opt : scope->get_options()) {
+      if (opt->get_expected_min() < 1) continue;  // flags
+      for (const auto& value : opt->results()) {
+        if (value.empty()) {
+          fmt::print(stderr, "{}: an empty value is not allowed\nRun with --help for more information.\n",
+                     opt->get_name());
+          return kExitUsage;
+        }
+      }
+    }
+  }
+
   crnn::set_num_threads(threads);
   for (auto& [sub, action] : actions) {
     if (sub->parsed()) {
