@@ -137,6 +137,11 @@ TEST(BadInputCli, EvalRejectsFeaturesTheModelWasNotTrainedOn) {
   // The training features themselves evaluate.
   r = run_crnn("--threads 1 eval '" + dir.file("run") + "'");
   EXPECT_EQ(r.status, 0) << r.out;
+  // A --json path that cannot be written is refused before evaluating.
+  r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --json '" + dir.file("run") + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(dir.file("run") + ": is a directory, not a file"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("UA recall"), std::string::npos) << r.out;
 }
 
 }  // namespace

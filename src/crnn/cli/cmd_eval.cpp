@@ -22,6 +22,8 @@ struct EvalCliOptions {
 
 int run_eval(const EvalCliOptions& o) {
   using namespace crnn;
+  // Before the evaluation, not after it: a --json path that cannot be written.
+  if (!o.json.empty()) data::check_output_file_path(o.json);
   std::string model_path = o.model;
   if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
   auto loaded = train::load_model(model_path);

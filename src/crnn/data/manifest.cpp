@@ -140,11 +140,18 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
-void write_text_file_atomic(const std::string& path, const std::string& text) {
-  fs::path target(path);
-  fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+void check_output_file_path(const std::string& path) {
+  const fs::path target(path);
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   if (!fs::is_directory(dir))
     throw DataError(fmt::format("{}: directory {} does not exist", path, dir.string()));
+  if (fs::is_directory(target)) throw DataError(fmt::format("{}: is a directory, not a file", path));
+}
+
+void write_text_file_atomic(const std::string& path, const std::string& text) {
+  check_output_file_path(path);
+  const fs::path target(path);
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   // Same directory as the target so that rename() is atomic (same file system).
   fs::path tmp = dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
   {

@@ -174,7 +174,11 @@ std::string quote(const std::string& field);
 
 /// Reads a whole file; throws DataError if it cannot be opened.
 std::string read_text_file(const std::string& path);
-/// Writes `text` to `path` via a temporary file + rename in the same directory.
+/// Throws DataError unless `path` can name an output file: its directory exists
+/// and it is not itself a directory. For checking an output flag before a long job.
+void check_output_file_path(const std::string& path);
+/// Writes `text` to `path` via a temporary file + rename in the same directory
+/// (check_output_file_path first).
 void write_text_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace crnn::data
