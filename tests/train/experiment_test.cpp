@@ -159,6 +159,18 @@ seeds = 3
     EXPECT_NE(std::string(err.what()).find("t1 · cell, last · trend"), std::string::npos) << err.what();
     EXPECT_NE(std::string(err.what()).find("train.lr"), std::string::npos) << err.what();
   }
+  // So does a cell whose config path names a directory.
+  std::string text = tiny_experiment(2);
+  const std::string tiny_config = "config = \"tiny.toml\"";
+  text.replace(text.find(tiny_config), tiny_config.size(), "config = \".\"");
+  try {
+    train::plan_experiment(train::Experiment::parse(text, dir.file("dot.toml")), {});
+    FAIL();
+  } catch (const train::ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find(dir.file("dot.toml") + ": t1 · cell, last · trend: "), std::string::npos)
+        << err.what();
+    EXPECT_NE(std::string(err.what()).find("is a directory, not a file"), std::string::npos) << err.what();
+  }
 }
 
 // End to end on the tiny corpus, in two shards: every run trains once, the

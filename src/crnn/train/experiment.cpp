@@ -251,6 +251,8 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
           cfg = RunConfig::from_file(row.config.empty() ? col.config : row.config, overrides);
         } catch (const ConfigError& err) {
           throw ConfigError(fmt::format("{}: {}: {}", e.source, label, err.what()));
+        } catch (const data::DataError& err) {  // the config path is a directory, unreadable, ...
+          throw ConfigError(fmt::format("{}: {}: {}", e.source, label, err.what()));
         }
         const std::string dir = cell_dir_of(cfg);
         auto [it, fresh] = by_dir.emplace(dir, p.cells.size());
