@@ -150,6 +150,30 @@ TEST(Speechocean762, MissingListFileIsAnError) {
                        "corpus directory not found"));
 }
 
+// Lists that cannot be a corpus's are errors; entries that cannot be used are
+// skipped with a reason (never kept: /etc/passwd is no audio path).
+TEST(Speechocean762, BadListsAndEntries) {
+  TempDir d;
+  make_fake_speechocean(d);
+  const std::string so = (d.path() / "so").string();
+  d.write("so/train/spk2age", "S1\t-5\nS2\t10.5\nS3\t24\n");
+  d.write("so/train/wav.scp", "u1\tWAVE/S1/u1.flac\nu2\tWAVE/S2/u2.flac\nu3\t/etc/passwd\n");
+  PrepareReport report;
+  prepare_speechocean762(so, &report);
+  EXPECT_EQ(report.skipped, (std::vector<std::string>{
+                                "u1: speaker S1 has age '-5' (expected whole years, 0..150)",
+                                "u2: speaker S2 has age '10.5' (expected whole years, 0..150)",
+                                "train/wav.scp: u3: not a .wav or .flac path: /etc/passwd"}));
+  d.write("so/train/wav.scp", "");
+  EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "train/wav.scp: no utterances (empty list)"));
+  d.write("so/train/wav.scp", std::string("u1\xff\xfe\x01\n", 6));
+  EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "expected 'key value', found 'u1\\xff\\xfe\\x01'"));
+  d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.flac\n");
+  fs::remove_all(d.path() / "so/test");
+  d.write("so/test", "a file");
+  EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "not a folder (the lists' folder): " + so + "/test"));
+}
+
 TEST(PrepareCommand, WritesManifestAndFailsCleanlyOnMissingDir) {
   TempDir d;
   make_fake_ravdess(d);

@@ -55,6 +55,20 @@ bool parse_ravdess_stem(const std::string& stem, int (&f)[7]) {
   return true;
 }
 
+// A line of a file for an error message: at most 80 bytes, control bytes and bytes
+// that never occur in UTF-8 as \xHH, so a binary file does not garble the terminal.
+std::string quoted_line(const std::string& line) {
+  std::string out;
+  for (size_t i = 0; i < line.size() && i < 80; ++i) {
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c < 0x20 || c == 0x7f || c == 0xc0 || c == 0xc1 || c >= 0xf5)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += line[i];
+  }
+  return line.size() > 80 ? out + "..." : out;
+}
+
 // Reads a Kaldi "key<whitespace>value" list into a map (value = rest of line, trimmed).
 std::map<std::string, std::string> read_kaldi_map(const fs::path& file) {
   if (!fs::is_regular_file(file))
@@ -70,7 +84,7 @@ std::map<std::string, std::string> read_kaldi_map(const fs::path& file) {
     if (b == std::string::npos) continue;
     size_t e = line.find_first_of(" \t", b);
     if (e == std::string::npos)
-      throw DataError(fmt::format("{}:{}: expected 'key value', found '{}'", file.string(), lineno, line));
+      throw DataError(fmt::format("{}:{}: expected 'key value', found '{}'", file.string(), lineno, quoted_line(line)));
     std::string key = line.substr(b, e - b);
     size_t vb = line.find_first_not_of(" \t", e);
     size_t ve = line.find_last_not_of(" \t");
@@ -173,12 +187,14 @@ Manifest prepare_speechocean762(const std::string& dir, PrepareReport* report) {
   for (const std::string split : {"train", "test"}) {
     const fs::path sd = root / split;
     if (!fs::is_directory(sd))
-      throw DataError(fmt::format("speechocean762: missing list folder {}", sd.string()));
+      throw DataError(fmt::format("speechocean762: {} {}", fs::exists(sd) ? "not a folder (the lists' folder):" : "missing list folder",
+                                  sd.string()));
     // Read every list first so a missing one is reported before any work.
     auto wav = read_kaldi_map(sd / "wav.scp");
     auto utt2spk = read_kaldi_map(sd / "utt2spk");
     auto spk2age = read_kaldi_map(sd / "spk2age");
     auto spk2gender = read_kaldi_map(sd / "spk2gender");
+    if (wav.empty()) throw DataError(fmt::format("speechocean762: {}: no utterances (empty list)", (sd / "wav.scp").string()));
     for (const auto& [utt, where] : wav) {  // std::map: sorted by utterance id
       const std::string where_s = where;
       if (!where_s.empty() && where_s.back() == '|') {
@@ -188,6 +204,10 @@ Manifest prepare_speechocean762(const std::string& dir, PrepareReport* report) {
       fs::path p(where_s);
       if (p.is_relative()) p = root / p;  // the corpus's wav.scp paths are relative to its root
       p = p.lexically_normal();
+      if (p.extension() != ".wav" && p.extension() != ".flac" && p.extension() != ".WAV" && p.extension() != ".FLAC") {
+        skip(report, fmt::format("{}/wav.scp: {}: not a .wav or .flac path: {}", split, utt, p.string()));
+        continue;
+      }
       auto spk = utt2spk.find(utt);
       if (spk == utt2spk.end()) {
         skip(report, fmt::format("{}/wav.scp: {}: not in utt2spk", split, utt));
@@ -208,8 +228,8 @@ Manifest prepare_speechocean762(const std::string& dir, PrepareReport* report) {
       } catch (const std::exception&) {
         age = -1;
       }
-      if (age < 0) {
-        skip(report, fmt::format("{}: speaker {} has a non-numeric age '{}'", utt, spk->second,
+      if (age < 0 || age > 150) {
+        skip(report, fmt::format("{}: speaker {} has age '{}' (expected whole years, 0..150)", utt, spk->second,
                                  age_s->second));
         continue;
       }
