@@ -76,6 +76,27 @@ TEST(Ravdess, ParsesNamesIntoSpeakersAndTasks) {
   EXPECT_TRUE(contains(all, "disagrees with folder Actor_02"));
 }
 
+// Entries that cannot hold utterances are reported, not silently passed over.
+TEST(Ravdess, ListsFoldersLinksAndNonFoldersItPassesOver) {
+  TempDir d;
+  make_fake_ravdess(d);
+  const fs::path r = d.path() / "ravdess";
+  fs::create_directories(r / "Actor_01" / "03-01-04-01-01-01-01.wav");      // a folder named like audio
+  fs::create_symlink(r / "gone.wav", r / "Actor_01" / "03-01-06-01-01-01-01.wav");  // a broken link
+  d.write("ravdess/foo/03-01-03-01-01-01-03.wav");                           // outside Actor folders
+  d.write("ravdess/Actor_03");                                                // a file, not a folder
+  PrepareReport report;
+  prepare_ravdess(r.string(), &report);
+  EXPECT_EQ(report.found, 5u);
+  std::string all;
+  for (const auto& s : report.skipped) all += s + "\n";
+  EXPECT_TRUE(contains(all, (r / "Actor_01" / "03-01-04-01-01-01-01.wav").string() + ": not a regular file (a folder)")) << all;
+  EXPECT_TRUE(contains(all, (r / "Actor_01" / "03-01-06-01-01-01-01.wav").string() + ": not a regular file (a broken link)")) << all;
+  EXPECT_TRUE(contains(all, (r / "foo").string() + ": not an Actor_NN folder, not searched")) << all;
+  EXPECT_TRUE(contains(all, (r / "Actor_03").string() + ": not a folder")) << all;
+  EXPECT_EQ(report.skipped.size(), 5u + 4u);  // notes.txt at the top stays unmentioned
+}
+
 TEST(Ravdess, MissingOrWrongDirectoryIsAnError) {
   TempDir d;
   EXPECT_TRUE(contains(error_of([&] { prepare_ravdess((d.path() / "nope").string()); }),

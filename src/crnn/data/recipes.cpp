@@ -116,11 +116,20 @@ Manifest prepare_ravdess(const std::string& dir, PrepareReport* report) {
   // Sorted traversal: directory iteration order is file-system dependent,
   // and the manifest's row order should not be.
   std::vector<fs::path> actor_dirs;
+  std::vector<std::string> ignored;  // folders (and Actor_* non-folders) that hold no utterances
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    if (e.is_directory() && name.rfind("Actor_", 0) == 0) actor_dirs.push_back(e.path());
+    const bool actor_name = name.rfind("Actor_", 0) == 0;
+    if (e.is_directory() && actor_name)
+      actor_dirs.push_back(e.path());
+    else if (e.is_directory())
+      ignored.push_back(fmt::format("{}: not an Actor_NN folder, not searched", e.path().string()));
+    else if (actor_name)
+      ignored.push_back(fmt::format("{}: not a folder", e.path().string()));
   }
   std::sort(actor_dirs.begin(), actor_dirs.end());
+  std::sort(ignored.begin(), ignored.end());
+  for (auto& i : ignored) skip(report, std::move(i));
   if (actor_dirs.empty())
     throw DataError(fmt::format("ravdess: no Actor_NN folders in {} (is this the speech part of "
                                 "RAVDESS, audio_speech_actors_01-24?)",
@@ -129,11 +138,15 @@ Manifest prepare_ravdess(const std::string& dir, PrepareReport* report) {
   Manifest m(task_names(kRavdessTasks));
   for (const auto& adir : actor_dirs) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(adir))
-      if (e.is_regular_file()) files.push_back(e.path());
+    for (const auto& e : fs::directory_iterator(adir)) files.push_back(e.path());
     std::sort(files.begin(), files.end());
     const std::string folder = adir.filename().string();
     for (const auto& f : files) {
+      if (!fs::is_regular_file(f)) {  // follows links: a broken one is no file either
+        skip(report, fmt::format("{}: not a regular file ({})", f.string(),
+                                 fs::is_directory(f) ? "a folder" : fs::is_symlink(f) ? "a broken link" : "special file"));
+        continue;
+      }
       if (!is_audio(f)) {
         skip(report, fmt::format("{}: not a .wav/.flac file", f.string()));
         continue;
