@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,8 +177,12 @@ Figures spawn_worker(const BenchOptions& o, const std::string& model, const std:
     if (in >> key >> value) f[key] = value;
   }
   const int status = pclose(pipe.release());
-  TORCH_CHECK(status == 0 && f.count("train_s"), "bench: worker for ", model, " (", impl,
-              ") failed with status ", status);
+  // The worker's own error went to stderr, just above this one.
+  TORCH_CHECK(status == 0 && f.count("train_s"), "bench: the worker for ", model, " (", impl, ", batch ", o.batch,
+              " x ", o.frames, " frames) failed: ",
+              WIFSIGNALED(status) ? fmt::format("killed by signal {}", WTERMSIG(status))
+                                  : fmt::format("exit status {}", WEXITSTATUS(status)),
+              " (its error, if any, is above)");
   return f;
 }
 
