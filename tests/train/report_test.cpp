@@ -362,6 +362,18 @@ TEST(ReportFiles, ErrorsNameTheFileAndLine) {
   EXPECT_TRUE(contains(err, bad_cell + ":3:"));
   EXPECT_TRUE(contains(err, "val_loss \"abc\" is not a number"));
 
+  // Values training cannot write: out-of-order epochs, recalls outside [0, 1], NaN or negative losses.
+  for (const auto& [rows, message] : std::vector<std::pair<std::string, std::string>>{
+           {"1,1,1,0.5,0.5,1,1\n1,1,1,0.5,0.5,1,1\n", ":3: epoch 1 does not follow epoch 1"},
+           {"0,1,1,0.5,0.5,1,1\n", ":2: epoch 0 does not follow epoch 0 (epochs start at 1)"},
+           {"1,1,1,-5.6,0.5,1,1\n", ":2: val_ua_recall -5.6 is not a fraction in [0, 1]"},
+           {"1,1,1,0.5,nan,1,1\n", ":2: val_wa nan is not a fraction in [0, 1]"},
+           {"1,nan,1,0.5,0.5,1,1\n", ":2: train_loss nan is negative or not a number"},
+           {"1,1,-1,0.5,0.5,1,1\n", ":2: val_loss -1 is negative or not a number"}}) {
+    const std::string odd = t.write("m4.csv", header + rows);
+    EXPECT_TRUE(contains(error_of([&] { read_metrics_csv(odd); }), odd + message)) << error_of([&] { read_metrics_csv(odd); });
+  }
+
   const std::string short_row = t.write("m3.csv", header + "1,1,1\n");
   EXPECT_TRUE(contains(error_of([&] { read_metrics_csv(short_row); }), short_row + ":2: expected 7 cells"));
 

@@ -593,6 +593,18 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
           problem = fmt::format("{} \"{}\" is not a number", kMetricColumns[k], cells[col[k]]);
       if (problem.empty() && (!std::isfinite(v[0]) || v[0] != std::floor(v[0])))
         problem = fmt::format("epoch \"{}\" is not a whole number", cells[col[0]]);
+      // Values `crnn train` cannot write: a damaged or hand-edited file, which
+      // would otherwise be drawn as a chart from -560 % to -440 %. (An empty cell
+      // is a value not measured.)
+      else if (problem.empty() && (v[0] < 1 || (!rows.empty() && v[0] <= static_cast<double>(rows.back().epoch))))
+        problem = fmt::format("epoch {} does not follow epoch {}", cells[col[0]],
+                              rows.empty() ? std::string("0 (epochs start at 1)") : std::to_string(rows.back().epoch));
+      for (size_t k : {size_t{3}, size_t{4}})  // val_ua_recall, val_wa: fractions
+        if (problem.empty() && !cells[col[k]].empty() && !(v[k] >= 0.0 && v[k] <= 1.0))
+          problem = fmt::format("{} {} is not a fraction in [0, 1]", kMetricColumns[k], cells[col[k]]);
+      for (size_t k : {size_t{1}, size_t{2}, size_t{5}, size_t{6}})  // losses, seconds, frames/s
+        if (problem.empty() && !cells[col[k]].empty() && !(v[k] >= 0.0))
+          problem = fmt::format("{} {} is negative or not a number", kMetricColumns[k], cells[col[k]]);
     }
     if (!problem.empty()) {
       if (being_written) break;  // `crnn train` is appending this row right now
