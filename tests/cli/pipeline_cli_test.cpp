@@ -126,6 +126,12 @@ TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
   r = run_crnn("repeat '" + dir.file("c.toml") + "' --seeds 2 -o '" + dir.file("rep") + "'");
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("already finished, skipping"), std::string::npos) << r.out;
+  // Finished seeds of another config are not passed off as this one's.
+  r = run_crnn("repeat '" + dir.file("c.toml") + "' --seeds 2 -o '" + dir.file("rep") + "' --set train.lr=0.01");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(dir.file("rep") + "/seed_1: finished with another config than this one"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("[train] lr = 0.01"), std::string::npos) << r.out;
 
   r = run_crnn("report '" + dir.file("rep") + "'");
   ASSERT_EQ(r.status, 0) << r.out;

@@ -7,6 +7,7 @@
 #include "crnn/train/toml_input.h"
 #include "crnn/util/threads.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -400,6 +401,26 @@ nn::SequenceClassifierOptions RunConfig::model_options(int64_t num_classes, int6
       .dense_size(model.dense_size)
       .average_last(model.average_last);
   return o;
+}
+
+std::vector<std::string> RunConfig::changed_lines(const RunConfig& other) const {
+  auto lines = [](const std::string& toml) {
+    std::vector<std::string> out;
+    std::stringstream in(toml);
+    std::string section;
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line[0] == '[') section = line;
+      else if (!line.empty() && line[0] != '#') out.push_back(section + " " + line);
+    }
+    return out;
+  };
+  const auto before = lines(to_toml()), after = lines(other.to_toml());
+  std::vector<std::string> changed;
+  for (const auto& l : after)
+    if (std::find(before.begin(), before.end(), l) == before.end()) changed.push_back(l);
+  // Same lines in another order (front-end layers swapped): still a change.
+  if (changed.empty() && to_toml() != other.to_toml()) changed.push_back("(layer order)");
+  return changed;
 }
 
 std::string RunConfig::to_toml() const {

@@ -94,6 +94,11 @@ struct RunConfig {
   /// The fully resolved config as TOML (explicit layers, every key).
   std::string to_toml() const;
 
+  /// The lines of `other.to_toml()` ("[section] key = value") that this config
+  /// does not have: what changed going from this config to `other`. Empty when
+  /// both resolve to the same text.
+  std::vector<std::string> changed_lines(const RunConfig& other) const;
+
   nn::SequenceClassifierOptions model_options(int64_t num_classes, int64_t input_size) const;
 };
 

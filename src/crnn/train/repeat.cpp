@@ -1,6 +1,7 @@
 #include "crnn/train/repeat.h"
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>
@@ -110,6 +111,28 @@ void write_repeat_files(const RepeatSummary& s, const std::string& dir_in, const
   data::write_text_file_atomic((dir / "repeat.md").string(), md);
 }
 
+namespace {
+
+/// Throws ConfigError if the finished run in `run` was trained with another
+/// config than `expected`. The thread count and the data file paths (moved
+/// data) may differ; every other key must match.
+void check_finished_run_config(const fs::path& run, const RunConfig& expected) {
+  const fs::path file = run / "config.toml";
+  if (!fs::exists(file)) return;  // runs written before config.toml existed
+  RunConfig saved = RunConfig::from_file(file.string());
+  RunConfig comparable = expected;
+  comparable.train.threads = saved.train.threads;
+  comparable.data.manifest = saved.data.manifest;
+  comparable.data.features = saved.data.features;
+  const auto changed = saved.changed_lines(comparable);
+  if (!changed.empty())
+    throw ConfigError(fmt::format("{}: finished with another config than this one (changed:\n  {}\n); use another "
+                                  "output directory or remove it",
+                                  run.string(), fmt::join(changed, "\n  ")));
+}
+
+}  // namespace
+
 bool run_finished(const std::string& run_dir) {
   if (!fs::exists(fs::path(run_dir) / "summary.json")) return false;
   try {
@@ -125,15 +148,18 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
   const fs::path dir(dir_in);
   const std::string rel = fmt::format("seed_{}", seed);
   const fs::path run = dir / rel;
+  RunConfig c = config;
+  c.train.seed = seed;
   if (run_finished(run.string())) {
+    // A finished run counts only if it is this config's: an earlier `repeat` into
+    // the same directory with other settings would otherwise be reported as this one.
+    check_finished_run_config(run, c);
     log << fmt::format("{}: {} already finished, skipping\n", label, run.string());
   } else {
     if (fs::exists(run / "summary.json"))
       log << fmt::format("{}: {}/summary.json is damaged; the run resumes and writes it again\n", label,
                          run.string());
     fs::create_directories(dir);
-    RunConfig c = config;
-    c.train.seed = seed;
     TrainOptions to;
     to.resume = fs::exists(run / "last.pt");
     log << fmt::format("{}: seed {} in {}{}\n", label, seed, run.string(), to.resume ? ", resuming" : "");

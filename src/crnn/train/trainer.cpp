@@ -131,25 +131,11 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
   comparable.train = saved.train;
   comparable.data.manifest = saved.data.manifest;
   comparable.data.features = saved.data.features;
-  if (comparable.to_toml() == saved.to_toml()) return;
-  // Name the differing lines, section by section.
-  auto lines = [](const std::string& toml) {
-    std::vector<std::string> out;
-    std::stringstream in(toml);
-    std::string section;
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line[0] == '[') section = line;
-      else if (!line.empty()) out.push_back(section + " " + line);
-    }
-    return out;
-  };
-  auto before = lines(saved.to_toml()), after = lines(comparable.to_toml());
-  std::string changed;
-  for (const auto& l : after)
-    if (std::find(before.begin(), before.end(), l) == before.end()) changed += "\n  " + l;
+  const auto changed = saved.changed_lines(comparable);
+  if (changed.empty()) return;
   throw ConfigError(fmt::format("{}: cannot resume with a different model or data setup (only [train] keys, "
-                                "data.manifest and data.features may change); changed:{}",
-                                checkpoint, changed.empty() ? " layer order" : changed));
+                                "data.manifest and data.features may change); changed:\n  {}",
+                                checkpoint, fmt::join(changed, "\n  ")));
 }
 
 }  // namespace
