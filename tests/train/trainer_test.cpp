@@ -147,6 +147,27 @@ TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
   EXPECT_NE(out.find("nothing to resume"), std::string::npos) << out;
 }
 
+// A validation or test split without some class trains, with a warning: UA recall
+// averages the classes present, so a one-class predictor can score 100 % there.
+TEST(Trainer, WarnsWhenASplitLacksAClass) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    std::ofstream m(dir.file("noup.csv"));
+    std::stringstream in(read(c.manifest));
+    for (std::string line; std::getline(in, line);)  // drop the validation speaker's "up" rows
+      if (!(line.rfind("s4_c0_", 0) == 0)) m << line << "\n";
+  }
+  std::stringstream log;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1), {"data.manifest=" + dir.file("noup.csv")}),
+                   dir.file("run"), {}, log);
+  EXPECT_NE(log.str().find("data: warning: the validation split has no utterances of class(es) up; its UA recall "
+                           "averages only the classes present, so model selection and early stopping are weak"),
+            std::string::npos)
+      << log.str();
+  EXPECT_EQ(log.str().find("the test split has no"), std::string::npos) << log.str();
+}
+
 TEST(Trainer, BadInputsGiveClearErrors) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);

@@ -157,6 +157,26 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
                      config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),
                      d.train_speakers, d.valid.size(), d.valid_speakers, d.test.size(), d.test_speakers)
       << "\n";
+  // UA recall averages the classes present: on a split missing some, a model
+  // that predicts one class can score 100 % (and be selected as best).
+  auto missing_classes = [&](const std::vector<data::Example>& split_examples) {
+    std::vector<bool> seen(d.labels.size(), false);
+    for (const auto& e : split_examples) seen[static_cast<size_t>(e.label)] = true;
+    std::vector<std::string> missing;
+    for (size_t c = 0; c < seen.size(); ++c)
+      if (!seen[c]) missing.push_back(d.labels.names()[c]);
+    return missing;
+  };
+  for (const auto& [name, examples] : {std::pair<const char*, const std::vector<data::Example>*>{"validation", &d.valid},
+                                       {"test", &d.test}}) {
+    const auto missing = missing_classes(*examples);
+    if (!examples->empty() && !missing.empty())
+      log << fmt::format("data: warning: the {} split has no utterances of class(es) {}; its UA recall averages "
+                         "only the classes present{}",
+                         name, fmt::join(missing, ", "),
+                         std::string(name) == "validation" ? ", so model selection and early stopping are weak" : "")
+          << "\n";
+  }
   if (!d.skipped.empty()) {
     log << fmt::format("data: skipped {} utterance(s):", d.skipped.size()) << "\n";
     for (size_t i = 0; i < std::min<size_t>(10, d.skipped.size()); ++i) log << "  " << d.skipped[i] << "\n";
