@@ -137,6 +137,21 @@ TEST(BadInputCli, EvalRejectsFeaturesTheModelWasNotTrainedOn) {
   // The training features themselves evaluate.
   r = run_crnn("--threads 1 eval '" + dir.file("run") + "'");
   EXPECT_EQ(r.status, 0) << r.out;
+  // A manifest of the test rows alone evaluates like the full one (no validation
+  // set to carve from training rows it does not have).
+  {
+    std::ofstream m(dir.file("testonly.csv"));
+    std::ifstream in(c.manifest);
+    std::string line;
+    std::getline(in, line);
+    m << line << "\n";
+    while (std::getline(in, line))
+      if (line.size() > 5 && line.compare(line.size() - 5, 5, ",test") == 0) m << line << "\n";
+  }
+  auto only = run_crnn("--threads 1 eval '" + dir.file("run") + "' --manifest '" + dir.file("testonly.csv") + "'");
+  EXPECT_EQ(only.status, 0) << only.out;
+  const auto first_line = [](const std::string& s) { return s.substr(0, s.find('\n')); };
+  EXPECT_EQ(first_line(only.out), first_line(r.out)) << only.out;
   // A --json path that cannot be written is refused before evaluating.
   r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --json '" + dir.file("run") + "'");
   EXPECT_EQ(r.status, 2) << r.out;

@@ -293,3 +293,22 @@ TEST(Trainer, MinEpochsDelaysEarlyStoppingAndExtendsAStoppedRunExactly) {
   EXPECT_EQ(deterministic_columns(dir.path() / "extended" / "metrics.csv"), b);
   EXPECT_NE(read(dir.path() / "extended" / "config.toml").find("min_epochs = 6"), std::string::npos);
 }
+
+// The printed evaluation: UA recall over the classes present; an absent class
+// shows "n/a" (not 0 %, which would not average to the printed UA).
+TEST(Trainer, EvaluationTableMarksAbsentClasses) {
+  train::Evaluation e;
+  e.confusion = train::ConfusionMatrix(3);
+  e.confusion.add(0, 0);
+  e.confusion.add(0, 0);
+  e.confusion.add(1, 1);
+  e.confusion.add(1, 0);  // class 2 ("c") has no utterances
+  e.count = 4;
+  const auto table = train::evaluation_table(e, "test", {"a", "b", "c"});
+  EXPECT_NE(table.find("UA recall 75.00%"), std::string::npos) << table;  // (100 + 50) / 2
+  EXPECT_NE(table.find("a           100.00%"), std::string::npos) << table;
+  EXPECT_NE(table.find("b            50.00%"), std::string::npos) << table;
+  EXPECT_NE(table.find("c               n/a"), std::string::npos) << table;
+  EXPECT_NE(table.find("(1 class(es) without utterances in this split: n/a, left out of UA recall)"), std::string::npos)
+      << table;
+}

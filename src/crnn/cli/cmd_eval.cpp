@@ -38,6 +38,11 @@ int run_eval(const EvalCliOptions& o) {
   data::Manifest part;
   if (o.split == "all") {
     part = manifest;
+  } else if (o.split == "test" && dc.folds == 0 && manifest.has_split()) {
+    // The split column's test rows are the test set as is (carving a validation
+    // set only moves training speakers), so a test-only manifest evaluates too.
+    part = manifest.subset("test");
+    if (part.empty()) throw data::DataError(fmt::format("{}: empty split 'test' (no rows)", dc.manifest));
   } else {
     auto assigned = manifest.has_split() || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
     part = assigned.subset(o.split);

@@ -108,11 +108,18 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
   for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>6}", labels[c].substr(0, 6));
   out += "\n";
   auto rec = e.confusion.per_class_recall();
+  size_t absent = 0;
   for (size_t r = 0; r < labels.size(); ++r) {
-    out += fmt::format("{:<{}} {:>7.2f}% ", labels[r], w, std::isnan(rec[r]) ? 0.0 : 100 * rec[r]);
+    // A class without utterances in this split has no recall (not 0 %); UA
+    // recall is the mean over the classes present.
+    if (std::isnan(rec[r])) ++absent;
+    out += std::isnan(rec[r]) ? fmt::format("{:<{}} {:>8} ", labels[r], w, "n/a")
+                              : fmt::format("{:<{}} {:>7.2f}% ", labels[r], w, 100 * rec[r]);
     for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>6}", e.confusion.counts()[r][c]);
     out += "\n";
   }
+  if (absent > 0)
+    out += fmt::format("({} class(es) without utterances in this split: n/a, left out of UA recall)\n", absent);
   return out;
 }
 
