@@ -168,6 +168,27 @@ TEST(Trainer, WarnsWhenASplitLacksAClass) {
   EXPECT_EQ(log.str().find("the test split has no"), std::string::npos) << log.str();
 }
 
+// Labels differing only in case or spaces stay separate classes (taken verbatim)
+// but are warned about.
+TEST(Trainer, WarnsAboutLabelsThatDifferOnlyInCaseOrSpaces) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    std::ofstream m(dir.file("case.csv"));
+    std::stringstream in(read(c.manifest));
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("s0_c0_", 0) == 0) line.replace(line.find(",up,"), 4, ",Up ,");  // speaker 0 typed it so
+      m << line << "\n";
+    }
+  }
+  std::stringstream log;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1), {"data.manifest=" + dir.file("case.csv")}),
+                   dir.file("run"), {}, log);
+  EXPECT_NE(log.str().find("data: warning: classes 'Up ', 'up' of task 'trend' differ only in case or spaces"),
+            std::string::npos)
+      << log.str();
+}
+
 TEST(Trainer, BadInputsGiveClearErrors) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <map>
 #include <ostream>
 #include <set>
@@ -157,6 +158,22 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
                      config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),
                      d.train_speakers, d.valid.size(), d.valid_speakers, d.test.size(), d.test_speakers)
       << "\n";
+  // Labels are taken verbatim; ones that differ only in case or surrounding
+  // spaces ("calm", "Calm", "calm ") are almost always one class typed twice.
+  {
+    std::map<std::string, std::vector<std::string>> by_folded;
+    for (const auto& name : d.labels.names()) {
+      std::string folded;
+      for (unsigned char ch : name) folded += static_cast<char>(std::tolower(ch));
+      const auto b = folded.find_first_not_of(" \t"), e = folded.find_last_not_of(" \t");
+      by_folded[b == std::string::npos ? "" : folded.substr(b, e - b + 1)].push_back("'" + name + "'");
+    }
+    for (const auto& [folded, names] : by_folded)
+      if (names.size() > 1)
+        log << fmt::format("data: warning: classes {} of task '{}' differ only in case or spaces; they are "
+                           "separate classes (fix the manifest if they are one)\n",
+                           fmt::join(names, ", "), config.task);
+  }
   // UA recall averages the classes present: on a split missing some, a model
   // that predicts one class can score 100 % (and be selected as best).
   auto missing_classes = [&](const std::vector<data::Example>& split_examples) {
