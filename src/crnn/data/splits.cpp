@@ -27,8 +27,9 @@ Splits split_by_column(const Manifest& manifest) {
   check_speaker_independent(manifest);
   for (const auto& u : manifest.utterances())
     if (u.split.empty())
-      throw DataError(fmt::format("utterance '{}' has no split; assign splits first "
-                                  "(carve_validation or kfold)",
+      throw DataError(fmt::format("utterance '{}' has no split (an empty split cell): give every row train, "
+                                  "valid or test, or set data.folds for k-fold cross-validation (library: "
+                                  "carve_validation or kfold first)",
                                   u.id));
   return {manifest.subset("train"), manifest.subset("valid"), manifest.subset("test")};
 }
