@@ -101,6 +101,32 @@ TEST(FeaturesCli, RefusesToMixOptionsInOneStore) {
   EXPECT_NE(r.out.find("other options"), std::string::npos) << r.out;
 }
 
+// Resuming into a store whose matrix for an id came from another audio file
+// would keep the old features under the id: refused. The same file names in
+// another folder (a moved corpus) resume.
+TEST(FeaturesCli, RefusesToResumeWhenAnIdNamesAnotherFile) {
+  Corpus c;
+  ASSERT_EQ(run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --keep-going").status, 0);
+  EXPECT_EQ(crnn::data::FeatureStore::open(c.h5, crnn::data::FeatureStore::Mode::Read).source("b"),
+            c.dir.file("b.wav"));
+  const std::string swapped = c.dir.file("swapped.csv");
+  std::ofstream(swapped) << "id,speaker,path,emotion\na,s1,b.wav,happy\nb,s1,a.wav,sad\n";
+  CliRun r = run_crnn("features '" + swapped + "' -o '" + c.h5 + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("holds features of other audio files for 2 id(s) of " + swapped), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'a': stored from " + c.dir.file("a.wav") + ", the manifest now names " + c.dir.file("b.wav")),
+            std::string::npos)
+      << r.out;
+  // The corpus moved: same file names under another folder.
+  std::filesystem::create_directories(c.dir.path() / "moved");
+  std::filesystem::copy_file(c.dir.file("a.wav"), c.dir.file("moved/a.wav"));
+  const std::string moved = c.dir.file("moved.csv");
+  std::ofstream(moved) << "id,speaker,path,emotion\na,s1,moved/a.wav,happy\n";
+  r = run_crnn("features '" + moved + "' -o '" + c.h5 + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("1 already present"), std::string::npos) << r.out;
+}
+
 TEST(FeaturesCli, BadManifest) {
   crnn::test::TempDir dir;
   const std::string m = dir.file("m.csv");

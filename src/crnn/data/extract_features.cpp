@@ -1,5 +1,7 @@
 #include "crnn/data/extract_features.h"
 
+#include <filesystem>
+
 #include <ATen/Parallel.h>
 #include <fmt/core.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include "crnn/util/threads.h"
 
 namespace crnn::data {
+namespace fs = std::filesystem;
 namespace {
 using Clock = std::chrono::steady_clock;
 
@@ -125,8 +128,21 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
                output);
 
   std::vector<size_t> todo;
-  for (size_t i = 0; i < jobs.size(); ++i)
-    if (!store.contains(jobs[i].id)) todo.push_back(i);
+  std::vector<std::string> moved;  // ids stored from another file than the manifest now names
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!store.contains(jobs[i].id)) {
+      todo.push_back(i);
+    } else if (const std::string from = store.source(jobs[i].id);
+               // File names, not whole paths: a corpus moved or mounted elsewhere keeps its features.
+               !from.empty() && fs::path(from).filename() != fs::path(jobs[i].path).filename()) {
+      moved.push_back(fmt::format("'{}': stored from {}, the manifest now names {}", jobs[i].id, from, jobs[i].path));
+    }
+  }
+  // Resuming would keep the old file's features under the id: silently wrong data.
+  if (!moved.empty())
+    throw DataError(fmt::format("{} holds features of other audio files for {} id(s) of {}, e.g.\n  {}\nUse "
+                                "another output file or delete it.",
+                                output, moved.size(), manifest, moved.front()));
   const size_t present = jobs.size() - todo.size();
 
   const int threads = options.threads > 0 ? options.threads : at::get_num_threads();
@@ -168,7 +184,7 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
     switch (r.status) {
       case Result::Status::Ok:
         try {
-          store.write(job.id, r.features);
+          store.write(job.id, r.features, job.path);
           ++written;
           audio_seconds += r.audio_seconds;
         } catch (...) {

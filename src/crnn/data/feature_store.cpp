@@ -20,6 +20,7 @@ namespace {
 constexpr const char* kGroup = "features";
 constexpr const char* kFormat = "crnn-features-1";
 constexpr const char* kComplete = "complete";
+constexpr const char* kSource = "source";  // the audio file a matrix was computed from
 
 // HDF5 prints its error stack to stderr by default; we report errors
 // ourselves. With the thread-safe library the setting is per thread.
@@ -255,7 +256,7 @@ bool FeatureStore::contains(const std::string& id) const {
   return is_complete(group_, escape_id(id));
 }
 
-void FeatureStore::write(const std::string& id, const torch::Tensor& features) {
+void FeatureStore::write(const std::string& id, const torch::Tensor& features, const std::string& source) {
   silence_hdf5();
   TORCH_CHECK(!id.empty(), "FeatureStore::write: empty id (", path_, ")");
   TORCH_CHECK(features.dim() == 2, "FeatureStore::write: expected frames x features, got shape ",
@@ -276,11 +277,25 @@ void FeatureStore::write(const std::string& id, const torch::Tensor& features) {
     throw FeatureStoreError(path_, "cannot write dataset for '" + id + "' (disk full?)");
   // The mark goes last: a dataset without it is known to be incomplete.
   try {
+    if (!source.empty()) write_string_attr(dset, kSource, {source}, true);
     write_scalar_attr<uint8_t>(dset, kComplete, H5T_NATIVE_UINT8, 1);
   } catch (const std::exception& e) {
     throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
   }
   flush();
+}
+
+std::string FeatureStore::source(const std::string& id) const {
+  silence_hdf5();
+  const std::string name = escape_id(id);
+  if (!is_complete(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  Handle dset(H5Dopen2(group_, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!dset.ok() || H5Aexists(dset, kSource) <= 0) return "";
+  try {
+    return read_string_attr(dset, kSource).at(0);
+  } catch (const std::exception& e) {
+    throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
+  }
 }
 
 torch::Tensor FeatureStore::read(const std::string& id) const {

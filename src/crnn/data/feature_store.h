@@ -82,8 +82,11 @@ class FeatureStore {
   bool contains(const std::string& id) const;
   /// Stores `features` (2-D, any floating dtype; saved as float32) under `id`
   /// and flushes the file. Throws if `id` is already stored or the store is
-  /// read-only.
-  void write(const std::string& id, const torch::Tensor& features);
+  /// read-only. A non-empty `source` (the audio path) is kept with the matrix.
+  void write(const std::string& id, const torch::Tensor& features, const std::string& source = "");
+  /// The source recorded by write() for `id`; empty if none was (or for files
+  /// written before sources were recorded).
+  std::string source(const std::string& id) const;
   /// The frames x features float32 matrix stored under `id`. Throws if absent.
   torch::Tensor read(const std::string& id) const;
   /// Ids of all complete matrices, in the order they were written.
