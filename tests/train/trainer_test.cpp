@@ -333,3 +333,22 @@ TEST(Trainer, EvaluationTableMarksAbsentClasses) {
   EXPECT_NE(table.find("(1 class(es) without utterances in this split: n/a, left out of UA recall)"), std::string::npos)
       << table;
 }
+
+// Data paths given relative to the working directory are stored absolute in the
+// run's config.toml (and model file), so a later eval or replay from another
+// directory reads the same data, not whatever the relative path names there.
+TEST(Trainer, RunRecordsAbsoluteDataPaths) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  const std::string manifest_rel = fs::relative(c.manifest).string(), features_rel = fs::relative(c.features).string();
+  ASSERT_TRUE(fs::path(manifest_rel).is_relative());
+  std::stringstream log;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1),
+                                           {"data.manifest=" + manifest_rel, "data.features=" + features_rel}),
+                   dir.file("run"), {}, log);
+  const auto saved = train::RunConfig::from_file(dir.file("run/config.toml"));
+  EXPECT_EQ(saved.data.manifest, fs::path(c.manifest).lexically_normal().string());
+  EXPECT_EQ(saved.data.features, fs::path(c.features).lexically_normal().string());
+  const auto embedded = train::RunConfig::parse(train::load_model(dir.file("run/best.pt")).bundle.config_toml);
+  EXPECT_EQ(embedded.data.manifest, saved.data.manifest);
+}

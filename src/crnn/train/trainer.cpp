@@ -147,8 +147,14 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
 
 }  // namespace
 
-TrainSummary train_run(const RunConfig& config, const std::string& run_dir, const TrainOptions& options,
+TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
                        std::ostream& log) {
+  // The run's config.toml and model file record absolute data paths: relative
+  // ones would be resolved against whatever directory a later eval, replay or
+  // resume runs in, and could silently read other data.
+  RunConfig config = config_in;
+  for (std::string* path : {&config.data.manifest, &config.data.features})
+    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
   const fs::path dir(run_dir);
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
