@@ -96,7 +96,8 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
     for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i) first += (i ? ", " : "") + missing[i];
     throw data::DataError(fmt::format(
         "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}); run "
-        "`crnn features {} -o {}` to extract them, or drop those rows",
+        "`crnn features {} -o {}` to extract them, or drop those rows (files it reported as failed or "
+        "shorter than one frame are never stored)",
         features_path, manifest_path, missing.size(), manifest.size(), first, manifest_path,
         features_path));
   }
