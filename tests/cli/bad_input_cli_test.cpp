@@ -12,6 +12,7 @@
 #include "crnn/train/config.h"
 #include "crnn/train/repeat.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/threads.h"
 #include "support/test_support.h"
 #include "train/tiny_corpus.h"
 
@@ -60,6 +61,20 @@ TEST(BadInputCli, EmptyValuesAreRefused) {
     EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
     EXPECT_NE(r.out.find(option + ": an empty value is not allowed"), std::string::npos) << args << "\n" << r.out;
   }
+}
+
+// More threads than cores is allowed (up to 256) but slows everything down: warned.
+TEST(BadInputCli, MoreThreadsThanCoresIsWarnedAbout) {
+  const int cores = crnn::hardware_threads();
+  if (cores >= crnn::kMaxThreads) GTEST_SKIP() << cores << " cores: no count above them is accepted";
+  auto r = run_crnn("--threads " + std::to_string(cores + 1) + " config dump emotion-clstm");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: --threads " + std::to_string(cores + 1) + " is more than the " +
+                       std::to_string(cores) + " core(s) available"),
+            std::string::npos)
+      << r.out;
+  r = run_crnn("--threads " + std::to_string(cores) + " config dump emotion-clstm");
+  EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
 }
 
 TEST(BadInputCli, FeaturesSampleRateIsASpeechRate) {

@@ -86,6 +86,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (threads > crnn::hardware_threads())
+    fmt::print(stderr,
+               "crnn: warning: --threads {} is more than the {} core(s) available; oversubscribed LibTorch and "
+               "OpenBLAS threads run slower, not faster\n",
+               threads, crnn::hardware_threads());
   crnn::set_num_threads(threads);
   for (auto& [sub, action] : actions) {
     if (sub->parsed()) {
