@@ -133,7 +133,7 @@ crnn::cli::Registrar reg{
       app.add_option("--seed", o->seed, "Seed of corpus and training")
           ->capture_default_str()
           // it lands in a TOML config, whose integers are signed 64-bit
-          ->check(CLI::Range(uint64_t{0}, static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+          ->check(crnn::cli::IntRange(0, std::numeric_limits<int64_t>::max()));
       return [o] { return run_demo(*o); };
     },
     10};

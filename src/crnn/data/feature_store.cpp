@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <type_traits>
 
+#include "crnn/audio/fbank.h"
+
 namespace crnn::data {
 namespace fs = std::filesystem;
 static_assert(std::is_same_v<hid_t, int64_t>, "HDF5 >= 1.10 (64-bit hid_t) expected");
@@ -342,9 +344,9 @@ FeatureAttributes FeatureStore::attributes() const {
     throw FeatureStoreError(path_, e.what());
   }
   // Values no extractor writes: a damaged or hand-made file, not features to train on.
-  if (a.sample_rate < 1 || a.sample_rate > 1'000'000)
-    throw FeatureStoreError(path_, fmt::format("attribute sample_rate = {} is not a sample rate (1..1000000 Hz)",
-                                               a.sample_rate));
+  if (a.sample_rate < 1 || a.sample_rate > audio::kMaxSampleRate)
+    throw FeatureStoreError(path_, fmt::format("attribute sample_rate = {} is not a sample rate (1..{} Hz)",
+                                               a.sample_rate, audio::kMaxSampleRate));
   if (!std::isfinite(a.frame_shift_ms) || a.frame_shift_ms <= 0.0)
     throw FeatureStoreError(path_, fmt::format("attribute frame_shift_ms = {} is not a frame shift (> 0 ms)",
                                                a.frame_shift_ms));
