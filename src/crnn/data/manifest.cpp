@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+#include "crnn/util/text.h"
+
 namespace fs = std::filesystem;
 
 namespace crnn::data {
@@ -189,13 +191,6 @@ const std::set<std::string> kReserved{"id", "path", "speaker", "split"};
 
 bool valid_split(const std::string& s) {
   return s.empty() || std::find(split_names().begin(), split_names().end(), s) != split_names().end();
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
 }
 }  // namespace
 

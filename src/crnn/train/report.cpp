@@ -16,6 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include "crnn/util/text.h"
+
 namespace crnn::train {
 namespace {
 namespace fs = std::filesystem;
@@ -419,11 +421,8 @@ std::string heatmap_svg(const Heatmap& h) {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
+// metrics.csv cells and lines: line ends included (files written on Windows).
+std::string trim(const std::string& s) { return crnn::trim(s, " \t\r\n"); }
 
 std::vector<std::string> split_commas(const std::string& line) {
   std::vector<std::string> cells;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "crnn/data/splits.h"
+#include "crnn/util/text.h"
 
 namespace crnn::train {
 
@@ -166,8 +167,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
     for (const auto& name : d.labels.names()) {
       std::string folded;
       for (unsigned char ch : name) folded += static_cast<char>(std::tolower(ch));
-      const auto b = folded.find_first_not_of(" \t"), e = folded.find_last_not_of(" \t");
-      by_folded[b == std::string::npos ? "" : folded.substr(b, e - b + 1)].push_back("'" + name + "'");
+      by_folded[trim(folded)].push_back("'" + name + "'");
     }
     for (const auto& [folded, names] : by_folded)
       if (names.size() > 1)
