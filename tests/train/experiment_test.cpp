@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -212,7 +214,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   std::vector<double> row_means;
   std::vector<std::string> by_seed;
   for (size_t r = 0; r < 2; ++r) {
-    std::vector<double> ua;
+    std::vector<double> ua, loss_fraction;
     std::vector<std::string> mark;
     for (int seed = 1; seed <= 2; ++seed) {
       auto s = nlohmann::json::parse(data::read_text_file(
@@ -220,6 +222,13 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
       ua.push_back(s["test_ua_recall"].get<double>());
       // † marks a run whose selected model is its first epoch's.
       mark.push_back(s["best_epoch"] == 1 && s["epochs_run"] > 1 ? "†" : "");
+      // The lowest training loss over the run's epochs, as a fraction of ln 2
+      // (two classes: a uniform prediction's loss).
+      double lowest = 1e300;
+      for (const auto& m : train::read_metrics_csv(
+               fmt::format("{}/{}/seed_{}/metrics.csv", out, p.cells[p.grid[0][r][0]].dir, seed)))
+        lowest = std::min(lowest, m.train_loss);
+      loss_fraction.push_back(lowest / std::log(2.0));
     }
     const double mean = (ua[0] + ua[1]) / 2;
     const double sd = std::abs(ua[0] - ua[1]) / std::sqrt(2.0);
@@ -228,6 +237,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
     EXPECT_NEAR(cell["test_ua_recall_std"].get<double>(), sd, 1e-12);
     row_means.push_back(mean);
     by_seed.push_back(fmt::format("| 2/2 | 1: {:.1f}{}, 2: {:.1f}{} |", 100 * ua[0], mark[0], 100 * ua[1], mark[1]));
+    by_seed.push_back(fmt::format("| 1: {:.2f}, 2: {:.2f} |", loss_fraction[0], loss_fraction[1]));
   }
   const std::string md = data::read_text_file(out + "/results.md");
   // The protocol table lists every seed's test UA recall.
@@ -242,6 +252,31 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_EQ(count(svg, "class=\"bar\""), 2u);
   EXPECT_EQ(count(svg, "class=\"reference\""), 1u);
   EXPECT_TRUE(fs::exists(out + "/" + p.cells[0].dir + "/repeat.json"));
+
+  // A run whose training loss stays near ln 2 (uniform prediction) shows a
+  // fraction near 1, and the JSON holds the lowest loss itself.
+  {
+    const std::string m1 = fmt::format("{}/{}/seed_1/metrics.csv", out, p.cells[p.grid[0][0][0]].dir);
+    const auto rows = train::read_metrics_csv(m1);
+    ASSERT_FALSE(rows.empty());
+    const std::string original = data::read_text_file(m1);
+    std::ofstream flat(m1, std::ios::trunc);
+    flat << "epoch,train_loss,val_loss,val_ua_recall,val_wa,epoch_seconds,frames_per_s\n";
+    for (const auto& m : rows)
+      flat << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", m.epoch, 0.70 - 0.001 * m.epoch,
+                          m.val_loss, m.val_ua_recall, m.val_wa, m.epoch_seconds, m.frames_per_s);
+    flat.close();
+    const double lowest = 0.70 - 0.001 * static_cast<double>(rows.back().epoch);
+    train::ExperimentOptions results_only;
+    results_only.train = false;
+    train::run_experiment(e, out, results_only, log);
+    const std::string flat_md = data::read_text_file(out + "/results.md");
+    EXPECT_NE(flat_md.find(fmt::format("| 1: {:.2f}, 2: ", lowest / std::log(2.0))), std::string::npos) << flat_md;
+    EXPECT_NE(flat_md.find("Lowest train loss / ln C: "), std::string::npos) << flat_md;
+    auto flat_json = nlohmann::json::parse(data::read_text_file(out + "/results.json"));
+    EXPECT_NEAR(flat_json["tables"][0]["cells"][0][0]["lowest_train_loss"][0].get<double>(), lowest, 1e-9);
+    std::ofstream(m1, std::ios::trunc) << original;
+  }
 
   // Without row 2's runs the group's averages rest on one of their two cells, and say so.
   for (int seed = 1; seed <= 2; ++seed)

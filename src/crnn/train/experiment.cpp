@@ -25,6 +25,14 @@ namespace fs = std::filesystem;
 namespace crnn::train {
 namespace {
 
+/// The lowest training loss in a run's metrics.csv; NaN when there is none.
+double lowest_train_loss(const std::string& metrics_path) {
+  double lowest = std::nan("");
+  if (!fs::exists(metrics_path)) return lowest;
+  for (const auto& m : read_metrics_csv(metrics_path))
+    if (std::isfinite(m.train_loss) && !(m.train_loss >= lowest)) lowest = m.train_loss;
+  return lowest;
+}
 
 std::string join(const std::string& where, const std::string& key) { return where.empty() ? key : where + "." + key; }
 
@@ -479,8 +487,9 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     // Protocol: what was actually run per cell.
     md += "<details><summary>Protocol per cell</summary>\n\n";
     md += "| row | column | runs | test UA by seed (%) | test WA (%) | epochs run, mean [min–max] | best epoch, mean | "
-          "wall per run (min) | speakers train/valid/test | utterances train/valid/test | run directory |\n";
-    md += "|---|---|---:|---|---:|---|---:|---:|---|---|---|\n";
+          "lowest train loss / ln C, by seed | wall per run (min) | speakers train/valid/test | "
+          "utterances train/valid/test | run directory |\n";
+    md += "|---|---|---:|---|---:|---|---:|---|---:|---|---|---|\n";
     bool any_stalled = false;
     nlohmann::json jt;
     jt["id"] = t.id;
@@ -509,18 +518,27 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         const auto& cell = plan.cells[plan.grid[ti][r][c]];
         chart.values.back().push_back(s.runs.empty() ? std::nan("") : 100 * s.test_ua_recall_mean);
         chart.errors.back().push_back(s.runs.size() < 2 ? std::nan("") : 100 * s.test_ua_recall_std);
-        std::vector<double> epochs, best_epochs, walls;
-        std::string by_seed;
+        std::vector<double> epochs, best_epochs, walls, lowest_losses;
+        std::string by_seed, by_loss;
         for (auto& run : s.runs) {
           epochs.push_back(static_cast<double>(run.epochs_run));
           best_epochs.push_back(static_cast<double>(run.best_epoch));
           walls.push_back(run.wall_seconds);
+          lowest_losses.push_back(
+              lowest_train_loss((fs::path(out_dir) / cell.dir / run.dir / "metrics.csv").string()));
           // † = the selected model is the first epoch's: validation never improved on it.
           const bool stalled = run.best_epoch == 1 && run.epochs_run > 1;
           any_stalled |= stalled;
           by_seed += fmt::format("{}{}: {:.1f}{}", by_seed.empty() ? "" : ", ", run.seed, 100 * run.test_ua_recall,
                                  stalled ? "†" : "");
+          // The lowest training loss as a fraction of ln C, the loss of a uniform
+          // prediction over the (balanced) training set: near 1, the run never
+          // left the chance plateau (docs/training.md, "Slow start").
+          const double fraction = lowest_losses.back() / -std::log(chance[c]);
+          by_loss += fmt::format("{}{}: {}", by_loss.empty() ? "" : ", ", run.seed,
+                                 std::isfinite(fraction) ? fmt::format("{:.2f}", fraction) : "—");
         }
+        if (by_loss.empty()) by_loss = "—";
         if (by_seed.empty()) by_seed = "—";
         // Speakers and utterances: from the first finished run's summary.json.
         std::string spk = "—", utt = "—";
@@ -533,13 +551,13 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         const auto [emin, emax] = epochs.empty() ? std::pair<double, double>{0, 0}
                                                  : std::pair<double, double>{*std::min_element(epochs.begin(), epochs.end()),
                                                                              *std::max_element(epochs.begin(), epochs.end())};
-        md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name,
+        md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name,
                           t.columns[c].name, s.runs.size(), t.seeds, by_seed,
                           s.runs.empty()       ? "—"
                           : s.runs.size() < 2  ? pct(s.test_wa_mean)
                                                : fmt::format("{} ± {}", pct(s.test_wa_mean), pct(s.test_wa_std)),
                           epochs.empty() ? "—" : fmt::format("{:.1f} [{:.0f}–{:.0f}]", mean_finite(epochs), emin, emax),
-                          best_epochs.empty() ? "—" : fmt::format("{:.1f}", mean_finite(best_epochs)),
+                          best_epochs.empty() ? "—" : fmt::format("{:.1f}", mean_finite(best_epochs)), by_loss,
                           walls.empty() ? "—" : fmt::format("{:.1f}", mean_finite(walls) / 60), spk, utt, cell.dir);
         nlohmann::json jc;
         jc["dir"] = cell.dir;
@@ -553,6 +571,8 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         jc["epochs_run"] = epochs;
         jc["best_epoch"] = best_epochs;
         jc["wall_seconds"] = walls;
+        jc["lowest_train_loss"] = nlohmann::json::array();
+        for (double l : lowest_losses) jc["lowest_train_loss"].push_back(std::isfinite(l) ? nlohmann::json(l) : nlohmann::json());
         jrow.push_back(jc);
       }
       jt["cells"].push_back(jrow);
@@ -560,6 +580,9 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     if (any_stalled)
       md += "\n† the run's selected model is its first epoch's: validation UA recall never improved on it, "
             "and early stopping ended the run after the patience.\n";
+    md += "\nLowest train loss / ln C: the run's lowest training loss over its epochs divided by ln C (C classes), "
+          "the loss of a uniform prediction on the class-balanced training set. Near 1.00, the model never fit its "
+          "training set better than a uniform guess (the chance plateau of docs/training.md, \"Slow start\").\n";
     md += "\n</details>\n\n";
     data::write_text_file_atomic((out / (t.id + ".svg")).string(), grouped_bar_chart_svg(chart));
     js["tables"].push_back(jt);
