@@ -189,6 +189,9 @@ TEST(Speechocean762, BadListsAndEntries) {
   EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "train/wav.scp: no utterances (empty list)"));
   d.write("so/train/wav.scp", std::string("u1\xff\xfe\x01\n", 6));
   EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "expected 'key value', found 'u1\\xff\\xfe\\x01'"));
+  // A key followed only by blanks has no value (line 2: the first line is fine).
+  d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.flac\nu4 \t \r\n");
+  EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "wav.scp:2: no value for 'u4'"));
   d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.flac\n");
   fs::remove_all(d.path() / "so/test");
   d.write("so/test", "a file");

@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "crnn/util/text.h"
+
 namespace fs = std::filesystem;
 
 namespace crnn::data {
@@ -86,11 +88,10 @@ std::map<std::string, std::string> read_kaldi_map(const fs::path& file) {
     if (e == std::string::npos)
       throw DataError(fmt::format("{}:{}: expected 'key value', found '{}'", file.string(), lineno, quoted_line(line)));
     std::string key = line.substr(b, e - b);
-    size_t vb = line.find_first_not_of(" \t", e);
-    size_t ve = line.find_last_not_of(" \t");
-    if (vb == std::string::npos)
+    std::string value = trim(std::string_view(line).substr(e));
+    if (value.empty())
       throw DataError(fmt::format("{}:{}: no value for '{}'", file.string(), lineno, key));
-    if (!out.emplace(key, line.substr(vb, ve - vb + 1)).second)
+    if (!out.emplace(key, std::move(value)).second)
       throw DataError(fmt::format("{}:{}: duplicate key '{}'", file.string(), lineno, key));
   }
   return out;
