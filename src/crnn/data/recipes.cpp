@@ -218,7 +218,7 @@ Manifest prepare_speechocean762(const std::string& dir, PrepareReport* report) {
       fs::path p(where_s);
       if (p.is_relative()) p = root / p;  // the corpus's wav.scp paths are relative to its root
       p = p.lexically_normal();
-      if (p.extension() != ".wav" && p.extension() != ".flac" && p.extension() != ".WAV" && p.extension() != ".FLAC") {
+      if (!is_audio(p)) {  // the same case-insensitive test as the RAVDESS recipe's
         skip(report, fmt::format("{}/wav.scp: {}: not a .wav or .flac path: {}", split, utt, p.string()));
         continue;
       }
