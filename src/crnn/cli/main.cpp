@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   int threads = 0;
   app.add_option("--threads", threads,
-                 "CPU threads for LibTorch and OpenBLAS (default: all cores)")
+                 "CPU threads for LibTorch and OpenBLAS (default 0: all cores)")
       ->check(CLI::Range(0, crnn::kMaxThreads));
 
   auto& specs = registry();
