@@ -52,7 +52,18 @@ TEST(SequenceClassifier, PresetsHaveThePapersSizes) {
   EXPECT_TRUE(SequenceClassifierOptions::preset("emotion-eclstm", 2).front_end()[0].extended());
   EXPECT_TRUE(SequenceClassifierOptions::preset("agender-conv", 2).front_end()[0].convolutional());
   EXPECT_EQ(SequenceClassifierOptions::preset("agender-clstm", 2).front_end()[0].reduce(), WindowReduce::max);
-  EXPECT_THROW(SequenceClassifierOptions::preset("emotion-transformer", 2), c10::Error);
+  // Whichever part of the name is wrong (no setup, setup, front end), the error lists the known presets.
+  for (const char* bad : {"transformer", "speech-clstm", "emotion-transformer", "agender-eclstm"}) {
+    try {
+      SequenceClassifierOptions::preset(bad, 2);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      EXPECT_NE(what.find(std::string("unknown model preset '") + bad + "'; known presets: emotion-baseline"),
+                std::string::npos) << what;
+      EXPECT_NE(what.find("agender-cblstm"), std::string::npos) << what;
+    }
+  }
   for (auto& name : SequenceClassifierOptions::preset_names()) {
     SequenceClassifier m(SequenceClassifierOptions::preset(name, 4));
     auto out = m(PaddedSequence{torch::randn({2, 60, 26}), torch::tensor({60, 9}, torch::kLong)});

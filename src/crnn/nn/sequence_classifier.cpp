@@ -42,6 +42,12 @@ std::vector<std::string> SequenceClassifierOptions::preset_names() {
 SequenceClassifierOptions SequenceClassifierOptions::preset(const std::string& name_in,
                                                             int64_t num_classes,
                                                             int64_t input_size) {
+  // Every rejection names the known presets, whichever part of the name is wrong.
+  const auto unknown = [&name_in] {
+    std::string known;
+    for (auto& n : preset_names()) known += " " + n;
+    TORCH_CHECK(false, "unknown model preset '", name_in, "'; known presets:", known, " (aliases: emotion, agender)");
+  };
   std::string name = name_in;
   if (name == "emotion") name = "emotion-clstm";
   if (name == "agender") name = "agender-cblstm";
@@ -50,7 +56,7 @@ SequenceClassifierOptions SequenceClassifierOptions::preset(const std::string& n
   SequenceClassifierOptions o(input_size, num_classes);
   o.recurrent_size(256).dense_size(400);
   const auto dash = name.find('-');
-  TORCH_CHECK(dash != std::string::npos, "unknown model preset '", name_in, "'");
+  if (dash == std::string::npos) unknown();
   const std::string setup = name.substr(0, dash), front = name.substr(dash + 1);
   if (setup == "emotion") {
     o.bidirectional(false).average_last(4);
@@ -59,7 +65,7 @@ SequenceClassifierOptions SequenceClassifierOptions::preset(const std::string& n
     if (front == "conv") l.convolutional(true).activation(Activation::sigmoid);
     else if (front == "clstm") l.kind(RecurrentKind::lstm).source(FeatureSource::cell).reduce(WindowReduce::last);
     else if (front == "eclstm") l.kind(RecurrentKind::lstm).extended(true).source(FeatureSource::cell).reduce(WindowReduce::last);
-    else TORCH_CHECK(false, "unknown model preset '", name_in, "'");
+    else unknown();
     o.front_end({l, l});
     return o;
   }
@@ -72,14 +78,11 @@ SequenceClassifierOptions SequenceClassifierOptions::preset(const std::string& n
     else if (front == "cblstm")
       l.kind(RecurrentKind::blstm).hidden_size(100).source(FeatureSource::output)
           .combine(FeatureSource::cell).reduce(WindowReduce::max);
-    else TORCH_CHECK(false, "unknown model preset '", name_in, "'");
+    else unknown();
     o.front_end({l});
     return o;
   }
-  std::string known;
-  for (auto& n : preset_names()) known += " " + n;
-  TORCH_CHECK(false, "unknown model preset '", name_in, "'; known presets:", known,
-              " (aliases: emotion, agender)");
+  unknown();
   return o;
 }
 
