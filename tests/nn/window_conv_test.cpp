@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
+#include <string>
+
 #include "crnn/nn/window_conv.h"
 #include "nn/gradcheck.h"
 
@@ -60,9 +63,20 @@ TEST(WindowConv, RaggedBatchEqualsEachSequenceAlone) {
 }
 
 TEST(WindowConv, InvalidOptionsRaiseClearErrors) {
-  EXPECT_THROW(WindowConv(WindowConvOptions(3, 4).window(0)), c10::Error);
-  EXPECT_THROW(WindowConv(WindowConvOptions(3, 4).shift(0)), c10::Error);
-  EXPECT_THROW(WindowConv(WindowConvOptions(3, 4).pool(0)), c10::Error);
+  const auto expect_error = [](const std::function<void()>& f, const std::string& fragment) {
+    try {
+      f();
+      ADD_FAILURE() << "expected an error containing: " << fragment;
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_error([] { WindowConv(WindowConvOptions(3, 4).window(0)); }, "WindowConv: window (r1) must be in 1..1048576, got 0");
+  expect_error([] { WindowConv(WindowConvOptions(3, 4).shift(0)); }, "WindowConv: shift (r2) must be in 1..1048576, got 0");
+  expect_error([] { WindowConv(WindowConvOptions(3, 4).pool(0)); }, "WindowConv: pool (p1) must be in 1..1048576, got 0");
+  expect_error([] { WindowConv(WindowConvOptions(0, 4)); }, "WindowConv: input_size (k) must be >= 1, got 0");
+  expect_error([] { WindowConv(WindowConvOptions(3, 0)); }, "WindowConv: features (n) must be in 1..65536, got 0");
   WindowConv conv(WindowConvOptions(3, 4));
-  EXPECT_THROW(conv(PaddedSequence{torch::randn({1, 8, 2}), torch::tensor({8}, torch::kLong)}), c10::Error);
+  expect_error([&] { conv(PaddedSequence{torch::randn({1, 8, 2}), torch::tensor({8}, torch::kLong)}); },
+               "WindowConv: input has 2 features per frame but the layer was built for input_size=3");
 }

@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <fmt/core.h>
+
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "crnn/data/feature_store.h"
+#include "crnn/data/error.h"
 #include "crnn/data/manifest.h"
 #include "crnn/train/config.h"
 #include "crnn/train/run_data.h"
@@ -76,5 +81,96 @@ TEST(RunData, UnknownNormalizationIsAConfigErrorNamingTheKey) {
     FAIL() << "expected a ConfigError";
   } catch (const train::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("data.normalization"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+/// 24 speakers × 10 utterances, each speaker with one emotion label, every row
+/// marked "train" (a split column that folds must override).
+data::Manifest actors_manifest() {
+  data::Manifest m({"emotion", "fold_column"});
+  for (int s = 0; s < 24; ++s)
+    for (int k = 0; k < 10; ++k) {
+      data::Utterance u;
+      u.id = fmt::format("a{:02d}_{}", s, k);
+      u.path = "/nonexistent/" + u.id + ".wav";
+      u.speaker = fmt::format("actor{:02d}", s);
+      u.labels["emotion"] = s % 2 ? "happy" : "sad";
+      u.labels["fold_column"] = s < 16 ? "train" : (s < 20 ? "valid" : "test");
+      u.split = "train";
+      m.add(u);
+    }
+  return m;
+}
+
+std::map<std::string, std::set<std::string>> speakers_by_split(const data::Manifest& m) {
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& u : m.utterances()) out[u.split].insert(u.speaker);
+  return out;
+}
+}  // namespace
+
+// data.folds (the RAVDESS configs: 6 folds, fold 0): whole speakers per split,
+// equal folds of 4 actors, fold i+1 validates round i — so the test speakers of
+// round i+1 are the validation speakers of round i — and over the k rounds
+// every speaker is tested exactly once. The manifest's own split is ignored.
+TEST(RunData, FoldsSplitWholeSpeakersAndRoundIPlusOneTestsRoundIsValidation) {
+  const auto m = actors_manifest();
+  train::DataConfig config;
+  config.manifest = "actors.csv";
+  config.task = "emotion";
+  config.folds = 6;
+  std::vector<std::map<std::string, std::set<std::string>>> rounds;
+  std::map<std::string, int> tested;
+  for (int64_t fold = 0; fold < 6; ++fold) {
+    config.fold = fold;
+    const auto by = speakers_by_split(train::assign_splits(m, config));
+    ASSERT_EQ(by.size(), 3u) << "fold " << fold;
+    EXPECT_EQ(by.at("test").size(), 4u);
+    EXPECT_EQ(by.at("valid").size(), 4u);
+    EXPECT_EQ(by.at("train").size(), 16u);
+    std::set<std::string> all;
+    for (const auto& [split, speakers] : by) all.insert(speakers.begin(), speakers.end());
+    EXPECT_EQ(all.size(), 24u) << "a speaker in two splits";
+    for (const auto& s : by.at("test")) ++tested[s];
+    rounds.push_back(by);
+  }
+  for (int64_t fold = 0; fold < 6; ++fold)
+    EXPECT_EQ(rounds[fold].at("valid"), rounds[(fold + 1) % 6].at("test")) << "fold " << fold;
+  EXPECT_EQ(tested.size(), 24u);
+  for (const auto& [speaker, times] : tested) EXPECT_EQ(times, 1) << speaker;
+  config.fold = 6;
+  EXPECT_THROW(train::assign_splits(m, config), data::DataError);
+}
+
+// data.split_column: the split is read from another label column, and a value
+// other than train / valid / test is an error naming the row and the column.
+TEST(RunData, SplitColumnIsReadFromTheNamedLabelColumn) {
+  auto m = actors_manifest();
+  train::DataConfig config;
+  config.manifest = "actors.csv";
+  config.task = "emotion";
+  config.split_column = "fold_column";
+  const auto by = speakers_by_split(train::assign_splits(m, config));
+  EXPECT_EQ(by.at("train").size(), 16u);
+  EXPECT_EQ(by.at("valid"), (std::set<std::string>{"actor16", "actor17", "actor18", "actor19"}));
+  EXPECT_EQ(by.at("test"), (std::set<std::string>{"actor20", "actor21", "actor22", "actor23"}));
+  m.mutable_at(3).labels["fold_column"] = "dev";
+  try {
+    train::assign_splits(m, config);
+    ADD_FAILURE() << "'dev' accepted as a split";
+  } catch (const train::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("actors.csv: row 'a00_3': split column 'fold_column' holds 'dev' "
+                                         "(expected train, valid or test)"),
+              std::string::npos)
+        << e.what();
+  }
+  config.split_column = "nope";
+  try {
+    train::assign_splits(m, config);
+    ADD_FAILURE() << "a missing split column accepted";
+  } catch (const train::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("data.split_column: the manifest has no column 'nope'"), std::string::npos)
+        << e.what();
   }
 }

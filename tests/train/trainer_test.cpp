@@ -204,10 +204,9 @@ TEST(Trainer, BadInputsGiveClearErrors) {
   };
   const auto cfg = test::tiny_config(c, 1);
   expect_error(cfg, {"data.task=emotion"}, "no label column 'emotion'", "r1");
-  // An empty split: no validation rows and carving impossible with one speaker per class left is
-  // covered by the splits tests; here the test speakers are moved to a column with only train rows.
+  // Every row a test row: no training utterances to learn from or to carve validation speakers from.
   {
-    std::ofstream m(dir.file("novalid.csv"));
+    std::ofstream m(dir.file("alltest.csv"));
     m << "id,path,speaker,trend,split\n";
     std::ifstream in(c.manifest);
     std::string line;
@@ -217,7 +216,7 @@ TEST(Trainer, BadInputsGiveClearErrors) {
       m << line.substr(0, pos) << ",test\n";
     }
   }
-  expect_error(cfg, {"data.manifest=" + dir.file("novalid.csv")}, "", "r2");
+  expect_error(cfg, {"data.manifest=" + dir.file("alltest.csv")}, "no training utterances", "r2");
   // Features that do not cover the manifest.
   {
     std::ofstream m(dir.file("extra.csv"));
