@@ -31,6 +31,14 @@ TEST(BenchCli, JsonKeysAreConsistentWithEachOther) {
                             "composed_peak_rss_mb", "train_speedup", "infer_speedup"})
       ASSERT_TRUE(m.contains(key)) << key << " missing in " << m.dump();
     EXPECT_EQ(m["repeats"], 2);
+    // 3 × forward GEMM FLOPs for 2 sequences of 24 frames, 26 features, 8 classes, by hand:
+    // conv: 10 windows × 2·5·26·100 + 1 window × 2·5·100·100, then LSTM(256) over 1 step
+    //   2·100·1024, Dense 2·256·400, classes 2·400·8: 776,000 per sequence;
+    // CLSTM: 10 × (5·2·26·400 + 4·2·100·400) + 1 × (5·2·100·400 + 4·2·100·400) + the same
+    //   classifier: 5,376,000 per sequence.
+    EXPECT_DOUBLE_EQ(m["train_gflop_per_step"].get<double>(),
+                     m["model"] == "emotion-conv" ? 3 * 2 * 776000 / 1e9 : 3 * 2 * 5376000 / 1e9)
+        << m["model"];
     EXPECT_EQ(m["threads"], 1);
     const double frames = 2 * 24;
     const double fps = m["train_frames_per_s"];
