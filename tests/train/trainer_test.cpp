@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -350,4 +351,73 @@ TEST(Trainer, RunRecordsAbsoluteDataPaths) {
   EXPECT_EQ(saved.data.features, fs::path(c.features).lexically_normal().string());
   const auto embedded = train::RunConfig::parse(train::load_model(dir.file("run/best.pt")).bundle.config_toml);
   EXPECT_EQ(embedded.data.manifest, saved.data.manifest);
+}
+
+// A model whose class layer is zero predicts the uniform distribution at every
+// step, so its averaged prediction is uniform too: the loss is ln C for every
+// utterance, and every argmax ties and goes to class 0 (recall 1, 0, 0).
+TEST(Trainer, EvaluateOfAUniformModelHasLossLnCAndPredictsTheFirstClass) {
+  torch::manual_seed(2);
+  nn::SequenceClassifier model(nn::SequenceClassifierOptions(4, 3).recurrent_size(4).dense_size(5));
+  {
+    torch::NoGradGuard g;
+    model->classes->weight.zero_();
+    model->classes->bias.zero_();
+  }
+  std::vector<data::Example> examples;
+  const std::vector<int64_t> labels{0, 1, 2, 2, 1};
+  for (size_t i = 0; i < labels.size(); ++i)
+    examples.push_back({torch::randn({static_cast<int64_t>(3 + 4 * i), 4}), labels[i], fmt::format("u{}", i)});
+  const auto e = train::evaluate(model, examples, 3, /*batch_size=*/2, /*keep_probabilities=*/true);
+  EXPECT_EQ(e.count, 5);
+  EXPECT_NEAR(e.loss, std::log(3.0), 1e-6);
+  EXPECT_EQ(e.confusion.per_class_recall(), (std::vector<double>{1.0, 0.0, 0.0}));
+  EXPECT_NEAR(e.confusion.ua_recall(), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(e.confusion.wa(), 1.0 / 5, 1e-12);
+  ASSERT_EQ(e.probabilities.size(), 5u);
+  for (const auto& p : e.probabilities)
+    for (float q : p) EXPECT_NEAR(q, 1.0 / 3, 1e-6);
+  EXPECT_EQ(e.ids, (std::vector<std::string>{"u0", "u1", "u2", "u3", "u4"}));
+}
+
+// Class balancing (SPEC §3) on an unbalanced training set: 4 training speakers
+// with 6 "up" and 2 "down" utterances each → 24 + 8 = 32, oversampled to the
+// largest class: 2 × 24 = 48.
+TEST(Trainer, UnbalancedTrainingSetIsOversampledToTheLargestClass) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    std::ifstream in(c.manifest);
+    std::ofstream out(dir.file("unbalanced.csv"));
+    std::string line;
+    std::getline(in, line);
+    out << line << "\n";
+    while (std::getline(in, line)) {
+      // ids s<speaker>_c<class>_<i>: drop "down" (c1) utterances 2..5 of training speakers.
+      const bool train = line.find(",train") != std::string::npos;
+      const bool down = line.find("_c1_") != std::string::npos;
+      const int i = line[line.find(',') - 1] - '0';
+      if (train && down && i >= 2) continue;
+      out << line << "\n";
+    }
+  }
+  std::stringstream log;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1), {"data.manifest=" + dir.file("unbalanced.csv")}),
+                   dir.file("run"), {}, log);
+  EXPECT_NE(log.str().find("train: 48 utterances after class balancing (32 before)"), std::string::npos) << log.str();
+}
+
+// A run whose loss stops being finite ends with an error that says so and
+// names the last good checkpoint, instead of training on NaN.
+TEST(Trainer, DivergedTrainingStopsWithAClearError) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::stringstream log;
+  try {
+    train::train_run(train::RunConfig::parse(test::tiny_config(c, 3), {"train.lr=1e30"}), dir.file("run"), {}, log);
+    ADD_FAILURE() << "lr = 1e30 trained without diverging:\n" << log.str();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("training diverged: loss is"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("try a lower train.lr"), std::string::npos) << e.what();
+  }
 }
