@@ -93,6 +93,11 @@ TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
   r = run_crnn("predict '" + dir.file("run/best.pt") + "' '" + dir.file("text.wav") + "'");
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_NE(r.out.find("\"error\""), std::string::npos) << r.out;
+  // A file name that is not UTF-8 gets U+FFFD in its line, and the next file is still classified.
+  r = run_crnn("predict '" + dir.file("run/best.pt") + "' '" + dir.file("bad\xffname.wav") + "' '" + manifest[0].path + "'");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find("bad\xEF\xBF\xBDname.wav: file not found"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"label\""), std::string::npos) << r.out;
 
   // --normalize auto follows the model's training normalization: this run is
   // per speaker, so a file is its own speaker ("utterance").

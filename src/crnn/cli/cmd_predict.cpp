@@ -13,6 +13,7 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
 #include "crnn/util/error_text.h"
+#include "crnn/util/json_text.h"
 
 namespace {
 
@@ -73,7 +74,7 @@ int run_predict(const PredictCliOptions& o) {
       j["error"] = crnn::error_text(e);
       ++failed;
     }
-    fmt::print("{}\n", j.dump());
+    fmt::print("{}\n", crnn::json_text(j));
   }
   if (failed) fmt::print(stderr, "crnn predict: {} of {} file(s) failed\n", failed, o.audio.size());
   return failed ? cli::kExitPartial : 0;

@@ -19,6 +19,7 @@
 #include "crnn/train/report.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
+#include "crnn/util/json_text.h"
 
 namespace fs = std::filesystem;
 
@@ -588,7 +589,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     js["tables"].push_back(jt);
   }
   data::write_text_file_atomic((out / "results.md").string(), md);
-  data::write_text_file_atomic((out / "results.json").string(), js.dump(2) + "\n");
+  data::write_text_file_atomic((out / "results.json").string(), crnn::json_text(js, 2) + "\n");
   return md;
 }
 

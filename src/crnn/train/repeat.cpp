@@ -15,6 +15,7 @@
 #include "crnn/data/error.h"
 #include "crnn/data/manifest.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/json_text.h"
 
 namespace fs = std::filesystem;
 
@@ -96,7 +97,7 @@ void write_repeat_files(const RepeatSummary& s, const std::string& dir_in, const
   j["val_ua_recall_std"] = s.val_ua_recall_std;
   j["task"] = config.data.task;
   j["preset"] = config.model.preset;
-  data::write_text_file_atomic((dir / "repeat.json").string(), j.dump(2) + "\n");
+  data::write_text_file_atomic((dir / "repeat.json").string(), crnn::json_text(j, 2) + "\n");
 
   std::string md = fmt::format("# {} runs — task {}{}\n\n", s.runs.size(), config.data.task,
                                config.model.preset.empty() ? "" : ", model " + config.model.preset);

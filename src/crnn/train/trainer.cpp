@@ -21,6 +21,7 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/util/progress.h"
+#include "crnn/util/json_text.h"
 
 namespace fs = std::filesystem;
 
@@ -94,7 +95,7 @@ std::string evaluation_json(const Evaluation& e, const std::string& split, const
   for (double r : e.confusion.per_class_recall()) recalls.push_back(std::isnan(r) ? nlohmann::json() : nlohmann::json(r));
   j["per_class_recall"] = recalls;
   j["confusion"] = e.confusion.counts();
-  return j.dump(2) + "\n";
+  return crnn::json_text(j, 2) + "\n";
 }
 
 std::string evaluation_table(const Evaluation& e, const std::string& split,
@@ -349,7 +350,7 @@ TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, c
   j["valid_speakers"] = d.valid_speakers;
   j["test_speakers"] = d.test_speakers;
   j["seed"] = config.train.seed;
-  data::write_text_file_atomic((dir / "summary.json").string(), j.dump(2) + "\n");
+  data::write_text_file_atomic((dir / "summary.json").string(), crnn::json_text(j, 2) + "\n");
   return s;
 }
 
