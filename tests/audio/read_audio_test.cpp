@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
@@ -167,6 +168,32 @@ TEST(ReadAudio, TruncatedFlac) {
                           SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
   fs::resize_file(path, fs::file_size(path) / 2);
   expect_audio_error(path, "truncated or corrupt");
+}
+
+// FLAC's STREAMINFO (the first metadata block, bytes 8..41) holds the total
+// sample count in 36 bits: the low nibble of byte 21 and bytes 22..25. 0 means
+// "unknown" — a legal file, decoded to its end; a count the stream does not
+// hold is a damaged header, refused without allocating for it.
+TEST(ReadAudio, FlacTotalSamplesUnknownOrFalse) {
+  TempDir dir;
+  const auto samples = crnn::test::sine(300.0, 16000, 0.5, 0.5);  // 8000 samples
+  const std::string path = dir.file("a.flac");
+  crnn::test::write_audio(path, samples, 16000, 1, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  const auto reference = read_audio(path);
+  ASSERT_EQ(reference.size(0), 8000);
+  auto patch_total = [&](const std::string& out, unsigned char nibble, unsigned char byte) {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(bytes.substr(0, 4), "fLaC");
+    ASSERT_EQ(static_cast<unsigned char>(bytes[4]) & 0x7f, 0);  // block type 0: STREAMINFO
+    bytes[21] = static_cast<char>((static_cast<unsigned char>(bytes[21]) & 0xf0) | nibble);
+    for (int i = 22; i < 26; ++i) bytes[i] = static_cast<char>(byte);
+    std::ofstream(out, std::ios::binary) << bytes;
+  };
+  patch_total(dir.file("unknown.flac"), 0x0, 0x00);
+  EXPECT_TRUE(torch::equal(read_audio(dir.file("unknown.flac")), reference));
+  patch_total(dir.file("false.flac"), 0xf, 0xff);  // 2^36 − 1 samples announced
+  expect_audio_error(dir.file("false.flac"), "decoded 8000 of 68719476735 samples the header announces");
 }
 
 TEST(ReadAudio, TruncatedWav) {

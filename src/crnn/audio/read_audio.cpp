@@ -4,6 +4,7 @@
 #include <sndfile.h>
 #include <soxr.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -74,8 +75,10 @@ SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
 
 // libsndfile opens a WAV whose data chunk is cut off and silently shortens
 // it to what is there; its header log then holds "data : 16000 (should be
-// 8956)". A declared size of 0 or 0xFFFFFFFF is a streaming writer's
-// placeholder, not truncation, and is accepted.
+// 8956)". A declared size of 0xFFFFFFFF is a streaming writer's placeholder,
+// not truncation, and is accepted (libsndfile reads to the end of the file).
+// A declared size of 0 reads as no samples at all and read_audio refuses the
+// file as zero-length.
 void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string& path) {
   if ((info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAV &&
       (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAVEX)
@@ -123,9 +126,14 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
   // libsndfile normalises integer PCM to float by 1/2^(bits-1) (its default),
   // which for 16-bit data is exactly int16/32768, matching torchaudio.load.
   const int channels = info.channels;
+  // A FLAC header may leave the length unknown (total samples 0: libsndfile
+  // reports SF_COUNT_MAX) — a legal file, decoded to its end. A known length
+  // is checked against what decodes, but never trusted for memory up front:
+  // a damaged header can announce 2^36 samples.
+  const bool length_known = info.frames != SF_COUNT_MAX;
   const int64_t expected = info.frames;
   std::vector<float> interleaved;
-  interleaved.reserve(static_cast<size_t>(expected) * channels);
+  interleaved.reserve(static_cast<size_t>(std::min<int64_t>(expected, int64_t{1} << 22)) * channels);
   constexpr sf_count_t kChunk = 1 << 15;
   std::vector<float> buf(static_cast<size_t>(kChunk) * channels);
   int64_t got = 0;
@@ -141,8 +149,10 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
   if (sf_error(file.get()) != SF_ERR_NO_ERROR)
     throw AudioError(path, fmt::format("truncated or corrupt: decoding failed after {} of {} "
                                        "samples (libsndfile: {})",
-                                       got, expected, sf_strerror(file.get())));
-  if (got < expected)
+                                       got, length_known ? std::to_string(expected) : "an unknown number of",
+                                       sf_strerror(file.get())));
+  if (!length_known && got == 0) throw AudioError(path, "zero-length: the file contains no audio samples");
+  if (length_known && got < expected)
     throw AudioError(path, fmt::format("truncated or corrupt: decoded {} of {} samples the "
                                        "header announces",
                                        got, expected));
