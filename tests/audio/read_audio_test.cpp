@@ -242,3 +242,40 @@ TEST(ReadAudio, TenMillisecondFileGivesZeroFrames) {
   EXPECT_EQ(x.size(0), 160);
   EXPECT_EQ(crnn::audio::compute_fbank(x).sizes(), (std::vector<int64_t>{0, 26}));
 }
+
+// fbank_of_file = compute_fbank(read_audio(file)); finite samples that overflow
+// float arithmetic in the power spectrum (1e15 · 32768, squared, is beyond
+// FLT_MAX) are refused naming the file instead of giving NaN features, while
+// loud-but-representable input (1e10) still works.
+TEST(ReadAudio, FbankOfFileRefusesFeaturesThatAreNotFinite) {
+  using crnn::audio::compute_fbank;
+  using crnn::audio::fbank_of_file;
+  using crnn::audio::FbankOptions;
+  TempDir dir;
+  const auto wave = crnn::test::sine(300.0, 16000, 0.1, 0.5);
+  crnn::test::write_audio(dir.file("ok.wav"), wave, 16000, 1);
+  double seconds = 0;
+  const auto feats = fbank_of_file(dir.file("ok.wav"), FbankOptions(), &seconds);
+  EXPECT_TRUE(torch::equal(feats, compute_fbank(read_audio(dir.file("ok.wav")), FbankOptions())));
+  EXPECT_DOUBLE_EQ(seconds, 0.1);
+  for (double amplitude : {1e10, 1e15}) {
+    std::vector<float> loud(wave);
+    for (auto& x : loud) x = static_cast<float>(x * amplitude);
+    const std::string path = dir.file("amp" + std::to_string(static_cast<int>(std::log10(amplitude))) + ".wav");
+    crnn::test::write_audio(path, loud, 16000, 1, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+    if (amplitude < 1e12) {
+      EXPECT_TRUE(torch::isfinite(fbank_of_file(path, FbankOptions())).all().item<bool>());
+    } else {
+      EXPECT_TRUE(compute_fbank(read_audio(path), FbankOptions()).isnan().any().item<bool>());  // what is refused
+      try {
+        fbank_of_file(path, FbankOptions());
+        ADD_FAILURE() << "no error for " << path;
+      } catch (const AudioError& e) {
+        EXPECT_EQ(e.path(), path);
+        EXPECT_NE(std::string(e.what()).find("log mel features are not finite: the samples reach |x| = 5e+14"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+}

@@ -1,5 +1,7 @@
 #include "crnn/audio/fbank.h"
 
+#include "crnn/audio/read_audio.h"
+
 #include <sstream>
 #include <stdexcept>
 
@@ -238,6 +240,17 @@ torch::Tensor compute_fbank(const torch::Tensor& waveform, const FbankOptions& o
   if (o.use_power()) spectrum = spectrum.pow(2.0);
   auto energies = torch::mm(spectrum, mel_banks(o).t());
   return torch::clamp_min(energies, o.log_floor()).log();
+}
+
+torch::Tensor fbank_of_file(const std::string& path, const FbankOptions& options, double* audio_seconds) {
+  const torch::Tensor wave = read_audio(path, static_cast<int>(options.sample_rate()));
+  if (audio_seconds) *audio_seconds = static_cast<double>(wave.size(0)) / static_cast<double>(options.sample_rate());
+  torch::Tensor features = compute_fbank(wave, options);
+  if (!torch::isfinite(features).all().item<bool>())
+    throw AudioError(path, fmt::format("log mel features are not finite: the samples reach |x| = {:g}, which "
+                                       "overflows float arithmetic (audio samples belong in [-1, 1])",
+                                       wave.abs().max().item<double>()));
+  return features;
 }
 
 std::vector<std::string> fbank_feature_names(int64_t num_bins) {

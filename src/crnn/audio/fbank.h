@@ -113,6 +113,20 @@ torch::Tensor mel_banks(const FbankOptions& options);
 torch::Tensor compute_fbank(const torch::Tensor& waveform,
                             const FbankOptions& options = FbankOptions());
 
+/// The log mel filterbank of an audio file: read_audio at the options' sample
+/// rate, then compute_fbank — what `crnn features` stores and `crnn predict`
+/// classifies. Throws AudioError (naming the file) for unreadable audio and for
+/// features that are not finite: finite samples far outside [-1, 1] (a float
+/// WAV at 1e15) overflow float arithmetic and would otherwise become NaN
+/// features without an error. A file shorter than one frame gives 0 frames, as
+/// compute_fbank does. `audio_seconds`, when given, receives the duration read.
+///
+/// \code
+///   auto feats = crnn::audio::fbank_of_file("utt.flac", crnn::audio::FbankOptions());
+/// \endcode
+torch::Tensor fbank_of_file(const std::string& path, const FbankOptions& options,
+                            double* audio_seconds = nullptr);
+
 /// "fbank_00", "fbank_01", ...: column names for a num_bins-wide matrix.
 std::vector<std::string> fbank_feature_names(int64_t num_bins);
 

@@ -54,8 +54,7 @@ int run_predict(const PredictCliOptions& o) {
     j["id"] = std::filesystem::path(path).stem().string();
     j["path"] = path;
     try {
-      auto wave = audio::read_audio(path, static_cast<int>(fbank.sample_rate()));
-      auto x = audio::compute_fbank(wave, fbank);
+      auto x = audio::fbank_of_file(path, fbank);
       if (x.size(0) == 0) throw std::runtime_error(path + ": shorter than one feature frame");
       // An unseen speaker: by default the file is its own speaker (its own
       // statistics, as test speakers are normalized in training), else the

@@ -1,5 +1,6 @@
 #include "crnn/data/extract_features.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include <ATen/Parallel.h>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
@@ -85,13 +87,11 @@ std::string strip_path(const std::string& message, const std::string& path) {
 Result extract(const FeatureJob& job, const audio::FbankOptions& fbank) {
   Result r;
   try {
-    const torch::Tensor wave = audio::read_audio(job.path, static_cast<int>(fbank.sample_rate()));
-    r.audio_seconds = static_cast<double>(wave.size(0)) / static_cast<double>(fbank.sample_rate());
-    r.features = audio::compute_fbank(wave, fbank);
+    r.features = audio::fbank_of_file(job.path, fbank, &r.audio_seconds);
     if (r.features.size(0) == 0) {
       r.status = Result::Status::TooShort;
-      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)",
-                             fbank.frame_length_ms(), wave.size(0), fbank.sample_rate());
+      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)", fbank.frame_length_ms(),
+                             std::llround(r.audio_seconds * fbank.sample_rate()), fbank.sample_rate());
     }
   } catch (const std::exception& e) {
     r.status = Result::Status::Failed;
