@@ -131,3 +131,54 @@ TEST(FeatureStore, IdEscaping) {
   EXPECT_EQ(crnn::data::escape_id("."), "%2E");
   EXPECT_EQ(crnn::data::unescape_id("%2E"), ".");
 }
+
+// Stored values that are not finite, and sizes no feature matrix has, are
+// errors naming the file and the id — not NaN statistics or an allocator error.
+TEST(FeatureStore, NonFiniteValuesAndAbsurdSizesAreRefusedOnRead) {
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  {
+    auto store = FeatureStore::open(path, Mode::Truncate);
+    auto x = torch::zeros({4, 3});
+    x[2][1] = std::nanf("");
+    x[3][0] = INFINITY;
+    store.write("nan", x);
+    store.write("ok", torch::ones({4, 3}));
+  }
+  {
+    // A complete-marked dataset declaring 2^40 × 26 values (chunked, so the file stays small).
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hsize_t dims[2] = {1ULL << 40, 26}, chunk[2] = {16, 26};
+    hid_t s = H5Screate_simple(2, dims, nullptr);
+    hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(plist, 2, chunk);
+    hid_t d = H5Dcreate2(f, "/features/huge", H5T_IEEE_F32LE, s, H5P_DEFAULT, plist, H5P_DEFAULT);
+    hid_t as = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(d, "complete", H5T_STD_U8LE, as, H5P_DEFAULT, H5P_DEFAULT);
+    const uint8_t one = 1;
+    H5Awrite(a, H5T_NATIVE_UINT8, &one);
+    H5Aclose(a);
+    H5Sclose(as);
+    H5Dclose(d);
+    H5Pclose(plist);
+    H5Sclose(s);
+    H5Fclose(f);
+  }
+  auto store = FeatureStore::open(path, Mode::Read);
+  EXPECT_TRUE(torch::equal(store.read("ok"), torch::ones({4, 3})));
+  auto error_of = [&](const std::string& id) {
+    try {
+      store.read(id);
+    } catch (const FeatureStoreError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("nan").find(path + ": features of 'nan' hold 2 non-finite value(s) (NaN or ±inf), the first at "
+                                        "frame 2, feature 1"),
+            std::string::npos)
+      << error_of("nan");
+  ASSERT_TRUE(store.contains("huge"));
+  EXPECT_NE(error_of("huge").find(path + ": dataset for 'huge' declares 1099511627776 × 26 values"), std::string::npos)
+      << error_of("huge");
+}

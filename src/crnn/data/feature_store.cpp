@@ -310,11 +310,27 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
     throw FeatureStoreError(path_, "dataset for '" + id + "' is not a 2-D matrix");
   hsize_t dims[2];
   H5Sget_simple_extent_dims(space, dims, nullptr);
+  // A damaged or hand-made file can declare any size; allocating it blindly
+  // ends in an allocator error that names neither the file nor the id.
+  if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth)
+    throw FeatureStoreError(path_, fmt::format("dataset for '{}' declares {} × {} values (at most {} frames of "
+                                               "at most {} features are read)",
+                                               id, dims[0], dims[1], kMaxStoredFrames, kMaxStoredWidth));
   torch::Tensor out =
       torch::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, torch::kFloat);
   if (out.numel() > 0 &&
       H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr<float>()) < 0)
     throw FeatureStoreError(path_, "cannot read dataset for '" + id + "' (corrupt file?)");
+  // NaN or ±inf would pass into the speaker statistics and every loss computed
+  // from them without an error.
+  if (out.numel() > 0) {
+    const auto bad = torch::nonzero(~torch::isfinite(out));
+    if (bad.size(0) > 0)
+      throw FeatureStoreError(path_, fmt::format("features of '{}' hold {} non-finite value(s) (NaN or ±inf), the "
+                                                 "first at frame {}, feature {}",
+                                                 id, bad.size(0), bad[0][0].item<int64_t>(),
+                                                 bad[0][1].item<int64_t>()));
+  }
   return out;
 }
 

@@ -39,6 +39,11 @@
 
 namespace crnn::data {
 
+/// Most frames one stored matrix may have: 10^8 frames of 10 ms are 11.6 days.
+inline constexpr unsigned long long kMaxStoredFrames = 100'000'000ULL;
+/// Most features per frame a stored matrix may have.
+inline constexpr unsigned long long kMaxStoredWidth = 65'536ULL;
+
 /// Any failure of the feature store; `what()` starts with the file name.
 class FeatureStoreError : public std::runtime_error {
  public:
@@ -87,7 +92,9 @@ class FeatureStore {
   /// The source recorded by write() for `id`; empty if none was (or for files
   /// written before sources were recorded).
   std::string source(const std::string& id) const;
-  /// The frames x features float32 matrix stored under `id`. Throws if absent.
+  /// The frames x features float32 matrix stored under `id`. Throws
+  /// FeatureStoreError if it is absent, declares more than kMaxStoredFrames ×
+  /// kMaxStoredWidth values, or holds NaN or ±inf.
   torch::Tensor read(const std::string& id) const;
   /// Ids of all complete matrices, in the order they were written.
   std::vector<std::string> ids() const;
