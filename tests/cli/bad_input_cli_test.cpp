@@ -175,3 +175,20 @@ TEST(BadInputCli, EvalRejectsFeaturesTheModelWasNotTrainedOn) {
 }
 
 }  // namespace
+
+// A corpus folder where every file is skipped: the reasons are printed before
+// the error, since they are the explanation (here: video-modality RAVDESS names).
+TEST(BadInputCli, PrepareWithEveryFileSkippedShowsWhy) {
+  crnn::test::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "rav" / "Actor_01");
+  std::ofstream(dir.path() / "rav" / "Actor_01" / "02-01-05-01-01-01-01.wav") << "x";
+  std::ofstream(dir.path() / "rav" / "Actor_01" / "clip.mp4") << "x";
+  auto r = run_crnn("prepare ravdess '" + dir.file("rav") + "' -o '" + dir.file("m.csv") + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  const auto reason = r.out.find("02-01-05-01-01-01-01.wav: not audio-only speech (modality 02, channel 01)");
+  const auto error = r.out.find("no utterances found in " + dir.file("rav") + ": all 2 file(s) skipped (reasons above)");
+  EXPECT_NE(reason, std::string::npos) << r.out;
+  EXPECT_NE(error, std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("clip.mp4: not a .wav/.flac file"), std::string::npos) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.csv")));
+}

@@ -25,16 +25,21 @@ int run_prepare(const PrepareOptions& o) {
   try {
     PrepareReport report;
     Manifest m = prepare(o.recipe, o.dir, &report);
-    if (m.empty()) throw DataError(fmt::format("{}: no utterances found in {}", o.recipe, o.dir));
-    ManifestWriteOptions wo;
-    wo.relative_paths = o.relative;
-    m.write(o.output, wo);
-
+    // The reasons come first: when nothing was usable they are the explanation.
     fmt::print("{}: {} files found, {} skipped\n", o.recipe, report.found, report.skipped.size());
     for (size_t i = 0; i < report.skipped.size() && i < o.show_skipped; ++i)
       fmt::print("  skipped {}\n", report.skipped[i]);
     if (report.skipped.size() > o.show_skipped)
       fmt::print("  … and {} more skipped\n", report.skipped.size() - o.show_skipped);
+    if (m.empty())
+      throw DataError(report.skipped.empty()
+                          ? fmt::format("{}: no utterances found in {}", o.recipe, o.dir)
+                          : fmt::format("{}: no utterances found in {}: all {} file(s) skipped (reasons above)",
+                                        o.recipe, o.dir, report.skipped.size()));
+    ManifestWriteOptions wo;
+    wo.relative_paths = o.relative;
+    m.write(o.output, wo);
+
     fmt::print("wrote {}: {} utterances, {} speakers\n", o.output, m.size(), m.speakers().size());
     for (const auto& task : m.tasks()) {
       std::map<std::string, size_t> counts;
