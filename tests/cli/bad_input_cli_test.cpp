@@ -40,6 +40,7 @@ TEST(BadInputCli, NumericFlagsStateTheirRange) {
       {"--threads 10000 config dump emotion-clstm", "--threads: Value 10000 not in range 0 to 256"},
       {"bench --min-seconds nan", "--min-seconds: must be a number of seconds in 0..3600, got nan"},
       {"bench --model nope", "--model nope: unknown model preset (known: emotion-baseline"},
+      {"eval r --split dev", "--split: dev not in {train,valid,test,all}"},
   };
   for (const auto& [args, message] : cases) {
     auto r = run_crnn(args);

@@ -123,6 +123,17 @@ TEST(FeatureStore, ErrorsNameTheFile) {
     EXPECT_NE(std::string(e.what()).find(text), std::string::npos);
     EXPECT_NE(std::string(e.what()).find("not an HDF5 file"), std::string::npos);
   }
+  // `crnn features -o DIR`: said "not an HDF5 file" before; now what it is.
+  for (auto mode : {Mode::Read, Mode::Append, Mode::Truncate}) {
+    try {
+      FeatureStore::open(dir.path().string(), mode);
+      ADD_FAILURE() << "a directory opened as a feature store";
+    } catch (const FeatureStoreError& e) {
+      EXPECT_NE(std::string(e.what()).find(dir.path().string() + ": is a directory, not an HDF5 file"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(FeatureStore, IdEscaping) {

@@ -81,7 +81,8 @@ crnn::cli::Registrar reg{
       app.add_option("model", o->model, "Run directory (uses best.pt) or model file")->required();
       app.add_option("--manifest", o->manifest, "Manifest (default: the run's)");
       app.add_option("--features", o->features, "Feature file (default: the run's)");
-      app.add_option("--split", o->split, "train | valid | test | all (split as in the run's config)");
+      app.add_option("--split", o->split, "train | valid | test | all (split as in the run's config)")
+          ->check(CLI::IsMember({"train", "valid", "test", "all"}));
       app.add_option("--json", o->json, "Also write the results as JSON to FILE");
       app.add_option("--batch-size", o->batch_size, "Batch size")->check(crnn::cli::IntRange(1, 1 << 20));
       return [o] { return run_eval(*o); };

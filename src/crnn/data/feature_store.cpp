@@ -203,6 +203,7 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   if (mode == Mode::Read && !exists) throw FeatureStoreError(path, "file not found");
+  if (exists && fs::is_directory(path, ec)) throw FeatureStoreError(path, "is a directory, not an HDF5 file");
   if (exists && mode != Mode::Truncate && H5Fis_hdf5(path.c_str()) <= 0)
     throw FeatureStoreError(path, "not an HDF5 file (or unreadable/corrupt)");
 
