@@ -590,8 +590,9 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
       for (size_t k = 0; k < std::size(kMetricColumns) && problem.empty(); ++k)
         if (!parse_cell(cells[col[k]], v[k]))
           problem = fmt::format("{} \"{}\" is not a number", kMetricColumns[k], cells[col[k]]);
-      if (problem.empty() && (!std::isfinite(v[0]) || v[0] != std::floor(v[0])))
-        problem = fmt::format("epoch \"{}\" is not a whole number", cells[col[0]]);
+      // (1e9 bounds the epoch so that the cast below is defined: 1e300 is no epoch.)
+      if (problem.empty() && (!std::isfinite(v[0]) || v[0] != std::floor(v[0]) || std::abs(v[0]) > 1e9))
+        problem = fmt::format("epoch \"{}\" is not a whole number of at most 10^9", cells[col[0]]);
       // Values `crnn train` cannot write: a damaged or hand-edited file, which
       // would otherwise be drawn as a chart from -560 % to -440 %. (An empty cell
       // is a value not measured.)
