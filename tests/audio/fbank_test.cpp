@@ -149,4 +149,15 @@ TEST(Fbank, DescriptionRoundTripsAndRejectsUnusableOptions) {
   EXPECT_NE(error_of("kaldi-fbank num_bins=1").find("num_bins must be at least 3"), std::string::npos);
   EXPECT_NE(error_of("kaldi-fbank frame_shift_ms=0").find("less than one sample"), std::string::npos);
   EXPECT_NE(error_of("mfcc num_ceps=13").find("not a kaldi-fbank description"), std::string::npos);
+  // A scale of 0 would give constant features, NaN ones NaN features; a frame length
+  // of NaN would be cast to a sample count.
+  EXPECT_NE(error_of("kaldi-fbank input_scale=0").find("input_scale must be a positive finite number, got 0"),
+            std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank input_scale=nan").find("input_scale must be a positive finite number"),
+            std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank preemphasis=nan").find("preemphasis must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank preemphasis=1.5").find("preemphasis must be in [0, 1], got 1.5"), std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank frame_length_ms=nan").find("frame_length_ms must be a finite number"),
+            std::string::npos);
+  EXPECT_EQ(error_of(describe(FbankOptions().preemphasis(0.0))), "(accepted)");
 }

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <utility>
 
 namespace crnn::audio {
 namespace {
@@ -26,6 +27,14 @@ int64_t fft_size(const FbankOptions& o) {
 double mel_scale(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
 
 void check_options(const FbankOptions& o) {
+  // Non-finite values first: the sample counts below cast them to integers.
+  for (auto [name, v] : {std::pair{"frame_length_ms", o.frame_length_ms()}, {"frame_shift_ms", o.frame_shift_ms()},
+                         {"low_freq", o.low_freq()}, {"high_freq", o.high_freq()}, {"log_floor", o.log_floor()}})
+    TORCH_CHECK(std::isfinite(v), "fbank: ", name, " must be a finite number, got ", v);
+  TORCH_CHECK(std::isfinite(o.input_scale()) && o.input_scale() > 0.0,
+              "fbank: input_scale must be a positive finite number, got ", o.input_scale());
+  TORCH_CHECK(o.preemphasis() >= 0.0 && o.preemphasis() <= 1.0, "fbank: preemphasis must be in [0, 1], got ",
+              o.preemphasis());
   TORCH_CHECK(o.sample_rate() >= 1 && o.sample_rate() <= kMaxSampleRate, "fbank: sample_rate must be in 1..",
               kMaxSampleRate, " Hz, got ", o.sample_rate());
   TORCH_CHECK(o.num_bins() >= 3, "fbank: num_bins must be at least 3, got ", o.num_bins());
