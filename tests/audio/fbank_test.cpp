@@ -147,7 +147,9 @@ TEST(Fbank, DescriptionRoundTripsAndRejectsUnusableOptions) {
   EXPECT_NE(error_of("kaldi-fbank sample_rate=0").find("sample_rate must be in 1..1000000 Hz, got 0"), std::string::npos);
   EXPECT_NE(error_of("kaldi-fbank sample_rate=99999999999").find("got 99999999999"), std::string::npos);
   EXPECT_NE(error_of("kaldi-fbank num_bins=1").find("num_bins must be at least 3"), std::string::npos);
-  EXPECT_NE(error_of("kaldi-fbank frame_shift_ms=0").find("less than one sample"), std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank frame_shift_ms=0").find("frame_shift_ms must be in (0, 100000] ms, got 0"),
+            std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank frame_shift_ms=0.05").find("less than one sample"), std::string::npos);  // 0.8 samples
   EXPECT_NE(error_of("mfcc num_ceps=13").find("not a kaldi-fbank description"), std::string::npos);
   // A scale of 0 would give constant features, NaN ones NaN features; a frame length
   // of NaN would be cast to a sample count.
@@ -158,6 +160,8 @@ TEST(Fbank, DescriptionRoundTripsAndRejectsUnusableOptions) {
   EXPECT_NE(error_of("kaldi-fbank preemphasis=nan").find("preemphasis must be in [0, 1]"), std::string::npos);
   EXPECT_NE(error_of("kaldi-fbank preemphasis=1.5").find("preemphasis must be in [0, 1], got 1.5"), std::string::npos);
   EXPECT_NE(error_of("kaldi-fbank frame_length_ms=nan").find("frame_length_ms must be a finite number"),
+            std::string::npos);
+  EXPECT_NE(error_of("kaldi-fbank frame_length_ms=1e300").find("frame_length_ms must be in (0, 100000] ms, got 1e+300"),
             std::string::npos);
   EXPECT_EQ(error_of(describe(FbankOptions().preemphasis(0.0))), "(accepted)");
 }

@@ -192,6 +192,8 @@ TEST(ReadAudio, FlacTotalSamplesUnknownOrFalse) {
   };
   patch_total(dir.file("unknown.flac"), 0x0, 0x00);
   EXPECT_TRUE(torch::equal(read_audio(dir.file("unknown.flac")), reference));
+  EXPECT_EQ(crnn::audio::audio_info(dir.file("unknown.flac")).frames, -1);
+  EXPECT_EQ(crnn::audio::audio_info(path).frames, 8000);
   patch_total(dir.file("false.flac"), 0xf, 0xff);  // 2^36 − 1 samples announced
   expect_audio_error(dir.file("false.flac"), "decoded 8000 of 68719476735 samples the header announces");
 }

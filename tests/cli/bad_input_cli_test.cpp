@@ -187,7 +187,7 @@ TEST(BadInputCli, PrepareWithEveryFileSkippedShowsWhy) {
   auto r = run_crnn("prepare ravdess '" + dir.file("rav") + "' -o '" + dir.file("m.csv") + "'");
   EXPECT_EQ(r.status, 2) << r.out;
   const auto reason = r.out.find("02-01-05-01-01-01-01.wav: not audio-only speech (modality 02, channel 01)");
-  const auto error = r.out.find("no utterances found in " + dir.file("rav") + ": all 2 file(s) skipped (reasons above)");
+  const auto error = r.out.find("no utterances found in " + dir.file("rav") + ": 2 entries skipped (reasons above)");
   EXPECT_NE(reason, std::string::npos) << r.out;
   EXPECT_NE(error, std::string::npos) << r.out;
   EXPECT_NE(r.out.find("clip.mp4: not a .wav/.flac file"), std::string::npos) << r.out;

@@ -47,7 +47,11 @@ TEST(Flops, ConvAndBaselineByHand) {
 // input projection: 2·k·m per window (G = 1), k = 26, m = n = 10, shift 1, no pooling.
 TEST(Flops, RnnLayerHasOneGateAndNoRecurrentProductInAOneFrameWindow) {
   auto o = SequenceClassifierOptions::preset("emotion-baseline", 2, 26);
-  const double classifier = forward_flops(o, 1, 7);  // no front end: 7 steps into the LSTM (checked above)
+  // No front end: LSTM(256) over 7 steps of 26 features, Dense, 2 classes:
+  // 7·2·26·1024 + 6·2·256·1024 + 7·2·256·400 + 7·2·400·2 = 4,963,264.
+  const double classifier = 7 * 2 * 26 * 1024.0 + 6 * 2 * 256 * 1024.0 + 7 * 2 * 256 * 400.0 + 7 * 2 * 400 * 2.0;
+  EXPECT_DOUBLE_EQ(forward_flops(o, 1, 7), 4963264.0);
+  EXPECT_DOUBLE_EQ(classifier, 4963264.0);
   auto layer = crnn::nn::FrontEndLayerOptions().features(26).window(1).shift(1).pool(1).pool_shift(1)
                    .kind(crnn::nn::RecurrentKind::rnn).source(crnn::nn::FeatureSource::output).hidden_size(10);
   o.front_end({layer});

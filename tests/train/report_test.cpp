@@ -366,8 +366,8 @@ TEST(ReportFiles, ErrorsNameTheFileAndLine) {
   for (const auto& [rows, message] : std::vector<std::pair<std::string, std::string>>{
            {"1,1,1,0.5,0.5,1,1\n1,1,1,0.5,0.5,1,1\n", ":3: epoch 1 does not follow epoch 1"},
            {"0,1,1,0.5,0.5,1,1\n", ":2: epoch 0 does not follow epoch 0 (epochs start at 1)"},
-           {"1e300,1,1,0.5,0.5,1,1\n", ":2: epoch \"1e300\" is not a whole number of at most 10^9"},
-           {"2.5,1,1,0.5,0.5,1,1\n", ":2: epoch \"2.5\" is not a whole number of at most 10^9"},
+           {"1e300,1,1,0.5,0.5,1,1\n", ":2: epoch \"1e300\" is not a whole number of magnitude at most 10^9"},
+           {"2.5,1,1,0.5,0.5,1,1\n", ":2: epoch \"2.5\" is not a whole number of magnitude at most 10^9"},
            {"1,1,1,-5.6,0.5,1,1\n", ":2: val_ua_recall -5.6 is not a fraction in [0, 1]"},
            {"1,1,1,0.5,nan,1,1\n", ":2: val_wa nan is not a fraction in [0, 1]"},
            {"1,nan,1,0.5,0.5,1,1\n", ":2: train_loss nan is negative or not a number"},

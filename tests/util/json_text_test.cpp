@@ -2,7 +2,8 @@
 
 #include "crnn/util/json_text.h"
 
-// Invalid UTF-8 bytes become U+FFFD (EF BF BD) one for one; valid text,
+// Invalid UTF-8 becomes U+FFFD (EF BF BD), one per invalid sequence (here each
+// stray byte is one); valid text,
 // including multi-byte characters, is written as it is.
 TEST(JsonText, InvalidUtf8IsReplacedNotThrown) {
   nlohmann::json j;

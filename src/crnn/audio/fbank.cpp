@@ -27,10 +27,13 @@ int64_t fft_size(const FbankOptions& o) {
 double mel_scale(double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); }
 
 void check_options(const FbankOptions& o) {
-  // Non-finite values first: the sample counts below cast them to integers.
+  // Non-finite values first, and frame lengths bounded: the sample counts below
+  // cast them to integers (1e300 ms would be undefined behaviour).
   for (auto [name, v] : {std::pair{"frame_length_ms", o.frame_length_ms()}, {"frame_shift_ms", o.frame_shift_ms()},
                          {"low_freq", o.low_freq()}, {"high_freq", o.high_freq()}, {"log_floor", o.log_floor()}})
     TORCH_CHECK(std::isfinite(v), "fbank: ", name, " must be a finite number, got ", v);
+  for (auto [name, v] : {std::pair{"frame_length_ms", o.frame_length_ms()}, {"frame_shift_ms", o.frame_shift_ms()}})
+    TORCH_CHECK(v > 0.0 && v <= 100000.0, "fbank: ", name, " must be in (0, 100000] ms, got ", v);
   TORCH_CHECK(std::isfinite(o.input_scale()) && o.input_scale() > 0.0,
               "fbank: input_scale must be a positive finite number, got ", o.input_scale());
   TORCH_CHECK(o.preemphasis() >= 0.0 && o.preemphasis() <= 1.0, "fbank: preemphasis must be in [0, 1], got ",
@@ -252,13 +255,15 @@ torch::Tensor compute_fbank(const torch::Tensor& waveform, const FbankOptions& o
 }
 
 torch::Tensor fbank_of_file(const std::string& path, const FbankOptions& options, double* audio_seconds) {
+  check_options(options);  // before decoding a whole file with options that cannot be used
   const torch::Tensor wave = read_audio(path, static_cast<int>(options.sample_rate()));
   if (audio_seconds) *audio_seconds = static_cast<double>(wave.size(0)) / static_cast<double>(options.sample_rate());
   torch::Tensor features = compute_fbank(wave, options);
   if (!torch::isfinite(features).all().item<bool>())
     throw AudioError(path, fmt::format("log mel features are not finite: the samples reach |x| = {:g}, which "
-                                       "overflows float arithmetic (audio samples belong in [-1, 1])",
-                                       wave.abs().max().item<double>()));
+                                       "scaled by input_scale = {:g} overflows float arithmetic (audio samples "
+                                       "belong in [-1, 1])",
+                                       wave.abs().max().item<double>(), options.input_scale()));
   return features;
 }
 

@@ -76,9 +76,9 @@ SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
 // libsndfile opens a WAV whose data chunk is cut off and silently shortens
 // it to what is there; its header log then holds "data : 16000 (should be
 // 8956)". A declared size of 0xFFFFFFFF is a streaming writer's placeholder,
-// not truncation, and is accepted (libsndfile reads to the end of the file).
-// A declared size of 0 reads as no samples at all and read_audio refuses the
-// file as zero-length.
+// not truncation, and is accepted (libsndfile reads to the end of the file);
+// so is 0, which libsndfile either repairs (a WAV that "wasn't closed
+// properly": RIFF size 8) or reads as no samples, refused as zero-length.
 void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string& path) {
   if ((info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAV &&
       (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAVEX)
@@ -103,7 +103,7 @@ void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string&
 AudioInfo audio_info(const std::string& path) {
   SF_INFO info;
   SndfilePtr file = open_sndfile(path, info);
-  return AudioInfo{info.samplerate, info.channels, static_cast<int64_t>(info.frames),
+  return AudioInfo{info.samplerate, info.channels, info.frames == SF_COUNT_MAX ? int64_t{-1} : static_cast<int64_t>(info.frames),
                    format_name(info.format)};
 }
 
@@ -133,7 +133,8 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
   const bool length_known = info.frames != SF_COUNT_MAX;
   const int64_t expected = info.frames;
   std::vector<float> interleaved;
-  interleaved.reserve(static_cast<size_t>(std::min<int64_t>(expected, int64_t{1} << 22)) * channels);
+  if (length_known)
+    interleaved.reserve(static_cast<size_t>(std::min<int64_t>(expected * channels, int64_t{1} << 22)));
   constexpr sf_count_t kChunk = 1 << 15;
   std::vector<float> buf(static_cast<size_t>(kChunk) * channels);
   int64_t got = 0;

@@ -33,7 +33,7 @@ class AudioError : public std::runtime_error {
 struct AudioInfo {
   int sample_rate = 0;
   int channels = 0;
-  int64_t frames = 0;  ///< samples per channel
+  int64_t frames = 0;  ///< samples per channel; −1 when the header leaves it unknown (FLAC total 0)
   std::string format;  ///< e.g. "WAV (Microsoft) / Signed 16 bit PCM"
 };
 

@@ -34,7 +34,7 @@ int run_prepare(const PrepareOptions& o) {
     if (m.empty())
       throw DataError(report.skipped.empty()
                           ? fmt::format("{}: no utterances found in {}", o.recipe, o.dir)
-                          : fmt::format("{}: no utterances found in {}: all {} file(s) skipped (reasons above)",
+                          : fmt::format("{}: no utterances found in {}: {} entries skipped (reasons above)",
                                         o.recipe, o.dir, report.skipped.size()));
     ManifestWriteOptions wo;
     wo.relative_paths = o.relative;

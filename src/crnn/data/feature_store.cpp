@@ -313,10 +313,12 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
   H5Sget_simple_extent_dims(space, dims, nullptr);
   // A damaged or hand-made file can declare any size; allocating it blindly
   // ends in an allocator error that names neither the file nor the id.
-  if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth)
-    throw FeatureStoreError(path_, fmt::format("dataset for '{}' declares {} × {} values (at most {} frames of "
-                                               "at most {} features are read)",
-                                               id, dims[0], dims[1], kMaxStoredFrames, kMaxStoredWidth));
+  if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth ||
+      (dims[1] > 0 && dims[0] > kMaxStoredValues / dims[1]))
+    throw FeatureStoreError(path_, fmt::format("dataset for '{}' declares {} × {} values (at most {} frames, {} "
+                                               "features and {} values are read)",
+                                               id, dims[0], dims[1], kMaxStoredFrames, kMaxStoredWidth,
+                                               kMaxStoredValues));
   torch::Tensor out =
       torch::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, torch::kFloat);
   if (out.numel() > 0 &&

@@ -43,6 +43,8 @@ namespace crnn::data {
 inline constexpr unsigned long long kMaxStoredFrames = 100'000'000ULL;
 /// Most features per frame a stored matrix may have.
 inline constexpr unsigned long long kMaxStoredWidth = 65'536ULL;
+/// Most values (frames × features) a stored matrix may have: 2^31 floats, 8 GiB.
+inline constexpr unsigned long long kMaxStoredValues = 1ULL << 31;
 
 /// Any failure of the feature store; `what()` starts with the file name.
 class FeatureStoreError : public std::runtime_error {
@@ -93,8 +95,9 @@ class FeatureStore {
   /// written before sources were recorded).
   std::string source(const std::string& id) const;
   /// The frames x features float32 matrix stored under `id`. Throws
-  /// FeatureStoreError if it is absent, declares more than kMaxStoredFrames ×
-  /// kMaxStoredWidth values, or holds NaN or ±inf.
+  /// FeatureStoreError if it is absent, declares more than kMaxStoredFrames
+  /// frames, kMaxStoredWidth features or kMaxStoredValues values, or holds NaN
+  /// or ±inf.
   torch::Tensor read(const std::string& id) const;
   /// Ids of all complete matrices, in the order they were written.
   std::vector<std::string> ids() const;

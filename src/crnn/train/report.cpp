@@ -592,7 +592,7 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
           problem = fmt::format("{} \"{}\" is not a number", kMetricColumns[k], cells[col[k]]);
       // (1e9 bounds the epoch so that the cast below is defined: 1e300 is no epoch.)
       if (problem.empty() && (!std::isfinite(v[0]) || v[0] != std::floor(v[0]) || std::abs(v[0]) > 1e9))
-        problem = fmt::format("epoch \"{}\" is not a whole number of at most 10^9", cells[col[0]]);
+        problem = fmt::format("epoch \"{}\" is not a whole number of magnitude at most 10^9", cells[col[0]]);
       // Values `crnn train` cannot write: a damaged or hand-edited file, which
       // would otherwise be drawn as a chart from -560 % to -440 %. (An empty cell
       // is a value not measured.)

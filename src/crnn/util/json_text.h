@@ -3,7 +3,7 @@
 /// JSON text for every file and line crnn writes (summary.json, eval_*.json,
 /// repeat.json, results.json, `crnn predict` lines). Strings that are not
 /// valid UTF-8 — a Latin-1 label in a manifest, a file name with a stray byte —
-/// get U+FFFD for each bad byte instead of nlohmann's type_error 316, which
+/// get U+FFFD for each invalid byte sequence instead of nlohmann's type_error 316, which
 /// would otherwise end a finished training run or a batch of predictions
 /// without writing anything.
 ///
