@@ -151,6 +151,9 @@ TEST(Checkpoint, LabelsMustMatchTheWeightsAndBeDistinct) {
   auto twice = save_tiny(dir, "twice.pt", {"a", "a"});
   msg = load_error(twice.path);
   EXPECT_NE(msg.find("class label 'a' twice"), std::string::npos) << msg;
+  auto empty = save_tiny(dir, "empty.pt", {"", "up"});
+  msg = load_error(empty.path);
+  EXPECT_NE(msg.find(empty.path + ": corrupt model file (class label 1 of 2 is empty)"), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -134,10 +134,16 @@ LoadedModel load_model_unchecked(const std::string& path) {
   if (b.labels.size() < 2)
     throw data::DataError(fmt::format("{}: corrupt model file ({} class label(s); a classifier needs at least 2)", path,
                                       b.labels.size()));
-  for (size_t i = 0; i < b.labels.size(); ++i)
+  for (size_t i = 0; i < b.labels.size(); ++i) {
+    // Training never writes one (an empty manifest cell means "no label"), and
+    // `crnn predict` would print "" as a class.
+    if (b.labels[i].empty())
+      throw data::DataError(fmt::format("{}: corrupt model file (class label {} of {} is empty)", path, i + 1,
+                                        b.labels.size()));
     for (size_t j = 0; j < i; ++j)
       if (b.labels[i] == b.labels[j])
         throw data::DataError(fmt::format("{}: corrupt model file (class label '{}' twice)", path, b.labels[i]));
+  }
   b.input_size = read_int("input_size");
   if (b.input_size < 1)
     throw data::DataError(fmt::format("{}: corrupt model file (input_size {})", path, b.input_size));
