@@ -330,6 +330,41 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_EQ(train::eta_text(none, 2), "");
 }
 
+// An experiment directory committed to git keeps its runs' text files but not
+// their model files (*.pt) or worker logs (.gitignore; scripts/stage-finished-runs).
+// A fresh clone holding only those files must skip every finished run and write
+// the same tables: summary.json, not best.pt or last.pt, makes a run finished.
+TEST(Experiment, FinishedRunsWithoutModelFilesAreSkippedAndGiveTheSameTables) {
+  test::TempDir dir;
+  auto e = train::Experiment::from_file(write_tiny_experiment(dir, 1, 1).path);
+  const fs::path out = dir.file("out"), clone = dir.file("clone");
+  std::ostringstream log;
+  auto first = train::run_experiment(e, out.string(), {}, log);
+  ASSERT_EQ(first.trained, 2);
+  int64_t copied = 0, left_out = 0;
+  for (const auto& f : fs::recursive_directory_iterator(out)) {
+    if (!f.is_regular_file()) continue;
+    const auto rel = fs::relative(f.path(), out);
+    if (f.path().extension() == ".pt" || *rel.begin() == "logs") {
+      ++left_out;
+      continue;
+    }
+    fs::create_directories((clone / rel).parent_path());
+    fs::copy_file(f.path(), clone / rel);
+    ++copied;
+  }
+  EXPECT_EQ(left_out, 4);  // best.pt and last.pt of each run
+  EXPECT_GT(copied, 0);
+  fs::remove(clone / "results.md");
+  auto again = train::run_experiment(e, clone.string(), {}, log);
+  EXPECT_EQ(again.trained, 0);
+  EXPECT_EQ(again.skipped, 2);
+  EXPECT_TRUE(again.failed.empty());
+  auto tables = [](const std::string& md) { return md.substr(md.find("## ")); };
+  EXPECT_EQ(tables(data::read_text_file((clone / "results.md").string())),
+            tables(data::read_text_file((out / "results.md").string())));
+}
+
 // Bars start at zero and their heights are proportional to the values; one
 // error bar per finite, positive error; NaN values draw no bar.
 TEST(ReportCharts, GroupedBarChartBarsAreProportionalWithErrorBars) {
