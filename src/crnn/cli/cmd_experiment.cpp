@@ -22,7 +22,7 @@
 namespace {
 
 struct ExperimentCliOptions {
-  std::string file, output, shard;
+  std::string file, output, shard, time_limit;
   std::vector<std::string> overrides, tables;
   bool plan = false, results_only = false;
   int64_t jobs = 1;
@@ -63,10 +63,21 @@ int run_parallel(const ExperimentCliOptions& c, const crnn::train::Experiment& e
   double run_seconds = 0;
   bool stop = false;
   const size_t to_train = todo.size();
-  while ((!stop && !todo.empty()) || !running.empty()) {
-    while (!stop && !todo.empty() && static_cast<int64_t>(running.size()) < c.jobs) {
-      const size_t i = todo.front();
-      todo.pop_front();
+  const auto start = clock::now();
+  // The first run in plan order that is expected to end within the time limit
+  // (any run without a limit); todo.end() when none is.
+  auto next_run = [&]() {
+    if (o.time_limit_seconds <= 0 || todo.empty()) return todo.begin();
+    const double left = o.time_limit_seconds - std::chrono::duration<double>(clock::now() - start).count();
+    const auto pg = train::experiment_progress(e, plan, c.output);
+    return std::find_if(todo.begin(), todo.end(), [&](size_t i) { return train::run_fits(pg, plan, i, left); });
+  };
+  while (true) {
+    while (!stop && static_cast<int64_t>(running.size()) < c.jobs) {
+      const auto next = next_run();
+      if (next == todo.end()) break;
+      const size_t i = *next;
+      todo.erase(next);
       const auto& job = plan.jobs[i];
       const auto& cell = plan.cells[job.cell];
       const std::string log =
@@ -79,6 +90,7 @@ int run_parallel(const ExperimentCliOptions& c, const crnn::train::Experiment& e
       running[pid] = {i, clock::now(), log};
       fmt::print(stderr, "experiment: started {}, seed {} (log {})\n", cell.label, job.seed, log);
     }
+    if (running.empty()) break;
     const auto [pid, code] = wait_child();
     const auto it = running.find(pid);
     if (it == running.end()) continue;
@@ -114,6 +126,9 @@ int run_parallel(const ExperimentCliOptions& c, const crnn::train::Experiment& e
     }
   }
   train::write_experiment_results(e, plan, c.output, o);
+  if (!stop && !todo.empty())
+    fmt::print(stderr, "experiment: not starting the remaining {} run(s): each is estimated to end after the time limit "
+               "({})\n", todo.size(), c.time_limit);
   fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
              trained, mine.size() - to_train, failed.size(), todo.size(), c.output);
   for (auto& f : failed) fmt::print(stderr, "failed: {}\n", f);
@@ -141,6 +156,15 @@ int run(const ExperimentCliOptions& c) {
       fmt::print(stderr, "crnn experiment: --shard {}: number out of range\n", c.shard);
       return cli::kExitUsage;
     }
+  }
+  if (!c.time_limit.empty()) {
+    const auto limit = parse_duration(c.time_limit);
+    if (!limit || *limit <= 0) {
+      fmt::print(stderr, "crnn experiment: --time-limit {}: expected a positive duration, e.g. 2h30m, 90m or 3600 "
+                 "(seconds)\n", c.time_limit);
+      return cli::kExitUsage;
+    }
+    o.time_limit_seconds = *limit;
   }
   if (c.jobs < 1) {
     fmt::print(stderr, "crnn experiment: --jobs {}: must be >= 1\n", c.jobs);
@@ -172,8 +196,8 @@ int run(const ExperimentCliOptions& c) {
   }
   if (c.jobs > 1 && o.train) return run_parallel(c, e, o);
   auto r = train::run_experiment(e, c.output, o);
-  fmt::print("{}: trained {}, already finished {}, failed {}; results in {}/results.md\n", c.file, r.trained,
-             r.skipped, r.failed.size(), c.output);
+  fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
+             r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
   for (auto& f : r.failed) fmt::print(stderr, "failed: {}\n", f);
   return r.failed.empty() ? 0 : cli::kExitPartial;
 }
@@ -191,6 +215,9 @@ crnn::cli::Registrar reg{
       app.add_option("-j,--jobs", o->jobs,
                      "Train N runs at a time, each in its own process with (--threads) / N threads")
           ->capture_default_str();
+      app.add_option("--time-limit", o->time_limit,
+                     "Start no run estimated to end after this much time (e.g. 2h30m, 90m, 3600): for a job with "
+                     "a wall-clock limit; running runs are not stopped");
       app.add_option("--run-job", o->run_job, "(internal) train only this run of the plan")->group("");
       app.add_flag("--plan", o->plan, "List the runs and which are finished; train nothing");
       app.add_flag("--results-only", o->results_only, "Write results from the finished runs; train nothing");

@@ -351,8 +351,15 @@ ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan
       }
     }
     pg.remaining_seconds += std::max(0.0, estimate - done);
+    pg.remaining_by_run[{ci, seed}] = std::max(0.0, estimate - done);
   }
   return pg;
+}
+
+bool run_fits(const ExperimentProgress& p, const ExperimentPlan& plan, size_t job, double seconds_left) {
+  const auto& j = plan.jobs.at(job);
+  const auto it = p.remaining_by_run.find({j.cell, j.seed});
+  return it == p.remaining_by_run.end() || it->second <= seconds_left;
 }
 
 std::string eta_text(const ExperimentProgress& p, int64_t processes) {
@@ -633,6 +640,7 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
                      plan.jobs.size(),
                      o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "");
   if (o.train) {
+    const auto start = std::chrono::steady_clock::now();
     double trained_seconds = 0;
     for (size_t k = 0; k < mine.size(); ++k) {
       const auto& job = plan.jobs[mine[k]];
@@ -640,6 +648,16 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
       if (job_finished(plan, mine[k], out_dir)) {
         ++outcome.skipped;
         continue;
+      }
+      if (o.time_limit_seconds > 0) {
+        const double left =
+            o.time_limit_seconds - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!run_fits(experiment_progress(e, plan, out_dir), plan, mine[k], left)) {
+          ++outcome.not_started;
+          log << fmt::format("experiment: not starting {}, seed {}: its estimate exceeds the {} left of the time limit\n",
+                             cell.label, job.seed, format_duration(std::max(0.0, left)));
+          continue;
+        }
       }
       const size_t left = mine.size() - k;
       std::string eta;

@@ -19,6 +19,7 @@
 /// \endcode
 
 #include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -74,6 +75,12 @@ struct ExperimentOptions {
   bool train = true;
   /// The command line to print in results.md ("how to regenerate").
   std::string command;
+  /// > 0: start no run expected to end more than this many seconds after the
+  /// start (a job with a wall-clock limit, e.g. on a cluster): a run starts only
+  /// if its estimate (experiment_progress) fits in the time left, or if it has
+  /// no estimate; later runs that fit are started instead. Running runs are
+  /// never stopped.
+  double time_limit_seconds = 0;
 };
 
 /// One distinct run config and where its seeds live.
@@ -115,8 +122,14 @@ struct ExperimentProgress {
   double wall_seconds = 0;       ///< training wall time of the finished runs
   double remaining_seconds = 0;  ///< estimate for the estimated unfinished runs, one process
   int64_t estimated_by_cell = 0, estimated_by_model = 0, unestimated = 0;
+  /// Per estimated unfinished (cell, seed): its remaining seconds, one process.
+  std::map<std::pair<size_t, uint64_t>, double> remaining_by_run;
 };
 ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir);
+
+/// Whether plan.jobs[job] is expected to finish within `seconds_left`: its
+/// estimated remaining time in `p` fits, or it has none (nothing to judge by).
+bool run_fits(const ExperimentProgress& p, const ExperimentPlan& plan, size_t job, double seconds_left);
 
 /// For progress lines: ", ETA 3h 20m" for `processes` runs at a time (with
 /// "; N runs not estimated" when some are not), or "" when none is estimated.
@@ -129,6 +142,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
 
 struct ExperimentOutcome {
   int64_t trained = 0, skipped = 0;
+  int64_t not_started = 0;  ///< unfinished runs that would not fit in the time limit
   std::vector<std::string> failed;  ///< "label seed N: message"
 };
 

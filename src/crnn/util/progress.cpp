@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <regex>
 
 namespace crnn {
 namespace {
@@ -16,6 +19,26 @@ std::string format_duration(double s) {
   const int64_t t = static_cast<int64_t>(s + 0.5);
   if (t >= 3600) return fmt::format("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
   return fmt::format("{:02}:{:02}", t / 60, t % 60);
+}
+
+std::optional<double> parse_duration(std::string_view text) {
+  static const std::regex whole(R"(\s*(\d+(\.\d+)?)\s*)");
+  static const std::regex parts(R"(\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*)");
+  const std::string s(text);
+  // strtod, not stod: 400 digits give inf (refused below), not an exception.
+  auto number = [](const std::ssub_match& x) { return std::strtod(x.str().c_str(), nullptr); };
+  std::smatch m;
+  double seconds = 0;
+  if (std::regex_match(s, m, whole)) {
+    seconds = number(m[1]);
+  } else if (std::regex_match(s, m, parts) && (m[1].matched || m[2].matched || m[3].matched)) {
+    for (int i = 1; i <= 3; ++i)
+      if (m[i].matched) seconds += number(m[i]) * (i == 1 ? 3600 : i == 2 ? 60 : 1);
+  } else {
+    return std::nullopt;
+  }
+  if (!std::isfinite(seconds)) return std::nullopt;
+  return seconds;
 }
 
 void Progress::force_terminal(int mode) { g_force_terminal = mode; }

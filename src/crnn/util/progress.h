@@ -13,12 +13,18 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace crnn {
 
 /// "mm:ss", or "h:mm:ss" from an hour on; "--:--" when unknown (negative, NaN, huge).
 std::string format_duration(double seconds);
+
+/// Seconds in a duration such as "90m", "2h30m", "1h 5m 30s", "45s", "7.5h" or
+/// "3600" (seconds); nullopt for anything else, negative or not finite.
+std::optional<double> parse_duration(std::string_view text);
 
 class Progress {
  public:
