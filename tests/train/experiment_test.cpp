@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -365,39 +366,52 @@ TEST(Experiment, FinishedRunsWithoutModelFilesAreSkippedAndGiveTheSameTables) {
             tables(data::read_text_file((out / "results.md").string())));
 }
 
-// With a time limit a run starts only if its estimate (the mean wall time of
-// its cell's or kind's finished runs) fits in the time left, or if it has no
+namespace {
+/// Seed 1 of both rows of the tiny experiment trained in `out`; row `r`'s
+/// summary.json then claims `wall_seconds[r]` (negative: left as trained).
+void train_seed_1(test::TempDir& dir, const std::string& out, std::array<double, 2> wall_seconds) {
+  std::ostringstream log;
+  const auto seed1 = train::Experiment::from_file(dir.write("one.toml", tiny_experiment(1)));
+  ASSERT_EQ(train::run_experiment(seed1, out, {}, log).trained, 2);
+  const auto p = train::plan_experiment(seed1, {});
+  for (size_t r = 0; r < 2; ++r) {
+    if (wall_seconds[r] < 0) continue;
+    const auto file = fmt::format("{}/{}/seed_1/summary.json", out, p.cells[p.grid[0][r][0]].dir);
+    auto s = nlohmann::json::parse(data::read_text_file(file));
+    s["wall_seconds"] = wall_seconds[r];
+    dir.write(fs::relative(file, dir.path()).string(), s.dump(2));
+  }
+}
+}  // namespace
+
+// With a time limit a run starts only while time is left and its estimate (the
+// mean wall time of its cell's or kind's finished runs) fits in it or it has no
 // estimate; a later run that fits is started in its place.
 TEST(Experiment, TimeLimitStartsOnlyRunsExpectedToFinishInTime) {
   test::TempDir dir;
   auto e = train::Experiment::from_file(write_tiny_experiment(dir, 1, 2).path);
   std::ostringstream log;
-  // A limit no run fits in: the first run has nothing to be estimated by and
-  // starts; then every other run is estimated from it (same task and model).
-  train::ExperimentOptions tight;
-  tight.time_limit_seconds = 1e-9;
-  auto r = train::run_experiment(e, dir.file("a"), tight, log);
-  EXPECT_EQ(r.trained, 1);
-  EXPECT_EQ(r.not_started, 3);
+  // Time is up at once: nothing starts, not even the runs without an estimate.
+  train::ExperimentOptions none_left;
+  none_left.time_limit_seconds = 1e-9;
+  auto r = train::run_experiment(e, dir.file("a"), none_left, log);
+  EXPECT_EQ(r.trained, 0);
+  EXPECT_EQ(r.not_started, 4);
   EXPECT_NE(log.str().find("its estimate exceeds the 00:00 left of the time limit"), std::string::npos) << log.str();
+  // With time left, the first run (no estimate yet) starts, and the others,
+  // estimated from it in well under 10^6 s, follow.
   train::ExperimentOptions ample;
   ample.time_limit_seconds = 1e6;
   r = train::run_experiment(e, dir.file("a"), ample, log);
-  EXPECT_EQ(r.trained, 3);
-  EXPECT_EQ(r.skipped, 1);
+  EXPECT_EQ(r.trained, 4);
   EXPECT_EQ(r.not_started, 0);
 
-  // Seed 1 of both rows finished; row 1's run claims 10^6 s. With 1000 s left,
-  // row 1's seed 2 (estimated 10^6 s from its cell) is passed over and row 2's
-  // seed 2, after it in plan order, is trained.
+  // Row 1's seed 1 claims 10^6 s. With 1000 s left, row 1's seed 2 (estimated
+  // 10^6 s from its cell) is passed over and row 2's seed 2, after it in plan
+  // order, is trained.
   const auto out = dir.file("b");
-  const auto seed1 = train::Experiment::from_file(dir.write("one.toml", tiny_experiment(1)));
-  ASSERT_EQ(train::run_experiment(seed1, out, {}, log).trained, 2);
+  train_seed_1(dir, out, {1e6, -1});
   const auto p = train::plan_experiment(e, {});
-  const auto slow = fmt::format("{}/{}/seed_1/summary.json", out, p.cells[p.grid[0][0][0]].dir);
-  auto s = nlohmann::json::parse(data::read_text_file(slow));
-  s["wall_seconds"] = 1e6;
-  dir.write(fs::relative(slow, dir.path()).string(), s.dump(2));
   train::ExperimentOptions hour;
   hour.time_limit_seconds = 1000;
   r = train::run_experiment(e, out, hour, log);
@@ -458,21 +472,30 @@ TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
   EXPECT_NE(r.out.find("t1 · x · trend"), std::string::npos) << r.out;
 }
 
-// --jobs with --time-limit: the two seed-1 runs have no estimate and start;
-// after them every run is estimated past a 1 ms limit and none starts. A
-// duration that does not parse is a usage error.
+// --jobs with --time-limit: seed 1 of both rows finished and claims 10^6 s;
+// with an hour's limit neither seed 2 starts. When only row 1's claims it, row
+// 2's seed 2 starts in its place. A duration that does not parse is a usage error.
 TEST(ExperimentCli, JobsWithTimeLimitStartNoRunThatWouldEndAfterIt) {
   test::TempDir dir;
   const auto exp = write_tiny_experiment(dir, 1, 2).path;
-  auto r = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("out") + " --jobs 2 --time-limit 0.001");
+  train_seed_1(dir, dir.file("both"), {1e6, 1e6});
+  auto r = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("both") + " --jobs 2 --time-limit 1h");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count(r.out, "experiment: started "), 2u) << r.out;
-  EXPECT_NE(r.out.find("trained 2, already finished 0, failed 0, not started 2"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("not starting the remaining 2 run(s): each is estimated to end after the time limit (0.001)"),
+  EXPECT_EQ(count(r.out, "experiment: started "), 0u) << r.out;
+  EXPECT_NE(r.out.find("trained 0, already finished 2, failed 0, not started 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not starting the remaining 2 run(s): each is estimated to end after the time limit (1h)"),
             std::string::npos)
       << r.out;
+  train_seed_1(dir, dir.file("one"), {1e6, -1});
+  r = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("one") + " --jobs 2 --time-limit 1h");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(count(r.out, "experiment: started t1 · cell, last · trend, seed 2"), 0u) << r.out;
+  EXPECT_EQ(count(r.out, "experiment: started t1 · hidden, last · trend, seed 2"), 1u) << r.out;
+  EXPECT_NE(r.out.find("trained 1, already finished 2, failed 0, not started 1"), std::string::npos) << r.out;
+  const auto p = train::plan_experiment(train::Experiment::from_file(exp), {});
+  EXPECT_TRUE(fs::exists(dir.file("one/" + p.cells[p.grid[0][1][0]].dir + "/seed_2/summary.json")));
   for (const char* bad : {"soon", "0", "-1h"}) {
-    r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --time-limit " + bad);
+    r = test::run_crnn("experiment " + exp + " -o " + dir.file("one") + " --time-limit " + bad);
     EXPECT_EQ(r.status, 2) << bad << ": " << r.out;
     EXPECT_NE(r.out.find(std::string("--time-limit ") + bad + ": expected a positive duration"), std::string::npos)
         << r.out;

@@ -357,6 +357,7 @@ ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan
 }
 
 bool run_fits(const ExperimentProgress& p, const ExperimentPlan& plan, size_t job, double seconds_left) {
+  if (!(seconds_left > 0)) return false;  // time is up: not even a run without an estimate
   const auto& j = plan.jobs.at(job);
   const auto it = p.remaining_by_run.find({j.cell, j.seed});
   return it == p.remaining_by_run.end() || it->second <= seconds_left;

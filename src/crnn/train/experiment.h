@@ -15,7 +15,7 @@
 ///   auto e = crnn::train::Experiment::from_file("configs/experiments/paper.toml");
 ///   crnn::train::ExperimentOptions o;
 ///   o.overrides = {"train.max_epochs=10"};           // applied to every cell
-///   crnn::train::run_experiment(e, "runs/paper", o);  // resumable
+///   crnn::train::run_experiment(e, "results/paper", o);  // resumable
 /// \endcode
 
 #include <cstdint>
@@ -75,11 +75,12 @@ struct ExperimentOptions {
   bool train = true;
   /// The command line to print in results.md ("how to regenerate").
   std::string command;
-  /// > 0: start no run expected to end more than this many seconds after the
-  /// start (a job with a wall-clock limit, e.g. on a cluster): a run starts only
-  /// if its estimate (experiment_progress) fits in the time left, or if it has
-  /// no estimate; later runs that fit are started instead. Running runs are
-  /// never stopped.
+  /// > 0: start no run expected to end more than this many seconds after
+  /// run_experiment (or `crnn experiment`) starts, for a job with a wall-clock
+  /// limit: a run starts only while time is left and its estimate
+  /// (experiment_progress) fits in it or it has no estimate; later runs that
+  /// fit are started in place of those that do not. Running runs are never
+  /// stopped.
   double time_limit_seconds = 0;
 };
 
@@ -127,8 +128,9 @@ struct ExperimentProgress {
 };
 ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir);
 
-/// Whether plan.jobs[job] is expected to finish within `seconds_left`: its
-/// estimated remaining time in `p` fits, or it has none (nothing to judge by).
+/// Whether plan.jobs[job] is expected to finish within `seconds_left`: time is
+/// left, and its estimated remaining time in `p` fits or it has none (nothing
+/// to judge it by).
 bool run_fits(const ExperimentProgress& p, const ExperimentPlan& plan, size_t job, double seconds_left);
 
 /// For progress lines: ", ETA 3h 20m" for `processes` runs at a time (with

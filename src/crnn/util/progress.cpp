@@ -24,6 +24,7 @@ std::string format_duration(double s) {
 std::optional<double> parse_duration(std::string_view text) {
   static const std::regex whole(R"(\s*(\d+(\.\d+)?)\s*)");
   static const std::regex parts(R"(\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*)");
+  if (text.size() > 64) return std::nullopt;  // also keeps std::regex's recursion shallow
   const std::string s(text);
   // strtod, not stod: 400 digits give inf (refused below), not an exception.
   auto number = [](const std::ssub_match& x) { return std::strtod(x.str().c_str(), nullptr); };
