@@ -102,7 +102,7 @@ TEST(Manifest, WriteThenReadRoundTripsTrickyFieldsAtomically) {
   size_t files = 0;
   for (const auto& e : fs::directory_iterator(dir.path())) files += e.is_regular_file();
   EXPECT_EQ(files, 1u);
-  EXPECT_TRUE(contains(crnn::data::read_text_file(out), "\"u,1\",audio/a.wav,"));
+  EXPECT_TRUE(contains(crnn::read_text_file(out), "\"u,1\",audio/a.wav,"));
 
   Manifest r = Manifest::read(out);
   ASSERT_EQ(r.size(), 2u);

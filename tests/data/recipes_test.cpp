@@ -215,9 +215,9 @@ TEST(PrepareCommand, WritesManifestAndFailsCleanlyOnMissingDir) {
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   Manifest m = Manifest::read(out);
   EXPECT_EQ(m.size(), 5u);
-  EXPECT_TRUE(contains(read_text_file(out), ",ravdess/Actor_01/"));  // relative to m.csv
+  EXPECT_TRUE(contains(crnn::read_text_file(out), ",ravdess/Actor_01/"));  // relative to m.csv
   EXPECT_TRUE(fs::exists(m.find("03-01-04-01-01-01-02").path));
-  EXPECT_TRUE(contains(read_text_file((d.path() / "log.txt").string()), "5 files found, 5 skipped"));
+  EXPECT_TRUE(contains(crnn::read_text_file((d.path() / "log.txt").string()), "5 files found, 5 skipped"));
 
   const std::string bad = std::string(CRNN_BINARY) + " prepare ravdess " + (d.path() / "none").string() +
                           " -o " + out + " 2> /dev/null";

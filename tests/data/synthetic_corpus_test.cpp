@@ -35,7 +35,7 @@ SyntheticCorpusOptions tiny(const std::string& dir, uint64_t seed = 7) {
   return o;
 }
 
-std::string bytes(const std::string& path) { return read_text_file(path); }
+std::string bytes(const std::string& path) { return crnn::read_text_file(path); }
 
 // One corpus shared by the read-only tests (generation is the slow part).
 class SyntheticCorpus : public ::testing::Test {

@@ -31,7 +31,7 @@ TEST(PublishResults, ReplacesOnlyTheMarkedPartsAndIsIdempotent) {
   const std::string args = "'" + dir.file("run") + "' '" + page + "' results";
   auto r = run_command(publish(args));
   ASSERT_EQ(r.status, 0) << r.out;
-  const std::string once = crnn::data::read_text_file(page);
+  const std::string once = crnn::read_text_file(page);
   EXPECT_NE(once.find("Hand-written intro."), std::string::npos) << once;
   EXPECT_NE(once.find("## Comparison\n\nHand-written."), std::string::npos) << once;
   EXPECT_EQ(once.find("old status"), std::string::npos) << once;
@@ -44,14 +44,14 @@ TEST(PublishResults, ReplacesOnlyTheMarkedPartsAndIsIdempotent) {
 
   r = run_command(publish(args));
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(crnn::data::read_text_file(page), once);
+  EXPECT_EQ(crnn::read_text_file(page), once);
 
   // A page without the markers is refused, untouched.
   const std::string bare = dir.write("docs/bare.md", "# no markers\n");
   r = run_command(publish("'" + dir.file("run") + "' '" + bare + "'"));
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("no '<!-- status:begin -->' line"), std::string::npos) << r.out;
-  EXPECT_EQ(crnn::data::read_text_file(bare), "# no markers\n");
+  EXPECT_EQ(crnn::read_text_file(bare), "# no markers\n");
   r = run_command(publish("'" + dir.file("nothing") + "' '" + page + "'"));
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("results.md: no such file"), std::string::npos) << r.out;

@@ -5,6 +5,8 @@
 #include <iterator>
 
 #include "crnn/train/config.h"
+#include "crnn/train/config_keys.h"
+#include "crnn/util/file_io.h"
 
 using crnn::train::ConfigError;
 using crnn::train::RunConfig;
@@ -94,17 +96,46 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("[train]\nmin_epochs = -1\n").find("train.min_epochs: must be >= 0"), std::string::npos);
 }
 
-// train.min_epochs is dumped only when set, so that configs resolved before it
-// existed (and experiment cells named by their hash) keep their text; when set
-// it round-trips.
-TEST(Config, MinEpochsIsDumpedOnlyWhenSetAndRoundTrips) {
+// A key added after the first experiment cells were named (train.min_epochs)
+// is part of a cell's identity only when set: at its default the identity text
+// is the one those cells were named by, so adding a key never re-keys a run.
+// The dump shows every key and round-trips.
+TEST(Config, KeysAddedLaterEnterTheIdentityOnlyWhenSet) {
   auto plain = RunConfig::parse("");
   EXPECT_EQ(plain.train.min_epochs, 0);
-  EXPECT_EQ(plain.to_toml().find("min_epochs"), std::string::npos);
+  EXPECT_NE(plain.to_toml().find("min_epochs = 0"), std::string::npos);
+  EXPECT_EQ(plain.identity_toml().find("min_epochs"), std::string::npos);
   auto set = RunConfig::parse("[train]\nmin_epochs = 30\n");
   EXPECT_EQ(set.train.min_epochs, 30);
-  EXPECT_NE(set.to_toml().find("min_epochs = 30"), std::string::npos);
+  EXPECT_NE(set.identity_toml().find("min_epochs = 30"), std::string::npos);
   EXPECT_EQ(RunConfig::parse(set.to_toml()).train.min_epochs, 30);
+  // Every key that is part of the identity at its default is in the dump, and
+  // the two texts differ exactly by the later keys at their defaults.
+  for (const auto& k : crnn::train::config_keys()) {
+    const std::string line = "\n" + k.name + " = ";
+    if (k.identity_always) EXPECT_NE(plain.identity_toml().find(line), std::string::npos) << k.name;
+    else EXPECT_EQ(plain.identity_toml().find(line), std::string::npos) << k.name;
+  }
+}
+
+// The schema is declared once: every key reads, validates and dumps through
+// it, and docs/training.md shows exactly its table (`crnn config keys`).
+TEST(Config, DocsKeyTableIsTheSchemas) {
+  const std::string docs = crnn::read_text_file(CRNN_SOURCE_DIR "/docs/training.md");
+  EXPECT_NE(docs.find(crnn::train::config_keys_markdown()), std::string::npos)
+      << "docs/training.md's key table is stale; regenerate it with `crnn config keys`";
+  // A wrong type is an error naming the key, for every scalar key.
+  for (const auto& k : crnn::train::config_keys()) {
+    if (k.name == "front_end" || k.name == "betas") continue;
+    const std::string text = "[" + k.section + "]\n" + k.name + " = [1, 2]\n";
+    try {
+      RunConfig::parse(text, {}, "x.toml");
+      ADD_FAILURE() << k.name << " accepted an array";
+    } catch (const crnn::train::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("x.toml: " + k.section + "." + k.name + ": expected"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 // Every committed run config (paper presets, Table IV variants) parses, names

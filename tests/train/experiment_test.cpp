@@ -11,56 +11,20 @@
 
 #include "crnn/data/manifest.h"
 #include "crnn/train/experiment.h"
-#include "crnn/train/report.h"
+#include "crnn/train/experiment_runner.h"
+#include "crnn/train/run_files.h"
 #include "crnn/util/progress.h"
 #include "train/tiny_corpus.h"
+#include "train/tiny_experiment.h"
 
 using namespace crnn;
 namespace fs = std::filesystem;
 
 namespace {
 
-size_t count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
-  return n;
-}
-
-/// One table: two front-end variants (rows) × the tiny task (one column).
-std::string tiny_experiment(int seeds, const std::string& extra = "") {
-  return fmt::format(R"(title = "tiny"
-[[table]]
-id = "t1"
-title = "Tiny table"
-seeds = {}
-row_average = true
-  [[table.column]]
-  name = "trend"
-  config = "tiny.toml"
-  [[table.row]]
-  name = "cell, last"
-  set = ["model.front_end.*.source=cell"]
-  [[table.row]]
-  name = "hidden, last"
-  set = ["model.front_end.*.source=hidden"]
-  [[table.group]]
-  name = "both"
-  rows = ["cell, last", "hidden, last"]
-{})",
-                     seeds, extra);
-}
-
-/// The tiny corpus in dir, its run config (tiny.toml, max_epochs epochs) and
-/// tiny_experiment(seeds) over it (exp.toml).
-struct TinyExperiment {
-  test::TinyCorpus corpus;
-  std::string path;  ///< exp.toml
-};
-TinyExperiment write_tiny_experiment(test::TempDir& dir, int max_epochs, int seeds) {
-  auto c = test::make_tiny_corpus(dir);
-  dir.write("tiny.toml", test::tiny_config(c, max_epochs));
-  return {c, dir.write("exp.toml", tiny_experiment(seeds))};
-}
+using test::count;
+using test::tiny_experiment;
+using test::write_tiny_experiment;
 
 std::string error_of(const std::string& text, const std::string& source) {
   try {
@@ -202,15 +166,15 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   // A damaged summary.json is not a finished run: the run resumes (no epochs left)
   // and writes the same summary again.
   const auto damaged = fmt::format("{}/{}/seed_2/summary.json", out, p.cells[p.grid[0][0][0]].dir);
-  const auto intact = data::read_text_file(damaged);
+  const auto intact = crnn::read_text_file(damaged);
   dir.write(fs::relative(damaged, dir.path()).string(), intact.substr(0, intact.size() / 2));
   auto repaired = train::run_experiment(e, out, {}, log);
   EXPECT_EQ(repaired.trained, 1);
   EXPECT_EQ(repaired.skipped, 3);
   EXPECT_NE(log.str().find("summary.json is damaged; the run resumes"), std::string::npos);
-  EXPECT_EQ(nlohmann::json::parse(data::read_text_file(damaged))["test_ua_recall"],
+  EXPECT_EQ(nlohmann::json::parse(crnn::read_text_file(damaged))["test_ua_recall"],
             nlohmann::json::parse(intact)["test_ua_recall"]);
-  auto results = nlohmann::json::parse(data::read_text_file(out + "/results.json"));
+  auto results = nlohmann::json::parse(crnn::read_text_file(out + "/results.json"));
   EXPECT_EQ(results["finished_runs"], 4);
   std::vector<double> row_means;
   std::vector<std::string> by_seed;
@@ -218,7 +182,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
     std::vector<double> ua, loss_fraction;
     std::vector<std::string> mark;
     for (int seed = 1; seed <= 2; ++seed) {
-      auto s = nlohmann::json::parse(data::read_text_file(
+      auto s = nlohmann::json::parse(crnn::read_text_file(
           fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][r][0]].dir, seed)));
       ua.push_back(s["test_ua_recall"].get<double>());
       // † marks a run whose selected model is its first epoch's.
@@ -240,7 +204,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
     by_seed.push_back(fmt::format("| 2/2 | 1: {:.1f}{}, 2: {:.1f}{} |", 100 * ua[0], mark[0], 100 * ua[1], mark[1]));
     by_seed.push_back(fmt::format("| 1: {:.2f}, 2: {:.2f} |", loss_fraction[0], loss_fraction[1]));
   }
-  const std::string md = data::read_text_file(out + "/results.md");
+  const std::string md = crnn::read_text_file(out + "/results.md");
   // The protocol table lists every seed's test UA recall.
   for (const auto& b : by_seed) EXPECT_NE(md.find(b), std::string::npos) << b << "\n" << md;
   EXPECT_NE(md.find("Finished runs: **4 of 4**"), std::string::npos) << md;
@@ -249,7 +213,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
       << md;
   EXPECT_NE(md.find("![Tiny table](t1.svg)"), std::string::npos);
   EXPECT_NE(md.find("| *chance (1 / classes)* | *50.00* | |"), std::string::npos) << md;  // up / down
-  const std::string svg = data::read_text_file(out + "/t1.svg");
+  const std::string svg = crnn::read_text_file(out + "/t1.svg");
   EXPECT_EQ(count(svg, "class=\"bar\""), 2u);
   EXPECT_EQ(count(svg, "class=\"reference\""), 1u);
   EXPECT_TRUE(fs::exists(out + "/" + p.cells[0].dir + "/repeat.json"));
@@ -260,7 +224,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
     const std::string m1 = fmt::format("{}/{}/seed_1/metrics.csv", out, p.cells[p.grid[0][0][0]].dir);
     const auto rows = train::read_metrics_csv(m1);
     ASSERT_FALSE(rows.empty());
-    const std::string original = data::read_text_file(m1);
+    const std::string original = crnn::read_text_file(m1);
     std::ofstream flat(m1, std::ios::trunc);
     flat << "epoch,train_loss,val_loss,val_ua_recall,val_wa,epoch_seconds,frames_per_s\n";
     for (const auto& m : rows)
@@ -271,10 +235,10 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
     train::ExperimentOptions results_only;
     results_only.train = false;
     train::run_experiment(e, out, results_only, log);
-    const std::string flat_md = data::read_text_file(out + "/results.md");
+    const std::string flat_md = crnn::read_text_file(out + "/results.md");
     EXPECT_NE(flat_md.find(fmt::format("| 1: {:.2f}, 2: ", lowest / std::log(2.0))), std::string::npos) << flat_md;
     EXPECT_NE(flat_md.find("Lowest train loss / ln C: "), std::string::npos) << flat_md;
-    auto flat_json = nlohmann::json::parse(data::read_text_file(out + "/results.json"));
+    auto flat_json = nlohmann::json::parse(crnn::read_text_file(out + "/results.json"));
     EXPECT_NEAR(flat_json["tables"][0]["cells"][0][0]["lowest_train_loss"][0].get<double>(), lowest, 1e-9);
     std::ofstream(m1, std::ios::trunc) << original;
   }
@@ -285,7 +249,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   train::ExperimentOptions results_only;
   results_only.train = false;
   train::run_experiment(e, out, results_only, log);
-  const std::string partial = data::read_text_file(out + "/results.md");
+  const std::string partial = crnn::read_text_file(out + "/results.md");
   const auto row1 = fmt::format("{:.2f}", 100 * row_means[0]);
   EXPECT_NE(partial.find("| *both* | *" + row1 + "* [1/2] | *" + row1 + "* [1/2] |"), std::string::npos) << partial;
   EXPECT_NE(partial.find("| hidden, last | — | — |"), std::string::npos) << partial;
@@ -295,7 +259,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   // their metrics.csv says they already trained (seed 2: none).
   {
     const std::string m2 = fmt::format("{}/{}/seed_2/metrics.csv", out, p.cells[p.grid[0][1][0]].dir);
-    const std::string text = data::read_text_file(m2);
+    const std::string text = crnn::read_text_file(m2);
     std::ofstream(m2, std::ios::trunc) << text.substr(0, text.find('\n') + 1);  // the header alone
   }
   const auto pg = train::experiment_progress(e, p, out);
@@ -306,7 +270,7 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_EQ(pg.unestimated, 0);
   double row1_wall = 0, expected = 0;
   for (int seed = 1; seed <= 2; ++seed)
-    row1_wall += nlohmann::json::parse(data::read_text_file(fmt::format("{}/{}/seed_{}/summary.json", out,
+    row1_wall += nlohmann::json::parse(crnn::read_text_file(fmt::format("{}/{}/seed_{}/summary.json", out,
                                                                          p.cells[p.grid[0][0][0]].dir, seed)))
                      ["wall_seconds"]
                          .get<double>() /
@@ -362,27 +326,11 @@ TEST(Experiment, FinishedRunsWithoutModelFilesAreSkippedAndGiveTheSameTables) {
   EXPECT_EQ(again.skipped, 2);
   EXPECT_TRUE(again.failed.empty());
   auto tables = [](const std::string& md) { return md.substr(md.find("## ")); };
-  EXPECT_EQ(tables(data::read_text_file((clone / "results.md").string())),
-            tables(data::read_text_file((out / "results.md").string())));
+  EXPECT_EQ(tables(crnn::read_text_file((clone / "results.md").string())),
+            tables(crnn::read_text_file((out / "results.md").string())));
 }
 
-namespace {
-/// Seed 1 of both rows of the tiny experiment trained in `out`; row `r`'s
-/// summary.json then claims `wall_seconds[r]` (negative: left as trained).
-void train_seed_1(test::TempDir& dir, const std::string& out, std::array<double, 2> wall_seconds) {
-  std::ostringstream log;
-  const auto seed1 = train::Experiment::from_file(dir.write("one.toml", tiny_experiment(1)));
-  ASSERT_EQ(train::run_experiment(seed1, out, {}, log).trained, 2);
-  const auto p = train::plan_experiment(seed1, {});
-  for (size_t r = 0; r < 2; ++r) {
-    if (wall_seconds[r] < 0) continue;
-    const auto file = fmt::format("{}/{}/seed_1/summary.json", out, p.cells[p.grid[0][r][0]].dir);
-    auto s = nlohmann::json::parse(data::read_text_file(file));
-    s["wall_seconds"] = wall_seconds[r];
-    dir.write(fs::relative(file, dir.path()).string(), s.dump(2));
-  }
-}
-}  // namespace
+using test::train_seed_1;
 
 // With a time limit a run starts only while time is left and its estimate (the
 // mean wall time of its cell's or kind's finished runs) fits in it or it has no
@@ -422,153 +370,6 @@ TEST(Experiment, TimeLimitStartsOnlyRunsExpectedToFinishInTime) {
   EXPECT_TRUE(fs::exists(fmt::format("{}/{}/seed_2/summary.json", out, p.cells[p.grid[0][1][0]].dir)));
 }
 
-// Bars start at zero and their heights are proportional to the values; one
-// error bar per finite, positive error; NaN values draw no bar.
-TEST(ReportCharts, GroupedBarChartBarsAreProportionalWithErrorBars) {
-  train::GroupedBarChart g;
-  g.title = "t";
-  g.groups = {"a", "b"};
-  g.series = {"x", "y"};
-  g.values = {{20, 40}, {10, std::nan("")}};
-  g.errors = {{1, 0}, {2, 3}};
-  const std::string svg = train::grouped_bar_chart_svg(g);
-  EXPECT_EQ(count(svg, "class=\"bar\""), 3u);
-  EXPECT_EQ(count(svg, "class=\"error\""), 2u);
-  EXPECT_EQ(count(svg, "class=\"reference\""), 0u);
-  g.reference = {50, std::nan("")};  // group a only
-  const std::string with_ref = train::grouped_bar_chart_svg(g);
-  EXPECT_EQ(count(with_ref, "class=\"reference\""), 1u);
-  EXPECT_NE(with_ref.find(">chance<"), std::string::npos);
-  std::regex h("class=\"bar\" x=\"[0-9.]+\" y=\"[0-9.]+\" width=\"[0-9.]+\" height=\"([0-9.]+)\"");
-  std::vector<double> heights;
-  for (std::sregex_iterator it(svg.begin(), svg.end(), h), end; it != end; ++it) heights.push_back(std::stod((*it)[1]));
-  ASSERT_EQ(heights.size(), 3u);  // order: group a (x, y), group b (x)
-  EXPECT_NEAR(heights[2] / heights[0], 2.0, 1e-3);
-  EXPECT_NEAR(heights[0] / heights[1], 2.0, 1e-3);
-}
-
-// The command: --plan lists every run with its status; bad input exits 2
-// with a message naming the file or option.
-TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
-  test::TempDir dir;
-  const auto exp = write_tiny_experiment(dir, 1, 2).path;
-  auto r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --plan");
-  EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count(r.out, " todo "), 4u) << r.out;
-  EXPECT_NE(r.out.find("4 runs in 2 distinct cells: 0 finished, 4 to do"), std::string::npos) << r.out;
-
-  r = test::run_crnn("experiment " + dir.file("missing.toml") + " -o " + dir.file("out"));
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("missing.toml: no such experiment file"), std::string::npos) << r.out;
-  r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --shard 3");
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("--shard 3: expected K/N"), std::string::npos) << r.out;
-  r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --shard 0/99999999999999999999");
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("--shard 0/99999999999999999999: number out of range"), std::string::npos) << r.out;
-  const auto bad = dir.write("bad.toml", tiny_experiment(2, "  [[table.row]]\n  name = \"x\"\n  config = \"nope.toml\"\n"));
-  r = test::run_crnn("experiment " + bad + " -o " + dir.file("out"));
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("t1 · x · trend"), std::string::npos) << r.out;
-}
-
-// --jobs with --time-limit: seed 1 of both rows finished and claims 10^6 s;
-// with an hour's limit neither seed 2 starts. When only row 1's claims it, row
-// 2's seed 2 starts in its place. A duration that does not parse is a usage error.
-TEST(ExperimentCli, JobsWithTimeLimitStartNoRunThatWouldEndAfterIt) {
-  test::TempDir dir;
-  const auto exp = write_tiny_experiment(dir, 1, 2).path;
-  train_seed_1(dir, dir.file("both"), {1e6, 1e6});
-  auto r = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("both") + " --jobs 2 --time-limit 1h");
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count(r.out, "experiment: started "), 0u) << r.out;
-  EXPECT_NE(r.out.find("trained 0, already finished 2, failed 0, not started 2"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("not starting the remaining 2 run(s): each is estimated to end after the time limit (1h)"),
-            std::string::npos)
-      << r.out;
-  train_seed_1(dir, dir.file("one"), {1e6, -1});
-  r = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("one") + " --jobs 2 --time-limit 1h");
-  ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(count(r.out, "experiment: started t1 · cell, last · trend, seed 2"), 0u) << r.out;
-  EXPECT_EQ(count(r.out, "experiment: started t1 · hidden, last · trend, seed 2"), 1u) << r.out;
-  EXPECT_NE(r.out.find("trained 1, already finished 2, failed 0, not started 1"), std::string::npos) << r.out;
-  const auto p = train::plan_experiment(train::Experiment::from_file(exp), {});
-  EXPECT_TRUE(fs::exists(dir.file("one/" + p.cells[p.grid[0][1][0]].dir + "/seed_2/summary.json")));
-  for (const char* bad : {"soon", "0", "-1h"}) {
-    r = test::run_crnn("experiment " + exp + " -o " + dir.file("one") + " --time-limit " + bad);
-    EXPECT_EQ(r.status, 2) << bad << ": " << r.out;
-    EXPECT_NE(r.out.find(std::string("--time-limit ") + bad + ": expected a positive duration"), std::string::npos)
-        << r.out;
-  }
-}
-
-// --jobs 2 trains every run exactly once in worker processes, each run
-// identical to the same run trained one after the other in one process (same
-// seed, one thread each); the parent writes the table and a log per run. A
-// data error in the workers (features file gone) stops further starts and
-// exits 2, naming the run's log.
-TEST(ExperimentCli, JobsTrainRunsInWorkerProcessesLikeASerialRun) {
-  test::TempDir dir;
-  const auto [c, exp] = write_tiny_experiment(dir, 2, 2);
-  auto par = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("par") + " --jobs 2");
-  ASSERT_EQ(par.status, 0) << par.out;
-  EXPECT_NE(par.out.find("4 to train in 2 processes of 1 thread(s)"), std::string::npos) << par.out;
-  EXPECT_EQ(count(par.out, "experiment: started "), 4u) << par.out;
-  EXPECT_EQ(count(par.out, "experiment: finished "), 4u) << par.out;
-  EXPECT_NE(par.out.find("trained 4, already finished 0, failed 0, not started 0"), std::string::npos) << par.out;
-  auto ser = test::run_crnn("--threads 1 experiment " + exp + " -o " + dir.file("ser"));
-  ASSERT_EQ(ser.status, 0) << ser.out;
-
-  auto e = train::Experiment::from_file(exp);
-  auto p = train::plan_experiment(e, {});
-  for (const auto& job : p.jobs) {
-    const std::string run = fmt::format("{}/seed_{}", p.cells[job.cell].dir, job.seed);
-    const std::string log = fmt::format("{}/par/logs/{}-seed_{}.log", dir.path().string(),
-                                        fs::path(p.cells[job.cell].dir).filename().string(), job.seed);
-    ASSERT_TRUE(fs::exists(log)) << log;
-    EXPECT_NE(data::read_text_file(log).find("test (best model)"), std::string::npos) << log;
-    auto a = nlohmann::json::parse(data::read_text_file(dir.file("par/" + run + "/summary.json")));
-    auto b = nlohmann::json::parse(data::read_text_file(dir.file("ser/" + run + "/summary.json")));
-    for (const char* key : {"test_ua_recall", "test_wa", "val_ua_recall", "best_epoch", "epochs_run"})
-      EXPECT_EQ(a[key], b[key]) << run << " " << key;
-    // Every epoch's training loss (the metrics' second column) is the same.
-    auto losses = [](const std::string& csv) {
-      std::vector<std::string> out;
-      std::istringstream in(csv);
-      for (std::string line; std::getline(in, line);) out.push_back(line.substr(0, line.find(',', line.find(',') + 1)));
-      return out;
-    };
-    EXPECT_EQ(losses(data::read_text_file(dir.file("par/" + run + "/metrics.csv"))),
-              losses(data::read_text_file(dir.file("ser/" + run + "/metrics.csv"))))
-        << run;
-  }
-  auto rp = nlohmann::json::parse(data::read_text_file(dir.file("par/results.json")));
-  auto rs = nlohmann::json::parse(data::read_text_file(dir.file("ser/results.json")));
-  EXPECT_EQ(rp["finished_runs"], 4);
-  for (size_t r = 0; r < 2; ++r)
-    for (const char* key : {"runs", "test_ua_recall", "test_ua_recall_mean", "test_ua_recall_std", "test_wa_mean"})
-      EXPECT_EQ(rp["tables"][0]["cells"][r][0][key], rs["tables"][0]["cells"][r][0][key]) << key;
-
-  // Nothing left to do: no worker starts.
-  auto again = test::run_crnn("experiment " + exp + " -o " + dir.file("par") + " --jobs 2");
-  EXPECT_EQ(again.status, 0) << again.out;
-  EXPECT_EQ(count(again.out, "experiment: started "), 0u) << again.out;
-
-  // Workers that fail with a data error: the parent starts no further runs.
-  fs::remove(c.features);
-  auto bad = test::run_crnn("--threads 2 experiment " + exp + " -o " + dir.file("bad") + " --jobs 2");
-  EXPECT_EQ(bad.status, 2) << bad.out;
-  EXPECT_EQ(count(bad.out, "experiment: started "), 2u) << bad.out;
-  EXPECT_NE(bad.out.find("FAILED t1 · cell, last · trend, seed 1: exit code 2, see "), std::string::npos) << bad.out;
-  EXPECT_NE(bad.out.find("not starting the remaining 2 run(s)"), std::string::npos) << bad.out;
-  auto jobs0 = test::run_crnn("experiment " + exp + " -o " + dir.file("bad") + " --jobs 0");
-  EXPECT_EQ(jobs0.status, 2);
-  EXPECT_NE(jobs0.out.find("--jobs 0: must be >= 1"), std::string::npos) << jobs0.out;
-}
-
-// The committed paper experiment resolves (no data needed to plan): 4 + 4 + 4
-// + 24 cells of which Table IV's "cell states, last" on emotion and "cell
-// states, max" on age/gender are Tables I–III's CLSTM cells.
 TEST(Experiment, PaperExperimentSharesTableIVCellsWithTablesIToIII) {
   auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
   auto p = train::plan_experiment(e, {});
@@ -588,3 +389,4 @@ TEST(Experiment, PaperExperimentSharesTableIVCellsWithTablesIToIII) {
     EXPECT_EQ(c.config.train.patience, 12) << c.label;
   }
 }
+

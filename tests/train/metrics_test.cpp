@@ -35,10 +35,3 @@ TEST(Metrics, ClassesWithoutExamplesAreLeftOutOfUA) {
   EXPECT_THROW(cm.add(3, 0), c10::Error);
 }
 
-TEST(Metrics, MeanAndSampleStd) {
-  // mean of 1, 2, 3, 4 = 2.5; sample variance = (2.25 + 0.25 + 0.25 + 2.25) / 3 = 5/3.
-  auto [m, s] = crnn::train::mean_std({1, 2, 3, 4});
-  EXPECT_DOUBLE_EQ(m, 2.5);
-  EXPECT_NEAR(s, std::sqrt(5.0 / 3.0), 1e-12);
-  EXPECT_EQ(crnn::train::mean_std({7}).second, 0.0);
-}

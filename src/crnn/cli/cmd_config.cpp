@@ -1,10 +1,11 @@
-// `crnn config dump PRESET` and `crnn config check CONFIG.toml [--set ...]`.
+// `crnn config dump PRESET`, `crnn config check CONFIG.toml [--set ...]` and `crnn config keys`.
 #include <fmt/core.h>
 
 #include <memory>
 
 #include "crnn/cli/command.h"
 #include "crnn/train/config.h"
+#include "crnn/train/config_keys.h"
 
 namespace {
 
@@ -27,7 +28,12 @@ crnn::cli::Registrar reg{
       auto* check = app.add_subcommand("check", "Resolve a config (with overrides) and print it");
       check->add_option("config", o->file, "Config file")->required();
       check->add_option("--set", o->overrides, "Override a key: section.key=value");
-      return [o, dump] {
+      auto* keys = app.add_subcommand("keys", "Print every config key with its type, default and meaning (markdown)");
+      return [o, dump, keys] {
+        if (keys->parsed()) {
+          fmt::print("{}", crnn::train::config_keys_markdown());
+          return 0;
+        }
         try {
           crnn::train::RunConfig cfg;
           if (dump->parsed()) {

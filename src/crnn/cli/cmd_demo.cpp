@@ -94,7 +94,7 @@ int run_demo(const DemoOptions& o) {
 
   // 3. Two models, trained anew each time.
   const fs::path runs = dir / "runs";
-  std::map<std::string, train::TrainSummary> results;
+  std::map<std::string, train::RunSummary> results;
   int step = 3;
   for (const std::string front : {"clstm", "conv"}) {
     fmt::print("[{}/4] training the {} classifier (up to {} epochs, early stopping)\n", step++,

@@ -23,7 +23,7 @@ struct EvalCliOptions {
 int run_eval(const EvalCliOptions& o) {
   using namespace crnn;
   // Before the evaluation, not after it: a --json path that cannot be written.
-  if (!o.json.empty()) data::check_output_file_path(o.json);
+  if (!o.json.empty()) crnn::check_output_file_path(o.json);
   std::string model_path = o.model;
   if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
   auto loaded = train::load_model(model_path);
@@ -69,7 +69,7 @@ int run_eval(const EvalCliOptions& o) {
   auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);
   fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
   if (!o.json.empty())
-    data::write_text_file_atomic(o.json, train::evaluation_json(e, o.split, loaded.bundle.task, labels.names()));
+    train::write_eval_json(o.json, train::eval_result(e, o.split, loaded.bundle.task, labels.names()));
   return 0;
 }
 

@@ -6,18 +6,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <chrono>
-#include <deque>
-#include <filesystem>
 #include <iostream>
-#include <map>
 #include <memory>
 #include <regex>
 
 #include "crnn/cli/command.h"
-#include "crnn/train/experiment.h"
+#include "crnn/train/experiment_runner.h"
 #include "crnn/util/progress.h"
-#include "crnn/util/subprocess.h"
 
 namespace {
 
@@ -28,113 +23,6 @@ struct ExperimentCliOptions {
   int64_t jobs = 1;
   int64_t run_job = -1;  ///< (internal) train only this job of the plan, in this process
 };
-
-namespace fs = std::filesystem;
-
-/// --jobs N: N runs at a time, each in its own `crnn experiment --run-job I`
-/// process with cores / N threads, handed out as processes finish (runs differ
-/// in length by 50×, so a fixed split would leave cores idle). This process
-/// alone writes the results, after every finished run.
-int run_parallel(const ExperimentCliOptions& c, const crnn::train::Experiment& e,
-                 const crnn::train::ExperimentOptions& o) {
-  using namespace crnn;
-  using clock = std::chrono::steady_clock;
-  const auto plan = train::plan_experiment(e, o);
-  const auto mine = train::shard_jobs(plan, o);
-  std::deque<size_t> todo;
-  for (size_t i : mine)
-    if (!train::job_finished(plan, i, c.output)) todo.push_back(i);
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads() / c.jobs);
-  const fs::path logs = fs::path(c.output) / "logs";
-  fs::create_directories(logs);
-  fmt::print(stderr, "experiment: {} runs in {} distinct cells{}; {} finished, {} to train in {} processes of {} thread(s); "
-             "logs in {}/\n",
-             plan.jobs.size(), plan.cells.size(),
-             o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "",
-             mine.size() - todo.size(), todo.size(), c.jobs, threads, logs.string());
-  struct Running {
-    size_t job;
-    clock::time_point start;
-    std::string log;
-  };
-  std::map<pid_t, Running> running;
-  std::vector<std::string> failed;
-  int64_t trained = 0;
-  double run_seconds = 0;
-  bool stop = false;
-  const size_t to_train = todo.size();
-  const auto start = clock::now();
-  // The first run in plan order that is expected to end within the time limit
-  // (any run without a limit); todo.end() when none is.
-  auto next_run = [&]() {
-    if (o.time_limit_seconds <= 0 || todo.empty()) return todo.begin();
-    const double left = o.time_limit_seconds - std::chrono::duration<double>(clock::now() - start).count();
-    const auto pg = train::experiment_progress(e, plan, c.output);
-    return std::find_if(todo.begin(), todo.end(), [&](size_t i) { return train::run_fits(pg, plan, i, left); });
-  };
-  while (true) {
-    while (!stop && static_cast<int64_t>(running.size()) < c.jobs) {
-      const auto next = next_run();
-      if (next == todo.end()) break;
-      const size_t i = *next;
-      todo.erase(next);
-      const auto& job = plan.jobs[i];
-      const auto& cell = plan.cells[job.cell];
-      const std::string log =
-          (logs / fmt::format("{}-seed_{}.log", fs::path(cell.dir).filename().string(), job.seed)).string();
-      std::vector<std::string> args = {"--threads", std::to_string(threads), "experiment", c.file, "-o", c.output,
-                                       "--run-job", std::to_string(i)};
-      for (const auto& s : c.overrides) args.insert(args.end(), {"--set", s});
-      for (const auto& t : c.tables) args.insert(args.end(), {"--table", t});
-      const pid_t pid = spawn_self(args, log);
-      running[pid] = {i, clock::now(), log};
-      fmt::print(stderr, "experiment: started {}, seed {} (log {})\n", cell.label, job.seed, log);
-    }
-    if (running.empty()) break;
-    const auto [pid, code] = wait_child();
-    const auto it = running.find(pid);
-    if (it == running.end()) continue;
-    const Running r = it->second;
-    running.erase(it);
-    const auto& job = plan.jobs[r.job];
-    const auto& cell = plan.cells[job.cell];
-    const double seconds = std::chrono::duration<double>(clock::now() - r.start).count();
-    if (code == 0 && train::job_finished(plan, r.job, c.output)) {
-      ++trained;
-      run_seconds += seconds;
-      const auto run = train::record_job(e, plan, r.job, c.output, o);
-      const size_t left = todo.size() + running.size();
-      // Unsharded: estimated per run from finished runs of its cell or kind
-      // (the pace of this invocation misleads: resumed runs finish early).
-      std::string eta;
-      if (left > 0 && o.shards == 1) {
-        eta = train::eta_text(train::experiment_progress(e, plan, c.output), c.jobs);
-      } else if (left > 0) {
-        eta = ", ETA " + format_duration(run_seconds / trained * static_cast<double>(left) / static_cast<double>(c.jobs));
-      }
-      fmt::print(stderr, "experiment: finished {}, seed {}: test UA {:.2f}%, best epoch {} of {}, {}; {}/{} done{}\n",
-                 cell.label, job.seed, 100 * run.test_ua_recall, run.best_epoch, run.epochs_run, format_duration(seconds),
-                 trained + failed.size(), to_train, eta);
-    } else {
-      failed.push_back(fmt::format("{}, seed {}: exit code {}, see {}", cell.label, job.seed, code, r.log));
-      fmt::print(stderr, "experiment: FAILED {}\n", failed.back());
-      // A config, data or feature-file error is the same for every run: start no more.
-      if (code == cli::kExitUsage && !stop) {
-        stop = true;
-        fmt::print(stderr, "experiment: not starting the remaining {} run(s) (a usage error repeats)\n", todo.size());
-      }
-    }
-  }
-  train::write_experiment_results(e, plan, c.output, o);
-  if (!stop && !todo.empty())
-    fmt::print(stderr, "experiment: not starting the remaining {} run(s): each is estimated to end after the time limit "
-               "({})\n", todo.size(), c.time_limit);
-  fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
-             trained, mine.size() - to_train, failed.size(), todo.size(), c.output);
-  for (auto& f : failed) fmt::print(stderr, "failed: {}\n", f);
-  if (stop) return cli::kExitUsage;
-  return failed.empty() ? 0 : cli::kExitPartial;
-}
 
 int run(const ExperimentCliOptions& c) {
   using namespace crnn;
@@ -185,8 +73,7 @@ int run(const ExperimentCliOptions& c) {
     int64_t done = 0;
     for (size_t i = 0; i < p.jobs.size(); ++i) {
       const auto& cell = p.cells[p.jobs[i].cell];
-      const bool finished = std::filesystem::exists(std::filesystem::path(c.output) / cell.dir /
-                                                    fmt::format("seed_{}", p.jobs[i].seed) / "summary.json");
+      const bool finished = train::job_finished(p, i, c.output);
       done += finished;
       fmt::print("{:4d} {:8s} seed {} {} ({})\n", i, finished ? "done" : "todo", p.jobs[i].seed, cell.label, cell.dir);
     }
@@ -194,11 +81,28 @@ int run(const ExperimentCliOptions& c) {
                static_cast<int64_t>(p.jobs.size()) - done);
     return 0;
   }
-  if (c.jobs > 1 && o.train) return run_parallel(c, e, o);
-  auto r = train::run_experiment(e, c.output, o);
+  train::ExperimentOutcome r;
+  if (c.jobs > 1 && o.train) {
+    // --jobs N: N worker processes (`crnn experiment --run-job I`), cores / N threads each.
+    train::ParallelRunOptions p;
+    p.processes = c.jobs;
+    p.threads_per_process = std::max<int64_t>(1, at::get_num_threads() / c.jobs);
+    p.stop_exit_code = cli::kExitUsage;
+    p.worker_args = [&c, threads = p.threads_per_process](size_t job) {
+      std::vector<std::string> args = {"--threads", std::to_string(threads), "experiment", c.file, "-o", c.output,
+                                       "--run-job", std::to_string(job)};
+      for (const auto& s : c.overrides) args.insert(args.end(), {"--set", s});
+      for (const auto& t : c.tables) args.insert(args.end(), {"--table", t});
+      return args;
+    };
+    r = train::run_experiment_parallel(e, c.output, o, p);
+  } else {
+    r = train::run_experiment(e, c.output, o);
+  }
   fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
              r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
   for (auto& f : r.failed) fmt::print(stderr, "failed: {}\n", f);
+  if (r.stopped) return cli::kExitUsage;
   return r.failed.empty() ? 0 : cli::kExitPartial;
 }
 

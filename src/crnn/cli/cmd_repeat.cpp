@@ -1,11 +1,14 @@
 // `crnn repeat CONFIG --seeds N -o DIR`: N seeded runs, mean ± std.
 #include <fmt/core.h>
 
+#include <cmath>
+
 #include <limits>
 #include <memory>
 
 #include "crnn/cli/command.h"
 #include "crnn/train/repeat.h"
+#include "crnn/util/text.h"
 #include "crnn/util/threads.h"
 
 namespace {
@@ -32,9 +35,12 @@ crnn::cli::Registrar reg{
         auto cfg = crnn::train::RunConfig::from_file(o->config, o->overrides);
         if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
         auto s = crnn::train::repeat_runs(cfg, o->output, o->seeds, o->first_seed);
-        fmt::print("{}: {} runs, test UA recall {:.2f} ± {:.2f}%, test WA {:.2f} ± {:.2f}% (see {}/repeat.md)\n",
-                   o->output, s.runs.size(), 100 * s.test_ua_recall_mean, 100 * s.test_ua_recall_std,
-                   100 * s.test_wa_mean, 100 * s.test_wa_std, o->output);
+        auto ms = [](const crnn::train::MeanStd& m) {
+          return std::isfinite(m.std) ? crnn::percent(m.mean, 2) + " ± " + crnn::percent(m.std, 2, "%")
+                                      : crnn::percent(m.mean, 2, "%");
+        };
+        fmt::print("{}: {} runs, test UA recall {}, test WA {} (see {}/repeat.md)\n", o->output, s.runs.size(),
+                   ms(s.test_ua_recall), ms(s.test_wa), o->output);
         return 0;
       };
     },

@@ -33,6 +33,9 @@ int run_report(const ReportOptions& o) {
   } catch (const crnn::train::ReportError& e) {
     fmt::print(stderr, "crnn report: error: {}\n", e.what());
     return crnn::cli::kExitUsage;
+  } catch (const crnn::train::RunFileError& e) {
+    fmt::print(stderr, "crnn report: error: {}\n", e.what());
+    return crnn::cli::kExitUsage;
   } catch (const std::filesystem::filesystem_error& e) {
     // e.g. an output folder that cannot be created
     fmt::print(stderr, "crnn report: error: {}\n", e.what());

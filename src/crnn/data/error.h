@@ -10,15 +10,13 @@
 ///   throw crnn::data::DataError("manifest.csv:12: duplicate utterance id 'a01'");
 /// \endcode
 
-#include <stdexcept>
-#include <string>
+#include "crnn/util/file_io.h"
 
 namespace crnn::data {
 
 /// Bad input data: malformed files, missing columns or files, unknown labels.
-class DataError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// The same type as crnn::DataError (util/file_io.h), which file reading and
+/// writing throw, so that one catch covers a bad file and a bad row.
+using DataError = crnn::DataError;
 
 }  // namespace crnn::data

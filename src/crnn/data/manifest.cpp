@@ -130,54 +130,6 @@ std::string quote(const std::string& field) {
 
 }  // namespace csv
 
-// --- files --------------------------------------------------------------------
-
-std::string read_text_file(const std::string& path) {
-  if (fs::is_directory(path)) throw DataError(fmt::format("{}: is a directory, not a file", path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw DataError(fmt::format("{}: read error", path));
-  return ss.str();
-}
-
-void check_output_file_path(const std::string& path) {
-  const fs::path target(path);
-  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  if (!fs::is_directory(dir))
-    throw DataError(fmt::format("{}: directory {} does not exist", path, dir.string()));
-  if (fs::is_directory(target)) throw DataError(fmt::format("{}: is a directory, not a file", path));
-}
-
-void write_text_file_atomic(const std::string& path, const std::string& text) {
-  check_output_file_path(path);
-  const fs::path target(path);
-  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  // Same directory as the target so that rename() is atomic (same file system).
-  fs::path tmp = dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out)
-      throw DataError(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw DataError(fmt::format("{}: write failed", tmp.string()));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignore;
-    fs::remove(tmp, ignore);
-    throw DataError(fmt::format("{}: cannot rename {} into place: {}", path, tmp.string(),
-                                ec.message()));
-  }
-}
-
 // --- Utterance / Manifest -------------------------------------------------------
 
 const std::string& Utterance::label(const std::string& task) const {

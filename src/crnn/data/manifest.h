@@ -172,13 +172,4 @@ std::vector<Record> parse(const std::string& text, const std::string& source);
 std::string quote(const std::string& field);
 }  // namespace csv
 
-/// Reads a whole file; throws DataError if it cannot be opened.
-std::string read_text_file(const std::string& path);
-/// Throws DataError unless `path` can name an output file: its directory exists
-/// and it is not itself a directory. For checking an output flag before a long job.
-void check_output_file_path(const std::string& path);
-/// Writes `text` to `path` via a temporary file + rename in the same directory
-/// (check_output_file_path first).
-void write_text_file_atomic(const std::string& path, const std::string& text);
-
 }  // namespace crnn::data

@@ -6,7 +6,9 @@
 /// every key can be overridden from the command line (`--set train.lr=0.001`,
 /// `--set model.front_end.*.source=hidden`). Unknown keys and invalid values
 /// are errors naming the key. `to_toml()` writes the fully resolved config,
-/// which replays the same run when read back.
+/// which replays the same run when read back. Every key is declared once, with
+/// its type, check and doc, in config_keys.cpp; the defaults are the member
+/// initializers below.
 ///
 /// \code
 ///   auto cfg = crnn::train::RunConfig::from_file("configs/ravdess-emotion8-clstm.toml",
@@ -93,6 +95,12 @@ struct RunConfig {
 
   /// The fully resolved config as TOML (explicit layers, every key).
   std::string to_toml() const;
+
+  /// The canonical text an experiment cell's identity hashes: like to_toml(),
+  /// but keys added after the first cells were named (config_keys.h,
+  /// `identity_always = false`) appear only when not at their default, so a
+  /// new key never re-keys a finished run.
+  std::string identity_toml() const;
 
   /// The lines of `other.to_toml()` ("[section] key = value") that this config
   /// does not have: what changed going from this config to `other`. Empty when

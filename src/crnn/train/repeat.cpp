@@ -21,97 +21,6 @@ namespace fs = std::filesystem;
 
 namespace crnn::train {
 
-std::pair<double, double> mean_std(const std::vector<double>& v) {
-  if (v.empty()) return {std::nan(""), std::nan("")};
-  double m = 0;
-  for (double x : v) m += x;
-  m /= v.size();
-  if (v.size() < 2) return {m, 0.0};
-  double ss = 0;
-  for (double x : v) ss += (x - m) * (x - m);
-  return {m, std::sqrt(ss / (v.size() - 1))};
-}
-
-namespace {
-
-double number(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
-}
-
-/// A run's summary.json; throws DataError when it is not a JSON object with epochs_run.
-nlohmann::json read_summary(const fs::path& run_dir) {
-  const auto path = (run_dir / "summary.json").string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(data::read_text_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw data::DataError(path + ": malformed JSON: " + e.what());
-  }
-  if (!j.is_object() || !j.contains("epochs_run") || !j["epochs_run"].is_number())
-    throw data::DataError(path + ": not a run summary (no epochs_run)");
-  return j;
-}
-
-RepeatRun read_run(const fs::path& run_dir, uint64_t seed, const std::string& rel) {
-  const auto j = read_summary(run_dir);
-  RepeatRun r;
-  r.seed = seed;
-  r.dir = rel;
-  r.test_ua_recall = number(j, "test_ua_recall");
-  r.test_wa = number(j, "test_wa");
-  r.val_ua_recall = number(j, "val_ua_recall");
-  r.best_epoch = static_cast<int64_t>(number(j, "best_epoch"));
-  r.epochs_run = static_cast<int64_t>(number(j, "epochs_run"));
-  r.wall_seconds = number(j, "wall_seconds");
-  return r;
-}
-
-}  // namespace
-
-void summarize(RepeatSummary& s) {
-  std::vector<double> ua, wa, val;
-  for (auto& r : s.runs) {
-    ua.push_back(r.test_ua_recall);
-    wa.push_back(r.test_wa);
-    val.push_back(r.val_ua_recall);
-  }
-  std::tie(s.test_ua_recall_mean, s.test_ua_recall_std) = mean_std(ua);
-  std::tie(s.test_wa_mean, s.test_wa_std) = mean_std(wa);
-  std::tie(s.val_ua_recall_mean, s.val_ua_recall_std) = mean_std(val);
-}
-
-void write_repeat_files(const RepeatSummary& s, const std::string& dir_in, const RunConfig& config) {
-  const fs::path dir(dir_in);
-  nlohmann::json j;
-  j["runs"] = nlohmann::json::array();
-  for (auto& r : s.runs)
-    j["runs"].push_back({{"seed", r.seed}, {"dir", r.dir}, {"test_ua_recall", r.test_ua_recall},
-                         {"test_wa", r.test_wa}, {"val_ua_recall", r.val_ua_recall},
-                         {"best_epoch", r.best_epoch}, {"epochs_run", r.epochs_run},
-                         {"wall_seconds", r.wall_seconds}});
-  j["test_ua_recall_mean"] = s.test_ua_recall_mean;
-  j["test_ua_recall_std"] = s.test_ua_recall_std;
-  j["test_wa_mean"] = s.test_wa_mean;
-  j["test_wa_std"] = s.test_wa_std;
-  j["val_ua_recall_mean"] = s.val_ua_recall_mean;
-  j["val_ua_recall_std"] = s.val_ua_recall_std;
-  j["task"] = config.data.task;
-  j["preset"] = config.model.preset;
-  data::write_text_file_atomic((dir / "repeat.json").string(), crnn::json_text(j, 2) + "\n");
-
-  std::string md = fmt::format("# {} runs — task {}{}\n\n", s.runs.size(), config.data.task,
-                               config.model.preset.empty() ? "" : ", model " + config.model.preset);
-  md += "| seed | test UA recall (%) | test WA (%) | val UA recall (%) | best epoch | epochs | wall (s) |\n";
-  md += "|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (auto& r : s.runs)
-    md += fmt::format("| {} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {:.0f} |\n", r.seed, 100 * r.test_ua_recall,
-                      100 * r.test_wa, 100 * r.val_ua_recall, r.best_epoch, r.epochs_run, r.wall_seconds);
-  md += fmt::format("| **mean ± std** | **{:.2f} ± {:.2f}** | **{:.2f} ± {:.2f}** | {:.2f} ± {:.2f} | | | |\n",
-                    100 * s.test_ua_recall_mean, 100 * s.test_ua_recall_std, 100 * s.test_wa_mean,
-                    100 * s.test_wa_std, 100 * s.val_ua_recall_mean, 100 * s.val_ua_recall_std);
-  data::write_text_file_atomic((dir / "repeat.md").string(), md);
-}
-
 namespace {
 
 /// Throws ConfigError if the finished run in `run` was trained with another
@@ -133,16 +42,6 @@ void check_finished_run_config(const fs::path& run, const RunConfig& expected) {
 }
 
 }  // namespace
-
-bool run_finished(const std::string& run_dir) {
-  if (!fs::exists(fs::path(run_dir) / "summary.json")) return false;
-  try {
-    read_summary(run_dir);
-    return true;
-  } catch (const data::DataError&) {
-    return false;
-  }
-}
 
 RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t seed, std::ostream& log,
                    const std::string& label) {
@@ -166,7 +65,7 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
     log << fmt::format("{}: seed {} in {}{}\n", label, seed, run.string(), to.resume ? ", resuming" : "");
     train_run(c, run.string(), to, log);
   }
-  return read_run(run, seed, rel);
+  return repeat_run(read_run_summary((run / "summary.json").string()), seed, rel);
 }
 
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, int64_t seeds, uint64_t first_seed,
@@ -182,8 +81,10 @@ RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, in
   RepeatSummary s;
   for (int64_t i = 0; i < seeds; ++i)
     s.runs.push_back(run_seed(config, dir_in, first_seed + i, log, fmt::format("repeat: run {}/{}", i + 1, seeds)));
+  s.task = config.data.task;
+  s.preset = config.model.preset;
   summarize(s);
-  write_repeat_files(s, dir_in, config);
+  write_repeat_files(dir_in, s);
   return s;
 }
 
@@ -200,7 +101,8 @@ RepeatSummary read_repeat(const std::string& dir_in) {
     if (e.is_directory() && seed_dir && run_finished(e.path().string())) found.emplace_back(seed, e.path());
   }
   std::sort(found.begin(), found.end());
-  for (auto& [seed, p] : found) s.runs.push_back(read_run(p, seed, p.filename().string()));
+  for (auto& [seed, p] : found)
+    s.runs.push_back(repeat_run(read_run_summary((p / "summary.json").string()), seed, p.filename().string()));
   summarize(s);
   return s;
 }

@@ -6,13 +6,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
@@ -21,7 +18,6 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/util/progress.h"
-#include "crnn/util/json_text.h"
 
 namespace fs = std::filesystem;
 
@@ -81,21 +77,19 @@ Evaluation evaluate(nn::SequenceClassifier& model, const std::vector<data::Examp
   return e;
 }
 
-std::string evaluation_json(const Evaluation& e, const std::string& split, const std::string& task,
-                            const std::vector<std::string>& labels) {
-  nlohmann::json j;
-  j["split"] = split;
-  j["task"] = task;
-  j["labels"] = labels;
-  j["count"] = e.count;
-  j["loss"] = e.loss;
-  j["ua_recall"] = e.confusion.ua_recall();
-  j["wa"] = e.confusion.wa();
-  nlohmann::json recalls = nlohmann::json::array();
-  for (double r : e.confusion.per_class_recall()) recalls.push_back(std::isnan(r) ? nlohmann::json() : nlohmann::json(r));
-  j["per_class_recall"] = recalls;
-  j["confusion"] = e.confusion.counts();
-  return crnn::json_text(j, 2) + "\n";
+EvalResult eval_result(const Evaluation& e, const std::string& split, const std::string& task,
+                       const std::vector<std::string>& labels) {
+  EvalResult r;
+  r.split = split;
+  r.task = task;
+  r.labels = labels;
+  r.count = e.count;
+  r.loss = e.loss;
+  r.ua_recall = e.confusion.ua_recall();
+  r.wa = e.confusion.wa();
+  r.per_class_recall = e.confusion.per_class_recall();
+  r.confusion = e.confusion.counts();
+  return r;
 }
 
 std::string evaluation_table(const Evaluation& e, const std::string& split,
@@ -126,10 +120,6 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
 
 namespace {
 
-const char* kMetricsHeader = "epoch,train_loss,val_loss,val_ua_recall,val_wa,epoch_seconds,frames_per_s\n";
-
-nlohmann::json nan_to_null(double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); }
-
 /// A resumed run may change its training schedule ([train]) and where its data
 /// lives (data.manifest, data.features), nothing that changes the model or
 /// which utterances it sees: the checkpoint's weights would not fit, or the
@@ -148,7 +138,7 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
 
 }  // namespace
 
-TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
+RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
                        std::ostream& log) {
   // The run's config.toml and model file record absolute data paths: relative
   // ones would be resolved against whatever directory a later eval, replay or
@@ -174,7 +164,7 @@ TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, c
     check_resumable(RunConfig::parse(resumed->bundle.config_toml, {}, last_path.string() + " (embedded config)"),
                     config, last_path.string());
   }
-  data::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
+  crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
 
   torch::manual_seed(config.train.seed);
   RunData d = load_run_data(config.data, log);
@@ -195,6 +185,7 @@ TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, c
 
   Scheduler scheduler(config.train.selection_metric, config.train.patience, config.train.min_epochs);
   TrainingState state;
+  std::vector<EpochMetrics> metrics;  // metrics.csv, rewritten (atomically) after every epoch
   if (resumed) {
     auto& loaded = *resumed;
     torch::NoGradGuard g;
@@ -212,27 +203,15 @@ TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, c
       gen.set_state(state.rng_state);
     }
     // Keep exactly the metric rows of the epochs the checkpoint holds.
-    std::stringstream in(data::read_text_file(metrics_path.string()));
-    std::string kept = kMetricsHeader, line;
-    std::getline(in, line);
-    int64_t rows = 0;
-    for (int64_t line_no = 2; std::getline(in, line); ++line_no) {
-      if (line.empty()) continue;
-      int64_t epoch = 0;
-      const auto comma = line.find(',');
-      const char* end = line.data() + std::min(comma, line.size());
-      if (comma == std::string::npos || std::from_chars(line.data(), end, epoch).ptr != end)
-        throw data::DataError(fmt::format("{}:{}: not a metrics row (epoch,train_loss,...): '{}'",
-                                          metrics_path.string(), line_no, line.substr(0, 60)));
-      if (epoch <= state.epoch) kept += line + "\n", ++rows;
-    }
-    if (rows != state.epoch)
+    for (const auto& row : read_metrics_csv(metrics_path.string()))
+      if (row.epoch <= state.epoch) metrics.push_back(row);
+    if (static_cast<int64_t>(metrics.size()) != state.epoch)
       log << fmt::format("warning: {} holds {} rows for the checkpoint's {} epochs (the missing ones are lost)\n",
-                         metrics_path.string(), rows, state.epoch);
-    data::write_text_file_atomic(metrics_path.string(), kept);
+                         metrics_path.string(), metrics.size(), state.epoch);
+    write_metrics_csv(metrics_path.string(), metrics);
     log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
   } else {
-    data::write_text_file_atomic(metrics_path.string(), kMetricsHeader);
+    write_metrics_csv(metrics_path.string(), metrics);
   }
 
   // Class balancing by oversampling, once, seeded (SPEC §3).
@@ -289,11 +268,8 @@ TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, c
     const double epoch_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double ua = val.confusion.ua_recall(), wa = val.confusion.wa();
     const bool improved = scheduler.update(epoch, scheduler.score(ua, wa, val.loss));
-    {
-      std::ofstream out(metrics_path, std::ios::app);
-      out << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", epoch, loss_sum / std::max<int64_t>(1, n),
-                         val.loss, ua, wa, epoch_secs, frames / train_secs);
-    }
+    metrics.push_back({epoch, loss_sum / std::max<int64_t>(1, n), val.loss, ua, wa, epoch_secs, frames / train_secs});
+    write_metrics_csv(metrics_path.string(), metrics);
     state.epoch = epoch;
     state.best_epoch = scheduler.best_epoch;
     state.best_metric = scheduler.best_score;
@@ -318,39 +294,31 @@ TrainSummary train_run(const RunConfig& config_in, const std::string& run_dir, c
 
   // Final evaluation with the best model.
   auto best = load_model(best_path.string());
-  TrainSummary s;
+  RunSummary s;
   s.best_epoch = scheduler.best_epoch;
   s.epochs_run = state.epoch;
   auto val = evaluate(best.model, d.valid, classes, config.train.batch_size);
-  data::write_text_file_atomic((dir / "eval_valid.json").string(), evaluation_json(val, "valid", config.data.task, d.labels.names()));
+  write_eval_json((dir / "eval_valid.json").string(), eval_result(val, "valid", config.data.task, d.labels.names()));
   s.val_ua_recall = val.confusion.ua_recall();
   s.val_wa = val.confusion.wa();
   if (!d.test.empty()) {
     auto test = evaluate(best.model, d.test, classes, config.train.batch_size);
-    data::write_text_file_atomic((dir / "eval_test.json").string(), evaluation_json(test, "test", config.data.task, d.labels.names()));
+    write_eval_json((dir / "eval_test.json").string(), eval_result(test, "test", config.data.task, d.labels.names()));
     s.test_ua_recall = test.confusion.ua_recall();
     s.test_wa = test.confusion.wa();
     log << evaluation_table(test, "test (best model)", d.labels.names());
   }
   s.wall_seconds = state.wall_seconds;
-  nlohmann::json j;
-  j["best_epoch"] = s.best_epoch;
-  j["epochs_run"] = s.epochs_run;
-  j["val_ua_recall"] = s.val_ua_recall;
-  j["val_wa"] = s.val_wa;
-  j["test_ua_recall"] = nan_to_null(s.test_ua_recall);
-  j["test_wa"] = nan_to_null(s.test_wa);
-  j["wall_seconds"] = s.wall_seconds;
-  j["task"] = config.data.task;
-  j["labels"] = d.labels.names();
-  j["train_utterances"] = d.train.size();
-  j["valid_utterances"] = d.valid.size();
-  j["test_utterances"] = d.test.size();
-  j["train_speakers"] = d.train_speakers;
-  j["valid_speakers"] = d.valid_speakers;
-  j["test_speakers"] = d.test_speakers;
-  j["seed"] = config.train.seed;
-  data::write_text_file_atomic((dir / "summary.json").string(), crnn::json_text(j, 2) + "\n");
+  s.task = config.data.task;
+  s.labels = d.labels.names();
+  s.train_utterances = static_cast<int64_t>(d.train.size());
+  s.valid_utterances = static_cast<int64_t>(d.valid.size());
+  s.test_utterances = static_cast<int64_t>(d.test.size());
+  s.train_speakers = d.train_speakers;
+  s.valid_speakers = d.valid_speakers;
+  s.test_speakers = d.test_speakers;
+  s.seed = config.train.seed;
+  write_run_summary((dir / "summary.json").string(), s);
   return s;
 }
 

@@ -20,6 +20,7 @@
 #include "crnn/nn/sequence_classifier.h"
 #include "crnn/train/config.h"
 #include "crnn/train/metrics.h"
+#include "crnn/train/run_files.h"
 
 namespace crnn::train {
 
@@ -60,9 +61,9 @@ struct Evaluation {
 Evaluation evaluate(nn::SequenceClassifier& model, const std::vector<data::Example>& examples,
                     int64_t num_classes, int64_t batch_size = 32, bool keep_probabilities = false);
 
-/// JSON of an evaluation (split, task, labels, ua_recall, wa, per_class_recall, confusion, count).
-std::string evaluation_json(const Evaluation& e, const std::string& split, const std::string& task,
-                            const std::vector<std::string>& labels);
+/// An evaluation as eval_<split>.json records it (run_files.h).
+EvalResult eval_result(const Evaluation& e, const std::string& split, const std::string& task,
+                       const std::vector<std::string>& labels);
 /// A readable table: per-class recall and the confusion matrix.
 std::string evaluation_table(const Evaluation& e, const std::string& split,
                              const std::vector<std::string>& labels);
@@ -74,19 +75,11 @@ struct TrainOptions {
   int64_t crash_after_batches = 0;
 };
 
-struct TrainSummary {
-  int64_t best_epoch = 0, epochs_run = 0;
-  double val_ua_recall = 0, val_wa = 0;
-  double test_ua_recall = std::numeric_limits<double>::quiet_NaN();
-  double test_wa = std::numeric_limits<double>::quiet_NaN();
-  double wall_seconds = 0;
-};
-
 /// Trains into `run_dir` (created): config.toml, metrics.csv, best.pt,
 /// last.pt, eval_valid.json, eval_test.json (if there is a test split) and
 /// summary.json. With `resume`, continues from run_dir/last.pt using
-/// run_dir/config.toml.
-TrainSummary train_run(const RunConfig& config, const std::string& run_dir,
+/// run_dir/config.toml. Returns what summary.json records.
+RunSummary train_run(const RunConfig& config, const std::string& run_dir,
                        const TrainOptions& options = {}, std::ostream& log = std::cerr);
 
 }  // namespace crnn::train

@@ -1,11 +1,15 @@
 #pragma once
 /// \file text.h
-/// Small string helpers shared by the text-file readers (manifests, corpus
-/// lists, metrics.csv) so each one trims fields the same way.
+/// Small string helpers shared by the readers and writers of text files
+/// (manifests, corpus lists, metrics.csv, reports), so each one trims,
+/// escapes and formats the same way.
 ///
 /// \code
 ///   crnn::trim("  calm \t");            // "calm"
 ///   crnn::trim("3.5\r\n", " \t\r\n");  // "3.5"
+///   crnn::xml_escape("a<b & 'c'");     // "a&lt;b &amp; &#39;c&#39;"
+///   crnn::file_safe_name("seed 1/a");  // "seed_1_a"
+///   crnn::percent(0.41253, 2);         // "41.25";  crnn::percent(NAN, 1, "%") == "—"
 /// \endcode
 
 #include <string>
@@ -16,5 +20,20 @@ namespace crnn {
 /// `s` without leading and trailing characters from `chars` (spaces and tabs
 /// by default); "" when `s` holds nothing else.
 std::string trim(std::string_view s, std::string_view chars = " \t");
+
+/// Escapes text for XML/HTML content and attribute values (& < > " ').
+std::string xml_escape(std::string_view s);
+
+/// Whether `s` is non-empty and only letters, digits, '-' and '_': usable as
+/// a file name and an unescaped relative URL as it is.
+bool is_file_safe(std::string_view s);
+
+/// `s` with every character other than letters, digits, '-' and '_' replaced
+/// by '_' ("_" for an empty `s`).
+std::string file_safe_name(std::string_view s);
+
+/// A fraction as a percentage with `decimals` decimals and `suffix` after it
+/// ("41.25", "41.3%"); "—" when not finite (a missing value).
+std::string percent(double fraction, int decimals, std::string_view suffix = "");
 
 }  // namespace crnn

@@ -1,0 +1,275 @@
+#include "crnn/train/experiment_results.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "crnn/train/charts.h"
+#include "crnn/train/experiment_runner.h"
+#include "crnn/train/run_files.h"
+#include "crnn/util/file_io.h"
+#include "crnn/util/json_text.h"
+#include "crnn/util/progress.h"
+#include "crnn/util/text.h"
+
+namespace fs = std::filesystem;
+
+namespace crnn::train {
+namespace {
+
+/// The lowest training loss in a run's metrics.csv; NaN when there is none.
+double lowest_train_loss(const std::string& metrics_path) {
+  double lowest = std::nan("");
+  if (!fs::exists(metrics_path)) return lowest;
+  for (const auto& m : read_metrics_csv(metrics_path))
+    if (std::isfinite(m.train_loss) && !(m.train_loss >= lowest)) lowest = m.train_loss;
+  return lowest;
+}
+
+std::string pct(double v) { return crnn::percent(v, 2); }
+
+double mean_finite(const std::vector<double>& v) { return mean_std(v).mean; }
+size_t count_finite(const std::vector<double>& v) { return mean_std(v).n; }
+
+/// One of the paper's row or column averages: "[k/n]" after it when only k of
+/// the n cells it averages have runs, so a partial average is not read as a
+/// full one.
+std::string average_text(double mean, size_t k, size_t n, bool italic) {
+  const std::string mark = italic ? "*" : "";
+  std::string text = mark + pct(mean) + mark;
+  if (k > 0 && k < n) text += fmt::format(" [{}/{}]", k, n);
+  return text;
+}
+
+}  // namespace
+
+std::string write_experiment_results(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir,
+                                     const ExperimentOptions& o) {
+  const fs::path out(out_dir);
+  fs::create_directories(out);
+  std::string md = "# " + (e.title.empty() ? std::string("Experiment results") : e.title) + "\n\n";
+  if (!o.command.empty()) md += "Regenerate (finished runs are skipped): `" + o.command + "`\n\n";
+  nlohmann::json js;
+  js["title"] = e.title;
+  js["source"] = e.source;
+  js["tables"] = nlohmann::json::array();
+
+  const ExperimentProgress progress = experiment_progress(e, plan, out_dir);
+  const auto& pg = progress;
+  md += fmt::format("Finished runs: **{} of {}**; their training wall time adds up to {} (h:mm:ss).", pg.finished,
+                    pg.planned, format_duration(pg.wall_seconds));
+  if (pg.finished < pg.planned) {
+    const int64_t estimated = pg.estimated_by_cell + pg.estimated_by_model;
+    md += fmt::format(" The {} unfinished runs", pg.planned - pg.finished);
+    if (estimated > 0)
+      md += fmt::format(" need about {} more training time (one process; {} estimated from their own cell's finished "
+                        "runs, {} from finished runs of the same model preset, on the same task where there are any",
+                        format_duration(pg.remaining_seconds), pg.estimated_by_cell, pg.estimated_by_model);
+    md += pg.unestimated > 0 ? fmt::format("{}{} have no finished run of their kind yet and are not estimated",
+                                           estimated > 0 ? "; " : ": ", pg.unestimated)
+                             : "";
+    md += estimated > 0 ? ")." : ".";
+  }
+  md += "\n\n";
+  js["planned_runs"] = pg.planned;
+  js["finished_runs"] = pg.finished;
+  js["estimated_remaining_seconds"] = pg.remaining_seconds;
+  js["unestimated_runs"] = pg.unestimated;
+  js["wall_seconds"] = pg.wall_seconds;
+
+  for (size_t ti : plan.tables) {
+    const auto& t = e.tables[ti];
+    const size_t R = t.rows.size(), C = t.columns.size();
+    std::vector<std::vector<RepeatSummary>> sums(R, std::vector<RepeatSummary>(C));
+    for (size_t r = 0; r < R; ++r)
+      for (size_t c = 0; c < C; ++c) sums[r][c] = collect_cell(out_dir, plan.cells[plan.grid[ti][r][c]], t.seeds);
+
+    // The first finished run's summary of a cell (none when the cell has no finished run).
+    auto first_summary = [&](size_t r, size_t c) -> std::optional<RunSummary> {
+      const auto& s = sums[r][c];
+      if (s.runs.empty()) return std::nullopt;
+      const auto& cell = plan.cells[plan.grid[ti][r][c]];
+      return read_run_summary((fs::path(out_dir) / cell.dir / s.runs.front().dir / "summary.json").string());
+    };
+    // Chance level of each column: 1 / number of classes, from any finished run.
+    std::vector<double> chance(C, std::nan(""));
+    for (size_t c = 0; c < C; ++c)
+      for (size_t r = 0; r < R && !std::isfinite(chance[c]); ++r) {
+        auto first = first_summary(r, c);
+        if (first && !first->labels.empty()) chance[c] = 1.0 / static_cast<double>(first->labels.size());
+      }
+    md += "## " + t.title + "\n\n";
+    if (!t.note.empty()) md += t.note + "\n\n";
+    md += fmt::format("Test UA recall (%), mean ± std over seeds 1–{} (sample std); a cell with fewer "
+                      "finished runs says how many in brackets (one run: its value alone); an average over only k of its n "
+                      "cells says [k/n]. Best mean per column in bold.\n\n",
+                      t.seeds);
+    // Best mean per column, among cells with at least one run.
+    std::vector<double> best(C, -1);
+    for (size_t c = 0; c < C; ++c)
+      for (size_t r = 0; r < R; ++r)
+        if (!sums[r][c].runs.empty()) best[c] = std::max(best[c], sums[r][c].test_ua_recall.mean);
+    md += "| |";
+    for (auto& col : t.columns) md += " " + col.name + " |";
+    if (t.row_average) md += " Average |";
+    md += "\n|---|";
+    for (size_t c = 0; c < C + (t.row_average ? 1 : 0); ++c) md += "---:|";
+    md += "\n";
+    std::map<std::string, std::vector<double>> row_means;  // row name → mean per column (NaN: none)
+    for (size_t r = 0; r < R; ++r) {
+      md += "| " + t.rows[r].name + " |";
+      std::vector<double> means;
+      for (size_t c = 0; c < C; ++c) {
+        const auto& s = sums[r][c];
+        if (s.runs.empty()) {
+          md += " — |";
+          means.push_back(std::nan(""));
+          continue;
+        }
+        // One run has no spread: its value alone, not "± 0".
+        std::string cell = s.runs.size() < 2 ? pct(s.test_ua_recall.mean)
+                                             : fmt::format("{} ± {}", pct(s.test_ua_recall.mean), pct(s.test_ua_recall.std));
+        if (s.test_ua_recall.mean == best[c]) cell = "**" + cell + "**";
+        if (static_cast<int64_t>(s.runs.size()) < t.seeds) cell += fmt::format(" [{}]", s.runs.size());
+        md += " " + cell + " |";
+        means.push_back(s.test_ua_recall.mean);
+      }
+      if (t.row_average) md += " " + average_text(mean_finite(means), count_finite(means), means.size(), false) + " |";
+      md += "\n";
+      row_means[t.rows[r].name] = means;
+    }
+    for (const auto& g : t.groups) {
+      md += "| *" + g.name + "* |";
+      std::vector<double> col_avg;
+      for (size_t c = 0; c < C; ++c) {
+        std::vector<double> v;
+        for (const auto& rn : g.rows) v.push_back(row_means[rn][c]);
+        col_avg.push_back(mean_finite(v));
+        md += " " + average_text(col_avg.back(), count_finite(v), v.size(), true) + " |";
+      }
+      if (t.row_average) {
+        std::vector<double> cells;  // every (row, column) mean the group's average rests on
+        for (const auto& rn : g.rows) cells.insert(cells.end(), row_means[rn].begin(), row_means[rn].end());
+        md += " " + average_text(mean_finite(col_avg), count_finite(cells), cells.size(), true) + " |";
+      }
+      md += "\n";
+    }
+    md += "| *chance (1 / classes)* |";
+    for (size_t c = 0; c < C; ++c) md += " *" + pct(chance[c]) + "* |";
+    if (t.row_average) md += " |";
+    md += "\n";
+    md += fmt::format("\n![{}]({}.svg)\n\n", t.title, t.id);
+
+    // Protocol: what was actually run per cell.
+    md += "<details><summary>Protocol per cell</summary>\n\n";
+    md += "| row | column | runs | test UA by seed (%) | test WA (%) | epochs run, mean [min–max] | best epoch, mean | "
+          "lowest train loss / ln C, by seed | wall per run (min) | speakers train/valid/test | "
+          "utterances train/valid/test | run directory |\n";
+    md += "|---|---|---:|---|---:|---|---:|---|---:|---|---|---|\n";
+    bool any_stalled = false;
+    nlohmann::json jt;
+    jt["id"] = t.id;
+    jt["title"] = t.title;
+    jt["seeds"] = t.seeds;
+    jt["rows"] = nlohmann::json::array();
+    jt["columns"] = nlohmann::json::array();
+    for (auto& col : t.columns) jt["columns"].push_back(col.name);
+    jt["chance"] = nlohmann::json::array();
+    for (double ch : chance) jt["chance"].push_back(std::isfinite(ch) ? nlohmann::json(ch) : nlohmann::json());
+    jt["cells"] = nlohmann::json::array();
+    GroupedBarChart chart;
+    chart.title = t.title;
+    chart.y_label = "test UA recall (%)";
+    for (auto& col : t.columns) chart.groups.push_back(col.name);
+    for (double ch : chance) chart.reference.push_back(100 * ch);
+    chart.width = std::max(760.0, 120.0 * static_cast<double>(C * std::max<size_t>(R, 2)) / 2 + 264);
+    for (size_t r = 0; r < R; ++r) {
+      jt["rows"].push_back(t.rows[r].name);
+      chart.series.push_back(t.rows[r].name);
+      chart.values.emplace_back();
+      chart.errors.emplace_back();
+      nlohmann::json jrow = nlohmann::json::array();
+      for (size_t c = 0; c < C; ++c) {
+        const auto& s = sums[r][c];
+        const auto& cell = plan.cells[plan.grid[ti][r][c]];
+        chart.values.back().push_back(s.runs.empty() ? std::nan("") : 100 * s.test_ua_recall.mean);
+        chart.errors.back().push_back(s.runs.size() < 2 ? std::nan("") : 100 * s.test_ua_recall.std);
+        std::vector<double> epochs, best_epochs, walls, lowest_losses;
+        std::string by_seed, by_loss;
+        for (auto& run : s.runs) {
+          epochs.push_back(static_cast<double>(run.epochs_run));
+          best_epochs.push_back(static_cast<double>(run.best_epoch));
+          walls.push_back(run.wall_seconds);
+          lowest_losses.push_back(
+              lowest_train_loss((fs::path(out_dir) / cell.dir / run.dir / "metrics.csv").string()));
+          // † = the selected model is the first epoch's: validation never improved on it.
+          const bool stalled = run.best_epoch == 1 && run.epochs_run > 1;
+          any_stalled |= stalled;
+          by_seed += fmt::format("{}{}: {:.1f}{}", by_seed.empty() ? "" : ", ", run.seed, 100 * run.test_ua_recall,
+                                 stalled ? "†" : "");
+          // The lowest training loss as a fraction of ln C, the loss of a uniform
+          // prediction over the (balanced) training set: near 1, the run never
+          // left the chance plateau (docs/training.md, "Slow start").
+          const double fraction = lowest_losses.back() / -std::log(chance[c]);
+          by_loss += fmt::format("{}{}: {}", by_loss.empty() ? "" : ", ", run.seed,
+                                 std::isfinite(fraction) ? fmt::format("{:.2f}", fraction) : "—");
+        }
+        if (by_loss.empty()) by_loss = "—";
+        if (by_seed.empty()) by_seed = "—";
+        // Speakers and utterances: from the first finished run's summary.json.
+        std::string spk = "—", utt = "—";
+        if (auto first = first_summary(r, c)) {
+          spk = fmt::format("{}/{}/{}", first->train_speakers, first->valid_speakers, first->test_speakers);
+          utt = fmt::format("{}/{}/{}", first->train_utterances, first->valid_utterances, first->test_utterances);
+        }
+        const auto [emin, emax] = epochs.empty() ? std::pair<double, double>{0, 0}
+                                                 : std::pair<double, double>{*std::min_element(epochs.begin(), epochs.end()),
+                                                                             *std::max_element(epochs.begin(), epochs.end())};
+        md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name,
+                          t.columns[c].name, s.runs.size(), t.seeds, by_seed,
+                          s.runs.empty()       ? "—"
+                          : s.runs.size() < 2  ? pct(s.test_wa.mean)
+                                               : fmt::format("{} ± {}", pct(s.test_wa.mean), pct(s.test_wa.std)),
+                          epochs.empty() ? "—" : fmt::format("{:.1f} [{:.0f}–{:.0f}]", mean_finite(epochs), emin, emax),
+                          best_epochs.empty() ? "—" : fmt::format("{:.1f}", mean_finite(best_epochs)), by_loss,
+                          walls.empty() ? "—" : fmt::format("{:.1f}", mean_finite(walls) / 60), spk, utt, cell.dir);
+        nlohmann::json jc;
+        jc["dir"] = cell.dir;
+        jc["runs"] = s.runs.size();
+        jc["test_ua_recall_mean"] = s.runs.empty() ? nlohmann::json() : nlohmann::json(s.test_ua_recall.mean);
+        jc["test_ua_recall_std"] = s.runs.size() < 2 ? nlohmann::json() : nlohmann::json(s.test_ua_recall.std);
+        jc["test_wa_mean"] = s.runs.empty() ? nlohmann::json() : nlohmann::json(s.test_wa.mean);
+        jc["test_wa_std"] = s.runs.size() < 2 ? nlohmann::json() : nlohmann::json(s.test_wa.std);
+        jc["test_ua_recall"] = nlohmann::json::array();
+        for (auto& run : s.runs) jc["test_ua_recall"].push_back(run.test_ua_recall);
+        jc["epochs_run"] = epochs;
+        jc["best_epoch"] = best_epochs;
+        jc["wall_seconds"] = walls;
+        jc["lowest_train_loss"] = nlohmann::json::array();
+        for (double l : lowest_losses) jc["lowest_train_loss"].push_back(std::isfinite(l) ? nlohmann::json(l) : nlohmann::json());
+        jrow.push_back(jc);
+      }
+      jt["cells"].push_back(jrow);
+    }
+    if (any_stalled)
+      md += "\n† the run's selected model is its first epoch's: validation UA recall never improved on it, "
+            "and early stopping ended the run after the patience.\n";
+    md += "\nLowest train loss / ln C: the run's lowest training loss over its epochs divided by ln C (C classes), "
+          "the loss of a uniform prediction on the class-balanced training set. Near 1.00, the model never fit its "
+          "training set better than a uniform guess (the chance plateau of docs/training.md, \"Slow start\").\n";
+    md += "\n</details>\n\n";
+    write_text_file_atomic((out / (t.id + ".svg")).string(), grouped_bar_chart_svg(chart));
+    js["tables"].push_back(jt);
+  }
+  write_text_file_atomic((out / "results.md").string(), md);
+  write_text_file_atomic((out / "results.json").string(), crnn::json_text(js, 2) + "\n");
+  return md;
+}
+
+}  // namespace crnn::train

@@ -1,0 +1,279 @@
+#include "crnn/train/experiment_runner.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "crnn/data/error.h"
+#include "crnn/data/feature_store.h"
+#include "crnn/train/experiment_results.h"
+#include "crnn/train/repeat.h"
+#include "crnn/train/run_files.h"
+#include "crnn/util/progress.h"
+#include "crnn/util/subprocess.h"
+#include "crnn/util/threads.h"
+
+namespace fs = std::filesystem;
+
+namespace crnn::train {
+
+ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir) {
+  ExperimentProgress pg;
+  std::set<std::pair<size_t, uint64_t>> planned_runs, finished_runs;
+  std::map<size_t, std::pair<double, int64_t>> cell_wall;  // cell → (sum, count)
+  for (size_t ti : plan.tables) {
+    const auto& t = e.tables[ti];
+    for (const auto& row : plan.grid[ti])
+      for (size_t ci : row) {
+        for (int64_t seed = 1; seed <= t.seeds; ++seed) planned_runs.insert({ci, static_cast<uint64_t>(seed)});
+        for (auto& r : collect_cell(out_dir, plan.cells[ci], t.seeds).runs)
+          if (finished_runs.insert({ci, r.seed}).second) {
+            pg.wall_seconds += r.wall_seconds;
+            cell_wall[ci].first += r.wall_seconds;
+            ++cell_wall[ci].second;
+          }
+      }
+  }
+  pg.planned = static_cast<int64_t>(planned_runs.size());
+  pg.finished = static_cast<int64_t>(finished_runs.size());
+  // Runs of one kind (task and model preset, e.g. Table IV's variants of a
+  // Table II model) take similar time; a cell's own runs are the better guide.
+  auto kind = [&](size_t ci) {
+    const auto& c = plan.cells[ci].config;
+    return std::make_pair(c.data.task, c.model.preset);
+  };
+  std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> kind_wall;
+  std::map<std::string, std::pair<double, int64_t>> preset_wall;  // last resort: same model, another task
+  for (const auto& [ci, sum] : cell_wall) {
+    for (auto* k : {&kind_wall[kind(ci)], &preset_wall[kind(ci).second]}) {
+      k->first += sum.first;
+      k->second += sum.second;
+    }
+  }
+  for (const auto& [ci, seed] : planned_runs) {
+    if (finished_runs.count({ci, seed})) continue;
+    double estimate = 0;
+    if (auto it = cell_wall.find(ci); it != cell_wall.end()) {
+      estimate = it->second.first / static_cast<double>(it->second.second);
+      ++pg.estimated_by_cell;
+    } else if (auto kt = kind_wall.find(kind(ci)); kt != kind_wall.end()) {
+      estimate = kt->second.first / static_cast<double>(kt->second.second);
+      ++pg.estimated_by_model;
+    } else if (auto pt = preset_wall.find(kind(ci).second); pt != preset_wall.end() && !kind(ci).second.empty()) {
+      estimate = pt->second.first / static_cast<double>(pt->second.second);
+      ++pg.estimated_by_model;
+    } else {
+      ++pg.unestimated;
+      continue;
+    }
+    // An interrupted run resumes: its epochs so far need not be trained again.
+    const fs::path metrics = fs::path(out_dir) / plan.cells[ci].dir / fmt::format("seed_{}", seed) / "metrics.csv";
+    double done = 0;
+    if (fs::exists(metrics)) {
+      try {
+        for (const auto& m : read_metrics_csv(metrics.string()))
+          if (std::isfinite(m.epoch_seconds)) done += m.epoch_seconds;
+      } catch (const RunFileError&) {
+        done = 0;  // unreadable: estimate the whole run
+      }
+    }
+    pg.remaining_seconds += std::max(0.0, estimate - done);
+    pg.remaining_by_run[{ci, seed}] = std::max(0.0, estimate - done);
+  }
+  return pg;
+}
+
+bool run_fits(const ExperimentProgress& p, const ExperimentPlan& plan, size_t job, double seconds_left) {
+  if (!(seconds_left > 0)) return false;  // time is up: not even a run without an estimate
+  const auto& j = plan.jobs.at(job);
+  const auto it = p.remaining_by_run.find({j.cell, j.seed});
+  return it == p.remaining_by_run.end() || it->second <= seconds_left;
+}
+
+std::string eta_text(const ExperimentProgress& p, int64_t processes) {
+  if (p.estimated_by_cell + p.estimated_by_model == 0) return "";
+  std::string text = ", ETA " + format_duration(p.remaining_seconds / static_cast<double>(std::max<int64_t>(1, processes)));
+  if (p.unestimated > 0) text += fmt::format(" + {} run(s) not estimated", p.unestimated);
+  return text;
+}
+
+void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log) {
+  const auto& j = plan.jobs.at(job);
+  const auto& cell = plan.cells[j.cell];
+  if (cell.config.train.threads > 0) set_num_threads(static_cast<int>(cell.config.train.threads));
+  run_seed(cell.config, (fs::path(out_dir) / cell.dir).string(), j.seed, log, "experiment");
+}
+
+RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job, const std::string& out_dir,
+                     const ExperimentOptions& o) {
+  const auto& j = plan.jobs.at(job);
+  const auto& cell = plan.cells[j.cell];
+  auto s = collect_cell(out_dir, cell, cell.seeds);
+  s.task = cell.config.data.task;
+  s.preset = cell.config.model.preset;
+  write_repeat_files((fs::path(out_dir) / cell.dir).string(), s);
+  write_experiment_results(e, plan, out_dir, o);
+  for (const auto& r : s.runs)
+    if (r.seed == j.seed) return r;
+  throw std::runtime_error(fmt::format("{}/{}/seed_{}: no finished run to record", out_dir, cell.dir, j.seed));
+}
+
+ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir, const ExperimentOptions& o,
+                                 std::ostream& log) {
+  const ExperimentPlan plan = plan_experiment(e, o);
+  ExperimentOutcome outcome;
+  const std::vector<size_t> mine = shard_jobs(plan, o);
+  log << fmt::format("experiment: {} table(s), {} distinct cells, {} runs{}\n", plan.tables.size(), plan.cells.size(),
+                     plan.jobs.size(),
+                     o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "");
+  if (o.train) {
+    const auto start = std::chrono::steady_clock::now();
+    double trained_seconds = 0;
+    for (size_t k = 0; k < mine.size(); ++k) {
+      const auto& job = plan.jobs[mine[k]];
+      const auto& cell = plan.cells[job.cell];
+      if (job_finished(plan, mine[k], out_dir)) {
+        ++outcome.skipped;
+        continue;
+      }
+      if (o.time_limit_seconds > 0) {
+        const double left =
+            o.time_limit_seconds - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!run_fits(experiment_progress(e, plan, out_dir), plan, mine[k], left)) {
+          ++outcome.not_started;
+          log << fmt::format("experiment: not starting {}, seed {}: its estimate exceeds the {} left of the time limit\n",
+                             cell.label, job.seed, format_duration(std::max(0.0, left)));
+          continue;
+        }
+      }
+      const size_t left = mine.size() - k;
+      std::string eta;
+      if (o.shards == 1) eta = eta_text(experiment_progress(e, plan, out_dir), 1);
+      else if (outcome.trained > 0) eta = ", ETA " + format_duration(trained_seconds / outcome.trained * left) + " at this pace";
+      log << fmt::format("experiment: run {}/{}: {}, seed {}{}\n", k + 1, mine.size(), cell.label, job.seed, eta);
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        train_job(plan, mine[k], out_dir, log);
+        ++outcome.trained;
+        trained_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        record_job(e, plan, mine[k], out_dir, o);
+      } catch (const ConfigError&) {
+        throw;  // the same for every run: stop
+      } catch (const data::DataError&) {
+        throw;
+      } catch (const data::FeatureStoreError&) {
+        throw;
+      } catch (const std::exception& err) {
+        outcome.failed.push_back(fmt::format("{}, seed {}: {}", cell.label, job.seed, err.what()));
+        log << "experiment: FAILED " << outcome.failed.back() << "\n";
+      }
+    }
+  }
+  write_experiment_results(e, plan, out_dir, o);
+  return outcome;
+}
+
+ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string& out_dir, const ExperimentOptions& o,
+                                          const ParallelRunOptions& p, std::ostream& log) {
+  using clock = std::chrono::steady_clock;
+  if (p.processes < 1) throw ConfigError(fmt::format("--jobs {}: must be >= 1", p.processes));
+  if (!p.worker_args) throw std::invalid_argument("run_experiment_parallel: no worker_args");
+  const auto plan = plan_experiment(e, o);
+  const auto mine = shard_jobs(plan, o);
+  ExperimentOutcome outcome;
+  std::deque<size_t> todo;
+  for (size_t i : mine)
+    if (!job_finished(plan, i, out_dir)) todo.push_back(i);
+  outcome.skipped = static_cast<int64_t>(mine.size() - todo.size());
+  const fs::path logs = fs::path(out_dir) / "logs";
+  fs::create_directories(logs);
+  log << fmt::format("experiment: {} runs in {} distinct cells{}; {} finished, {} to train in {} processes of {} "
+                     "thread(s); logs in {}/\n",
+                     plan.jobs.size(), plan.cells.size(),
+                     o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "",
+                     outcome.skipped, todo.size(), p.processes, p.threads_per_process, logs.string());
+  struct Running {
+    size_t job;
+    clock::time_point start;
+    std::string log;
+  };
+  std::map<pid_t, Running> running;
+  double run_seconds = 0;
+  const size_t to_train = todo.size();
+  const auto start = clock::now();
+  // The first run in plan order that is expected to end within the time limit
+  // (any run without a limit); todo.end() when none is.
+  auto next_run = [&]() {
+    if (o.time_limit_seconds <= 0 || todo.empty()) return todo.begin();
+    const double left = o.time_limit_seconds - std::chrono::duration<double>(clock::now() - start).count();
+    const auto pg = experiment_progress(e, plan, out_dir);
+    return std::find_if(todo.begin(), todo.end(), [&](size_t i) { return run_fits(pg, plan, i, left); });
+  };
+  while (true) {
+    while (!outcome.stopped && static_cast<int64_t>(running.size()) < p.processes) {
+      const auto next = next_run();
+      if (next == todo.end()) break;
+      const size_t i = *next;
+      todo.erase(next);
+      const auto& job = plan.jobs[i];
+      const auto& cell = plan.cells[job.cell];
+      const std::string job_log =
+          (logs / fmt::format("{}-seed_{}.log", fs::path(cell.dir).filename().string(), job.seed)).string();
+      const pid_t pid = spawn_self(p.worker_args(i), job_log);
+      running[pid] = {i, clock::now(), job_log};
+      log << fmt::format("experiment: started {}, seed {} (log {})\n", cell.label, job.seed, job_log);
+    }
+    if (running.empty()) break;
+    const auto [pid, code] = wait_child();
+    const auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Running r = it->second;
+    running.erase(it);
+    const auto& job = plan.jobs[r.job];
+    const auto& cell = plan.cells[job.cell];
+    const double seconds = std::chrono::duration<double>(clock::now() - r.start).count();
+    if (code == 0 && job_finished(plan, r.job, out_dir)) {
+      ++outcome.trained;
+      run_seconds += seconds;
+      const auto run = record_job(e, plan, r.job, out_dir, o);
+      const size_t left = todo.size() + running.size();
+      // Unsharded: estimated per run from finished runs of its cell or kind
+      // (the pace of this invocation misleads: resumed runs finish early).
+      std::string eta;
+      if (left > 0 && o.shards == 1) {
+        eta = eta_text(experiment_progress(e, plan, out_dir), p.processes);
+      } else if (left > 0) {
+        eta = ", ETA " + format_duration(run_seconds / static_cast<double>(outcome.trained) *
+                                         static_cast<double>(left) / static_cast<double>(p.processes));
+      }
+      log << fmt::format("experiment: finished {}, seed {}: test UA {:.2f}%, best epoch {} of {}, {}; {}/{} done{}\n",
+                         cell.label, job.seed, 100 * run.test_ua_recall, run.best_epoch, run.epochs_run,
+                         format_duration(seconds), outcome.trained + static_cast<int64_t>(outcome.failed.size()),
+                         to_train, eta);
+    } else {
+      outcome.failed.push_back(fmt::format("{}, seed {}: exit code {}, see {}", cell.label, job.seed, code, r.log));
+      log << "experiment: FAILED " << outcome.failed.back() << "\n";
+      // A config, data or feature-file error is the same for every run: start no more.
+      if (code == p.stop_exit_code && !outcome.stopped) {
+        outcome.stopped = true;
+        log << fmt::format("experiment: not starting the remaining {} run(s) (a usage error repeats)\n", todo.size());
+      }
+    }
+  }
+  write_experiment_results(e, plan, out_dir, o);
+  outcome.not_started = static_cast<int64_t>(todo.size());
+  if (!outcome.stopped && !todo.empty())
+    log << fmt::format("experiment: not starting the remaining {} run(s): each is estimated to end after the time "
+                       "limit ({})\n",
+                       todo.size(), format_duration(o.time_limit_seconds));
+  return outcome;
+}
+
+}  // namespace crnn::train

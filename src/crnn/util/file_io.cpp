@@ -1,0 +1,79 @@
+#include "crnn/util/file_io.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace crnn {
+
+std::string read_text_file(const std::string& path) {
+  if (fs::is_directory(path)) throw DataError(fmt::format("{}: is a directory, not a file", path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw DataError(fmt::format("{}: read error", path));
+  return ss.str();
+}
+
+void check_output_file_path(const std::string& path) {
+  const fs::path target(path);
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  if (!fs::is_directory(dir)) throw DataError(fmt::format("{}: directory {} does not exist", path, dir.string()));
+  if (fs::is_directory(target)) throw DataError(fmt::format("{}: is a directory, not a file", path));
+}
+
+namespace {
+
+/// write(2) all of `text`, then fsync; false with errno set on failure.
+bool write_all(int fd, const std::string& text) {
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  return ::fsync(fd) == 0;
+}
+
+}  // namespace
+
+void write_text_file_atomic(const std::string& path, const std::string& text) {
+  check_output_file_path(path);
+  const fs::path target(path);
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  // Same directory as the target so that rename() is atomic (same file system).
+  const fs::path tmp = dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw DataError(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
+  const bool ok = write_all(fd, text);
+  const int write_errno = errno;
+  const bool closed = ::close(fd) == 0;
+  if (!ok || !closed) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw DataError(fmt::format("{}: write failed: {}", path, std::strerror(ok ? errno : write_errno)));
+  }
+  std::error_code ec;
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::error_code ignore;
+    fs::remove(tmp, ignore);
+    throw DataError(fmt::format("{}: cannot rename {} into place: {}", path, tmp.string(), ec.message()));
+  }
+}
+
+}  // namespace crnn

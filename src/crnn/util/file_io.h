@@ -1,0 +1,38 @@
+#pragma once
+/// \file file_io.h
+/// Whole text files in and out, for every file format crnn owns (configs,
+/// manifests, run files, reports): one reader, and one writer that never
+/// leaves a half-written file under the final name.
+///
+/// \code
+///   std::string text = crnn::read_text_file("configs/ravdess-emotion8-clstm.toml");
+///   crnn::write_text_file_atomic("runs/x/summary.json", "{}\n");  // temp file + fsync + rename
+/// \endcode
+
+#include <stdexcept>
+#include <string>
+
+namespace crnn {
+
+/// Bad input data or an unusable file: the user's to fix, so the message names
+/// the file (and line or key) and the problem, with no C++ backtrace.
+/// (`crnn::data::DataError` is this type.)
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads a whole file; throws DataError naming it if it cannot be opened or read.
+std::string read_text_file(const std::string& path);
+
+/// Throws DataError unless `path` can name an output file: its directory exists
+/// and it is not itself a directory. For checking an output flag before a long job.
+void check_output_file_path(const std::string& path);
+
+/// Writes `text` to `path` via a temporary file in the same directory, flushed
+/// to disk, then renamed over `path`: a reader sees the old file or the new
+/// one, never a part. On failure (disk full, permissions) the temporary file
+/// is removed and DataError names the file.
+void write_text_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace crnn
