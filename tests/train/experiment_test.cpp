@@ -11,6 +11,7 @@
 
 #include "crnn/data/manifest.h"
 #include "crnn/train/experiment.h"
+#include "crnn/train/experiment_results.h"
 #include "crnn/train/experiment_runner.h"
 #include "crnn/train/run_files.h"
 #include "crnn/util/progress.h"
@@ -390,3 +391,28 @@ TEST(Experiment, PaperExperimentSharesTableIVCellsWithTablesIToIII) {
   }
 }
 
+
+// The committed paper results stay what they are when the code around them
+// changes: every planned cell of configs/experiments/paper.toml names a
+// committed directory (no key re-keyed a run), all 140 runs count as finished,
+// and the tables regenerate byte-identical from the committed run files.
+TEST(Experiment, CommittedPaperResultsKeepTheirCellsAndRegenerateIdentically) {
+  const fs::path committed = CRNN_SOURCE_DIR "/results/paper";
+  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
+  e.source = "configs/experiments/paper.toml";  // as `crnn experiment` was run from the repository root
+  train::ExperimentOptions o;
+  o.command = "crnn experiment configs/experiments/paper.toml -o results/paper";
+  const auto p = train::plan_experiment(e, o);
+  ASSERT_EQ(p.cells.size(), 36u);
+  for (const auto& c : p.cells) EXPECT_TRUE(fs::is_directory(committed / c.dir)) << c.label << ": " << c.dir;
+  size_t finished = 0;
+  for (size_t j = 0; j < p.jobs.size(); ++j) finished += train::job_finished(p, j, committed.string());
+  EXPECT_EQ(finished, 140u);
+
+  test::TempDir dir;
+  fs::copy(committed / "runs", dir.path() / "runs", fs::copy_options::recursive);
+  train::write_experiment_results(e, p, dir.path().string(), o);
+  for (const char* name : {"results.md", "results.json", "table1.svg", "table2.svg", "table3.svg", "table4.svg"})
+    EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
+        << name << " no longer regenerates byte-identical from the committed runs";
+}
