@@ -214,3 +214,34 @@ TEST(Batcher, RejectsBadExamples) {
   o.batch_size = 0;
   EXPECT_TRUE(contains(error_of([&] { Batcher(dataset(3), o); }), "batch_size must be >= 1"));
 }
+
+// The default order is class-neutral: with length tied to the class (here the
+// class is the length quartile), consecutive batches under batches_per_bucket
+// = 8 come from neighbouring lengths eight at a time, so Adam sees long
+// stretches of one class; with the default (1) the batch order is shuffled
+// over the epoch and a batch's neighbour is no likelier than any other batch
+// to hold the same lengths.
+TEST(Batcher, DefaultBatchOrderIsShuffledOverTheEpochNotBucketByBucket) {
+  std::vector<Example> d;
+  for (int64_t i = 0; i < 512; ++i) d.push_back({torch::ones({i + 1, 2}), i * 4 / 512, "u" + std::to_string(i)});
+  auto same_class_neighbours = [&](int64_t batches_per_bucket) {
+    BatcherOptions o;
+    o.batch_size = 8;  // 64 batches
+    o.batches_per_bucket = batches_per_bucket;
+    o.seed = 3;
+    o.prefetch = 0;
+    Batcher b(d, o);
+    int64_t same = 0, pairs = 0;
+    for (int64_t epoch = 0; epoch < 4; ++epoch) {
+      const auto batches = drain(b.epoch(epoch));
+      for (size_t i = 1; i < batches.size(); ++i, ++pairs)
+        same += batches[i].labels[0].item<int64_t>() == batches[i - 1].labels[0].item<int64_t>();
+    }
+    return static_cast<double>(same) / static_cast<double>(pairs);
+  };
+  EXPECT_EQ(BatcherOptions{}.batches_per_bucket, 1);
+  // 4 classes of 16 batches each: a random order puts the same class next to a
+  // batch with probability 15/63 ≈ 0.24; bucket by bucket, 7 of 8 neighbours at least.
+  EXPECT_LT(same_class_neighbours(1), 0.4);
+  EXPECT_GT(same_class_neighbours(8), 0.85);
+}

@@ -58,8 +58,12 @@ struct Batch {
 struct BatcherOptions {
   int64_t batch_size = 32;
   /// Bucket size in batches; 0 = one bucket holding everything (no length
-  /// bucketing: plain shuffled batches).
-  int64_t batches_per_bucket = 8;
+  /// bucketing: plain shuffled batches). 1 (the default): every batch holds
+  /// neighbouring lengths and the batch order is shuffled over the whole
+  /// epoch; larger buckets deliver their batches in a row, and since length
+  /// correlates with the class in speech corpora, those stretches are
+  /// class-skewed (docs/batching.md).
+  int64_t batches_per_bucket = 1;
   /// false: no randomness; batches in ascending length order.
   bool shuffle = true;
   /// Drop a final batch smaller than batch_size.

@@ -236,7 +236,7 @@ std::string RunConfig::to_toml() const {
 }
 
 std::string RunConfig::identity_toml() const {
-  return toml_text(*this, [this](const ConfigKey& k) { return k.identity_always || !k.at_default(*this); });
+  return toml_text(*this, [this](const ConfigKey& k) { return !k.at_legacy || !k.at_legacy(*this); });
 }
 
 }  // namespace crnn::train

@@ -48,6 +48,10 @@ struct DataConfig {
   /// corpora with few utterances per speaker, where speaker statistics remove
   /// the speaker traits the task is about — see docs/training.md).
   std::string normalization = "speaker";
+  /// Training batches per length bucket (docs/batching.md): 1 = batches of
+  /// neighbouring lengths in an order shuffled over the epoch; 8 = the order
+  /// before this key existed (eight batches of one bucket in a row).
+  int64_t batches_per_bucket = 1;
 };
 
 struct ModelConfig {
@@ -98,8 +102,8 @@ struct RunConfig {
 
   /// The canonical text an experiment cell's identity hashes: like to_toml(),
   /// but keys added after the first cells were named (config_keys.h,
-  /// `identity_always = false`) appear only when not at their default, so a
-  /// new key never re-keys a finished run.
+  /// `at_legacy`) appear only when they differ from the value every run had
+  /// before they existed, so a new key never re-keys a finished run.
   std::string identity_toml() const;
 
   /// The lines of `other.to_toml()` ("[section] key = value") that this config

@@ -46,7 +46,7 @@ const char* type_text() {
 /// `(auto& c) -> auto&`) selects.
 template <typename Field>
 ConfigKey scalar(std::string section, std::string name, Field field, std::string doc,
-                 std::function<std::string(const RunConfig&)> check = {}, bool identity_always = true) {
+                 std::function<std::string(const RunConfig&)> check = {}) {
   using T = std::decay_t<decltype(field(std::declval<RunConfig&>()))>;
   ConfigKey k;
   k.section = std::move(section);
@@ -54,13 +54,20 @@ ConfigKey scalar(std::string section, std::string name, Field field, std::string
   k.type = type_text<T>();
   k.default_text = value_text(field(defaults()));
   k.doc = std::move(doc);
-  k.identity_always = identity_always;
   k.read = [field, where = k.section, key = k.name](const TomlReader& r, const toml::table& t, RunConfig& c) {
     r.get(t, where, key, field(c));
   };
   k.write = [field, key = k.name](const RunConfig& c, toml::table& t) { t.insert_or_assign(key, toml_value(field(c))); };
   k.at_default = [field](const RunConfig& c) { return field(c) == field(defaults()); };
   k.check = check ? std::move(check) : [](const RunConfig&) { return std::string(); };
+  return k;
+}
+
+/// `k`, a key added after the first experiment cells were named, whose field
+/// (`field`) held `legacy` in every run before it existed.
+template <typename Field, typename T>
+ConfigKey added_later(ConfigKey k, Field field, T legacy) {
+  k.at_legacy = [field, legacy](const RunConfig& c) { return field(c) == legacy; };
   return k;
 }
 
@@ -103,7 +110,7 @@ std::vector<ConfigKey> make_config_keys() {
     k.type = "string";
     k.default_text = "—";
     k.doc = "expands to the preset's layers and sizes (`crnn config dump`); explicit keys override it";
-    k.identity_always = false;
+    k.at_legacy = [](const RunConfig& c) { return c.model.preset.empty(); };  // recorded only when used
     k.dump_default = false;
     k.read = [](const TomlReader& r, const toml::table& t, RunConfig& c) {
       r.get(t, "model", "preset", c.model.preset);
@@ -214,13 +221,27 @@ std::vector<ConfigKey> make_config_keys() {
                         "> 0: clip the gradient's global L2 norm before each step (the paper mentions no clipping)",
                         [](C c) { return c.train.clip_norm >= 0 && std::isfinite(c.train.clip_norm)
                                              ? "" : "must be finite and >= 0 (0 = off)"; }));
-  // Keys added after the first experiment cells were named: identity_always = false.
-  keys.push_back(scalar("train", "min_epochs", [](auto& c) -> auto& { return c.train.min_epochs; },
-                        "early stopping may end a run only from this epoch on (0: from the first, SPEC §3); for "
-                        "runs that sit at chance longer than `patience` (docs/training.md, \"Slow start\")",
-                        [](C c) { return c.train.min_epochs < 0 ? "must be >= 0 (0 = early stopping from the first epoch)"
-                                                                : ""; },
-                        /*identity_always=*/false));
+  // Keys added after the first experiment cells were named, with the value runs had before.
+  {
+    auto field = [](auto& c) -> auto& { return c.train.min_epochs; };
+    keys.push_back(added_later(
+        scalar("train", "min_epochs", field,
+               "early stopping may end a run only from this epoch on (0: from the first, SPEC §3); for runs that "
+               "sit at chance longer than `patience` (docs/training.md, \"Slow start\")",
+               [](C c) { return c.train.min_epochs < 0 ? "must be >= 0 (0 = early stopping from the first epoch)" : ""; }),
+        field, int64_t{0}));
+  }
+  {
+    auto field = [](auto& c) -> auto& { return c.data.batches_per_bucket; };
+    keys.push_back(added_later(
+        scalar("data", "batches_per_bucket", field,
+               "training batches per length bucket (docs/batching.md): 1 = neighbouring lengths per batch, batch "
+               "order shuffled over the epoch; 8 = eight batches of a bucket in a row (the order before 0.2); 0 = "
+               "no length bucketing",
+               [](C c) { return c.data.batches_per_bucket < 0 ? "must be >= 0 (0 = one bucket: no length bucketing)"
+                                                             : ""; }),
+        field, int64_t{8}));
+  }
   return keys;
 }
 

@@ -7,8 +7,9 @@
 /// (`crnn config keys`; a test keeps the docs equal to it).
 ///
 /// Adding a key: a field with its default in config.h, one entry in
-/// config_keys.cpp (with `identity_always = false`, so that configs at its
-/// default keep their experiment cell directories), and the docs table
+/// config_keys.cpp marked `added_later` with the value runs had before it
+/// existed (so that finished experiment cells keep their directories), and
+/// the docs table
 /// regenerated with `crnn config keys`.
 ///
 /// \code
@@ -33,10 +34,12 @@ struct ConfigKey {
   std::string type;          ///< for the docs: integer, number, string, …
   std::string default_text;  ///< for the docs, from a default-constructed RunConfig
   std::string doc;           ///< one line
-  /// Part of an experiment cell's identity even at its default value: the keys
-  /// that existed when the first cells were named. A key added later is part
-  /// of it only when set to another value, so adding it never re-keys a run.
-  bool identity_always = true;
+  /// For a key added after the first experiment cells were named: whether the
+  /// config has the value every run had before the key existed (its legacy
+  /// value). Such a key is left out of a cell's identity while at that value,
+  /// so adding it never re-keys a finished run. Empty for the original keys,
+  /// which are always part of the identity.
+  std::function<bool(const RunConfig&)> at_legacy;
   /// Written by `to_toml()` even at its default (false only for model.preset,
   /// which is recorded when a preset was used).
   bool dump_default = true;

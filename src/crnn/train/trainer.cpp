@@ -224,6 +224,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   log << fmt::format("train: {} utterances after class balancing ({} before)\n", balanced.size(), d.train.size());
   data::BatcherOptions bo;
   bo.batch_size = config.train.batch_size;
+  bo.batches_per_bucket = config.data.batches_per_bucket;
   bo.seed = config.train.seed;
   data::Batcher batcher(std::move(balanced), bo);
 
