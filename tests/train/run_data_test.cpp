@@ -164,3 +164,41 @@ TEST(RunData, SplitColumnIsReadFromTheNamedLabelColumn) {
   EXPECT_TRUE(test::contains(test::error_of([&] { train::assign_splits(m, config); }),
                              "data.split_column: the manifest has no column 'nope'"));
 }
+
+// The data protocol follows the data (a user's own corpus): a manifest with a
+// split column is used as it is with data.folds = 0 — what every preset dump
+// now says — and the source of the split is reported in words; without a split
+// column the split is kDefaultFolds-fold speaker-group cross-validation, the
+// same as asking for it; asking for folds over a manifest that has a split
+// says that the manifest's split is not used.
+TEST(RunData, TheManifestsOwnSplitIsUsedUnlessFoldsAreAskedFor) {
+  auto m = actors_manifest();
+  for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split = m.mutable_at(i).label("fold_column");
+  train::DataConfig config;
+  config.manifest = "actors.csv";
+  config.task = "emotion";
+  EXPECT_EQ(train::RunConfig::for_preset("emotion-clstm").data.folds, 0);
+  std::string source;
+  auto by = speakers_by_split(train::assign_splits(m, config, &source));
+  EXPECT_EQ(by.at("train").size(), 16u);
+  EXPECT_EQ(by.at("valid"), (std::set<std::string>{"actor16", "actor17", "actor18", "actor19"}));
+  EXPECT_EQ(by.at("test"), (std::set<std::string>{"actor20", "actor21", "actor22", "actor23"}));
+  EXPECT_EQ(source, "the manifest's column 'split' (train / valid / test)");
+
+  config.folds = 6;
+  const auto asked = speakers_by_split(train::assign_splits(m, config, &source));
+  EXPECT_TRUE(test::contains(source, "6-fold speaker-group cross-validation (data.folds = 6)")) << source;
+  EXPECT_TRUE(test::contains(source, "the manifest's own split column is not used")) << source;
+
+  data::Manifest no_split({"emotion", "fold_column"});
+  for (auto u : m.utterances()) {
+    u.split.clear();
+    no_split.add(u);
+  }
+  ASSERT_FALSE(no_split.has_split());
+  config.folds = 0;
+  const auto automatic = speakers_by_split(train::assign_splits(no_split, config, &source));
+  EXPECT_TRUE(test::contains(source, "the manifest has no split column")) << source;
+  EXPECT_EQ(train::kDefaultFolds, 6);
+  EXPECT_EQ(automatic, asked);  // the same speakers as data.folds = 6, fold 0
+}

@@ -181,7 +181,6 @@ RunConfig RunConfig::for_preset(const std::string& preset) {
   c.data.manifest = emotion ? "ravdess.csv" : "speechocean762.csv";
   c.data.features = emotion ? "ravdess.h5" : "speechocean762.h5";
   c.data.task = emotion ? "emotion8" : "gender3";
-  if (emotion) c.data.folds = 6;  // RAVDESS has no official split: speaker-group CV
   return c;
 }
 

@@ -83,7 +83,7 @@ std::vector<ConfigKey> make_config_keys() {
   keys.push_back(scalar("data", "split_column", [](auto& c) -> auto& { return c.data.split_column; },
                         "column with train / valid / test per row (used when `folds` = 0)"));
   keys.push_back(scalar("data", "folds", [](auto& c) -> auto& { return c.data.folds; },
-                        "≥ 3: speaker-group cross-validation instead of the split column (docs/splits.md)",
+                        "≥ 3: speaker-group cross-validation instead of the manifest's split column; 0: the split column, or 6-fold when the manifest has none (docs/splits.md)",
                         [](C c) { return c.data.folds < 0 || c.data.folds == 1 || c.data.folds == 2
                                              ? "must be 0 (use split_column) or >= 3" : ""; }));
   keys.push_back(scalar("data", "fold", [](auto& c) -> auto& { return c.data.fold; },

@@ -13,15 +13,35 @@
 
 namespace crnn::train {
 
-data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig& config) {
+data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig& config, std::string* source) {
   data::Manifest m = manifest_in;
+  auto say = [&](const std::string& text) {
+    if (source) *source = text;
+  };
+  // The data protocol follows the data: a split the manifest defines is used
+  // as it is; k-fold cross-validation only when the config asks for it, or
+  // when the manifest has no split at all.
+  const bool custom_column = config.split_column != "split";
+  if (config.folds == 0 && !custom_column && !m.has_split()) {
+    data::KFoldOptions ko;
+    ko.k = kDefaultFolds;
+    ko.seed = config.split_seed;
+    say(fmt::format("{}-fold speaker-group cross-validation, fold {} as test and fold {} as validation (the manifest "
+                    "has no split column; set data.folds to choose k)",
+                    ko.k, config.fold % ko.k, (config.fold + 1) % ko.k));
+    return data::kfold(m, config.fold % ko.k, ko);
+  }
   if (config.folds > 0) {
     data::KFoldOptions ko;
     ko.k = config.folds;
     ko.seed = config.split_seed;
+    say(fmt::format("{}-fold speaker-group cross-validation (data.folds = {}), fold {} as test and fold {} as "
+                    "validation{}",
+                    ko.k, ko.k, config.fold, (config.fold + 1) % ko.k,
+                    m.has_split() ? "; the manifest's own split column is not used" : ""));
     return data::kfold(m, config.fold, ko);
   }
-  if (config.split_column != "split") {
+  if (custom_column) {
     if (!m.has_task(config.split_column))
       throw ConfigError(fmt::format("{}: data.split_column: the manifest has no column '{}'",
                                     config.manifest, config.split_column));
@@ -46,6 +66,11 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
     vo.speakers_per_class = config.valid_speakers_per_class;
     vo.seed = config.split_seed;
     m = data::carve_validation(m, vo);
+    say(fmt::format("the manifest's column '{}' (train / test), with {} training speaker(s) per class carved as the "
+                    "validation set (data.valid_speakers_per_class)",
+                    config.split_column, config.valid_speakers_per_class));
+  } else {
+    say(fmt::format("the manifest's column '{}' (train / valid / test)", config.split_column));
   }
   return m;
 }
@@ -120,7 +145,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   if (d.labels.size() < 2)
     throw ConfigError(fmt::format("{}: task '{}' has {} class(es); need at least 2", config.manifest,
                                   config.task, d.labels.size()));
-  auto split = data::split_by_column(assign_splits(manifest, config));
+  auto split = data::split_by_column(assign_splits(manifest, config, &d.split_source));
 
   auto store = data::FeatureStore::open(config.features, data::FeatureStore::Mode::Read);
   check_features_cover(store, manifest, config.features, config.manifest);
@@ -156,6 +181,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   d.valid_speakers = static_cast<int64_t>(split.valid.speakers().size());
   d.test_speakers = static_cast<int64_t>(split.test.speakers().size());
 
+  log << fmt::format("data: split: {}", d.split_source) << "\n";
   log << fmt::format("data: task {} ({} classes: {}), train {} utt / {} spk, valid {} / {}, test {} / {}",
                      config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),
                      d.train_speakers, d.valid.size(), d.valid_speakers, d.test.size(), d.test_speakers)

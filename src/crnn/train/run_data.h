@@ -33,7 +33,12 @@ struct RunData {
   data::FeatureStats global_stats;
   data::FeatureAttributes features;
   std::vector<std::string> skipped;  ///< "id: reason" for rows left out
+  std::string split_source;          ///< where the split came from, in words (assign_splits)
 };
+
+/// k of the speaker-group cross-validation used when the manifest has no
+/// split column and the config sets no data.folds.
+inline constexpr int64_t kDefaultFolds = 6;
 
 /// Throws ConfigError / data::DataError / data::FeatureStoreError with a
 /// message naming the file and the problem: missing label column, empty split,
@@ -45,9 +50,14 @@ RunData load_run_data(const DataConfig& config, std::ostream& log);
 void check_features_cover(const data::FeatureStore& store, const data::Manifest& manifest,
                           const std::string& features_path, const std::string& manifest_path);
 
-/// The manifest with its split assigned as `config` says (split column, or
-/// fold `config.fold` of `config.folds`, plus carved validation speakers).
-data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config);
+/// The manifest with its split assigned as `config` says — the data protocol
+/// follows the data: the manifest's split column as it is (plus carved
+/// validation speakers when it has no valid rows), unless the config asks for
+/// k-fold cross-validation (data.folds ≥ 3); a manifest without a split column
+/// gets kDefaultFolds-fold speaker-group cross-validation. `source`, when
+/// given, receives where the split came from, in words.
+data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config,
+                             std::string* source = nullptr);
 
 /// Normalized examples for the rows of `manifest` (each speaker with its own
 /// statistics, or all with `fixed_stats` when given), labels from `labels`

@@ -293,6 +293,7 @@ RunSummary read_run_summary(const std::string& path) {
   s.valid_speakers = f.integer("valid_speakers");
   s.test_speakers = f.integer("test_speakers");
   s.seed = static_cast<uint64_t>(f.integer("seed"));
+  s.split = f.string("split");
   return s;
 }
 
@@ -314,6 +315,7 @@ void write_run_summary(const std::string& path, const RunSummary& s) {
   j["valid_speakers"] = s.valid_speakers;
   j["test_speakers"] = s.test_speakers;
   j["seed"] = s.seed;
+  if (!s.split.empty()) j["split"] = s.split;
   write_json(path, j);
 }
 

@@ -86,6 +86,7 @@ struct RunSummary {
   int64_t train_utterances = 0, valid_utterances = 0, test_utterances = 0;
   int64_t train_speakers = 0, valid_speakers = 0, test_speakers = 0;
   uint64_t seed = 0;
+  std::string split;  ///< where the split came from, in words ("" in runs before it was recorded)
 };
 
 /// Throws RunFileError unless the file is a JSON object with epochs_run.

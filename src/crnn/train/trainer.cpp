@@ -319,6 +319,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   s.valid_speakers = d.valid_speakers;
   s.test_speakers = d.test_speakers;
   s.seed = config.train.seed;
+  s.split = d.split_source;
   write_run_summary((dir / "summary.json").string(), s);
   return s;
 }
