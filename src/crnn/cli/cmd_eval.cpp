@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
+#include <map>
 #include <memory>
 
 #include "crnn/cli/command.h"
@@ -12,11 +14,12 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
+#include "crnn/infer/predictions.h"
 
 namespace {
 
 struct EvalCliOptions {
-  std::string model, manifest, features, split = "test", json;
+  std::string model, manifest, features, split = "test", json, predictions;
   int64_t batch_size = 32;
 };
 
@@ -24,6 +27,7 @@ int run_eval(const EvalCliOptions& o) {
   using namespace crnn;
   // Before the evaluation, not after it: a --json path that cannot be written.
   if (!o.json.empty()) crnn::check_output_file_path(o.json);
+  if (!o.predictions.empty()) crnn::check_output_file_path(o.predictions);
   std::string model_path = o.model;
   if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
   auto loaded = train::load_model(model_path);
@@ -35,20 +39,7 @@ int run_eval(const EvalCliOptions& o) {
   auto manifest = data::Manifest::read(dc.manifest);
   if (!manifest.has_task(loaded.bundle.task))
     throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
-  data::Manifest part;
-  if (o.split == "all") {
-    part = manifest;
-  } else if (o.split == "test" && dc.folds == 0 && manifest.has_split()) {
-    // The split column's test rows are the test set as is (carving a validation
-    // set only moves training speakers), so a test-only manifest evaluates too.
-    part = manifest.subset("test");
-    if (part.empty()) throw data::DataError(fmt::format("{}: empty split 'test' (no rows)", dc.manifest));
-  } else {
-    auto assigned = manifest.has_split() || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
-    part = assigned.subset(o.split);
-    if (part.empty())
-      throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", dc.manifest, o.split));
-  }
+  const data::Manifest part = train::select_split(manifest, dc, o.split, dc.manifest);
   auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
   train::check_features_cover(store, part, dc.features, dc.manifest);
   // Features made with other options (rate, window, bins, ...) would be scored
@@ -66,10 +57,37 @@ int run_eval(const EvalCliOptions& o) {
   if (const int64_t bins = examples.front().features.size(1); bins != loaded.bundle.input_size)
     throw data::DataError(fmt::format("{}: features have {} values per frame, the model {} expects {} ({})", dc.features,
                                       bins, model_path, loaded.bundle.input_size, loaded.bundle.feature_extractor));
-  auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size);
+  auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size,
+                           /*keep_probabilities=*/!o.predictions.empty());
   fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
   if (!o.json.empty())
     train::write_eval_json(o.json, train::eval_result(e, o.split, loaded.bundle.task, labels.names()));
+  if (!o.predictions.empty()) {
+    // Per utterance, in the format (and with the numbers) of `crnn predict --manifest`.
+    std::map<std::string, const data::Utterance*> rows;
+    for (const auto& u : part.utterances()) rows[u.id] = &u;
+    std::vector<infer::Prediction> preds;
+    for (size_t n = 0; n < e.ids.size(); ++n) {
+      const data::Utterance& u = *rows.at(e.ids[n]);
+      infer::Prediction p;
+      p.id = u.id;
+      p.path = u.path;
+      p.speaker = u.speaker;
+      p.truth = u.label(loaded.bundle.task);
+      p.probabilities = e.probabilities[n];
+      p.label = labels.names().at(static_cast<size_t>(
+          std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin()));
+      preds.push_back(std::move(p));
+    }
+    std::map<std::string, int64_t> frames;
+    for (const auto& ex : examples) frames[ex.id] = ex.features.size(0);
+    for (auto& p : preds) p.frames = frames.at(p.id);
+    // Manifest order, as predict writes them.
+    std::map<std::string, size_t> order;
+    for (size_t i = 0; i < part.size(); ++i) order[part.utterances()[i].id] = i;
+    std::sort(preds.begin(), preds.end(), [&](const auto& a, const auto& b) { return order.at(a.id) < order.at(b.id); });
+    infer::write_predictions_csv(o.predictions, preds, labels.names());
+  }
   return 0;
 }
 
@@ -84,6 +102,9 @@ crnn::cli::Registrar reg{
       app.add_option("--split", o->split, "train | valid | test | all (split as in the run's config)")
           ->check(CLI::IsMember({"train", "valid", "test", "all"}));
       app.add_option("--json", o->json, "Also write the results as JSON to FILE");
+      app.add_option("--predictions", o->predictions,
+                     "Also write per-utterance predictions as CSV to FILE (id, path, speaker, truth, label, frames, "
+                     "a probability per class)");
       app.add_option("--batch-size", o->batch_size, "Batch size")->check(crnn::cli::IntRange(1, 1 << 20));
       return [o] { return run_eval(*o); };
     },

@@ -1,95 +1,164 @@
-// `crnn predict MODEL.pt AUDIO...`: raw audio in, JSON lines out.
+// `crnn predict MODEL INPUT...`: audio files, directories, list files or stdin
+// in; JSON lines or CSV out (infer/classifier.h does the work).
 #include <fmt/core.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <set>
 
-#include "crnn/audio/fbank.h"
-#include "crnn/audio/read_audio.h"
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
-#include "crnn/data/normalization.h"
-#include "crnn/train/checkpoint.h"
+#include "crnn/data/manifest.h"
+#include "crnn/infer/classifier.h"
+#include "crnn/infer/predictions.h"
 #include "crnn/train/config.h"
-#include "crnn/util/error_text.h"
-#include "crnn/util/json_text.h"
+#include "crnn/train/run_data.h"
+#include "crnn/util/file_io.h"
+#include "crnn/util/progress.h"
+#include "crnn/util/text.h"
 
 namespace {
 
+namespace fs = std::filesystem;
+
 struct PredictCliOptions {
   std::string model;
-  std::vector<std::string> audio;
-  std::string normalize = "auto";
+  std::vector<std::string> inputs;
+  std::string manifest, split = "all", format = "json", output, normalize = "auto";
+  int64_t batch_size = 32;
 };
+
+/// Extensions read as audio when a directory is searched (libsndfile's formats).
+bool audio_extension(const fs::path& p) {
+  static const std::set<std::string> kAudio{".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".mp3"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return kAudio.count(ext) > 0;
+}
+
+void add_list(std::istream& in, const std::string& source, std::vector<std::string>& paths) {
+  for (std::string line; std::getline(in, line);) {
+    line = crnn::trim(line, " \t\r");
+    if (!line.empty() && line[0] != '#') paths.push_back(line);
+  }
+  if (in.bad()) throw crnn::DataError(source + ": read error");
+}
+
+/// Files, directories (recursive, audio extensions only; other files are
+/// reported and skipped), @LIST files (one path per line) and - (paths on stdin).
+std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> paths;
+  for (const auto& in : inputs) {
+    if (in == "-") {
+      add_list(std::cin, "stdin", paths);
+    } else if (in.size() > 1 && in[0] == '@') {
+      const std::string list = in.substr(1);
+      std::ifstream f(list);
+      if (!f) throw crnn::DataError(list + ": cannot open the list file");
+      add_list(f, list, paths);
+    } else if (fs::is_directory(in)) {
+      std::vector<std::string> found;
+      size_t other = 0;
+      for (const auto& e : fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied)) {
+        if (!e.is_regular_file()) continue;
+        if (audio_extension(e.path())) found.push_back(e.path().string());
+        else if (++other <= 5) fmt::print(stderr, "crnn predict: skipped {}: not an audio file extension\n", e.path().string());
+      }
+      if (other > 5) fmt::print(stderr, "crnn predict: skipped {} more non-audio file(s) in {}\n", other - 5, in);
+      std::sort(found.begin(), found.end());
+      if (found.empty()) fmt::print(stderr, "crnn predict: {}: no audio files\n", in);
+      paths.insert(paths.end(), found.begin(), found.end());
+    } else {
+      paths.push_back(in);  // a missing file is reported as that file's error
+    }
+  }
+  return paths;
+}
 
 int run_predict(const PredictCliOptions& o) {
   using namespace crnn;
-  std::string model_path = o.model;
-  if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
-  train::LoadedModel loaded;
-  audio::FbankOptions fbank;
-  std::string normalize = o.normalize;
-  loaded = train::load_model(model_path);  // a missing or corrupt file: data error (exit 2)
+  if (!o.output.empty()) check_output_file_path(o.output);
+  if (o.manifest.empty() && o.inputs.empty())
+    throw data::DataError("nothing to classify: give audio files, directories, @LIST or -, or --manifest");
+  if (!o.manifest.empty() && !o.inputs.empty())
+    throw data::DataError("give either --manifest or audio inputs, not both");
+  infer::Classifier classifier(o.model);
+  std::vector<infer::Input> inputs;
+  if (!o.manifest.empty()) {
+    // The manifest's speakers: normalized per speaker exactly as `crnn eval` does.
+    auto cfg = train::RunConfig::parse(classifier.model().bundle.config_toml, {}, classifier.model_path());
+    cfg.data.manifest = o.manifest;
+    const auto manifest = data::Manifest::read(o.manifest);
+    const data::Manifest part = train::select_split(manifest, cfg.data, o.split, o.manifest);
+    const bool has_truth = manifest.has_task(classifier.task());
+    for (const auto& u : part.utterances())
+      inputs.push_back({u.id, u.path, u.speaker, has_truth ? u.label(classifier.task()) : "", {}});
+  } else {
+    for (const auto& p : expand_inputs(o.inputs)) inputs.push_back({fs::path(p).stem().string(), p, "", "", {}});
+    if (inputs.empty()) throw data::DataError("no audio files among the inputs");
+  }
+
+  infer::PredictOptions po;
+  po.batch_size = o.batch_size;
   try {
-    fbank = audio::parse_description(loaded.bundle.feature_extractor);
+    po.normalization = infer::parse_normalization(o.normalize);
   } catch (const std::invalid_argument& e) {
-    throw data::DataError(model_path + ": corrupt model file (" + e.what() + ")");
+    throw data::DataError(std::string("--normalize: ") + e.what());
   }
-  // auto: as in training — a model trained with per-speaker statistics sees
-  // the file as its own speaker, one trained with global statistics gets them.
-  if (normalize == "auto") {
-    const auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
-    normalize = cfg.data.normalization == "global" ? "global" : "utterance";
+  // Files without speakers: "auto" for a per-speaker model means each file is its own speaker.
+  std::unique_ptr<Progress> progress;
+  if (inputs.size() > 1) {
+    progress = std::make_unique<Progress>("predict", static_cast<int64_t>(inputs.size()), "files");
+    po.on_features = [&](size_t, size_t) { progress->advance(1); };
   }
-  if (normalize == "global" && !loaded.bundle.global_stats.mean.defined()) {
-    fmt::print(stderr, "crnn predict: {} has no global statistics\n", model_path);
-    return cli::kExitUsage;
+  const auto preds = classifier.predict(std::move(inputs), po);
+  if (progress) progress->finish();
+
+  size_t failed = 0;
+  double audio_seconds = 0;
+  std::string text = o.format == "csv" ? infer::predictions_csv_header(classifier.labels()) : "";
+  for (const auto& p : preds) {
+    failed += !p.error.empty();
+    audio_seconds += p.audio_seconds;
+    text += o.format == "csv" ? infer::prediction_csv_row(p, classifier.labels().size())
+                              : infer::prediction_json_line(p, classifier.labels());
   }
-  loaded.model->eval();
-  torch::NoGradGuard no_grad;
-  int failed = 0;
-  for (const auto& path : o.audio) {
-    nlohmann::json j;
-    j["id"] = std::filesystem::path(path).stem().string();
-    j["path"] = path;
-    try {
-      auto x = audio::fbank_of_file(path, fbank);
-      if (x.size(0) == 0) throw std::runtime_error(path + ": shorter than one feature frame");
-      // An unseen speaker: by default the file is its own speaker (its own
-      // statistics, as test speakers are normalized in training), else the
-      // training set's global statistics.
-      auto z = normalize == "global" ? data::apply(x, loaded.bundle.global_stats)
-                                       : data::apply(x, data::compute_stats({x}));
-      auto log_p = loaded.model(nn::PaddedSequence{z.unsqueeze(0), torch::tensor({x.size(0)}, torch::kLong)});
-      auto p = log_p.exp()[0];
-      const int64_t best = p.argmax().item<int64_t>();
-      j["label"] = loaded.bundle.labels.at(best);
-      nlohmann::json probs;
-      for (size_t c = 0; c < loaded.bundle.labels.size(); ++c) probs[loaded.bundle.labels[c]] = p[c].item<double>();
-      j["probabilities"] = probs;
-      j["frames"] = x.size(0);
-    } catch (const std::exception& e) {
-      j["error"] = crnn::error_text(e);
-      ++failed;
-    }
-    fmt::print("{}\n", crnn::json_text(j));
-  }
-  if (failed) fmt::print(stderr, "crnn predict: {} of {} file(s) failed\n", failed, o.audio.size());
+  if (o.output.empty()) fmt::print("{}", text);
+  else write_text_file_atomic(o.output, text);
+  if (progress && progress->elapsed_seconds() > 0)
+    fmt::print(stderr, "crnn predict: {} file(s), {:.1f} s of audio in {:.1f} s ({:.1f} files/s, real-time factor {:.0f})\n",
+               preds.size(), audio_seconds, progress->elapsed_seconds(),
+               static_cast<double>(preds.size()) / progress->elapsed_seconds(), audio_seconds / progress->elapsed_seconds());
+  if (failed) fmt::print(stderr, "crnn predict: {} of {} file(s) failed\n", failed, preds.size());
   return failed ? cli::kExitPartial : 0;
 }
 
 crnn::cli::Registrar reg{
     "predict",
-    "Classify audio files with a trained model (JSON lines: id, label, probabilities)",
+    "Classify audio with a trained model: files, directories, @LIST, - (stdin) or --manifest; JSON lines or CSV",
     [](CLI::App& app) {
       auto o = std::make_shared<PredictCliOptions>();
       app.add_option("model", o->model, "Model file (best.pt) or run directory")->required();
-      app.add_option("audio", o->audio, "WAV/FLAC files")->required();
+      app.add_option("inputs", o->inputs,
+                     "Audio files, directories (searched recursively for audio files), @LIST (a file with one "
+                     "path per line) or - (paths on stdin)");
+      app.add_option("--manifest", o->manifest,
+                     "Classify a manifest's rows instead, normalized per speaker exactly as `crnn eval` does");
+      app.add_option("--split", o->split, "With --manifest: train | valid | test | all (split as the model's config says)")
+          ->check(CLI::IsMember({"train", "valid", "test", "all"}));
+      app.add_option("--format", o->format, "json (JSON lines, default) or csv")->check(CLI::IsMember({"json", "csv"}));
+      app.add_option("-o,--output", o->output, "Write to FILE (atomically) instead of stdout");
       app.add_option("--normalize", o->normalize,
-                     "auto: as the model was trained (default); utterance: each file standardized with "
-                     "its own statistics; global: with the training set's")
-          ->check(CLI::IsMember({"auto", "utterance", "global"}));
+                     "auto: as the model was trained (default; per speaker: each file without a speaker is its own "
+                     "speaker); speaker; utterance: each file with its own statistics; global: the training set's "
+                     "(docs/training.md)")
+          ->check(CLI::IsMember({"auto", "speaker", "utterance", "global"}));
+      app.add_option("--batch-size", o->batch_size, "Utterances per batch")->check(crnn::cli::IntRange(1, 1 << 20));
       return [o] { return run_predict(*o); };
     },
     45};

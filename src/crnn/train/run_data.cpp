@@ -75,6 +75,22 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
   return m;
 }
 
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split,
+                            const std::string& manifest_path) {
+  data::Manifest part;
+  if (split == "all") {
+    part = manifest;
+  } else if (split == "test" && config.folds == 0 && manifest.has_split()) {
+    // The split column's test rows are the test set as is (carving a validation
+    // set only moves training speakers), so a test-only manifest evaluates too.
+    part = manifest.subset("test");
+  } else {
+    part = assign_splits(manifest, config).subset(split);
+  }
+  if (part.empty()) throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", manifest_path, split));
+  return part;
+}
+
 std::vector<data::Example> load_examples(const data::Manifest& manifest, const data::FeatureStore& store,
                                          const std::string& task, const data::LabelSet& labels,
                                          std::vector<std::string>* skipped, std::vector<torch::Tensor>* raw,

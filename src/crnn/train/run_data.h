@@ -59,6 +59,13 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
 data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config,
                              std::string* source = nullptr);
 
+/// The rows of one split ("train", "valid", "test" or "all") as `config`
+/// assigns them; a split column's test rows are the test set as they are (so
+/// a test-only manifest works). Throws DataError naming the manifest when the
+/// split is empty.
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split,
+                            const std::string& manifest_path);
+
 /// Normalized examples for the rows of `manifest` (each speaker with its own
 /// statistics, or all with `fixed_stats` when given), labels from `labels`
 /// for `task`. Rows without a label are skipped and reported in `skipped`.

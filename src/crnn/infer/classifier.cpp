@@ -1,0 +1,170 @@
+#include "crnn/infer/classifier.h"
+
+#include <ATen/Parallel.h>
+#include <fmt/core.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "crnn/audio/fbank.h"
+#include "crnn/audio/read_audio.h"
+#include "crnn/data/batcher.h"
+#include "crnn/data/error.h"
+#include "crnn/data/normalization.h"
+#include "crnn/train/config.h"
+#include "crnn/train/trainer.h"
+#include "crnn/util/error_text.h"
+#include "crnn/util/threads.h"
+
+namespace fs = std::filesystem;
+
+namespace crnn::infer {
+
+Normalization parse_normalization(const std::string& name) {
+  if (name == "auto") return Normalization::automatic;
+  if (name == "speaker") return Normalization::speaker;
+  if (name == "utterance") return Normalization::utterance;
+  if (name == "global") return Normalization::global;
+  throw std::invalid_argument("unknown normalization '" + name + "' (expected auto, speaker, utterance or global)");
+}
+
+Classifier::Classifier(const std::string& model_or_run_dir) : path_(model_or_run_dir) {
+  if (fs::is_directory(path_)) path_ = (fs::path(path_) / "best.pt").string();
+  if (!fs::exists(path_)) throw data::DataError(path_ + ": no such model file");
+  model_ = train::load_model(path_);  // not a crnn model: an error naming the file
+  try {
+    audio::parse_description(model_.bundle.feature_extractor);
+  } catch (const std::invalid_argument& e) {
+    throw data::DataError(path_ + ": corrupt model file (" + e.what() + ")");
+  }
+  const auto cfg = train::RunConfig::parse(model_.bundle.config_toml, {}, path_ + " (embedded config)");
+  trained_ = cfg.data.normalization == "global" ? Normalization::global : Normalization::speaker;
+  model_.model->eval();
+}
+
+torch::Tensor Classifier::features_of_file(const std::string& path) const {
+  return audio::fbank_of_file(path, audio::parse_description(model_.bundle.feature_extractor));
+}
+
+torch::Tensor Classifier::features_of_waveform(const torch::Tensor& samples, int64_t sample_rate) const {
+  const auto o = audio::parse_description(model_.bundle.feature_extractor);
+  TORCH_CHECK(samples.dim() == 1, "features_of_waveform: expected a 1-D (mono) waveform, got ", samples.sizes());
+  auto wave = samples.to(torch::kFloat).contiguous();
+  if (sample_rate != o.sample_rate())
+    wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(o.sample_rate()));
+  return audio::compute_fbank(wave, o);
+}
+
+namespace {
+
+/// Features of every input without them, `workers` files at a time, each
+/// worker single-threaded (parallelism over files, as `crnn features`).
+void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vector<Prediction>& out,
+                      const PredictOptions& o) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!inputs[i].features.defined()) todo.push_back(i);
+  if (todo.empty()) return;
+  const auto fbank = audio::parse_description(c.feature_extractor());
+  const int threads = o.threads > 0 ? o.threads : at::get_num_threads();
+  const int workers = static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(threads), todo.size())));
+  const int caller_threads = at::get_num_threads();
+  std::atomic<size_t> next{0}, done{0};
+  std::mutex progress;
+  auto work = [&] {
+    crnn::set_num_threads(1);
+    for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+      const size_t i = todo[k];
+      try {
+        double seconds = 0;
+        inputs[i].features = audio::fbank_of_file(inputs[i].path, fbank, &seconds);
+        out[i].audio_seconds = seconds;
+      } catch (const std::exception& e) {
+        out[i].error = crnn::error_text(e);
+      }
+      const size_t d = ++done;
+      if (o.on_features) {
+        std::lock_guard<std::mutex> lock(progress);
+        o.on_features(d, todo.size());
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  crnn::set_num_threads(caller_threads);  // workers set the process-wide OpenBLAS count to 1
+}
+
+}  // namespace
+
+std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const PredictOptions& o) {
+  TORCH_CHECK(o.batch_size >= 1, "predict: batch_size must be >= 1");
+  std::vector<Prediction> out(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    out[i].id = inputs[i].id;
+    out[i].path = inputs[i].path;
+    out[i].speaker = inputs[i].speaker;
+    out[i].truth = inputs[i].truth;
+  }
+  compute_features(*this, inputs, out, o);
+  const int64_t k = model_.bundle.input_size;
+  std::vector<size_t> ok;  // inputs with usable frames, in input order
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!out[i].error.empty()) continue;
+    const auto& x = inputs[i].features;
+    if (x.dim() != 2 || x.size(0) == 0) {
+      out[i].error = (inputs[i].path.empty() ? inputs[i].id : inputs[i].path) + ": shorter than one feature frame";
+    } else if (x.size(1) != k) {
+      out[i].error = fmt::format("{}: {} features per frame, the model expects {}", inputs[i].id, x.size(1), k);
+    } else {
+      out[i].frames = x.size(0);
+      ok.push_back(i);
+    }
+  }
+  if (ok.empty()) return out;
+
+  // Normalization: the same statistics and grouping as training and `crnn eval`.
+  Normalization mode = o.normalization == Normalization::automatic ? trained_ : o.normalization;
+  if (mode == Normalization::global && !model_.bundle.global_stats.mean.defined())
+    throw data::DataError(path_ + ": the model file has no global statistics (--normalize global)");
+  auto group_of = [&](size_t i) {
+    return mode == Normalization::utterance || inputs[i].speaker.empty() ? "\x01" + std::to_string(i)
+                                                                         : inputs[i].speaker;
+  };
+  data::SpeakerStats stats;
+  if (mode != Normalization::global) {
+    std::map<std::string, std::vector<torch::Tensor>> by_group;
+    for (size_t i : ok) by_group[group_of(i)].push_back(inputs[i].features);
+    stats = data::compute_speaker_stats(by_group);
+  }
+  std::vector<data::Example> examples;
+  examples.reserve(ok.size());
+  for (size_t i : ok) {
+    data::Example e;
+    const auto& x = inputs[i].features;
+    e.features = (mode == Normalization::global ? data::apply(x, model_.bundle.global_stats)
+                                                : stats.apply(x, group_of(i)))
+                     .contiguous();
+    e.label = 0;  // unused: only the probabilities are read
+    e.id = std::to_string(i);
+    examples.push_back(std::move(e));
+  }
+  const auto ev = train::evaluate(model_.model, examples, static_cast<int64_t>(labels().size()), o.batch_size,
+                                  /*keep_probabilities=*/true);
+  for (size_t n = 0; n < ev.ids.size(); ++n) {
+    auto& p = out[std::stoul(ev.ids[n])];
+    p.probabilities = ev.probabilities[n];
+    size_t best = 0;
+    for (size_t c = 1; c < p.probabilities.size(); ++c)
+      if (p.probabilities[c] > p.probabilities[best]) best = c;
+    p.label = labels().at(best);
+  }
+  return out;
+}
+
+}  // namespace crnn::infer

@@ -1,0 +1,95 @@
+#pragma once
+/// \file classifier.h
+/// The one inference path: a trained model file, its feature extractor and
+/// its normalization, applied to audio files, waveforms or feature matrices.
+/// `crnn predict` and `crnn eval --predictions` (and the Python module) go
+/// through it, so a file gets the same probabilities whichever asks.
+///
+/// Normalization (docs/training.md, "Model files and prediction"):
+///   - speaker:   every speaker standardized with the statistics of all its
+///                utterances in the batch (what training and `crnn eval` do);
+///                an utterance without a speaker is its own speaker;
+///   - utterance: every utterance with its own statistics;
+///   - global:    the training set's statistics (stored in the model file);
+///   - automatic: `speaker` for a model trained with per-speaker statistics,
+///                `global` for one trained with global statistics.
+///
+/// \code
+///   crnn::infer::Classifier c("runs/clstm/best.pt");
+///   auto preds = c.predict({{"a", "a.wav"}, {"b", "b.flac"}});   // each file its own speaker
+///   std::cout << preds[0].label << " " << preds[0].probabilities[0] << "\n";
+/// \endcode
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "crnn/train/checkpoint.h"
+
+namespace crnn::infer {
+
+enum class Normalization { automatic, speaker, utterance, global };
+
+/// "auto" | "speaker" | "utterance" | "global"; throws std::invalid_argument.
+Normalization parse_normalization(const std::string& name);
+
+/// One utterance to classify.
+struct Input {
+  std::string id;
+  std::string path;     ///< audio file (unless `features` is given)
+  std::string speaker;  ///< "" = unknown: its own speaker
+  std::string truth;    ///< the reference label, if known (copied to the prediction)
+  torch::Tensor features;  ///< raw (unnormalized) frames × k; computed from `path` when undefined
+};
+
+struct Prediction {
+  std::string id, path, speaker, truth;
+  std::string label;                 ///< the most probable class ("" on error)
+  std::vector<float> probabilities;  ///< per class, in labels() order
+  int64_t frames = 0;
+  double audio_seconds = 0;
+  std::string error;                 ///< non-empty: this input failed (unreadable, too short, ...)
+};
+
+struct PredictOptions {
+  Normalization normalization = Normalization::automatic;
+  int64_t batch_size = 32;
+  /// Workers decoding and computing features in parallel (each single-threaded); 0 = intra-op threads.
+  int threads = 0;
+  /// Called after each input's features are computed (done, total), e.g. for a progress bar.
+  std::function<void(size_t, size_t)> on_features;
+};
+
+class Classifier {
+ public:
+  /// A model file (best.pt) or a run directory (its best.pt). Throws
+  /// DataError naming the file when it is missing or not a crnn model.
+  explicit Classifier(const std::string& model_or_run_dir);
+
+  const std::string& model_path() const { return path_; }
+  const std::vector<std::string>& labels() const { return model_.bundle.labels; }
+  const std::string& task() const { return model_.bundle.task; }
+  const std::string& feature_extractor() const { return model_.bundle.feature_extractor; }
+  /// The normalization `automatic` means for this model (speaker or global).
+  Normalization trained_normalization() const { return trained_; }
+  const train::LoadedModel& model() const { return model_; }
+
+  /// Raw features of an audio file / of a mono waveform, as the model's training features were made.
+  torch::Tensor features_of_file(const std::string& path) const;
+  torch::Tensor features_of_waveform(const torch::Tensor& samples, int64_t sample_rate) const;
+
+  /// Classifies `inputs` (features computed in parallel where not given),
+  /// normalized as `o.normalization` says, in batches of neighbouring lengths
+  /// exactly as `crnn eval` batches. A failed input gets `error` and does not
+  /// stop the others.
+  std::vector<Prediction> predict(std::vector<Input> inputs, const PredictOptions& o = {});
+
+ private:
+  std::string path_;
+  train::LoadedModel model_;
+  Normalization trained_ = Normalization::speaker;
+};
+
+}  // namespace crnn::infer

@@ -1,0 +1,63 @@
+#include "crnn/infer/predictions.h"
+
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "crnn/data/manifest.h"
+#include "crnn/util/file_io.h"
+#include "crnn/util/json_text.h"
+
+namespace crnn::infer {
+namespace {
+
+/// 6 significant digits, shortest form ("0.987654", "1.23457e-05", "1").
+std::string probability_text(float p) { return fmt::format("{:.6g}", p); }
+
+}  // namespace
+
+std::string prediction_json_line(const Prediction& p, const std::vector<std::string>& labels) {
+  nlohmann::ordered_json j;
+  j["id"] = p.id;
+  if (!p.path.empty()) j["path"] = p.path;
+  if (!p.speaker.empty()) j["speaker"] = p.speaker;
+  if (!p.truth.empty()) j["truth"] = p.truth;
+  if (!p.error.empty()) {
+    j["error"] = p.error;
+  } else {
+    j["label"] = p.label;
+    // Rounded to 6 significant digits through the text form, so the JSON
+    // shows 0.987654, not 0.98765432834625244.
+    nlohmann::ordered_json probs;
+    for (size_t c = 0; c < labels.size() && c < p.probabilities.size(); ++c)
+      probs[labels[c]] = nlohmann::json::parse(probability_text(p.probabilities[c]));
+    j["probabilities"] = probs;
+    j["frames"] = p.frames;
+  }
+  return j.dump() + "\n";
+}
+
+std::string predictions_csv_header(const std::vector<std::string>& labels) {
+  std::string h = "id,path,speaker,truth,label,frames";
+  for (const auto& l : labels) h += "," + data::csv::quote("p_" + l);
+  return h + ",error\n";
+}
+
+std::string prediction_csv_row(const Prediction& p, size_t num_labels) {
+  using data::csv::quote;
+  std::string row = fmt::format("{},{},{},{},{},{}", quote(p.id), quote(p.path), quote(p.speaker), quote(p.truth),
+                                quote(p.label), p.error.empty() ? std::to_string(p.frames) : "");
+  // A failed row has no probabilities: empty cells keep the columns aligned.
+  for (size_t c = 0; c < num_labels; ++c)
+    row += "," + (c < p.probabilities.size() ? probability_text(p.probabilities[c]) : std::string());
+  return row + "," + quote(p.error) + "\n";
+}
+
+void write_predictions_csv(const std::string& path, const std::vector<Prediction>& predictions,
+                           const std::vector<std::string>& labels) {
+  std::string text = predictions_csv_header(labels);
+  for (const auto& p : predictions) text += prediction_csv_row(p, labels.size());
+  write_text_file_atomic(path, text);
+}
+
+}  // namespace crnn::infer

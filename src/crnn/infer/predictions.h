@@ -1,0 +1,41 @@
+#pragma once
+/// \file predictions.h
+/// Per-utterance predictions as files: JSON lines (one object per utterance)
+/// and CSV (one row per utterance, a probability column per class). The one
+/// writer of both formats, for `crnn predict` and `crnn eval --predictions`.
+///
+///   {"id": "a", "path": "a.wav", "speaker": "s1", "truth": "calm", "label": "calm",
+///    "probabilities": {"angry": 0.0123, "calm": 0.9877}, "frames": 298}
+///   id,path,speaker,truth,label,frames,p_angry,p_calm,error
+///
+/// Probabilities are written with 6 significant digits (enough to compare two
+/// runs at 1e-6; they are float32 inside the model).
+///
+/// \code
+///   std::ofstream out("pred.csv");
+///   out << crnn::infer::predictions_csv_header(labels);
+///   for (auto& p : preds) out << crnn::infer::prediction_csv_row(p, labels.size());
+/// \endcode
+
+#include <string>
+#include <vector>
+
+#include "crnn/infer/classifier.h"
+
+namespace crnn::infer {
+
+/// One JSON line (with its newline). Empty speaker / truth are left out; a
+/// failed prediction has "error" instead of label and probabilities.
+std::string prediction_json_line(const Prediction& p, const std::vector<std::string>& labels);
+
+/// The CSV header line (with its newline) for a model with these class labels.
+std::string predictions_csv_header(const std::vector<std::string>& labels);
+/// One CSV row (with its newline), fields quoted where needed (RFC 4180);
+/// `num_labels` probability cells (empty for a failed prediction).
+std::string prediction_csv_row(const Prediction& p, size_t num_labels);
+
+/// Writes the header and every prediction as CSV to `path`, atomically.
+void write_predictions_csv(const std::string& path, const std::vector<Prediction>& predictions,
+                           const std::vector<std::string>& labels);
+
+}  // namespace crnn::infer
