@@ -163,3 +163,23 @@ TEST(Config, CommittedConfigsParse) {
   }
   EXPECT_GE(n, 20);  // 8 paper setups + 12 Table IV variants
 }
+
+// Dumps print floats in their shortest round-trip form ("0.9", not
+// "0.90000000000000002"), still as TOML floats, and read back exactly; the
+// identity text keeps toml++'s own form (the committed cells were named by it).
+TEST(Config, DumpsShowShortestFloatsThatReadBackExactly) {
+  auto c = RunConfig::parse("[train]\nlr = 0.1\nbetas = [0.9, 0.999]\nclip_norm = 1e-7\n");
+  const std::string dump = c.to_toml();
+  EXPECT_NE(dump.find("lr = 0.1\n"), std::string::npos) << dump;
+  EXPECT_NE(dump.find("betas = [ 0.9, 0.999 ]"), std::string::npos) << dump;
+  EXPECT_EQ(dump.find("0.90000000000000002"), std::string::npos) << dump;
+  const auto back = RunConfig::parse(dump);
+  EXPECT_EQ(back.train.lr, 0.1);
+  EXPECT_EQ(back.train.beta1, 0.9);
+  EXPECT_EQ(back.train.clip_norm, 1e-7);
+  EXPECT_NE(RunConfig::parse("").to_toml().find("clip_norm = 0.0\n"), std::string::npos);
+  EXPECT_NE(c.identity_toml().find("0.90000000000000002"), std::string::npos);
+  // Strings are left alone, digits and all.
+  auto paths = RunConfig::parse("[data]\nmanifest = 'corpus 0.50.csv'\n");
+  EXPECT_NE(paths.to_toml().find("manifest = 'corpus 0.50.csv'"), std::string::npos);
+}

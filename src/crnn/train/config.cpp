@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -228,10 +229,36 @@ std::string toml_text(const RunConfig& c, const std::function<bool(const ConfigK
   return ss.str();
 }
 
+/// Floats outside quotes in their shortest round-trip form (toml++ writes
+/// 0.9 as 0.90000000000000002): "0.9", "0.002", "0.0".
+std::string shortest_floats(const std::string& text) {
+  static const std::regex kFloat(R"((^|[\s\[,=])(-?[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?)(?=$|[\s\],]))");
+  std::string out;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const size_t quote = line.find_first_of("'\"");
+    std::string head = line.substr(0, quote), tail = quote == std::string::npos ? "" : line.substr(quote);
+    std::string fixed;
+    auto begin = std::sregex_iterator(head.begin(), head.end(), kFloat);
+    size_t last = 0;
+    for (auto it = begin; it != std::sregex_iterator(); ++it) {
+      const auto& m = *it;
+      const size_t at = static_cast<size_t>(m.position(2));
+      std::string shortest = fmt::format("{}", std::strtod(m.str(2).c_str(), nullptr));
+      if (shortest.find_first_of(".eEn") == std::string::npos) shortest += ".0";  // stays a TOML float
+      fixed += head.substr(last, at - last) + shortest;
+      last = at + static_cast<size_t>(m.length(2));
+    }
+    out += fixed + head.substr(last) + tail + "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RunConfig::to_toml() const {
-  return toml_text(*this, [this](const ConfigKey& k) { return k.dump_default || !k.at_default(*this); });
+  return shortest_floats(
+      toml_text(*this, [this](const ConfigKey& k) { return k.dump_default || !k.at_default(*this); }));
 }
 
 std::string RunConfig::identity_toml() const {
