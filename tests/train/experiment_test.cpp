@@ -416,3 +416,42 @@ TEST(Experiment, CommittedPaperResultsKeepTheirCellsAndRegenerateIdentically) {
     EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
         << name << " no longer regenerates byte-identical from the committed runs";
 }
+
+// No chart text is cut: in the results charts of the paper experiment (the
+// longest table titles, row and column names the project has), every text
+// element's extent — estimated at 0.6 em per character, DejaVu Sans's average
+// advance — lies inside the SVG canvas.
+TEST(Experiment, PaperChartsCutNoText) {
+  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
+  const auto p = train::plan_experiment(e, {});
+  test::TempDir dir;
+  fs::copy(fs::path(CRNN_SOURCE_DIR "/results/paper/runs"), dir.path() / "runs", fs::copy_options::recursive);
+  train::write_experiment_results(e, p, dir.path().string(), {});
+  const std::regex canvas(R"svg(<svg [^>]*width="([0-9.]+)" height="([0-9.]+)")svg");
+  const std::regex text(R"svg(<text x="([0-9.]+)" y="([0-9.]+)"([^>]*)>([^<]*)</text>)svg");
+  for (const char* name : {"table1.svg", "table2.svg", "table3.svg", "table4.svg"}) {
+    const std::string svg = crnn::read_text_file((dir.path() / name).string());
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(svg, m, canvas)) << name;
+    const double width = std::stod(m[1]), height = std::stod(m[2]);
+    size_t texts = 0;
+    for (std::sregex_iterator it(svg.begin(), svg.end(), text), end; it != end; ++it, ++texts) {
+      const double x = std::stod((*it)[1]), y = std::stod((*it)[2]);
+      const std::string attrs = (*it)[3], content = (*it)[4];
+      if (attrs.find("rotate") != std::string::npos) continue;  // the y axis title
+      double size = 12;
+      std::smatch fs_match;
+      if (std::regex_search(attrs, fs_match, std::regex("font-size=\"([0-9.]+)\""))) size = std::stod(fs_match[1]);
+      size_t chars = 0;
+      for (unsigned char ch : content) chars += (ch & 0xC0) != 0x80;
+      const double w = 0.6 * size * static_cast<double>(chars);
+      double x0 = x, x1 = x + w;
+      if (attrs.find("text-anchor=\"middle\"") != std::string::npos) x0 = x - w / 2, x1 = x + w / 2;
+      if (attrs.find("text-anchor=\"end\"") != std::string::npos) x0 = x - w, x1 = x;
+      EXPECT_GE(x0, 0.0) << name << ": '" << content << "' starts left of the canvas";
+      EXPECT_LE(x1, width) << name << ": '" << content << "' ends right of the canvas (width " << width << ")";
+      EXPECT_LE(y, height) << name << ": '" << content << "' below the canvas";
+    }
+    EXPECT_GT(texts, 10u) << name;
+  }
+}

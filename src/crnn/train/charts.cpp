@@ -20,6 +20,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Line colours: distinguishable, and legible when printed in grey.
 const char* const kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
+// Dash patterns of successive line series ("" = solid).
+const char* const kDashes[] = {"", "7 4", "2 3", "9 3 2 3"};
 const char* const kFont = "font-family=\"DejaVu Sans, Arial, Helvetica, sans-serif\"";
 
 std::string esc(const std::string& s) { return crnn::xml_escape(s); }
@@ -43,10 +45,67 @@ std::string svg_open(double width, double height) {
       px(width), px(height), kFont);
 }
 
-std::string svg_title(const std::string& title, double width) {
-  return fmt::format("<title>{0}</title>\n<text x=\"{1}\" y=\"24\" text-anchor=\"middle\" "
-                     "font-size=\"15\" font-weight=\"bold\">{0}</text>\n",
-                     esc(title), px(width / 2));
+/// Estimated rendered width of `text` at `font_size` px (DejaVu Sans, the
+/// first font asked for): 0.62 em per character, 0.68 em bold — DejaVu's
+/// average advance is about 0.6 em, so the estimate errs on the wide side
+/// and text laid out by it is not cut.
+double text_width(const std::string& text, double font_size, bool bold = false) {
+  size_t chars = 0;
+  for (unsigned char ch : text) chars += (ch & 0xC0) != 0x80;  // UTF-8 code points
+  return static_cast<double>(chars) * font_size * (bold ? 0.68 : 0.62);
+}
+
+/// `text` broken at spaces into lines of at most `max_width` px (a single word
+/// wider than that stays whole on its line).
+std::vector<std::string> wrap_text(const std::string& text, double font_size, double max_width, bool bold = false) {
+  std::vector<std::string> lines;
+  std::string line;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(' ', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(start, end - start);
+    const std::string candidate = line.empty() ? word : line + " " + word;
+    if (!line.empty() && text_width(candidate, font_size, bold) > max_width) {
+      lines.push_back(line);
+      line = word;
+    } else {
+      line = candidate;
+    }
+    start = end + 1;
+  }
+  if (!line.empty() || lines.empty()) lines.push_back(line);
+  return lines;
+}
+
+constexpr double kTitleSize = 15, kTitleLine = 19, kLegendText = 42;  // legend: 14 gap + 22 line + 6
+
+/// Grows a chart so that no text is cut: the right margin until the widest
+/// legend entry fits (and the width with it, keeping the plot area); the title
+/// wrapped to the width, the top margin and the height grown by a line per
+/// extra title line. Returns the title's lines.
+std::vector<std::string> fit_text(double& width, double& height, Margins& m, const std::string& title,
+                                  const std::vector<std::string>& legend) {
+  double widest = 0;
+  for (const auto& l : legend) widest = std::max(widest, text_width(l, 12));
+  if (!legend.empty() && kLegendText + widest + 8 > m.right) {
+    const double grow = kLegendText + widest + 8 - m.right;
+    m.right += grow;
+    width += grow;
+  }
+  auto lines = wrap_text(title, kTitleSize, width - 24, /*bold=*/true);
+  const double extra = kTitleLine * static_cast<double>(lines.size() - 1);
+  m.top += extra;
+  height += extra;
+  return lines;
+}
+
+std::string svg_title(const std::vector<std::string>& lines, const std::string& title, double width) {
+  std::string s = fmt::format("<title>{}</title>\n", esc(title));
+  for (size_t i = 0; i < lines.size(); ++i)
+    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
+                     px(width / 2), px(24 + kTitleLine * static_cast<double>(i)), esc(lines[i]));
+  return s;
 }
 
 /// Linear map from an axis range onto a pixel interval.
@@ -145,9 +204,14 @@ NiceRange nice_range(double lo, double hi, bool integer_step) {
   return {std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, step};
 }
 
-std::string line_chart_svg(const LineChart& c) {
+std::string line_chart_svg(const LineChart& chart) {
+  LineChart c = chart;
+  std::vector<std::string> legend;
+  for (const auto& ser : c.series) legend.push_back(ser.name);
+  if (c.marker_x && !c.marker_label.empty()) legend.push_back(c.marker_label);
+  const auto title = fit_text(c.width, c.height, c.margins, c.title, legend);
   const Margins& m = c.margins;
-  std::string s = svg_open(c.width, c.height) + svg_title(c.title, c.width);
+  std::string s = svg_open(c.width, c.height) + svg_title(title, c.title, c.width);
 
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
   for (const auto& ser : c.series) {
@@ -180,9 +244,14 @@ std::string line_chart_svg(const LineChart& c) {
       if (std::isfinite(ser.x[i]) && std::isfinite(ser.y[i])) pts.emplace_back(xs(ser.x[i]), ys(ser.y[i]));
     std::string points;
     for (const auto& [x, y] : pts) points += (points.empty() ? "" : " ") + px(x) + "," + px(y);
+    // Series after the first are dashed (and drawn thinner) so that two that
+    // coincide — UA recall = WA on a balanced set — both stay visible.
+    const std::string dash = kDashes[k % std::size(kDashes)];
+    const std::string stroke = fmt::format("stroke=\"{}\" stroke-width=\"{}\"{}", colour, k == 0 ? "2.5" : "2",
+                                           dash.empty() ? "" : " stroke-dasharray=\"" + dash + "\"");
     s += fmt::format("<polyline class=\"series\" data-series=\"{}\" points=\"{}\" fill=\"none\" "
-                     "stroke=\"{}\" stroke-width=\"2\" stroke-linejoin=\"round\"/>\n",
-                     esc(ser.name), points, colour);
+                     "{} stroke-linejoin=\"round\"/>\n",
+                     esc(ser.name), points, stroke);
     // Dots show where the epochs are while they are few, and make a lone
     // point (a one-epoch run) visible at all.
     if (pts.size() <= 40)
@@ -190,7 +259,7 @@ std::string line_chart_svg(const LineChart& c) {
         s += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"2.5\" fill=\"{}\"/>\n", px(x), px(y),
                          colour);
     names.push_back(ser.name);
-    styles.push_back(fmt::format("stroke=\"{}\" stroke-width=\"2\"", colour));
+    styles.push_back(stroke);
   }
 
   if (c.marker_x && std::isfinite(*c.marker_x) && *c.marker_x >= xr.lo && *c.marker_x <= xr.hi) {
@@ -207,9 +276,14 @@ std::string line_chart_svg(const LineChart& c) {
   return s + "</svg>\n";
 }
 
-std::string bar_chart_svg(const BarChart& c) {
+std::string bar_chart_svg(const BarChart& chart) {
+  BarChart c = chart;
+  const bool has_band = c.band_mean && std::isfinite(*c.band_mean);
+  const auto title = fit_text(c.width, c.height, c.margins, c.title,
+                              has_band ? std::vector<std::string>{c.band_label.empty() ? "mean ± std" : c.band_label}
+                                       : std::vector<std::string>{});
   const Margins& m = c.margins;
-  std::string s = svg_open(c.width, c.height) + svg_title(c.title, c.width);
+  std::string s = svg_open(c.width, c.height) + svg_title(title, c.title, c.width);
   double ymax = 0, ymin = 0;  // bars start at zero
   for (double v : c.values)
     if (std::isfinite(v)) ymax = std::max(ymax, v), ymin = std::min(ymin, v);
@@ -255,9 +329,27 @@ std::string bar_chart_svg(const BarChart& c) {
   return s + "</svg>\n";
 }
 
-std::string grouped_bar_chart_svg(const GroupedBarChart& c) {
+std::string grouped_bar_chart_svg(const GroupedBarChart& chart) {
+  GroupedBarChart c = chart;
+  std::vector<std::string> legend = c.series;
+  for (double r : c.reference)
+    if (std::isfinite(r)) {
+      legend.push_back(c.reference_label);
+      break;
+    }
+  const auto title = fit_text(c.width, c.height, c.margins, c.title, legend);
+  // Group names wrapped to their slot; the bottom margin grows by a line per extra line.
+  std::vector<std::vector<std::string>> group_lines;
+  size_t most_lines = 1;
+  const double slot_width = c.groups.empty() ? 0 : (c.width - c.margins.left - c.margins.right) / static_cast<double>(c.groups.size());
+  for (const auto& g : c.groups) {
+    group_lines.push_back(wrap_text(g, 12, slot_width * 0.95));
+    most_lines = std::max(most_lines, group_lines.back().size());
+  }
+  c.margins.bottom += 15.0 * static_cast<double>(most_lines - 1);
+  c.height += 15.0 * static_cast<double>(most_lines - 1);
   const Margins& m = c.margins;
-  std::string s = svg_open(c.width, c.height) + svg_title(c.title, c.width);
+  std::string s = svg_open(c.width, c.height) + svg_title(title, c.title, c.width);
   auto at = [](const std::vector<std::vector<double>>& v, size_t i, size_t g) {
     return i < v.size() && g < v[i].size() ? v[i][g] : kNaN;
   };
@@ -280,8 +372,9 @@ std::string grouped_bar_chart_svg(const GroupedBarChart& c) {
     styles.push_back(fmt::format("stroke=\"{}\" stroke-width=\"10\"", kPalette[i % std::size(kPalette)]));
   for (size_t g = 0; g < c.groups.size(); ++g) {
     const double x0 = left + slot * static_cast<double>(g) + slot * 0.1;
-    s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(x0 + slot * 0.4),
-                     px(c.height - m.bottom + 18), esc(c.groups[g]));
+    for (size_t l = 0; l < group_lines[g].size(); ++l)
+      s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(x0 + slot * 0.4),
+                       px(c.height - m.bottom + 18 + 15.0 * static_cast<double>(l)), esc(group_lines[g][l]));
     for (size_t i = 0; i < c.series.size(); ++i) {
       const double v = at(c.values, i, g);
       if (!std::isfinite(v)) continue;
@@ -325,11 +418,13 @@ std::string heatmap_svg(const Heatmap& h) {
   // Room for the class names: ~7 px per character at 12 px, rotated 45° below.
   const double label_w = 7.0 * static_cast<double>(longest) + 12;
   const double cell = n <= 6 ? 64 : n <= 12 ? 54 : 40;
-  const double left = 40 + label_w, top = 48;
+  const double left = 40 + label_w;
   const double grid = cell * static_cast<double>(n);
-  const double width = std::max(left + grid + 90, 360.0);
+  const double width = std::max({left + grid + 90, 360.0, text_width(h.title, kTitleSize, true) + 24});
+  const auto title = wrap_text(h.title, kTitleSize, width - 24, /*bold=*/true);
+  const double top = 48 + kTitleLine * static_cast<double>(title.size() - 1);
   const double height = top + grid + label_w * 0.75 + 40;
-  std::string s = svg_open(width, height) + svg_title(h.title, width);
+  std::string s = svg_open(width, height) + svg_title(title, h.title, width);
 
   for (size_t r = 0; r < n; ++r) {
     int64_t row_total = 0;
