@@ -145,3 +145,27 @@ TEST(ReportWrite, RejectsMissingOrForeignDirectoriesAndBadFiles) {
                        broken + "/eval_valid.json: malformed JSON"));
   EXPECT_FALSE(fs::exists(t.path() / "broken" / "r" / "index.html"));  // nothing half-written
 }
+
+// A directory holding runs of different models (the demo's CLSTM and conv)
+// compares them side by side: a model column, a mean ± std per model over its
+// own seeds only, no mean over all runs and no mean band in the overview.
+TEST(ReportWrite, DifferentModelsAreComparedNotAveraged) {
+  TempDir t;
+  const std::string clstm = "[model]\npreset = 'emotion-clstm'\n[data]\ntask = 'emotion8'\n";
+  const std::string conv = "[model]\npreset = 'emotion-conv'\n[data]\ntask = 'emotion8'\n";
+  for (const char* run : {"clstm_1", "clstm_2", "conv_1"}) {
+    write_run(t, run);
+    t.write(std::string(run) + "/config.toml", std::string(run).rfind("clstm", 0) == 0 ? clstm : conv);
+  }
+  // A different seed is the same model.
+  t.write("clstm_2/config.toml", clstm + "[train]\nseed = 2\n");
+  const fs::path out = t.path() / "report";
+  write_report(t.str(), out.string());
+  const std::string html = read(out / "index.html");
+  EXPECT_TRUE(contains(html, "3 runs of 2 different models")) << html;
+  EXPECT_TRUE(contains(html, "<th>model</th>"));
+  EXPECT_TRUE(contains(html, "emotion-clstm, task emotion8: mean ± std over its 2 runs"));
+  EXPECT_FALSE(contains(html, "emotion-conv, task emotion8: mean ± std"));  // one run: no spread
+  EXPECT_FALSE(contains(html, "mean ± std (from the runs so far)"));
+  EXPECT_EQ(count_of(read(out / "overview.svg"), "class=\"band\""), 0);
+}

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "crnn/train/charts.h"
+#include "crnn/train/config.h"
 #include "crnn/util/file_io.h"
 #include "crnn/util/text.h"
 
@@ -35,6 +36,9 @@ struct RunData {
   std::vector<EpochMetrics> metrics;
   std::optional<RunSummary> summary;  // absent while `crnn train` is running
   std::vector<EvalResult> evals;
+  /// What was trained, seed, threads and data paths left out ("" without a
+  /// readable config.toml): runs with equal keys are seeds of one model.
+  std::string model_key, model_name;
 };
 
 /// "seed_2" < "seed_10": digit runs compare as numbers.
@@ -64,6 +68,19 @@ RunData load_run(const fs::path& dir) {
   RunData run;
   run.dir = dir;
   run.metrics = read_metrics_csv((dir / "metrics.csv").string());
+  if (fs::exists(dir / "config.toml")) {
+    try {
+      RunConfig c = RunConfig::from_file((dir / "config.toml").string());
+      run.model_name = (c.model.preset.empty() ? std::string("custom model") : c.model.preset) + ", task " + c.data.task;
+      c.train.seed = 0;
+      c.train.threads = 0;
+      c.data.manifest.clear();
+      c.data.features.clear();
+      run.model_key = c.identity_toml();
+    } catch (const std::exception&) {
+      run.model_key.clear();  // unreadable: grouped with nothing
+    }
+  }
   if (fs::exists(dir / "summary.json")) run.summary = read_run_summary((dir / "summary.json").string());
   std::vector<fs::path> evals;
   static const std::regex kEval("eval_(.+)\\.json");
@@ -149,7 +166,8 @@ std::string render_run(const RunData& run, const std::string& heading, const std
     h += table_row("test UA recall", pct(s.test_ua_recall));
     h += table_row("test WA", pct(s.test_wa));
     if (std::isfinite(s.wall_seconds))
-      h += table_row("wall time", fmt::format("{:.1f} min", s.wall_seconds / 60));
+      h += table_row("wall time", s.wall_seconds < 60 ? fmt::format("{:.1f} s", s.wall_seconds)
+                                                       : fmt::format("{:.1f} min", s.wall_seconds / 60));
     if (!s.labels.empty()) {
       std::string labels;
       for (const auto& l : s.labels) labels += (labels.empty() ? "" : ", ") + l;
@@ -223,7 +241,8 @@ th, td { border: 1px solid #ddd; padding: .3em .8em; text-align: left; }
 th { background: #f5f5f5; font-weight: normal; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+.figures figure { flex: 1 1 560px; max-width: 100%; }
+figure { margin: 0; } figure img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .8em; color: #666; }
 .empty { font-style: italic; color: #a00; }
 nav a { margin-right: 1em; }
@@ -288,6 +307,19 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
   std::vector<RunData> runs;
   for (const auto& n : names) runs.push_back(load_run(dir / n));
 
+  // Runs of different models (a directory of runs that are not seeds of one
+  // config, like the demo's CLSTM and conv) are compared side by side, never
+  // averaged together: one group per model, mean ± std within a group only.
+  std::vector<std::string> group_keys;
+  std::vector<size_t> group_of(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string& key = runs[i].model_key;  // "" (no config.toml): taken as one more seed
+    auto it = std::find(group_keys.begin(), group_keys.end(), key);
+    group_of[i] = static_cast<size_t>(it - group_keys.begin());
+    if (it == group_keys.end()) group_keys.push_back(key);
+  }
+  const bool one_model = group_keys.size() == 1;
+
   // One row per run; the seed and test numbers come from repeat.json where it
   // lists the run, from the run's own summary otherwise (still running).
   std::vector<std::string> labels;
@@ -305,9 +337,10 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
     test_ua.push_back(ua);
     test_wa.push_back(wa);
     rows += fmt::format(
-        "<tr><td>{}</td><td><a href=\"#{}\">{}</a></td><td class=\"num\">{}</td>"
+        "<tr>{}<td>{}</td><td><a href=\"#{}\">{}</a></td><td class=\"num\">{}</td>"
         "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
         "<td class=\"num\">{}</td></tr>\n",
+        one_model ? "" : fmt::format("<td>{}</td>", esc(runs[i].model_name.empty() ? "?" : runs[i].model_name)),
         rr ? std::to_string(rr->seed) : "—", esc(crnn::file_safe_name(names[i])), esc(names[i]),
         s ? std::to_string(s->epochs_run) : std::to_string(runs[i].metrics.size()) + " so far",
         s && s->best_epoch > 0 ? std::to_string(s->best_epoch) : "—",
@@ -325,20 +358,43 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
   for (const auto& n : names) body += fmt::format("<a href=\"#{}\">{}</a>", esc(crnn::file_safe_name(n)), esc(n));
   body += "</nav>\n<section id=\"overview\">\n<h2>Overview</h2>\n";
   body += fmt::format("<p class=\"path\">{}</p>\n", esc(dir.string()));
-  body += "<table class=\"runs\">\n<tr><th>seed</th><th>run</th><th>epochs</th><th>best epoch</th>"
+  body += std::string("<table class=\"runs\">\n<tr>") + (one_model ? "" : "<th>model</th>") +
+          "<th>seed</th><th>run</th><th>epochs</th><th>best epoch</th>"
           "<th>val UA recall</th><th>test UA recall</th><th>test WA</th></tr>\n" +
           rows;
-  body += fmt::format("<tr><th colspan=\"5\">mean ± std{}</th><td class=\"num\">{}</td>"
-                      "<td class=\"num\">{}</td></tr>\n</table>\n",
-                      repeat ? " (repeat.json)" : " (from the runs so far)",
-                      esc(mean_std_pct(ua_mean, ua_std)), esc(mean_std_pct(wa_mean, wa_std)));
+  if (one_model) {
+    body += fmt::format("<tr><th colspan=\"5\">mean ± std{}</th><td class=\"num\">{}</td>"
+                        "<td class=\"num\">{}</td></tr>\n</table>\n",
+                        repeat ? " (repeat.json)" : " (from the runs so far)",
+                        esc(mean_std_pct(ua_mean, ua_std)), esc(mean_std_pct(wa_mean, wa_std)));
+  } else {
+    // Per model: the mean ± std of its own runs (seeds), never across models.
+    for (size_t g = 0; g < group_keys.size(); ++g) {
+      std::vector<double> ua, wa;
+      std::string name;
+      for (size_t i = 0; i < runs.size(); ++i)
+        if (group_of[i] == g) ua.push_back(test_ua[i]), wa.push_back(test_wa[i]), name = runs[i].model_name;
+      if (ua.size() < 2) continue;
+      const MeanStd u = mean_std(ua), w = mean_std(wa);
+      body += fmt::format("<tr><th colspan=\"6\">{}: mean ± std over its {} runs</th><td class=\"num\">{}</td>"
+                          "<td class=\"num\">{}</td></tr>\n",
+                          esc(name.empty() ? "?" : name), ua.size(), esc(mean_std_pct(u.mean, u.std)),
+                          esc(mean_std_pct(w.mean, w.std)));
+    }
+    body += "</table>\n";
+    body += fmt::format("<p>{} different models: compared side by side, not averaged together.</p>\n",
+                        group_keys.size());
+  }
   BarChart bars;
   bars.title = "Test UA recall per run";
   bars.x_label = "run";
   bars.y_label = "test UA recall (%)";
   bars.categories = labels;
   for (double v : test_ua) bars.values.push_back(100 * v);
-  if (std::isfinite(ua_mean)) {
+  if (!one_model)
+    for (size_t i = 0; i < runs.size(); ++i)
+      if (!runs[i].model_name.empty()) bars.categories[i] = runs[i].model_name.substr(0, runs[i].model_name.find(','));
+  if (one_model && std::isfinite(ua_mean)) {
     bars.band_mean = 100 * ua_mean;
     if (std::isfinite(ua_std)) bars.band_std = 100 * ua_std;
     bars.band_label = std::isfinite(ua_std) ? "mean ± std" : "mean";
@@ -354,7 +410,10 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
   }
   const std::string name = base_name(dir);
   write_text(out / "index.html",
-             page(fmt::format("Repeated runs: {} ({} runs)", name.empty() ? dir_arg : name, runs.size()), body),
+             page(one_model ? fmt::format("Repeated runs: {} ({} runs)", name.empty() ? dir_arg : name, runs.size())
+                            : fmt::format("Runs: {} ({} runs of {} different models)", name.empty() ? dir_arg : name,
+                                          runs.size(), group_keys.size()),
+                  body),
              written);
   return written;
 }
