@@ -1,28 +1,20 @@
 #include "crnn/train/charts.h"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <set>
 #include <sstream>
 
 #include "support/svg_check.h"
 #include "support/test_support.h"
 
 namespace {
-namespace fs = std::filesystem;
 using crnn::test::contains;
 using crnn::test::count_of;
-using crnn::test::error_of;
 using crnn::test::polyline;
-using crnn::test::read;
-using crnn::test::TempDir;
 using crnn::test::xml_problem;
 using namespace crnn::train;
 }  // namespace

@@ -20,12 +20,11 @@ namespace fs = std::filesystem;
 using crnn::test::contains;
 using crnn::test::count_of;
 using crnn::test::error_of;
+using crnn::test::expect_index_complete;
 using crnn::test::polyline;
 using crnn::test::read;
 using crnn::test::TempDir;
 using crnn::test::write_run;
-using crnn::test::expect_index_complete;
-using crnn::test::xml_problem;
 using namespace crnn::train;
 }  // namespace
 

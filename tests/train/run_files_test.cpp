@@ -1,15 +1,11 @@
 #include "crnn/train/run_files.h"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <set>
 #include <sstream>
 
 #include "support/test_support.h"
@@ -18,9 +14,7 @@
 namespace {
 namespace fs = std::filesystem;
 using crnn::test::contains;
-using crnn::test::count_of;
 using crnn::test::error_of;
-using crnn::test::polyline;
 using crnn::test::read;
 using crnn::test::TempDir;
 using crnn::test::write_run;

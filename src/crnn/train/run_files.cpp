@@ -39,14 +39,27 @@ namespace {
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(); }
 
-json load_json(const std::string& path) {
+/// The file's text; RunFileError naming it when it is missing or unreadable.
+std::string read_run_file(const std::string& path) {
   if (!fs::exists(path)) throw RunFileError(path + ": no such file");
-  std::string text;
   try {
-    text = read_text_file(path);
+    return read_text_file(path);
   } catch (const DataError& e) {
     throw RunFileError(e.what());
   }
+}
+
+/// Writes atomically (util/file_io.h); RunFileError naming the file on failure.
+void write_run_file(const std::string& path, const std::string& text) {
+  try {
+    write_text_file_atomic(path, text);
+  } catch (const DataError& e) {
+    throw RunFileError(e.what());
+  }
+}
+
+json load_json(const std::string& path) {
+  const std::string text = read_run_file(path);
   json j;
   try {
     j = json::parse(text);
@@ -57,13 +70,7 @@ json load_json(const std::string& path) {
   return j;
 }
 
-void write_json(const std::string& path, const json& j) {
-  try {
-    write_text_file_atomic(path, crnn::json_text(j, 2) + "\n");
-  } catch (const DataError& e) {
-    throw RunFileError(e.what());
-  }
-}
+void write_json(const std::string& path, const json& j) { write_run_file(path, crnn::json_text(j, 2) + "\n"); }
 
 /// Typed access to one key of a JSON object, with errors naming file and key.
 class JsonFields {
@@ -208,13 +215,7 @@ const std::string& metrics_csv_header() {
 }
 
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
-  if (!fs::exists(path)) throw RunFileError(path + ": no such file");
-  std::string text;
-  try {
-    text = read_text_file(path);
-  } catch (const DataError& e) {
-    throw RunFileError(e.what());
-  }
+  const std::string text = read_run_file(path);
   std::vector<std::string> lines;
   {
     std::stringstream ss(text);
@@ -264,11 +265,7 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
   for (const auto& m : rows)
     text += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", m.epoch, m.train_loss, m.val_loss,
                         m.val_ua_recall, m.val_wa, m.epoch_seconds, m.frames_per_s);
-  try {
-    write_text_file_atomic(path, text);
-  } catch (const DataError& e) {
-    throw RunFileError(e.what());
-  }
+  write_run_file(path, text);
 }
 
 // --- summary.json ------------------------------------------------------------------
@@ -366,13 +363,7 @@ std::string eval_json_text(const EvalResult& e) {
   return crnn::json_text(j, 2) + "\n";
 }
 
-void write_eval_json(const std::string& path, const EvalResult& e) {
-  try {
-    write_text_file_atomic(path, eval_json_text(e));
-  } catch (const DataError& err) {
-    throw RunFileError(err.what());
-  }
-}
+void write_eval_json(const std::string& path, const EvalResult& e) { write_run_file(path, eval_json_text(e)); }
 
 // --- repeat.json and repeat.md ---------------------------------------------------------
 
@@ -475,11 +466,7 @@ void write_repeat_files(const std::string& dir_in, const RepeatSummary& s) {
                       pct2(r.val_ua_recall), r.best_epoch, r.epochs_run, r.wall_seconds);
   md += fmt::format("| **mean ± std** | **{}** | **{}** | {} | | | |\n", pct_mean_std(s.test_ua_recall),
                     pct_mean_std(s.test_wa), pct_mean_std(s.val_ua_recall));
-  try {
-    write_text_file_atomic((dir / "repeat.md").string(), md);
-  } catch (const DataError& e) {
-    throw RunFileError(e.what());
-  }
+  write_run_file((dir / "repeat.md").string(), md);
 }
 
 }  // namespace crnn::train
