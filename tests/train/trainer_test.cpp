@@ -225,11 +225,15 @@ TEST(Trainer, BadInputsGiveClearErrors) {
   }
   expect_error(cfg, {"data.manifest=" + dir.file("extra.csv")}, "does not cover the manifest", "r3");
   expect_error(cfg, {"data.features=" + dir.file("missing.h5")}, "missing.h5", "r4");
-  // No split at all and no folds.
+  // No split at all and no folds: 6-fold speaker-group cross-validation, said so.
   {
     test::TempDir d2;
     auto c2 = test::make_tiny_corpus(d2, 6, 2, /*with_split=*/false);
-    expect_error(test::tiny_config(c2, 1), {}, "has no split", "r5");
+    std::stringstream notice;
+    const auto s = train::train_run(train::RunConfig::parse(test::tiny_config(c2, 1)), d2.file("r5"), {}, notice);
+    EXPECT_TRUE(test::contains(notice.str(), "the manifest has no split column")) << notice.str();
+    EXPECT_EQ(s.test_speakers, 1);
+    EXPECT_EQ(s.valid_speakers, 1);
   }
   // A class seen only outside training cannot be learned.
   {

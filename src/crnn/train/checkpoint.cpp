@@ -60,9 +60,8 @@ void check_loaded_tensor(const std::string& path, const std::string& name, const
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
-                     torch::optim::Optimizer* optimizer, const ModelBundle& b,
-                     const TrainingState* state) {
+std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimizer* optimizer, const ModelBundle& b,
+                             const TrainingState* state) {
   torch::serialize::OutputArchive root;
   root.write("crnn_format", c10::IValue(kFormatVersion));
   root.write("config", c10::IValue(b.config_toml));
@@ -92,9 +91,16 @@ void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
     root.write("wall_seconds", c10::IValue(state->wall_seconds));
     if (state->rng_state.defined()) root.write("rng_state", state->rng_state);
   }
-  const std::string tmp = path + ".tmp";
-  root.save_to(tmp);
-  std::filesystem::rename(tmp, path);  // atomic on POSIX within one directory
+  // Serialized in memory, written by util/file_io: a failed write (disk full)
+  // is an error naming the file, never an abort inside LibTorch's writer.
+  std::ostringstream bytes;
+  root.save_to(bytes);
+  return bytes.str();
+}
+
+void save_checkpoint(const std::string& path, nn::SequenceClassifier& model, torch::optim::Optimizer* optimizer,
+                     const ModelBundle& b, const TrainingState* state) {
+  crnn::write_text_file_atomic(path, checkpoint_bytes(model, optimizer, b, state));
 }
 
 namespace {

@@ -46,6 +46,11 @@ struct TrainingState {
   torch::Tensor rng_state;    ///< LibTorch's default CPU generator
 };
 
+/// The bytes of a model file (for writing several files as one step with
+/// util/file_io.h's write_files_atomic).
+std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimizer* optimizer, const ModelBundle& b,
+                             const TrainingState* state);
+
 void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
                      torch::optim::Optimizer* optimizer, const ModelBundle& bundle,
                      const TrainingState* state);

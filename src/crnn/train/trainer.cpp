@@ -281,8 +281,12 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
       std::lock_guard<std::mutex> lock(gen.mutex());
       state.rng_state = gen.get_state();
     }
-    if (improved) save_checkpoint(best_path.string(), model, nullptr, bundle, &state);
-    save_checkpoint(last_path.string(), model, &optimizer, bundle, &state);
+    // best.pt and last.pt as one step: both written, then both renamed, so a
+    // failed write (disk full) leaves the pair of the previous epoch, which agree.
+    std::vector<std::pair<std::string, std::string>> files;
+    if (improved) files.emplace_back(best_path.string(), checkpoint_bytes(model, nullptr, bundle, &state));
+    files.emplace_back(last_path.string(), checkpoint_bytes(model, &optimizer, bundle, &state));
+    write_files_atomic(files);
     log << fmt::format("epoch {:>3}: train loss {:.4f} | val loss {:.4f}, UA {:.2f}%, WA {:.2f}% | {:.1f} s, {:.0f} frames/s{}\n",
                        epoch, loss_sum / std::max<int64_t>(1, n), val.loss, 100 * ua, 100 * wa, epoch_secs,
                        frames / train_secs, improved ? " | best" : "");

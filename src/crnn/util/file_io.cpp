@@ -51,29 +51,67 @@ bool write_all(int fd, const std::string& text) {
 
 }  // namespace
 
-void write_text_file_atomic(const std::string& path, const std::string& text) {
-  check_output_file_path(path);
+namespace {
+
+fs::path temporary_of(const std::string& path) {
   const fs::path target(path);
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   // Same directory as the target so that rename() is atomic (same file system).
-  const fs::path tmp = dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
+  return dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
+}
+
+/// Writes `text` to `tmp` and flushes it to disk; on failure removes `tmp` and
+/// throws DataError naming `path`.
+void write_temporary(const fs::path& tmp, const std::string& path, const std::string& text) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw DataError(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
   const bool ok = write_all(fd, text);
   const int write_errno = errno;
   const bool closed = ::close(fd) == 0;
   if (!ok || !closed) {
+    const int err = ok ? errno : write_errno;
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw DataError(fmt::format("{}: write failed: {}", path, std::strerror(ok ? errno : write_errno)));
+    throw DataError(fmt::format("{}: write failed: {}{}", path, std::strerror(err),
+                                err == ENOSPC ? " (disk full; free space and run the command again)" : ""));
   }
+}
+
+void rename_into_place(const fs::path& tmp, const std::string& path) {
   std::error_code ec;
-  fs::rename(tmp, target, ec);
+  fs::rename(tmp, path, ec);
   if (ec) {
     std::error_code ignore;
     fs::remove(tmp, ignore);
     throw DataError(fmt::format("{}: cannot rename {} into place: {}", path, tmp.string(), ec.message()));
   }
+}
+
+}  // namespace
+
+void write_text_file_atomic(const std::string& path, const std::string& text) {
+  check_output_file_path(path);
+  const fs::path tmp = temporary_of(path);
+  write_temporary(tmp, path, text);
+  rename_into_place(tmp, path);
+}
+
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files) {
+  std::vector<fs::path> temporaries;
+  try {
+    for (const auto& [path, text] : files) {
+      check_output_file_path(path);
+      temporaries.push_back(temporary_of(path));
+      write_temporary(temporaries.back(), path, text);
+    }
+  } catch (...) {
+    for (const auto& t : temporaries) {
+      std::error_code ec;
+      fs::remove(t, ec);
+    }
+    throw;
+  }
+  for (size_t i = 0; i < files.size(); ++i) rename_into_place(temporaries[i], files[i].first);
 }
 
 }  // namespace crnn

@@ -11,6 +11,8 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace crnn {
 
@@ -34,5 +36,13 @@ void check_output_file_path(const std::string& path);
 /// one, never a part. On failure (disk full, permissions) the temporary file
 /// is removed and DataError names the file.
 void write_text_file_atomic(const std::string& path, const std::string& text);
+
+/// Writes several files as one step: every file's content to its temporary
+/// file first (flushed to disk), and only when all of them succeeded, each
+/// renamed over its path in order. A failed write removes every temporary file
+/// and leaves all the targets as they were, so files that must agree (a run's
+/// best.pt and last.pt) never disagree after a disk-full or I/O error.
+/// Contents are bytes (binary-safe).
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files);
 
 }  // namespace crnn
