@@ -8,7 +8,6 @@
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
-#include "crnn/data/splits.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
@@ -35,20 +34,7 @@ int run_eval(const EvalCliOptions& o) {
   auto manifest = data::Manifest::read(dc.manifest);
   if (!manifest.has_task(loaded.bundle.task))
     throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
-  data::Manifest part;
-  if (o.split == "all") {
-    part = manifest;
-  } else if (o.split == "test" && dc.folds == 0 && manifest.has_split()) {
-    // The split column's test rows are the test set as is (carving a validation
-    // set only moves training speakers), so a test-only manifest evaluates too.
-    part = manifest.subset("test");
-    if (part.empty()) throw data::DataError(fmt::format("{}: empty split 'test' (no rows)", dc.manifest));
-  } else {
-    auto assigned = manifest.has_split() || dc.folds > 0 ? train::assign_splits(manifest, dc) : manifest;
-    part = assigned.subset(o.split);
-    if (part.empty())
-      throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", dc.manifest, o.split));
-  }
+  const data::Manifest part = train::select_split(manifest, dc, o.split);
   auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
   train::check_features_cover(store, part, dc.features, dc.manifest);
   // Features made with other options (rate, window, bins, ...) would be scored

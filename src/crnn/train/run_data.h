@@ -49,6 +49,20 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
 /// fold `config.fold` of `config.folds`, plus carved validation speakers).
 data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config);
 
+/// The rows of `manifest` in split `split` ("train", "valid", "test", or
+/// "all" for every row) as `config` assigns them: what `crnn eval --split`
+/// scores. One special case: "test" of a manifest with a `split` column (the
+/// default data.split_column, no data.folds) is its test rows as they are,
+/// without assign_splits, since carving validation speakers only ever moves
+/// training speakers; so a manifest of test rows only evaluates too.
+/// Throws data::DataError naming config.manifest when the split has no rows,
+/// ConfigError for an unknown split name or when assign_splits does (no
+/// split column and no data.folds, say).
+/// \code
+///   auto test = crnn::train::select_split(data::Manifest::read(cfg.data.manifest), cfg.data, "test");
+/// \endcode
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split);
+
 /// Normalized examples for the rows of `manifest` (each speaker with its own
 /// statistics, or all with `fixed_stats` when given), labels from `labels`
 /// for `task`. Rows without a label are skipped and reported in `skipped`.
