@@ -130,12 +130,11 @@ Figures median_figures(const std::vector<Figures>& runs, int64_t frames_per_step
 }
 
 std::vector<std::string> worker_args(const WorkerOptions& o, int threads) {
-  std::vector<std::string> args{"bench",   "--threads", std::to_string(threads),
-                                "--worker", "--model",  o.model,
-                                "--impl",  o.impl,      "--batch",
-                                std::to_string(o.batch), "--frames", std::to_string(o.frames),
-                                "--min-seconds", fmt::format("{}", o.min_seconds), "--min-reps",
-                                std::to_string(o.min_reps)};
+  std::vector<std::string> args{"bench", "--threads", std::to_string(threads), "--worker",
+                                "--model", o.model, "--impl", o.impl,
+                                "--batch", std::to_string(o.batch), "--frames", std::to_string(o.frames),
+                                "--min-seconds", fmt::format("{}", o.min_seconds),
+                                "--min-reps", std::to_string(o.min_reps)};
   if (o.phase != "both") args.insert(args.end(), {"--phase", o.phase});
   return args;
 }
