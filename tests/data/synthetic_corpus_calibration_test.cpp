@@ -1,10 +1,16 @@
-// Calibration of the demo corpus's difficulty (docs/demo.md), disabled because
-// it takes 15–40 s: generates the default corpus (timing it), then trains a
-// logistic regression on the per-utterance mean and std of speaker-normalized
-// 26 log-mel features, leave-one-speaker-out, for seeds 0 and 1 and for
-// separation 0 (chance). Re-run after changing the class shifts or jitter:
-//   SEP=1.0 ./build/crnn_tests --gtest_also_run_disabled_tests
-//       --gtest_filter='DISABLED_SyntheticCorpusCalibration*'
+// Calibration of the demo corpus's difficulty (docs/demo.md): generates a
+// corpus, then trains a logistic regression on the per-utterance mean and std
+// of speaker-normalized 26 log-mel features, leave-one-speaker-out. At
+// separation 1 the classes must be learnable well above chance but not
+// trivially; at separation 0 (the same speakers and sentences, no class
+// shifts) at chance, so the class signal is the designed prosody and nothing
+// else (sentences, voices).
+//
+// By default on a reduced corpus (6 speakers × 6 utterances per class, seed 0,
+// ~6 s). The documented calibration (the default corpus, seeds 0 and 1 and
+// separation 0, tighter bounds, 15–40 s) — re-run it after changing the class
+// shifts or jitter and update docs/demo.md with the numbers it prints:
+//   CRNN_CALIBRATION=full ./build/crnn_tests --gtest_filter='SyntheticCorpusCalibration*'
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -23,9 +29,13 @@ struct Calibration {
   double calm_seconds, excited_seconds;  // mean durations
 };
 
-static Calibration evaluate(double separation, uint64_t seed) {
+static Calibration evaluate(double separation, uint64_t seed, bool full) {
   crnn::test::TempDir dir;
   SyntheticCorpusOptions o;
+  if (!full) {
+    o.speakers = 6;
+    o.utterances_per_class = 6;
+  }
   o.out_dir = dir.str();
   o.separation = separation;
   o.seed = seed;
@@ -102,20 +112,22 @@ static Calibration evaluate(double separation, uint64_t seed) {
   return {static_cast<double>(correct) / n, mean(dur[0]), mean(dur[1])};
 }
 
-TEST(DISABLED_SyntheticCorpusCalibration, PooledLogMelBaseline) {
-  const char* s = std::getenv("SEP");
-  double sep = s ? std::atof(s) : 1.0;
-  const auto a = evaluate(sep, 0), b = evaluate(sep, 1), chance = evaluate(0.0, 0);
-  // docs/demo.md's design: at separation 1 each cue alone gives ≈ 76 % and all four
-  // ≈ 93 % for an ideal linear rule, so a pooled logistic regression lands between;
-  // at separation 0 the classes differ only by chance (192 decisions: ±7.5 points
-  // is about two standard errors around 50 %).
-  if (sep == 1.0) {
-    for (const auto& c : {a, b}) {
-      EXPECT_GE(c.accuracy, 0.75);
-      EXPECT_LE(c.accuracy, 0.95);
-      EXPECT_LT(c.excited_seconds, c.calm_seconds);  // excited is faster
-    }
+TEST(SyntheticCorpusCalibration, LearnableWellAboveChanceAndAtChanceWithoutSeparation) {
+  if (!crnn::test::espeak_available()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)";
+  const char* mode = std::getenv("CRNN_CALIBRATION");
+  const bool full = mode != nullptr && std::string(mode) == "full";
+  std::vector<Calibration> separated{evaluate(1.0, 0, full)};
+  if (full) separated.push_back(evaluate(1.0, 1, full));
+  const Calibration chance = evaluate(0.0, 0, full);
+  // docs/demo.md's design: at separation 1 each cue alone gives ≈ 76 % and all
+  // four ≈ 93 % for an ideal linear rule, so a pooled logistic regression lands
+  // between. The lower bounds and the chance band are 2–3 standard errors of an
+  // accuracy over the corpus's decisions (192 full, 72 reduced) from the
+  // documented ≈ 82 % and from 50 %. (Deterministic for one espeak-ng version.)
+  for (const auto& c : separated) {
+    EXPECT_GE(c.accuracy, full ? 0.75 : 0.70);
+    EXPECT_LE(c.accuracy, full ? 0.95 : 0.97);
+    EXPECT_LT(c.excited_seconds, c.calm_seconds);  // excited is faster
   }
-  EXPECT_NEAR(chance.accuracy, 0.5, 0.075);
+  EXPECT_NEAR(chance.accuracy, 0.5, full ? 0.075 : 0.15);
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "crnn/data/feature_store.h"
 #include "crnn/data/error.h"
@@ -201,4 +202,75 @@ TEST(RunData, TheManifestsOwnSplitIsUsedUnlessFoldsAreAskedFor) {
   EXPECT_TRUE(test::contains(source, "the manifest has no split column")) << source;
   EXPECT_EQ(train::kDefaultFolds, 6);
   EXPECT_EQ(automatic, asked);  // the same speakers as data.folds = 6, fold 0
+}
+
+// `crnn eval --split`: "all" is every row; "test" of a manifest whose split
+// column has test rows is exactly those rows, even with no training or
+// validation rows at all (a test-only manifest), where assign_splits has no
+// speakers to carve a validation set from.
+TEST(RunData, SelectSplitTestOfATestOnlyManifestIsItsRowsAndAllIsEveryRow) {
+  auto m = actors_manifest();
+  for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split = "test";
+  train::DataConfig config;
+  config.manifest = "test_only.csv";
+  config.task = "emotion";
+  const auto test = train::select_split(m, config, "test");
+  ASSERT_EQ(test.size(), m.size());
+  for (size_t i = 0; i < test.size(); ++i) EXPECT_EQ(test[i].id, m[i].id);
+  EXPECT_EQ(train::select_split(m, config, "all").size(), m.size());
+  // No training rows: the training split is empty, an error naming the manifest.
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::select_split(m, config, "train"); }), "test_only.csv"));
+
+  // With training speakers and no valid rows, "test" is still the marked test
+  // rows (actors 16..23), though validation speakers get carved from training.
+  for (size_t i = 0; i < m.size(); ++i)
+    if (m[i].speaker < "actor16") m.mutable_at(i).split = "train";
+  const auto test2 = train::select_split(m, config, "test");
+  EXPECT_EQ(test2.size(), 80u);
+  for (const auto& u : test2.utterances()) EXPECT_GE(u.speaker, "actor16");
+  EXPECT_FALSE(train::select_split(m, config, "valid").empty());
+}
+
+// Every other split is assign_splits': speaker folds with data.folds (the
+// manifest's own split ignored), or data.split_column's label column.
+TEST(RunData, SelectSplitFollowsFoldsAndTheSplitColumn) {
+  const auto m = actors_manifest();  // its split column says "train" everywhere
+  train::DataConfig config;
+  config.manifest = "actors.csv";
+  config.task = "emotion";
+  config.split_column = "fold_column";
+  for (const auto& [split, first, last] : {std::tuple<const char*, int, int>{"train", 0, 15}, {"valid", 16, 19},
+                                           {"test", 20, 23}}) {
+    std::set<std::string> expected;
+    for (int s = first; s <= last; ++s) expected.insert(fmt::format("actor{:02d}", s));
+    const auto part = train::select_split(m, config, split);
+    EXPECT_EQ(part.speakers().size(), expected.size()) << split;
+    EXPECT_EQ(speakers_by_split(part).at(split), expected) << split;
+    EXPECT_EQ(part.size(), 10 * expected.size()) << split;
+  }
+
+  config.split_column = "split";
+  config.folds = 6;
+  std::set<std::string> seen;
+  size_t rows = 0;
+  for (const char* split : {"train", "valid", "test"}) {
+    const auto part = train::select_split(m, config, split);
+    rows += part.size();
+    for (const auto& s : part.speakers()) EXPECT_TRUE(seen.insert(s).second) << s << " in two splits";
+  }
+  EXPECT_EQ(rows, m.size());
+  EXPECT_EQ(seen.size(), 24u);
+  EXPECT_EQ(train::select_split(m, config, "test").speakers().size(), 4u);  // one fold of 24 / 6
+}
+
+TEST(RunData, SelectSplitErrorsNameTheProblem) {
+  auto m = actors_manifest();
+  train::DataConfig config;
+  config.manifest = "actors.csv";
+  config.task = "emotion";
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::select_split(m, config, "dev"); }),
+                             "unknown split 'dev' (expected train, valid, test or all)"));
+  // Without any split the rows get 6-fold speaker-group cross-validation: 4 of the 24 actors are the test set.
+  for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split.clear();
+  EXPECT_EQ(speakers_by_split(train::select_split(m, config, "test")).at("test").size(), 4u);
 }

@@ -10,7 +10,6 @@
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
-#include "crnn/data/splits.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
@@ -39,7 +38,7 @@ int run_eval(const EvalCliOptions& o) {
   auto manifest = data::Manifest::read(dc.manifest);
   if (!manifest.has_task(loaded.bundle.task))
     throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
-  const data::Manifest part = train::select_split(manifest, dc, o.split, dc.manifest);
+  const data::Manifest part = train::select_split(manifest, dc, o.split);
   auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
   train::check_features_cover(store, part, dc.features, dc.manifest);
   // Features made with other options (rate, window, bins, ...) would be scored

@@ -94,7 +94,7 @@ int run_predict(const PredictCliOptions& o) {
     auto cfg = train::RunConfig::parse(classifier.model().bundle.config_toml, {}, classifier.model_path());
     cfg.data.manifest = o.manifest;
     const auto manifest = data::Manifest::read(o.manifest);
-    const data::Manifest part = train::select_split(manifest, cfg.data, o.split, o.manifest);
+    const data::Manifest part = train::select_split(manifest, cfg.data, o.split);
     const bool has_truth = manifest.has_task(classifier.task());
     for (const auto& u : part.utterances())
       inputs.push_back({u.id, u.path, u.speaker, has_truth ? u.label(classifier.task()) : "", {}});

@@ -1,16 +1,9 @@
 #include "crnn/data/synthetic_corpus.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -20,8 +13,8 @@
 
 #include "crnn/data/error.h"
 #include "crnn/data/random.h"
-
-extern char** environ;
+#include "crnn/util/subprocess.h"
+#include "crnn/util/text.h"
 
 namespace crnn::data {
 namespace {
@@ -34,96 +27,33 @@ constexpr const char* kGeneratorVersion = "crnn synthetic corpus 1";
 
 const std::string kNotFound = "espeak-ng not found: install it (scripts/setup installs it)";
 
-// ---------------------------------------------------------------------------
-// Subprocesses: an argument vector, never a shell string (sentences and paths
-// are passed verbatim, no quoting pitfalls), stdout + stderr captured.
-
-struct ProcessResult {
-  int status = 0;      // raw waitpid status
-  std::string output;  // stdout and stderr, interleaved
-};
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return fmt::format("exit status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return fmt::format("wait status {}", status);
-}
-
-ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args) {
-  int fds[2];
-  // O_CLOEXEC: other worker threads spawn concurrently; without it a child
-  // would inherit this pipe's write end and our read would never see EOF.
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    throw DataError(fmt::format("cannot create a pipe for {}: {}", exe, std::strerror(errno)));
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);  // dup2 clears O_CLOEXEC on 1 and 2
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(exe.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    if (rc == ENOENT) throw DataError(fmt::format("{}; '{}' does not exist", kNotFound, exe));
-    throw DataError(fmt::format("cannot start {}: {}", exe, std::strerror(rc)));
-  }
-
-  ProcessResult result;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n > 0) {
-      result.output.append(buffer, static_cast<size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;
-    }
-  }
-  ::close(fds[0]);
-  while (::waitpid(pid, &result.status, 0) < 0) {
-    if (errno != EINTR) throw DataError(fmt::format("waitpid for {} failed: {}", exe, std::strerror(errno)));
-  }
-  return result;
-}
-
-// The executable to run: `name` itself if it contains a slash, else the first
-// executable `name` in PATH. Checked up front so that a missing espeak-ng gives
+// The executable to run, checked up front so that a missing espeak-ng gives
 // one clear message instead of a failure per utterance.
-std::string find_executable(const std::string& name) {
-  if (name.find('/') != std::string::npos) {
-    if (::access(name.c_str(), X_OK) == 0 && fs::is_regular_file(name)) return name;
-    throw DataError(fmt::format("{}; '{}' is not an executable file", kNotFound, name));
+std::string find_espeak(const std::string& name) {
+  try {
+    return find_executable(name);
+  } catch (const SubprocessError& e) {
+    throw DataError(fmt::format("{}; {}", kNotFound, e.what()));
   }
-  const char* path_env = std::getenv("PATH");
-  std::string path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
-    std::error_code ec;
-    if (::access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate, ec)) return candidate;
-    start = end + 1;
+}
+
+// espeak-ng with `args`, stdout + stderr captured. A program that cannot be
+// started (removed since find_espeak, say) is a DataError like any failure.
+ProcessResult run_espeak(const std::string& exe, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{exe};
+  argv.insert(argv.end(), args.begin(), args.end());
+  try {
+    return run_process(argv);
+  } catch (const SubprocessError& e) {
+    throw DataError(e.what());
   }
-  throw DataError(fmt::format("{}; looked for '{}' in PATH", kNotFound, name));
 }
 
 // "eSpeak NG text-to-speech: 1.51  Data at: ..." -> "1.51". Part of the stamp:
 // another espeak-ng release may synthesise different samples.
 std::string espeak_version(const std::string& exe) {
-  ProcessResult r = run_process(exe, {"--version"});
-  if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
-    throw DataError(fmt::format("'{} --version' failed ({}): {}", exe, describe_status(r.status), r.output));
+  ProcessResult r = run_espeak(exe, {"--version"});
+  if (!r.ok()) throw DataError(fmt::format("'{} --version' failed ({}): {}", exe, r.describe(), r.output));
   const std::string key = "text-to-speech:";
   size_t pos = r.output.find(key);
   std::string first_line = r.output.substr(0, r.output.find('\n'));
@@ -169,25 +99,12 @@ struct Job {
 // these numbers set the difficulty. Calibrated: logistic regression on the
 // per-utterance mean and std of speaker-normalized 26 log-mel features,
 // leave-one-speaker-out on the default corpus, gets 82.8% / 82.3% (seeds 0 / 1);
-// with separation 0, 51% (tests/data/synthetic_corpus_calibration_test.cpp).
+// with separation 0, 51% (tests/data/synthetic_corpus_calibration_test.cpp,
+// CRNN_CALIBRATION=full).
 constexpr double kPitchOffset = 6.5, kPitchJitter = 9.0;     // espeak -p units (0..99)
 constexpr double kRangeOffset = 32.0, kRangeJitter = 45.0;   // SSML prosody range, percent
 constexpr double kSpeedOffset = 0.09, kSpeedJitter = 0.12;   // relative to the speaker's speed
 constexpr double kAmpOffset = 0.13, kAmpJitter = 0.18;       // relative to the speaker's amplitude
-
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::vector<Speaker> plan_speakers(const SyntheticCorpusOptions& o, Rng& rng) {
   std::vector<std::string> male{"m1", "m2", "m3", "m4", "m5", "m6", "m7"};
@@ -266,7 +183,7 @@ std::vector<Job> plan_jobs(const SyntheticCorpusOptions& o, const fs::path& wav_
                     "-m",  // SSML: the only way to set the pitch range
                     "-w", u.path,
                     fmt::format("<speak><prosody range=\"{}%\">{}</prosody></speak>", std::lround(range),
-                                xml_escape(sentence))};
+                                crnn::xml_escape(sentence))};
         jobs.push_back(std::move(job));
       }
     }
@@ -329,7 +246,7 @@ Manifest make_synthetic_corpus(const SyntheticCorpusOptions& options,
   if (!(options.separation >= 0.0) || !std::isfinite(options.separation))
     throw DataError(fmt::format("synthetic corpus: separation must be finite and >= 0, got {}", options.separation));
 
-  const std::string exe = find_executable(options.espeak);
+  const std::string exe = find_espeak(options.espeak);
   const fs::path out_dir = fs::absolute(options.out_dir);
   ensure_writable_dir(out_dir);
   const fs::path manifest_path = out_dir / "manifest.csv";
@@ -374,10 +291,9 @@ Manifest make_synthetic_corpus(const SyntheticCorpusOptions& options,
       try {
         // A leftover file must not pass for this run's output (see below).
         fs::remove(job.utterance.path, file_ec);
-        ProcessResult r = run_process(exe, job.args);
-        if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
-          error = fmt::format("espeak-ng failed for '{}' ({}): {}", job.utterance.id, describe_status(r.status),
-                              r.output);
+        ProcessResult r = run_espeak(exe, job.args);
+        if (!r.ok()) {
+          error = fmt::format("espeak-ng failed for '{}' ({}): {}", job.utterance.id, r.describe(), r.output);
         } else if (!fs::exists(job.utterance.path, file_ec) || fs::file_size(job.utterance.path, file_ec) <= 44) {
           // espeak-ng exits 0 even when it could not open the -w file.
           error = fmt::format("espeak-ng wrote no audio for '{}' to {}: {}", job.utterance.id, job.utterance.path,

@@ -75,19 +75,21 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
   return m;
 }
 
-data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split,
-                            const std::string& manifest_path) {
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split) {
+  if (split != "all" && split != "train" && split != "valid" && split != "test")
+    throw ConfigError(fmt::format("unknown split '{}' (expected train, valid, test or all)", split));
+  if (split == "all") return manifest;
+  // The split column's test rows are the test set as is (carving a validation
+  // set only moves training speakers), so a test-only manifest evaluates too.
+  const bool test_as_is = split == "test" && config.folds == 0 && config.split_column == "split" && manifest.has_split();
   data::Manifest part;
-  if (split == "all") {
-    part = manifest;
-  } else if (split == "test" && config.folds == 0 && manifest.has_split()) {
-    // The split column's test rows are the test set as is (carving a validation
-    // set only moves training speakers), so a test-only manifest evaluates too.
-    part = manifest.subset("test");
-  } else {
-    part = assign_splits(manifest, config).subset(split);
+  try {
+    part = test_as_is ? manifest.subset("test") : assign_splits(manifest, config).subset(split);
+  } catch (const data::DataError& e) {
+    // From carving validation speakers, or the folds: name the file and the split asked for.
+    throw data::DataError(fmt::format("{}: cannot select split '{}': {}", config.manifest, split, e.what()));
   }
-  if (part.empty()) throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", manifest_path, split));
+  if (part.empty()) throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", config.manifest, split));
   return part;
 }
 

@@ -59,12 +59,19 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
 data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& config,
                              std::string* source = nullptr);
 
-/// The rows of one split ("train", "valid", "test" or "all") as `config`
-/// assigns them; a split column's test rows are the test set as they are (so
-/// a test-only manifest works). Throws DataError naming the manifest when the
-/// split is empty.
-data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split,
-                            const std::string& manifest_path);
+/// The rows of `manifest` in split `split` ("train", "valid", "test", or
+/// "all" for every row) as `config` assigns them: what `crnn eval --split`
+/// scores. One special case: "test" of a manifest with a `split` column (the
+/// default data.split_column, no data.folds) is its test rows as they are,
+/// without assign_splits, since carving validation speakers only ever moves
+/// training speakers; so a manifest of test rows only evaluates too.
+/// Throws data::DataError naming config.manifest when the split has no rows,
+/// ConfigError for an unknown split name or when assign_splits does (no
+/// split column and no data.folds, say).
+/// \code
+///   auto test = crnn::train::select_split(data::Manifest::read(cfg.data.manifest), cfg.data, "test");
+/// \endcode
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split);
 
 /// Normalized examples for the rows of `manifest` (each speaker with its own
 /// statistics, or all with `fixed_stats` when given), labels from `labels`
