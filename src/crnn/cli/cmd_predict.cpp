@@ -5,7 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "crnn/audio/fbank.h"
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
@@ -28,11 +28,11 @@ int run_predict(const PredictCliOptions& o) {
   std::string model_path = o.model;
   if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
   train::LoadedModel loaded;
-  audio::FbankOptions fbank;
+  audio::FeatureExtractor extractor;
   std::string normalize = o.normalize;
   loaded = train::load_model(model_path);  // a missing or corrupt file: data error (exit 2)
   try {
-    fbank = audio::parse_description(loaded.bundle.feature_extractor);
+    extractor = audio::FeatureExtractor::parse(loaded.bundle.feature_extractor);  // fbank or eGeMAPS
   } catch (const std::invalid_argument& e) {
     throw data::DataError(model_path + ": corrupt model file (" + e.what() + ")");
   }
@@ -54,7 +54,7 @@ int run_predict(const PredictCliOptions& o) {
     j["id"] = std::filesystem::path(path).stem().string();
     j["path"] = path;
     try {
-      auto x = audio::fbank_of_file(path, fbank);
+      auto x = extractor.of_file(path);
       if (x.size(0) == 0) throw std::runtime_error(path + ": shorter than one feature frame");
       // An unseen speaker: by default the file is its own speaker (its own
       // statistics, as test speakers are normalized in training), else the
