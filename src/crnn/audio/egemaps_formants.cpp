@@ -9,6 +9,36 @@
 #include "crnn/audio/egemaps_voice.h"
 
 namespace crnn::audio::egemaps {
+namespace {
+
+// Aberth-Ehrlich iteration for the roots of z^p + c[1] z^(p-1) + ... + c[p]
+// (c[0] = 1 is ignored); z holds the starting points and receives the roots.
+// Returns false if it did not converge.
+bool aberth_roots(const double* c, int64_t p, std::vector<std::complex<double>>& z) {
+  for (int iter = 0; iter < 60; ++iter) {
+    double largest = 0.0;
+    for (int64_t k = 0; k < p; ++k) {
+      std::complex<double> v(1.0, 0.0), d(0.0, 0.0);
+      for (int64_t i = 1; i <= p; ++i) {  // Horner: value and derivative
+        d = d * z[k] + v;
+        v = v * z[k] + c[i];
+      }
+      if (std::abs(d) == 0.0) continue;
+      const std::complex<double> ratio = v / d;
+      std::complex<double> sum(0.0, 0.0);
+      for (int64_t j = 0; j < p; ++j)
+        if (j != k) sum += 1.0 / (z[k] - z[j]);
+      const std::complex<double> w = ratio / (1.0 - ratio * sum);
+      if (!std::isfinite(w.real()) || !std::isfinite(w.imag())) return false;
+      z[k] -= w;
+      largest = std::max(largest, std::abs(w));
+    }
+    if (largest < 1e-9) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 torch::Tensor lpc(const torch::Tensor& frames, int64_t order) {
   TORCH_CHECK(frames.dim() == 2 && order >= 1, "lpc: expected T x N frames and a positive order");
@@ -59,23 +89,29 @@ Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t fr
   x = x * torch::hamming_window(len, false, 0.54, 0.46, torch::kFloat).unsqueeze(0);
   auto a = lpc(x, o.order());  // T x (p+1)
 
-  // Roots: eigenvalues of the companion matrices, all frames at once.
+  // Roots of z^p + a1 z^(p-1) + ... + ap by Aberth-Ehrlich iteration, started
+  // from the previous frame's roots (neighbouring frames have similar
+  // polynomials, so a few iterations suffice) or from a circle of radius 0.9.
   const int64_t p = o.order();
-  auto comp = torch::zeros({frames, p, p}, torch::kDouble);
-  comp.select(1, 0).copy_(-a.narrow(1, 1, p));
-  if (p > 1) comp.narrow(1, 1, p - 1).narrow(2, 0, p - 1).copy_(torch::eye(p - 1, torch::kDouble).expand({frames, p - 1, p - 1}));
-  auto roots = torch::linalg_eigvals(comp).contiguous();  // T x p complex
-  auto re = torch::real(roots).contiguous(), im = torch::imag(roots).contiguous();
-  auto rr = re.accessor<double, 2>(), ri = im.accessor<double, 2>();
+  auto aa = a.accessor<double, 2>();
+  std::vector<std::complex<double>> z(static_cast<size_t>(p)), start(static_cast<size_t>(p));
+  for (int64_t k = 0; k < p; ++k)
+    start[k] = std::polar(0.9, 2.0 * M_PI * (static_cast<double>(k) + 0.25) / static_cast<double>(p));
+  bool warm = false;
   auto fo = out.frequency.accessor<float, 2>(), bo = out.bandwidth.accessor<float, 2>();
   std::vector<std::pair<double, double>> found;
   for (int64_t t = 0; t < frames; ++t) {
+    if (!warm) z = start;
+    warm = aberth_roots(&aa[t][0], p, z);
+    if (!warm) {  // not converged from the previous frame's roots: once more from the circle
+      z = start;
+      warm = aberth_roots(&aa[t][0], p, z);
+    }
     found.clear();
     for (int64_t i = 0; i < p; ++i) {
-      if (ri[t][i] <= 0.0) continue;
-      const std::complex<double> z(rr[t][i], ri[t][i]);
-      const double hz = std::arg(z) * rate / (2.0 * M_PI);
-      const double bw = -std::log(std::max(1e-12, std::abs(z))) * rate / M_PI;
+      if (z[i].imag() <= 0.0 || !std::isfinite(z[i].real()) || !std::isfinite(z[i].imag())) continue;
+      const double hz = std::arg(z[i]) * rate / (2.0 * M_PI);
+      const double bw = -std::log(std::max(1e-12, std::abs(z[i]))) * rate / M_PI;
       if (hz < o.min_hz() || hz > 0.5 * rate - o.min_hz()) continue;
       if (o.max_bandwidth_hz() > 0.0 && bw > o.max_bandwidth_hz()) continue;
       found.emplace_back(hz, bw);

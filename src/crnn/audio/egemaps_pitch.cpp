@@ -73,13 +73,28 @@ PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t f
   auto weight = torch::pow(o.compression(), n - 1.0).unsqueeze(0).expand({grid, o.harmonics()}).clone();
   const double top = std::min(o.max_spectrum_hz(), 0.5 * rate);
   weight.masked_fill_(f > top, 0.0);
+  // The sum over harmonics of the linearly interpolated amplitude spectrum is
+  // linear in the spectrum: one (bins x grid) matrix, one matrix product for
+  // all frames. Only bins up to the highest harmonic used take part.
   auto pos = (f / track.bin_hz).clamp(0.0, static_cast<double>(bins - 2));
-  auto lo = pos.floor().to(torch::kLong).reshape({-1});
-  auto frac = (pos - pos.floor()).reshape({-1}).to(torch::kFloat);
-  auto a0 = track.amplitude.index_select(1, lo);
-  auto a1 = track.amplitude.index_select(1, lo + 1);
-  auto interp = (a0 + (a1 - a0) * frac.unsqueeze(0)).reshape({frames, grid, o.harmonics()});
-  auto shs = (interp * weight.to(torch::kFloat).unsqueeze(0)).sum(2).contiguous();  // T x G
+  const int64_t used = std::min<int64_t>(bins, static_cast<int64_t>(std::ceil(top / track.bin_hz)) + 2);
+  auto shs_matrix = torch::zeros({used, grid}, torch::kDouble);
+  {
+    auto pa = pos.accessor<double, 2>();
+    auto wa = weight.accessor<double, 2>();
+    auto ma = shs_matrix.accessor<double, 2>();
+    for (int64_t g = 0; g < grid; ++g) {
+      for (int64_t h = 0; h < o.harmonics(); ++h) {
+        if (wa[g][h] == 0.0) continue;
+        const auto i = static_cast<int64_t>(pa[g][h]);
+        const double fr = pa[g][h] - static_cast<double>(i);
+        if (i + 1 >= used) continue;
+        ma[i][g] += wa[g][h] * (1.0 - fr);
+        ma[i + 1][g] += wa[g][h] * fr;
+      }
+    }
+  }
+  auto shs = torch::mm(track.amplitude.narrow(1, 0, used), shs_matrix.to(torch::kFloat)).contiguous();  // T x G
 
   // Candidates: the largest local maxima of the SHS curve.
   const int64_t k_cand = std::min<int64_t>(o.candidates(), grid);

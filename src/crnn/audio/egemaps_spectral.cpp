@@ -61,7 +61,7 @@ PowerSpectrum short_frame_spectrum(const torch::Tensor& wave, int64_t sample_rat
 }
 
 torch::Tensor alpha_ratio(const PowerSpectrum& s) {
-  auto low = band(s, 50.0, 1000.0 - 1e-6).sum(1);
+  auto low = band(s, 0.0, 1000.0 - 1e-6).sum(1);
   auto high = band(s, 1000.0, 5000.0).sum(1);
   return 10.0 * (high.clamp_min(kPowerFloor) / low.clamp_min(kPowerFloor)).log10();
 }
@@ -80,13 +80,13 @@ torch::Tensor spectral_slope(const PowerSpectrum& s, double lo_hz, double hi_hz)
   return (y * fc.unsqueeze(0)).sum(1) / fc.square().sum();
 }
 
-torch::Tensor spectral_flux(const PowerSpectrum& s, double max_hz) {
+torch::Tensor spectral_flux(const PowerSpectrum& s, double max_hz, double scale) {
   const int64_t t = s.power.size(0);
   if (t == 0) return torch::zeros({0});
   auto [a, b] = bin_range(s, 0.0, max_hz);
   auto mag = s.power.narrow(1, a, b - a + 1).sqrt();
   auto diff = torch::zeros({t});
-  if (t > 1) diff.narrow(0, 1, t - 1).copy_((mag.narrow(0, 1, t - 1) - mag.narrow(0, 0, t - 1)).square().sum(1).sqrt());
+  if (t > 1) diff.narrow(0, 1, t - 1).copy_((mag.narrow(0, 1, t - 1) - mag.narrow(0, 0, t - 1)).square().sum(1).sqrt() * scale);
   return diff;
 }
 
