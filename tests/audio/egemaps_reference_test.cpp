@@ -102,7 +102,7 @@ struct Pairs {
   }
 };
 
-const char* const kUnits[kEgemapsLlds] = {"sone (rel.)", "dB", "dB", "dB/Hz", "dB/Hz", "(rel.)", "", "", "", "",
+const char* const kUnits[kEgemapsLlds] = {"openSMILE", "dB", "dB", "dB/Hz", "dB/Hz", "openSMILE", "", "", "", "",
                                           "semitone", "fraction", "dB", "dB", "dB", "dB", "Hz", "Hz", "dB",
                                           "Hz", "Hz", "dB", "Hz", "Hz", "dB"};
 

@@ -99,11 +99,16 @@ TEST(Egemaps, BadSignalsNeverGiveNanOrInf) {
       {"vowel on a DC offset", vowel * 0.5 + 0.4},
       {"tiny noise", to_tensor(noise) * 1e-7},
       {"single click", torch::zeros({n}).index_put_({8000}, 1.0f)},
+      {"full-scale square wave 100 Hz", torch::sign(torch::sin(2 * M_PI * 100.0 * t))},
+      {"Nyquist alternation", torch::where(torch::arange(n) % 2 == 0, torch::ones({n}), -torch::ones({n}))},
+      {"exactly one 60 ms window of noise", to_tensor(noise).narrow(0, 0, 960).contiguous()},
   };
   for (const auto& [what, wave] : signals) {
     expect_finite_with_unvoiced_rule(compute_egemaps(wave, EgemapsOptions().smooth(false)), what);
     EXPECT_TRUE(torch::isfinite(compute_egemaps(wave)).all().item<bool>()) << what << " (smoothed)";
   }
+  // One whole window: 1 raw frame, 2 smoothed.
+  EXPECT_EQ(compute_egemaps(to_tensor(noise).narrow(0, 0, 960).contiguous()).size(0), 2);
   // Silence and noise are unvoiced throughout.
   EXPECT_EQ(compute_egemaps(torch::zeros({n})).select(1, 10).abs().sum().item<float>(), 0.0f);
   EXPECT_LE((compute_egemaps(to_tensor(noise), EgemapsOptions().smooth(false)).select(1, 10) != 0).sum().item<int64_t>(), 5);

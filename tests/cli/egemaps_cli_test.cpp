@@ -31,17 +31,17 @@ TEST(EgemapsCli, FeaturesKindEgemapsStoresTheTwentyFiveNamedColumns) {
   EXPECT_NE(r.out.find("short.wav): shorter than one 60 ms frame (800 samples at 16000 Hz)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("real-time factor"), std::string::npos) << r.out;
 
-  {
-  auto store = crnn::data::FeatureStore::open(dir.file("e.h5"), crnn::data::FeatureStore::Mode::Read);
-  EXPECT_EQ(store.feature_names(), crnn::audio::egemaps_feature_names(true));
-  EXPECT_EQ(store.extractor().rfind("egemaps-v02 smooth=true sample_rate=16000", 0), 0u) << store.extractor();
-  EXPECT_EQ(store.frame_shift_ms(), 10.0);
-  ASSERT_TRUE(store.contains("v"));
-  EXPECT_FALSE(store.contains("short"));
-  const auto expected = crnn::audio::compute_egemaps(crnn::audio::read_audio(dir.file("vowel.wav"), 16000));
-  EXPECT_TRUE(torch::allclose(store.read("v"), expected, 1e-5, 1e-5));
-  EXPECT_EQ(store.read("w").size(1), 25);
-  }  // closes the store: HDF5 locks an open file
+  {  // the store is closed at the end of the block: HDF5 locks an open file
+    auto store = crnn::data::FeatureStore::open(dir.file("e.h5"), crnn::data::FeatureStore::Mode::Read);
+    EXPECT_EQ(store.feature_names(), crnn::audio::egemaps_feature_names(true));
+    EXPECT_EQ(store.extractor().rfind("egemaps-v02 smooth=true sample_rate=16000", 0), 0u) << store.extractor();
+    EXPECT_EQ(store.frame_shift_ms(), 10.0);
+    ASSERT_TRUE(store.contains("v"));
+    EXPECT_FALSE(store.contains("short"));
+    const auto expected = crnn::audio::compute_egemaps(crnn::audio::read_audio(dir.file("vowel.wav"), 16000));
+    EXPECT_TRUE(torch::allclose(store.read("v"), expected, 1e-5, 1e-5));
+    EXPECT_EQ(store.read("w").size(1), 25);
+  }
 
   // A store made with fbank options is not resumed with eGeMAPS (and vice versa).
   r = run_crnn("features '" + dir.file("m.csv") + "' -o '" + dir.file("e.h5") + "' --kind fbank");

@@ -97,9 +97,7 @@ torch::Tensor compute_egemaps(const torch::Tensor& waveform, const EgemapsOption
   } else {
     out = torch::cat({egemaps::sma3(short_raw, frames + 1, false), egemaps::sma3(long_raw, frames + 1, true)}, 1);
   }
-  // Guard against any arithmetic corner case: descriptors are finite by contract.
-  out = torch::nan_to_num(out.to(torch::kFloat), 0.0, 0.0, 0.0);
-  return out.contiguous();
+  return out.to(torch::kFloat).contiguous();
 }
 
 std::string describe(const EgemapsOptions& o) {

@@ -253,8 +253,11 @@ std::vector<Period> mark_periods(const torch::Tensor& wave, int64_t sample_rate,
         const double den = ym - 2.0 * y0 + yp;
         if (den < 0.0) lag += std::clamp(0.5 * (ym - yp) / den, -0.5, 0.5);
       }
+      // Peak-to-peak amplitude over the first 85 % of the period: the period
+      // starts at a peak, and the next period's peak must not enter.
       float hi = x[start], lo = x[start];
-      for (int64_t i = start; i < start + best; ++i) { hi = std::max(hi, x[i]); lo = std::min(lo, x[i]); }
+      const auto span = std::max<int64_t>(1, static_cast<int64_t>(0.85 * lag));
+      for (int64_t i = start; i < start + span; ++i) { hi = std::max(hi, x[i]); lo = std::min(lo, x[i]); }
       periods.push_back({pos, lag, static_cast<double>(hi - lo)});
       pos += lag;
       period = lag;

@@ -64,7 +64,7 @@ torch::Tensor semitones_from_27_5(const torch::Tensor& f0_hz);
 struct Period {
   double start = 0.0;      ///< first sample of the period
   double length = 0.0;     ///< samples (fractional)
-  double amplitude = 0.0;  ///< peak-to-peak amplitude within the period
+  double amplitude = 0.0;  ///< peak-to-peak amplitude over the first 85 % of the period
 };
 
 /// Pitch periods of every voiced run of frames, found on the continuous
