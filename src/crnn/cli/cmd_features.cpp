@@ -1,11 +1,12 @@
-// `crnn features`: manifest -> HDF5 feature store (fbank), parallel over files.
+// `crnn features`: manifest -> HDF5 feature store (fbank or eGeMAPS), parallel over files.
 //
 //   crnn --threads 2 features manifest.csv -o feats.h5 [--keep-going]
+//   crnn features manifest.csv -o egemaps.h5 --kind egemaps   # the 25 eGeMAPS v02 LLDs
 //   crnn features --dump 03-01-01-01-01-01-01 feats.h5      # one matrix as CSV
 //
 // The extraction itself is crnn::data::extract_features (parallel, resumable).
 // Exit status: 0 if every row has features or was skipped as too short (< one
-// 25 ms frame), kExitPartial (3) if any file failed (0 with --keep-going),
+// 25 ms frame; 60 ms for eGeMAPS), kExitPartial (3) if any file failed (0 with --keep-going),
 // kExitUsage (2) for a bad manifest / incompatible store.
 #include <fmt/core.h>
 
@@ -70,6 +71,8 @@ int run_features(const FeaturesOptions& o) {
     return kExitUsage;
   }
   data::ExtractOptions eo;
+  eo.kind = o.kind;
+  eo.egemaps.sample_rate(o.sample_rate);
   eo.fbank.num_bins(o.num_bins).sample_rate(o.sample_rate).window(audio::parse_window_type(o.window));
   data::ExtractReport r;
   try {
@@ -98,7 +101,7 @@ int run_features(const FeaturesOptions& o) {
 
 Registrar reg{
     "features",
-    "Extract log mel filterbank features for every file in a manifest into an HDF5 store",
+    "Extract log mel filterbank or eGeMAPS features for every file in a manifest into an HDF5 store",
     [](CLI::App& app) {
       auto o = std::make_shared<FeaturesOptions>();
       app.add_option("input", o->input,
@@ -106,8 +109,8 @@ Registrar reg{
                      "against its directory); with --dump: the HDF5 feature file")
           ->required();
       app.add_option("-o,--output", o->output, "HDF5 feature file (created, or resumed)");
-      app.add_option("--kind", o->kind, "Feature kind")
-          ->check(CLI::IsMember({"fbank"}))
+      app.add_option("--kind", o->kind, "Feature kind: fbank (log mel filterbank) or egemaps (25 eGeMAPS v02 LLDs)")
+          ->check(CLI::IsMember({"fbank", "egemaps"}))
           ->capture_default_str();
       app.add_flag("--keep-going", o->keep_going,
                    "Exit 0 even if some files failed (they are still reported)");

@@ -111,8 +111,10 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError(std::string("--normalize: ") + e.what());
   }
   // Files without speakers: "auto" for a per-speaker model means each file is its own speaker.
+  // Progress (and the closing files/s line) on stderr for many files only, so
+  // that a few files give nothing but their predictions.
   std::unique_ptr<Progress> progress;
-  if (inputs.size() > 1) {
+  if (inputs.size() >= 50 || (inputs.size() > 1 && isatty(STDERR_FILENO))) {
     progress = std::make_unique<Progress>("predict", static_cast<int64_t>(inputs.size()), "files");
     po.on_features = [&](size_t, size_t) { progress->advance(1); };
   }

@@ -84,14 +84,14 @@ std::string strip_path(const std::string& message, const std::string& path) {
   return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
 }
 
-Result extract(const FeatureJob& job, const audio::FbankOptions& fbank) {
+Result extract(const FeatureJob& job, const audio::FeatureExtractor& extractor) {
   Result r;
   try {
-    r.features = audio::fbank_of_file(job.path, fbank, &r.audio_seconds);
+    r.features = extractor.of_file(job.path, &r.audio_seconds);
     if (r.features.size(0) == 0) {
       r.status = Result::Status::TooShort;
-      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)", fbank.frame_length_ms(),
-                             std::llround(r.audio_seconds * fbank.sample_rate()), fbank.sample_rate());
+      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)", extractor.min_input_ms(),
+                             std::llround(r.audio_seconds * extractor.sample_rate()), extractor.sample_rate());
     }
   } catch (const std::exception& e) {
     r.status = Result::Status::Failed;
@@ -104,14 +104,16 @@ Result extract(const FeatureJob& job, const audio::FbankOptions& fbank) {
 
 ExtractReport extract_features(const std::string& manifest, const std::string& output,
                                const ExtractOptions& options) {
-  const audio::FbankOptions& fbank = options.fbank;
+  if (options.kind != "fbank" && options.kind != "egemaps")
+    throw DataError(fmt::format("unknown feature kind '{}' (expected fbank or egemaps)", options.kind));
+  const audio::FeatureExtractor extractor = options.kind == "egemaps" ? audio::FeatureExtractor::egemaps(options.egemaps)
+                                                                      : audio::FeatureExtractor::fbank(options.fbank);
   ExtractReport report;
   const std::vector<FeatureJob> jobs = read_jobs(manifest);  // DataError on a bad manifest
 
   auto store = data::FeatureStore::open(output, data::FeatureStore::Mode::Append);
-  const data::FeatureAttributes attrs{fbank.sample_rate(), fbank.frame_shift_ms(),
-                                      audio::fbank_feature_names(fbank.num_bins()),
-                                      audio::describe(fbank) + " resampler=soxr-hq"};
+  const data::FeatureAttributes attrs{extractor.sample_rate(), extractor.frame_shift_ms(), extractor.feature_names(),
+                                      extractor.describe() + " resampler=soxr-hq"};
   if (store.has_attributes()) {
     // Resuming into a file made with other options would mix incompatible rows.
     if (store.extractor() != attrs.extractor) {
@@ -164,7 +166,7 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
       // showed up as ~60% system time.)
       crnn::set_num_threads(1);
       for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
-        Result r = extract(jobs[todo[k]], fbank);
+        Result r = extract(jobs[todo[k]], extractor);
         r.job = todo[k];
         queue.push(std::move(r));
       }

@@ -12,6 +12,7 @@
 ///
 /// \code
 ///   crnn::data::ExtractOptions o;             // default: 26-bin Kaldi fbank at 16 kHz
+///   o.kind = "egemaps";                       // or: the 25 eGeMAPS v02 LLDs
 ///   auto r = crnn::data::extract_features("manifest.csv", "feats.h5", o);
 ///   for (auto& f : r.failed) std::cerr << f << "\n";
 /// \endcode
@@ -19,12 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "crnn/audio/egemaps.h"
 #include "crnn/audio/fbank.h"
+#include "crnn/audio/feature_extractor.h"
 
 namespace crnn::data {
 
 struct ExtractOptions {
-  audio::FbankOptions fbank;
+  audio::FbankOptions fbank;    ///< used with kind "fbank"
+  audio::EgemapsOptions egemaps;  ///< used with kind "egemaps"
+  std::string kind = "fbank";   ///< "fbank" (log mel filterbank) or "egemaps" (eGeMAPS v02 LLDs)
   int threads = 0;  ///< worker threads; 0 = LibTorch's current thread count
 };
 
@@ -38,7 +43,7 @@ struct ExtractReport {
   int workers = 0;
 };
 
-/// Throws DataError for a bad manifest or a store made with other options,
+/// Throws DataError for a bad manifest, an unknown kind or a store made with other options,
 /// FeatureStoreError for an unusable output file. Per-file failures do not
 /// throw: they are reported in the result.
 ExtractReport extract_features(const std::string& manifest, const std::string& output,

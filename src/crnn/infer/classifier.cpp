@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "crnn/audio/fbank.h"
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/batcher.h"
 #include "crnn/data/error.h"
@@ -34,10 +34,9 @@ Normalization parse_normalization(const std::string& name) {
 
 Classifier::Classifier(const std::string& model_or_run_dir) : path_(model_or_run_dir) {
   if (fs::is_directory(path_)) path_ = (fs::path(path_) / "best.pt").string();
-  if (!fs::exists(path_)) throw data::DataError(path_ + ": no such model file");
   model_ = train::load_model(path_);  // not a crnn model: an error naming the file
   try {
-    audio::parse_description(model_.bundle.feature_extractor);
+    extractor_ = audio::FeatureExtractor::parse(model_.bundle.feature_extractor);  // fbank or eGeMAPS
   } catch (const std::invalid_argument& e) {
     throw data::DataError(path_ + ": corrupt model file (" + e.what() + ")");
   }
@@ -46,17 +45,16 @@ Classifier::Classifier(const std::string& model_or_run_dir) : path_(model_or_run
   model_.model->eval();
 }
 
-torch::Tensor Classifier::features_of_file(const std::string& path) const {
-  return audio::fbank_of_file(path, audio::parse_description(model_.bundle.feature_extractor));
-}
+torch::Tensor Classifier::features_of_file(const std::string& path) const { return extractor_.of_file(path); }
 
 torch::Tensor Classifier::features_of_waveform(const torch::Tensor& samples, int64_t sample_rate) const {
-  const auto o = audio::parse_description(model_.bundle.feature_extractor);
   TORCH_CHECK(samples.dim() == 1, "features_of_waveform: expected a 1-D (mono) waveform, got ", samples.sizes());
   auto wave = samples.to(torch::kFloat).contiguous();
-  if (sample_rate != o.sample_rate())
-    wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(o.sample_rate()));
-  return audio::compute_fbank(wave, o);
+  const int64_t rate = extractor_.sample_rate();
+  if (sample_rate != rate) wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(rate));
+  return extractor_.kind() == audio::FeatureExtractor::Kind::Egemaps
+             ? audio::compute_egemaps(wave, extractor_.egemaps_options())
+             : audio::compute_fbank(wave, extractor_.fbank_options());
 }
 
 namespace {
@@ -69,7 +67,6 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].features.defined()) todo.push_back(i);
   if (todo.empty()) return;
-  const auto fbank = audio::parse_description(c.feature_extractor());
   const int threads = o.threads > 0 ? o.threads : at::get_num_threads();
   const int workers = static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(threads), todo.size())));
   const int caller_threads = at::get_num_threads();
@@ -81,7 +78,7 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
       const size_t i = todo[k];
       try {
         double seconds = 0;
-        inputs[i].features = audio::fbank_of_file(inputs[i].path, fbank, &seconds);
+        inputs[i].features = c.extractor().of_file(inputs[i].path, &seconds);
         out[i].audio_seconds = seconds;
       } catch (const std::exception& e) {
         out[i].error = crnn::error_text(e);

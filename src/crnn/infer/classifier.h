@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/train/checkpoint.h"
 
 namespace crnn::infer {
@@ -75,6 +76,8 @@ class Classifier {
   /// The normalization `automatic` means for this model (speaker or global).
   Normalization trained_normalization() const { return trained_; }
   const train::LoadedModel& model() const { return model_; }
+  /// The recorded front end (fbank or eGeMAPS) that makes features from audio.
+  const audio::FeatureExtractor& extractor() const { return extractor_; }
 
   /// Raw features of an audio file / of a mono waveform, as the model's training features were made.
   torch::Tensor features_of_file(const std::string& path) const;
@@ -90,6 +93,7 @@ class Classifier {
   std::string path_;
   train::LoadedModel model_;
   Normalization trained_ = Normalization::speaker;
+  audio::FeatureExtractor extractor_;
 };
 
 }  // namespace crnn::infer

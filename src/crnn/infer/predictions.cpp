@@ -34,7 +34,8 @@ std::string prediction_json_line(const Prediction& p, const std::vector<std::str
     j["probabilities"] = probs;
     j["frames"] = p.frames;
   }
-  return j.dump() + "\n";
+  // Invalid UTF-8 in a path becomes U+FFFD (as crnn::json_text does) instead of an error.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string predictions_csv_header(const std::vector<std::string>& labels) {
