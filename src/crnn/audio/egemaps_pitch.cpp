@@ -277,7 +277,8 @@ std::pair<size_t, size_t> periods_in_frame(const std::vector<Period>& periods, i
   return {static_cast<size_t>(first - periods.begin()), static_cast<size_t>(last - periods.begin())};
 }
 
-torch::Tensor jitter_local(const std::vector<Period>& periods, int64_t sample_rate, const torch::Tensor& f0_hz) {
+torch::Tensor per_voiced_frame(const std::vector<Period>& periods, int64_t sample_rate, const torch::Tensor& f0_hz,
+                               const std::function<double(size_t, size_t)>& measure) {
   const int64_t frames = f0_hz.size(0);
   auto out = torch::zeros({frames});
   auto o = out.accessor<float, 1>();
@@ -287,15 +288,22 @@ torch::Tensor jitter_local(const std::vector<Period>& periods, int64_t sample_ra
     if (fp[k] <= 0.0f) continue;
     auto [a, b] = periods_in_frame(periods, sample_rate, k);
     if (b < a + 2) continue;
+    const double v = measure(a, b);
+    if (std::isfinite(v)) o[k] = static_cast<float>(v);
+  }
+  return out;
+}
+
+torch::Tensor jitter_local(const std::vector<Period>& periods, int64_t sample_rate, const torch::Tensor& f0_hz) {
+  return per_voiced_frame(periods, sample_rate, f0_hz, [&](size_t a, size_t b) {
     double diff = 0.0, sum = 0.0;
     for (size_t i = a; i < b; ++i) {
       sum += periods[i].length;
       // Only consecutive periods (no gap between them) are compared.
       if (i > a) diff += std::abs(periods[i].length - periods[i - 1].length);
     }
-    o[k] = static_cast<float>((diff / static_cast<double>(b - a - 1)) / (sum / static_cast<double>(b - a)));
-  }
-  return out;
+    return (diff / static_cast<double>(b - a - 1)) / (sum / static_cast<double>(b - a));
+  });
 }
 
 }  // namespace crnn::audio::egemaps

@@ -25,6 +25,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace crnn::audio::egemaps {
@@ -77,6 +78,13 @@ std::vector<Period> mark_periods(const torch::Tensor& wave, int64_t sample_rate,
 
 /// Indices [first, last) of the periods lying wholly inside 60 ms frame k.
 std::pair<size_t, size_t> periods_in_frame(const std::vector<Period>& periods, int64_t sample_rate, int64_t k);
+
+/// A per-frame measure over the periods in each voiced frame (f0_hz > 0)
+/// holding at least two of them: `measure(a, b)` gets the range [a, b) of
+/// `periods` and returns the frame's value (NaN: none); other frames are 0.
+/// Jitter and shimmer are both computed this way.
+torch::Tensor per_voiced_frame(const std::vector<Period>& periods, int64_t sample_rate, const torch::Tensor& f0_hz,
+                               const std::function<double(size_t a, size_t b)>& measure);
 
 /// Local jitter per 60 ms frame: mean |T_i - T_{i-1}| over mean T_i of the
 /// consecutive periods inside the frame (a fraction, not %); 0 where unvoiced

@@ -6,15 +6,7 @@
 namespace crnn::audio::egemaps {
 
 torch::Tensor shimmer_local_db(const std::vector<Period>& periods, int64_t sample_rate, const torch::Tensor& f0_hz) {
-  const int64_t frames = f0_hz.size(0);
-  auto out = torch::zeros({frames});
-  auto o = out.accessor<float, 1>();
-  const auto f0 = f0_hz.contiguous();
-  const float* fp = f0.data_ptr<float>();
-  for (int64_t k = 0; k < frames; ++k) {
-    if (fp[k] <= 0.0f) continue;
-    auto [a, b] = periods_in_frame(periods, sample_rate, k);
-    if (b < a + 2) continue;
+  return per_voiced_frame(periods, sample_rate, f0_hz, [&](size_t a, size_t b) {
     double sum = 0.0;
     int64_t count = 0;
     for (size_t i = a + 1; i < b; ++i) {
@@ -23,9 +15,8 @@ torch::Tensor shimmer_local_db(const std::vector<Period>& periods, int64_t sampl
       sum += std::abs(20.0 * std::log10(q / p));
       ++count;
     }
-    if (count > 0) o[k] = static_cast<float>(sum / static_cast<double>(count));
-  }
-  return out;
+    return count > 0 ? sum / static_cast<double>(count) : std::nan("");
+  });
 }
 
 torch::Tensor hnr_db(const PitchTrack& p) {
