@@ -423,3 +423,28 @@ TEST(Trainer, DivergedTrainingStopsWithAClearError) {
   EXPECT_TRUE(test::contains(error, "training diverged: loss is")) << log.str();
   EXPECT_TRUE(test::contains(error, "try a lower train.lr"));
 }
+
+// A full disk while the checkpoints are written (CRNN_FAULT_WRITE: the 3rd
+// write of last.pt fails with ENOSPC) is an error naming the file, not an
+// abort; the run directory holds no temporary file, last.pt and best.pt still
+// agree (the pair of the epoch before), and a resume once space is back ends
+// exactly like an uninterrupted run.
+TEST(Trainer, DiskFullWhileCheckpointingIsAnErrorAndResumeGivesTheSameResult) {
+  test::TempDir dir;
+  train_tiny_run(dir, 4, "full");
+  const auto r = test::run_command("CRNN_FAULT_WRITE=last.pt:3 '" CRNN_BINARY "' --threads 1 train " +
+                                   dir.file("tiny.toml") + " -o " + dir.file("cut"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "last.pt: write failed: No space left on device (disk full")) << r.out;
+  EXPECT_FALSE(test::contains(r.out, "terminate called")) << r.out;
+  for (const auto& e : fs::directory_iterator(dir.path() / "cut"))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  const auto last = train::load_model((dir.path() / "cut" / "last.pt").string());
+  const auto best = train::load_model((dir.path() / "cut" / "best.pt").string());
+  EXPECT_EQ(last.state.epoch, 2);  // epochs 1 and 2 written; epoch 3's pair failed
+  EXPECT_EQ(best.state.epoch, last.state.best_epoch);
+  std::string out;
+  ASSERT_EQ(run_cli("train --resume " + dir.file("cut"), &out), 0) << out;
+  EXPECT_EQ(deterministic_columns(dir.path() / "full" / "metrics.csv"),
+            deterministic_columns(dir.path() / "cut" / "metrics.csv"));
+}

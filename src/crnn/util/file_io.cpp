@@ -4,7 +4,9 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -33,8 +35,39 @@ void check_output_file_path(const std::string& path) {
 
 namespace {
 
+/// Testing seam for failed writes (disk full), read once from the environment:
+/// CRNN_FAULT_WRITE=NAME:N makes the N-th atomic write (1-based) of a file whose
+/// name is NAME, in this process, fail with ENOSPC after half its bytes.
+struct WriteFault {
+  std::string name;
+  long at = 0;
+  std::atomic<long> seen{0};
+  WriteFault() {
+    const char* spec = std::getenv("CRNN_FAULT_WRITE");
+    if (!spec) return;
+    const std::string s(spec);
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos) return;
+    name = s.substr(0, colon);
+    at = std::atol(s.c_str() + colon + 1);
+  }
+  /// Whether this write of `path` is the one to fail.
+  bool hits(const fs::path& path) { return at > 0 && path.filename() == name && ++seen == at; }
+};
+
+WriteFault& write_fault() {
+  static WriteFault f;
+  return f;
+}
+
 /// write(2) all of `text`, then fsync; false with errno set on failure.
-bool write_all(int fd, const std::string& text) {
+bool write_all(int fd, const std::string& text, bool fail_halfway = false) {
+  if (fail_halfway) {
+    const std::string half = text.substr(0, text.size() / 2);
+    if (::write(fd, half.data(), half.size()) < 0) return false;
+    errno = ENOSPC;
+    return false;
+  }
   const char* p = text.data();
   size_t left = text.size();
   while (left > 0) {
@@ -65,7 +98,7 @@ fs::path temporary_of(const std::string& path) {
 void write_temporary(const fs::path& tmp, const std::string& path, const std::string& text) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw DataError(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
-  const bool ok = write_all(fd, text);
+  const bool ok = write_all(fd, text, write_fault().hits(path));
   const int write_errno = errno;
   const bool closed = ::close(fd) == 0;
   if (!ok || !closed) {

@@ -43,6 +43,10 @@ void write_text_file_atomic(const std::string& path, const std::string& text);
 /// and leaves all the targets as they were, so files that must agree (a run's
 /// best.pt and last.pt) never disagree after a disk-full or I/O error.
 /// Contents are bytes (binary-safe).
+///
+/// Testing seam: with CRNN_FAULT_WRITE=NAME:N in the environment, the N-th
+/// write of a file named NAME in this process fails as on a full disk (half
+/// its bytes written, then ENOSPC), for the disk-full tests.
 void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files);
 
 }  // namespace crnn
