@@ -20,35 +20,15 @@
 
 #include "crnn/audio/egemaps.h"
 #include "crnn/audio/read_audio.h"
+#include "support/shared_corpora.h"
 
 namespace fs = std::filesystem;
 using namespace crnn::audio;
 
 namespace {
 
-std::map<std::string, std::string> speechocean_paths(const fs::path& root) {
-  std::map<std::string, std::string> paths;
-  for (const char* split : {"train", "test"}) {
-    std::ifstream in(root / split / "wav.scp");
-    std::string id, rel;
-    while (in >> id >> rel) paths[id] = (root / rel).string();
-  }
-  return paths;
-}
-
-std::string audio_for(const fs::path& shared, const std::string& stem, const std::map<std::string, std::string>& so762) {
-  const auto sep = stem.find("__");
-  const std::string corpus = stem.substr(0, sep), name = stem.substr(sep + 2);
-  if (corpus == "ravdess") {
-    const std::string actor = name.substr(name.rfind('-') + 1);
-    return (shared / "corpora" / "ravdess" / ("Actor_" + actor) / (name + ".flac")).string();
-  }
-  if (corpus == "speechocean762") {
-    auto it = so762.find(name);
-    if (it != so762.end()) return it->second;
-  }
-  return {};
-}
+using crnn::test::audio_for;
+using crnn::test::speechocean_paths;
 
 // openSMILE CSV: name;frameTime;25 values. Returns rows x 25 and the header's
 // LLD names.

@@ -10,6 +10,7 @@
 
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
+#include "support/shared_corpora.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -17,33 +18,8 @@ using namespace crnn::audio;
 
 namespace {
 
-// speechocean762 keeps utterance id -> relative path in {train,test}/wav.scp.
-std::map<std::string, std::string> speechocean_paths(const fs::path& root) {
-  std::map<std::string, std::string> paths;
-  for (const char* split : {"train", "test"}) {
-    std::ifstream in(root / split / "wav.scp");
-    std::string id, rel;
-    while (in >> id >> rel) paths[id] = (root / rel).string();
-  }
-  return paths;
-}
-
-// "ravdess__03-01-01-01-01-01-01.csv" -> corpora/ravdess/Actor_01/03-01-....flac
-// (the actor is the last field of the RAVDESS name).
-std::string audio_for(const fs::path& shared, const std::string& stem,
-                      const std::map<std::string, std::string>& so762) {
-  const auto sep = stem.find("__");
-  const std::string corpus = stem.substr(0, sep), name = stem.substr(sep + 2);
-  if (corpus == "ravdess") {
-    const std::string actor = name.substr(name.rfind('-') + 1);
-    return (shared / "corpora" / "ravdess" / ("Actor_" + actor) / (name + ".flac")).string();
-  }
-  if (corpus == "speechocean762") {
-    auto it = so762.find(name);
-    if (it != so762.end()) return it->second;
-  }
-  return {};
-}
+using crnn::test::audio_for;
+using crnn::test::speechocean_paths;
 
 }  // namespace
 

@@ -10,8 +10,8 @@
 #include "crnn/audio/egemaps.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/feature_store.h"
-#include "crnn/data/synthetic_corpus.h"
 #include "support/glottal_synth.h"
+#include "support/small_synthetic_corpus.h"
 #include "support/test_support.h"
 
 using crnn::test::run_crnn;
@@ -54,11 +54,7 @@ TEST(EgemapsCli, FeaturesKindEgemapsStoresTheTwentyFiveNamedColumns) {
 TEST(EgemapsCli, PredictComputesTheFeaturesTheModelWasTrainedOn) {
   if (!crnn::test::espeak_available()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)";
   crnn::test::TempDir dir;
-  crnn::data::SyntheticCorpusOptions co;
-  co.out_dir = dir.file("corpus");
-  co.speakers = 4;
-  co.utterances_per_class = 2;
-  auto manifest = crnn::data::make_synthetic_corpus(co);
+  auto manifest = crnn::test::small_synthetic_corpus(dir);
   const std::string m = dir.file("corpus/manifest.csv"), f = dir.file("e.h5");
   auto r = run_crnn("--threads 2 features '" + m + "' -o '" + f + "' --kind egemaps");
   ASSERT_EQ(r.status, 0) << r.out;

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "crnn/data/synthetic_corpus.h"
+#include "support/small_synthetic_corpus.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -44,11 +44,7 @@ seed = 1
 TEST(PipelineCli, CorpusFeaturesTrainEvalPredictRepeatReport) {
   if (!crnn::test::espeak_available()) GTEST_SKIP() << "espeak-ng not installed (scripts/setup installs it)";
   crnn::test::TempDir dir;
-  crnn::data::SyntheticCorpusOptions co;
-  co.out_dir = dir.file("corpus");
-  co.speakers = 4;
-  co.utterances_per_class = 2;
-  auto manifest = crnn::data::make_synthetic_corpus(co);
+  auto manifest = crnn::test::small_synthetic_corpus(dir);
   const std::string m = dir.file("corpus/manifest.csv"), f = dir.file("f.h5");
   auto r = run_crnn("--threads 2 features '" + m + "' -o '" + f + "'");
   ASSERT_EQ(r.status, 0) << r.out;

@@ -3,8 +3,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
-#include <map>
 #include <memory>
 
 #include "crnn/cli/command.h"
@@ -13,6 +11,7 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
+#include "crnn/infer/classifier.h"
 #include "crnn/infer/predictions.h"
 
 namespace {
@@ -61,32 +60,11 @@ int run_eval(const EvalCliOptions& o) {
   fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
   if (!o.json.empty())
     train::write_eval_json(o.json, train::eval_result(e, o.split, loaded.bundle.task, labels.names()));
-  if (!o.predictions.empty()) {
-    // Per utterance, in the format (and with the numbers) of `crnn predict --manifest`.
-    std::map<std::string, const data::Utterance*> rows;
-    for (const auto& u : part.utterances()) rows[u.id] = &u;
-    std::vector<infer::Prediction> preds;
-    for (size_t n = 0; n < e.ids.size(); ++n) {
-      const data::Utterance& u = *rows.at(e.ids[n]);
-      infer::Prediction p;
-      p.id = u.id;
-      p.path = u.path;
-      p.speaker = u.speaker;
-      p.truth = u.label(loaded.bundle.task);
-      p.probabilities = e.probabilities[n];
-      p.label = labels.names().at(static_cast<size_t>(
-          std::max_element(p.probabilities.begin(), p.probabilities.end()) - p.probabilities.begin()));
-      preds.push_back(std::move(p));
-    }
-    std::map<std::string, int64_t> frames;
-    for (const auto& ex : examples) frames[ex.id] = ex.features.size(0);
-    for (auto& p : preds) p.frames = frames.at(p.id);
-    // Manifest order, as predict writes them.
-    std::map<std::string, size_t> order;
-    for (size_t i = 0; i < part.size(); ++i) order[part.utterances()[i].id] = i;
-    std::sort(preds.begin(), preds.end(), [&](const auto& a, const auto& b) { return order.at(a.id) < order.at(b.id); });
-    infer::write_predictions_csv(o.predictions, preds, labels.names());
-  }
+  // Per utterance, in the format (and with the numbers) of `crnn predict --manifest`.
+  if (!o.predictions.empty())
+    infer::write_predictions_csv(o.predictions,
+                                 infer::predictions_of(e, examples, part, loaded.bundle.task, labels.names()),
+                                 labels.names());
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -30,6 +31,32 @@ Normalization parse_normalization(const std::string& name) {
   if (name == "utterance") return Normalization::utterance;
   if (name == "global") return Normalization::global;
   throw std::invalid_argument("unknown normalization '" + name + "' (expected auto, speaker, utterance or global)");
+}
+
+size_t most_probable(const std::vector<float>& probabilities) {
+  return static_cast<size_t>(std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin());
+}
+
+std::vector<Prediction> predictions_of(const train::Evaluation& e, const std::vector<data::Example>& examples,
+                                       const data::Manifest& rows, const std::string& task,
+                                       const std::vector<std::string>& labels) {
+  std::map<std::string, size_t> evaluated, row;
+  for (size_t n = 0; n < e.ids.size(); ++n) evaluated[e.ids[n]] = n;
+  for (size_t i = 0; i < rows.size(); ++i) row[rows.utterances()[i].id] = i;
+  std::vector<Prediction> out;
+  for (const auto& ex : examples) {
+    const data::Utterance& u = rows.utterances().at(row.at(ex.id));
+    Prediction p;
+    p.id = u.id;
+    p.path = u.path;
+    p.speaker = u.speaker;
+    p.truth = u.label(task);
+    p.probabilities = e.probabilities.at(evaluated.at(ex.id));
+    p.label = labels.at(most_probable(p.probabilities));
+    p.frames = ex.features.size(0);
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 Classifier::Classifier(const std::string& model_or_run_dir) : path_(model_or_run_dir) {
@@ -156,10 +183,7 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
   for (size_t n = 0; n < ev.ids.size(); ++n) {
     auto& p = out[std::stoul(ev.ids[n])];
     p.probabilities = ev.probabilities[n];
-    size_t best = 0;
-    for (size_t c = 1; c < p.probabilities.size(); ++c)
-      if (p.probabilities[c] > p.probabilities[best]) best = c;
-    p.label = labels().at(best);
+    p.label = labels().at(most_probable(p.probabilities));
   }
   return out;
 }

@@ -27,7 +27,9 @@
 #include <vector>
 
 #include "crnn/audio/feature_extractor.h"
+#include "crnn/data/manifest.h"
 #include "crnn/train/checkpoint.h"
+#include "crnn/train/trainer.h"
 
 namespace crnn::infer {
 
@@ -62,6 +64,16 @@ struct PredictOptions {
   /// Called after each input's features are computed (done, total), e.g. for a progress bar.
   std::function<void(size_t, size_t)> on_features;
 };
+
+/// The index of the most probable class (the first of equal ones, as argmax).
+size_t most_probable(const std::vector<float>& probabilities);
+
+/// The per-utterance predictions of an evaluation made with
+/// keep_probabilities (`crnn eval --predictions`), in the order of `examples`
+/// (the manifest's order), with path, speaker and truth from `rows`.
+std::vector<Prediction> predictions_of(const train::Evaluation& e, const std::vector<data::Example>& examples,
+                                       const data::Manifest& rows, const std::string& task,
+                                       const std::vector<std::string>& labels);
 
 class Classifier {
  public:
