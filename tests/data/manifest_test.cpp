@@ -157,8 +157,11 @@ TEST(LabelSet, SortedByDefaultOrFixedOrder) {
 TEST(LabelSet, UnknownLabelIsNamed) {
   LabelSet s({"child", "youth", "adult"}, "age3");
   EXPECT_TRUE(contains(error_of([&] { s.index("elder"); }), "unknown label 'elder' for task 'age3' (known: child, youth, adult)"));
-  auto m = Manifest::parse("id,path,speaker,age\na,/a,s,elder\n", "/");
-  EXPECT_TRUE(contains(error_of([&] { LabelSet::from_manifest(m, "age", {"child", "adult"}); }), "unknown label 'elder'"));
+  // A model's classes against a manifest (crnn eval, predict --manifest): the
+  // message names the file, the line and the utterance.
+  auto m = Manifest::parse("id,path,speaker,age\nk,/k,s,child\na,/a,s,elder\n", "/", "corpus.csv");
+  EXPECT_TRUE(contains(error_of([&] { LabelSet::from_manifest(m, "age", {"child", "adult"}); }),
+                       "corpus.csv:3: utterance 'a': unknown label 'elder' for task 'age' (known: child, adult)"));
   EXPECT_TRUE(contains(error_of([&] { LabelSet::from_manifest(m, "emotion"); }), "no task 'emotion'"));
   EXPECT_TRUE(contains(error_of([] { LabelSet({"a", "a"}); }), "duplicate class 'a'"));
   EXPECT_TRUE(contains(error_of([&] { s.name(3); }), "out of range"));

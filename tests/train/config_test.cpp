@@ -68,6 +68,9 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("[model]\npreset = \"emotion-clstm\"\n", {"model.front_end.*.reduce=median"})
                 .find("--set model.front_end.*.reduce=median (on test.toml): model.front_end.0.reduce"),
             std::string::npos);
+  // A key set twice: the last --set is the one in effect, and the one blamed.
+  EXPECT_NE(error_of("", {"train.lr=0.1", "train.lr=abc"}).find("--set train.lr=abc (on test.toml)"), std::string::npos);
+  EXPECT_EQ(error_of("", {"train.lr=abc", "train.lr=0.1"}), "");
   EXPECT_EQ(error_of("[train]\nlr = \"x\"\n", {"train.seed=3"}).rfind("test.toml: train.lr: expected a number", 0), 0u);
   EXPECT_NE(error_of("", {"train.clip_norm=nan"}).find("train.clip_norm: must be finite"), std::string::npos);
   EXPECT_NE(error_of("", {"model.recurrent_size=100000000000"}).find("recurrent_size must be in 1..65536"),

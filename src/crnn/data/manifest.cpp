@@ -248,6 +248,7 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
     if (m.contains(u.id))
       throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on line {})", source,
                                   rec.line, u.id, line_of_row[m.index_.at(u.id)]));
+    u.origin = fmt::format("{}:{}", source, rec.line);
     m.add(std::move(u));
     line_of_row.push_back(rec.line);
   }
@@ -336,7 +337,12 @@ LabelSet LabelSet::from_manifest(const Manifest& manifest, const std::string& ta
   }
   if (order.empty()) return LabelSet({seen.begin(), seen.end()}, task);
   LabelSet fixed(order, task);
-  for (const auto& l : seen) fixed.index(l);  // throws naming the unknown label
+  for (const auto& u : manifest.utterances()) {
+    const auto& l = u.label(task);
+    if (l.empty() || fixed.contains(l)) continue;
+    throw DataError(fmt::format("{}utterance '{}': unknown label '{}' for task '{}' (known: {})",
+                                u.origin.empty() ? "" : u.origin + ": ", u.id, l, task, fmt::join(order, ", ")));
+  }
   return fixed;
 }
 

@@ -47,6 +47,8 @@ struct Utterance {
   /// "no label for this task".
   std::map<std::string, std::string> labels;
   std::string split;  ///< "train", "valid", "test" or "" (none)
+  /// Where it was read ("corpus.csv:12"), for messages; "" when built in code.
+  std::string origin;
 
   /// The label for `task`, or "" when the utterance has none.
   const std::string& label(const std::string& task) const;

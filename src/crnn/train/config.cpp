@@ -85,7 +85,9 @@ std::string blame_override(const std::string& message, const std::vector<std::st
   if (message.rfind(prefix, 0) != 0) return message;
   const std::string rest = message.substr(prefix.size());
   const std::string key = rest.substr(0, rest.find(':'));
-  for (const auto& o : overrides) {
+  // The last assignment of a key is the one in effect: blame that one.
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    const std::string& o = *it;
     const std::string path = o.substr(0, o.find('='));
     bool match = key == path;
     const std::string any_layer = "model.front_end.*.";

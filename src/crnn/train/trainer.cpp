@@ -151,13 +151,16 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
   fs::create_directories(dir);
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
-  if (options.resume && !fs::exists(last_path))
-    throw ConfigError(last_path.string() + ": nothing to resume (no checkpoint)");
+  // A run killed before its first checkpoint has nothing to resume from: it
+  // starts from the beginning, which is what resuming it means.
+  const bool resume = options.resume && fs::exists(last_path);
+  if (options.resume && !resume)
+    log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
   if (!options.resume && fs::exists(last_path))
     throw ConfigError(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
                                 "choose another output directory");
   std::optional<LoadedModel> resumed;
-  if (options.resume) {
+  if (resume) {
     // Load and compare before touching the run directory: a rejected resume
     // must leave config.toml and the checkpoint as they were.
     resumed = load_model(last_path.string());
