@@ -1,0 +1,24 @@
+#!/usr/bin/env python3
+"""A model trained by `crnn train`, used from Python.
+
+    /usr/bin/python3 examples/python/use_trained_model.py RUN_DIR AUDIO.wav [...]
+"""
+
+import sys
+
+import torch
+
+import crnn
+
+run_dir, files = sys.argv[1], sys.argv[2:]
+
+# End to end, exactly as `crnn predict RUN_DIR FILES` (features, normalization, batching):
+for p in crnn.Classifier(run_dir).predict(files):
+    print(p.path, p.label or p.error, [round(v, 3) for v in p.probabilities])
+
+# The network itself as a torch.nn.Module (eval mode), e.g. to fine-tune or inspect:
+model = crnn.load(run_dir)
+feats = model.features(files[0])                      # frames × 26, as in training
+normed = (feats - feats.mean(0)) / feats.std(0, unbiased=False)   # one utterance, its own statistics
+log_p = model(normed.unsqueeze(0), torch.tensor([feats.shape[0]]))
+print(dict(zip(model.labels, log_p.exp()[0].tolist())))

@@ -1,0 +1,50 @@
+"""crnn from Python: the Convolutional Recurrent layers (CRNN, CLSTM, Extended
+CLSTM, CBLSTM) and trained crnn models as PyTorch modules.
+
+    import torch, crnn
+    layer = crnn.nn.ConvRecurrent(26, 100, kind="lstm", source="cell", pool=2, pool_shift=2)
+    y, y_lengths = layer(torch.randn(8, 300, 26), torch.full((8,), 300))
+
+    model = crnn.load("runs/clstm/best.pt")          # torch.nn.Module, eval mode
+    preds = crnn.Classifier("runs/clstm").predict(["a.wav"])
+
+The layers run crnn's C++ implementation (fused CPU kernels) through the
+operators in OPS_LIBRARY (`torch.ops.crnn.*`), which this import loads. A model
+exported with `crnn export` runs in plain PyTorch after
+`torch.ops.load_library(crnn.OPS_LIBRARY)`. See docs/python.md.
+"""
+
+import os as _os
+import sys as _sys
+
+if "torch" not in _sys.modules:
+    # Idle OpenMP and OpenBLAS workers sleep instead of spinning, as the `crnn`
+    # command arranges (docs/performance.md): both libraries read this once, when
+    # torch loads, so it only helps when crnn is imported first. Settings of
+    # yours win.
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import torch as _torch  # noqa: E402
+
+#: The shared library with the crnn operators and classes.
+OPS_LIBRARY = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "libcrnn_torch.so")
+if not _os.path.exists(OPS_LIBRARY):
+    raise ImportError(f"crnn: {OPS_LIBRARY} is missing; build crnn (scripts/setup) and import the built package")
+_torch.ops.load_library(OPS_LIBRARY)
+
+from . import features, nn  # noqa: E402
+
+
+def set_num_threads(n=0):
+    """Sets torch's intra-op threads and OpenBLAS's threads together (0 = all
+    cores), as `crnn --threads` does; returns the count set. torch.set_num_threads
+    alone leaves OpenBLAS at its own count."""
+    return torch_ops.set_num_threads(int(n))
+
+
+torch_ops = _torch.ops.crnn
+
+from .model import Classifier, Model, Prediction, load  # noqa: E402
+
+__all__ = ["OPS_LIBRARY", "Classifier", "Model", "Prediction", "features", "load", "nn", "set_num_threads"]

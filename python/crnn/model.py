@@ -1,0 +1,96 @@
+"""Trained crnn models in Python: crnn.load() and crnn.Classifier."""
+
+import json
+import os
+from typing import List, NamedTuple
+
+import torch
+
+from .nn import SequenceClassifier
+
+__all__ = ["Classifier", "Model", "Prediction", "load"]
+
+
+def _model_file(path):
+    path = os.fspath(path)
+    return os.path.join(path, "best.pt") if os.path.isdir(path) else path
+
+
+class Model(SequenceClassifier):
+    """A trained model (eval mode): forward(x, lengths) -> B × C log probabilities
+    of normalized features, plus what the model file records:
+
+    labels (class names in output order), task, feature_extractor (the describe()
+    line of its front end), sample_rate, normalization ("speaker" or "global": how
+    its training features were standardized), global_mean / global_std (training
+    frames), and features(path_or_waveform, sample_rate=None) — raw features made
+    exactly as for training. crnn.Classifier does files end to end."""
+
+    def __init__(self, info, names, params, path):
+        options = info["options"]
+        torch.nn.Module.__init__(self)
+        self.options = json.dumps(options, sort_keys=True)
+        self.parameter_names = list(names)
+        for name, value in zip(names, params):
+            self.register_parameter(name, torch.nn.Parameter(value.clone()))
+        self.labels = list(info["labels"])
+        self.task = info["task"]
+        self.feature_extractor = info["feature_extractor"]
+        self.sample_rate = int(info["sample_rate"])
+        self.normalization = info["normalization"]
+        self.path = path
+        self._classifier = None
+        self.eval()
+
+    def extra_repr(self):
+        return f"path={self.path!r}, task={self.task!r}, labels={self.labels!r}"
+
+    @property
+    def classifier(self):
+        if self._classifier is None:
+            self._classifier = torch.classes.crnn.Classifier(self.path)
+        return self._classifier
+
+    def features(self, audio, sample_rate=None):
+        """Raw (unnormalized) features, frames × k, of an audio file or a mono waveform."""
+        if isinstance(audio, (str, os.PathLike)):
+            return self.classifier.features_of_file(os.fspath(audio))
+        if sample_rate is None:
+            raise ValueError("crnn.Model.features: a waveform needs its sample_rate")
+        return self.classifier.features_of_waveform(torch.as_tensor(audio), int(sample_rate))
+
+
+def load(path):
+    """The model of a model file (best.pt) or run directory as a crnn.Model in eval mode."""
+    path = _model_file(path)
+    info, names, params = torch.ops.crnn.load_model(path)
+    return Model(json.loads(info), names, params, path)
+
+
+class Prediction(NamedTuple):
+    path: str
+    label: str  # "" when error is set
+    probabilities: List[float]  # per class, in Classifier.labels order
+    frames: int
+    error: str  # "" on success
+
+
+class Classifier:
+    """The one inference path of `crnn predict`: audio files → features made as in
+    training → normalization → model, batched as `crnn eval` batches.
+
+    normalization: "auto" (as trained), "speaker" (each file its own speaker),
+    "utterance" or "global"."""
+
+    def __init__(self, path):
+        self.path = _model_file(path)
+        self._impl = torch.classes.crnn.Classifier(self.path)
+        self.labels = list(self._impl.labels())
+        self.task = self._impl.task()
+        self.feature_extractor = self._impl.feature_extractor()
+
+    def predict(self, paths, normalization="auto", batch_size=32):
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        rows = self._impl.predict([os.fspath(p) for p in paths], normalization, int(batch_size))
+        return [Prediction(*row) for row in rows]

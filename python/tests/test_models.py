@@ -1,0 +1,189 @@
+"""Trained crnn models from Python: crnn.load, crnn.Classifier, crnn export, and
+the feature extractor — against the `crnn` command and the committed Kaldi
+reference."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import wave
+
+import pytest
+import torch
+
+import crnn
+
+torch.set_num_threads(2)
+
+CRNN = os.environ.get("CRNN_BINARY", "crnn")
+SOURCE = os.environ.get("CRNN_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def run(*args):
+    r = subprocess.run([CRNN, "--threads", "2", *map(str, args)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def write_wav(path, samples, rate=16000):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(int(max(-32767, min(32767, s * 32767))).to_bytes(2, "little", signed=True)
+                               for s in samples))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny two-class corpus of tones (low vs high pitch, 6 speakers) and a
+    model trained on it by `crnn train`."""
+    d = tmp_path_factory.mktemp("corpus")
+    g = torch.Generator().manual_seed(0)
+    rows = []
+    for s in range(6):
+        for i in range(6):
+            label = "low" if i % 2 == 0 else "high"
+            f0 = (180 if label == "low" else 420) * (1 + 0.05 * s)
+            n = 4000 + 800 * i
+            t = torch.arange(n) / 16000
+            x = 0.3 * torch.sin(2 * math.pi * f0 * t) + 0.01 * torch.randn(n, generator=g)
+            name = f"s{s}_{i}.wav"
+            write_wav(d / name, x.tolist())
+            split = "test" if s == 5 else ("valid" if s == 4 else "train")
+            rows.append([f"s{s}_{i}", name, f"s{s}", label, split])
+    with open(d / "m.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["id", "path", "speaker", "label", "split"], *rows])
+    run("features", d / "m.csv", "-o", d / "f.h5")
+    (d / "c.toml").write_text(f"""[data]
+manifest = "{d / 'm.csv'}"
+features = "{d / 'f.h5'}"
+task = "label"
+[model]
+recurrent_size = 8
+dense_size = 8
+average_last = 0
+[[model.front_end]]
+type = "lstm"
+features = 6
+source = "cell"
+reduce = "max"
+[train]
+batch_size = 8
+max_epochs = 2
+seed = 1
+""")
+    run("train", d / "c.toml", "-o", d / "run")
+    return d
+
+
+def test_load_gives_a_module_with_the_model_files_description(trained):
+    model = crnn.load(trained / "run")
+    assert isinstance(model, torch.nn.Module) and not model.training
+    assert sorted(model.labels) == ["high", "low"]
+    assert model.task == "label"
+    assert model.feature_extractor.startswith("kaldi-fbank")
+    assert model.normalization == "speaker"
+    feats = model.features(trained / "s5_1.wav")
+    assert feats.shape[1] == 26 and feats.shape[0] > 0
+    log_p = model(feats.unsqueeze(0), torch.tensor([feats.shape[0]]))
+    assert log_p.shape == (1, 2)
+    torch.testing.assert_close(log_p.exp().sum(), torch.tensor(1.0))
+
+
+def test_python_probabilities_equal_crnn_predict(trained):
+    files = [trained / f"s5_{i}.wav" for i in range(6)]
+    out = run("predict", trained / "run", *files)
+    want = {json.loads(line)["path"]: json.loads(line) for line in out.splitlines()}
+    classifier = crnn.Classifier(trained / "run")
+    got = classifier.predict(files)
+    assert len(got) == len(files)
+    for p in got:
+        w = want[p.path]
+        assert p.error == "" and p.label == w["label"]
+        assert p.frames == w["frames"]
+        want_probs = [w["probabilities"][label] for label in classifier.labels]
+        assert p.probabilities == pytest.approx(want_probs, abs=1e-6)
+
+
+def test_load_forward_equals_the_classifier_with_utterance_statistics(trained):
+    # One utterance, normalized with its own statistics: load()'s module on those
+    # features must give the Classifier's probabilities.
+    model = crnn.load(trained / "run")
+    path = trained / "s5_2.wav"
+    feats = model.features(path)
+    mean, std = feats.mean(0), feats.std(0, unbiased=False)
+    normed = (feats - mean) / std
+    probs = model(normed.unsqueeze(0), torch.tensor([feats.shape[0]])).exp()[0]
+    p = crnn.Classifier(trained / "run").predict([path], normalization="utterance")[0]
+    assert p.probabilities == pytest.approx(probs.tolist(), abs=1e-5)
+
+
+def test_exported_torchscript_model_equals_the_cpp_model(trained, tmp_path):
+    run("export", trained / "run", "-o", tmp_path / "model.ts.pt")
+    # A fresh interpreter with plain PyTorch: only the ops library is loaded.
+    script = f"""
+import json, torch
+torch.ops.load_library({crnn.OPS_LIBRARY!r})
+m = torch.jit.load({str(tmp_path / 'model.ts.pt')!r})
+torch.manual_seed(0)
+x = torch.randn(3, 50, 26)
+lengths = torch.tensor([50, 31, 12])
+print(json.dumps({{"labels": list(m.labels), "task": m.task, "log_p": m(x, lengths).tolist()}}))
+"""
+    r = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
+                       env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    model = crnn.load(trained / "run")
+    torch.manual_seed(0)
+    x = torch.randn(3, 50, 26)
+    want = model(x, torch.tensor([50, 31, 12]))
+    assert got["labels"] == model.labels and got["task"] == "label"
+    torch.testing.assert_close(torch.tensor(got["log_p"]), want, rtol=1e-6, atol=1e-6)
+
+
+def test_export_of_a_missing_model_is_an_error(tmp_path):
+    r = subprocess.run([CRNN, "export", tmp_path / "nope.pt", "-o", tmp_path / "x.pt"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "nope.pt" in r.stderr
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_load_of_a_file_that_is_not_a_model_names_it(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(RuntimeError, match="bad.pt"):
+        crnn.load(bad)
+
+
+def test_fbank_equals_the_kaldi_reference():
+    fixture = os.path.join(SOURCE, "tests", "fixtures", "fbank")
+    with wave.open(os.path.join(fixture, "tiny.wav")) as w:
+        rate = w.getframerate()
+        raw = w.readframes(w.getnframes())
+    samples = torch.frombuffer(bytearray(raw), dtype=torch.int16).float() / 32768
+    want = torch.tensor([[float(v) for v in line.strip().strip(",").split(",")]
+                         for line in open(os.path.join(fixture, "tiny_fbank26.csv")) if line.strip()])
+    got = crnn.features.fbank(samples, rate)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-3)
+
+
+def test_fbank_bad_input():
+    with pytest.raises(RuntimeError, match="expected a 1-D"):
+        crnn.features.fbank(torch.zeros(2, 100), 16000)
+    with pytest.raises(RuntimeError, match="sample_rate must be in"):
+        crnn.features.fbank(torch.zeros(1000), 0)
+
+
+def test_the_trained_model_example_runs(trained):
+    script = os.path.join(SOURCE, "examples", "python", "use_trained_model.py")
+    r = subprocess.run(["/usr/bin/python3", script, str(trained / "run"), str(trained / "s5_0.wav")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    first, last = r.stdout.splitlines()[0], r.stdout.splitlines()[-1]
+    assert first.startswith(str(trained / "s5_0.wav"))
+    probs = eval(last)  # {'high': p, 'low': q}
+    assert sorted(probs) == ["high", "low"] and abs(sum(probs.values()) - 1) < 1e-5

@@ -1,0 +1,298 @@
+#include "crnn/ops/torch_ops.h"
+
+#include <torch/custom_class.h>
+#include <torch/library.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "crnn/audio/fbank.h"
+#include "crnn/infer/classifier.h"
+#include "crnn/ops/module_spec.h"
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/config.h"
+#include "crnn/util/threads.h"
+
+namespace crnn::ops {
+
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+/// Builds a module without disturbing the caller's random numbers: its
+/// initial values are overwritten by the caller's parameters anyway.
+BuiltModule build_quietly(const std::string& kind, const std::string& options) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  const auto state = generator.get_state();
+  torch::NoGradGuard no_grad;
+  auto built = build_module(kind, options);
+  generator.set_state(state);
+  return built;
+}
+
+/// The checks every input of module_forward gets, worded for a Python user.
+void check_inputs(const std::string& who, int64_t input_size, const Tensor& x, const Tensor& lengths) {
+  TORCH_CHECK(x.defined() && lengths.defined(), who, ": x and lengths must be tensors");
+  TORCH_CHECK(x.device().is_cpu(), who, ": x is on ", x.device(),
+              "; this crnn build runs on the CPU only (use x.cpu())");
+  TORCH_CHECK(lengths.device().is_cpu(), who, ": lengths is on ", lengths.device(),
+              "; lengths must be a CPU tensor");
+  TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble, who,
+              ": x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() == 3, who, ": x must be batch × time × features (3-D), got shape ", x.sizes());
+  TORCH_CHECK(x.size(2) == input_size, who, ": x has ", x.size(2), " features per frame, the module expects ",
+              input_size, " (input_size)");
+  TORCH_CHECK(x.size(0) >= 1 && x.size(1) >= 1, who, ": x is empty (shape ", x.sizes(), ")");
+  TORCH_CHECK(!at::isFloatingType(lengths.scalar_type()) && !at::isComplexType(lengths.scalar_type()) &&
+                  lengths.scalar_type() != torch::kBool,
+              who, ": lengths must be an integer tensor, got ", lengths.scalar_type());
+  TORCH_CHECK(lengths.dim() == 1 && lengths.size(0) == x.size(0), who,
+              ": lengths must have one entry per sequence (", x.size(0), "), got shape ", lengths.sizes());
+  const auto l = lengths.to(torch::kLong);
+  const int64_t lo = l.min().item<int64_t>(), hi = l.max().item<int64_t>();
+  TORCH_CHECK(lo >= 1 && hi <= x.size(1), who, ": lengths must be in 1..", x.size(1),
+              " (the padded length of x), got values from ", lo, " to ", hi);
+  TORCH_CHECK(torch::isfinite(x).all().item<bool>(), who, ": x contains NaN or infinite values");
+}
+
+/// Points the module's parameters at the caller's tensors (detached: the
+/// module's graph ends at its own leaves); returns those leaves.
+std::vector<Tensor> bind_parameters(const std::string& who, torch::nn::Module& module,
+                                    const std::vector<Tensor>& params, const Tensor& x) {
+  auto named = module.named_parameters(/*recurse=*/true);
+  TORCH_CHECK(named.size() == params.size(), who, ": expected ", named.size(), " parameter tensors, got ",
+              params.size());
+  std::vector<Tensor> leaves;
+  leaves.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& name = named[i].key();
+    const Tensor& p = params[i];
+    TORCH_CHECK(p.defined(), who, ": parameter ", parameter_attribute_name(name), " is undefined");
+    TORCH_CHECK(p.device().is_cpu(), who, ": parameter ", parameter_attribute_name(name), " is on ", p.device(),
+                "; this crnn build runs on the CPU only");
+    TORCH_CHECK(p.scalar_type() == x.scalar_type(), who, ": parameter ", parameter_attribute_name(name), " is ",
+                p.scalar_type(), " but x is ", x.scalar_type(), " (convert one: module.double() or x.float())");
+    TORCH_CHECK(p.sizes() == named[i].value().sizes(), who, ": parameter ", parameter_attribute_name(name),
+                " has shape ", p.sizes(), ", the module's options give ", named[i].value().sizes());
+    Tensor leaf = named[i].value();
+    leaf.set_data(p.detach().contiguous());
+    leaves.push_back(leaf);
+  }
+  return leaves;
+}
+
+/// One autograd node around a whole crnn module: its forward records the
+/// module's own graph (fused kernels included) on private leaves, and its
+/// backward runs that graph and hands the leaves' gradients to the caller's
+/// parameters. First derivatives only.
+class ModuleFunction : public torch::autograd::Function<ModuleFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, std::string kind, std::string options, bool training,
+                               Tensor x, Tensor lengths, at::TensorList params) {
+    torch::AutoGradMode grad(true);
+    const std::string who = python_name(kind);
+    auto built = build_quietly(kind, options);
+    built.module->train(training);
+    auto leaves = bind_parameters(who, *built.module, params.vec(), x);
+    Tensor xin = x.detach().contiguous().requires_grad_(x.requires_grad());
+    auto y = built.forward({xin, lengths.to(torch::kLong).contiguous()});
+    // Saved as SavedVariables, not saved_data: the engine releases them after
+    // a backward that does not retain the graph, and with them the module's
+    // own graph and its buffers.
+    std::vector<Tensor> saved{y.data, xin};
+    saved.insert(saved.end(), leaves.begin(), leaves.end());
+    ctx->save_for_backward(saved);
+    ctx->saved_data["kind"] = kind;
+    ctx->saved_data["options"] = options;
+    ctx->saved_data["training"] = training;
+    ctx->saved_data["lengths"] = lengths;
+    ctx->saved_data["backward_count"] = static_cast<int64_t>(0);
+    Tensor y_lengths = y.lengths.clone();
+    ctx->mark_non_differentiable({y_lengths});
+    // A copy, so that in-place changes of the output do not touch the saved graph.
+    return {y.data.detach().clone(), y_lengths};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor& y = saved[0];
+    const Tensor& x = saved[1];
+    const std::vector<Tensor> leaves(saved.begin() + 2, saved.end());
+    std::vector<Tensor> inputs;
+    if (x.requires_grad()) inputs.push_back(x);
+    inputs.insert(inputs.end(), leaves.begin(), leaves.end());
+    Tensor g = grad_out[0].defined() ? grad_out[0] : torch::zeros_like(y);
+    // The fused kernels consume their saved activations in the backward, so
+    // the module's graph runs once; a second backward through the same node
+    // (retain_graph=True, gradcheck) recomputes the module's forward first.
+    const int64_t count = ctx->saved_data["backward_count"].toInt();
+    ctx->saved_data["backward_count"] = count + 1;
+    std::vector<Tensor> grads;
+    if (count == 0) {
+      grads = torch::autograd::grad({y}, inputs, {g}, /*retain_graph=*/false, /*create_graph=*/false,
+                                    /*allow_unused=*/true);
+    } else {
+      torch::AutoGradMode grad_mode(true);
+      const std::string kind = ctx->saved_data["kind"].toStringRef();
+      auto built = build_quietly(kind, ctx->saved_data["options"].toStringRef());
+      built.module->train(ctx->saved_data["training"].toBool());
+      std::vector<Tensor> values;
+      for (const auto& leaf : leaves) values.push_back(leaf.detach());
+      auto again_leaves = bind_parameters(python_name(kind), *built.module, values, x);
+      Tensor again_x = x.detach().requires_grad_(x.requires_grad());
+      auto again = built.forward({again_x, ctx->saved_data["lengths"].toTensor().to(torch::kLong).contiguous()});
+      std::vector<Tensor> again_inputs;
+      if (x.requires_grad()) again_inputs.push_back(again_x);
+      again_inputs.insert(again_inputs.end(), again_leaves.begin(), again_leaves.end());
+      grads = torch::autograd::grad({again.data}, again_inputs, {g}, /*retain_graph=*/false,
+                                    /*create_graph=*/false, /*allow_unused=*/true);
+    }
+    // kind, options, training, x, lengths, then one per parameter.
+    variable_list out(5 + leaves.size());
+    size_t next = 0;
+    if (x.requires_grad()) out[3] = grads[next++];
+    for (size_t i = 0; i < leaves.size(); ++i) out[5 + i] = grads[next++];
+    return out;
+  }
+};
+
+/// `torch.classes.crnn.Classifier`: infer::Classifier for Python and TorchScript.
+struct ClassifierHolder : torch::CustomClassHolder {
+  explicit ClassifierHolder(const std::string& path) : classifier(path) {}
+  infer::Classifier classifier;
+};
+
+using PredictionTuple = std::tuple<std::string, std::string, std::vector<double>, int64_t, std::string>;
+
+std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>& self, std::vector<std::string> paths,
+                                     std::string normalization, int64_t batch_size) {
+  std::vector<infer::Input> inputs;
+  for (auto& p : paths) inputs.push_back({p, p, "", "", {}});
+  infer::PredictOptions o;
+  o.normalization = infer::parse_normalization(normalization);
+  TORCH_CHECK(batch_size >= 1, "crnn.Classifier.predict: batch_size must be at least 1, got ", batch_size);
+  o.batch_size = batch_size;
+  std::vector<PredictionTuple> out;
+  for (auto& p : self->classifier.predict(std::move(inputs), o))
+    out.emplace_back(p.path, p.label, std::vector<double>(p.probabilities.begin(), p.probabilities.end()),
+                     p.frames, p.error);
+  return out;
+}
+
+}  // namespace
+
+std::string parameter_attribute_name(const std::string& cpp_name) {
+  std::string s = cpp_name;
+  for (char& c : s)
+    if (c == '.') c = '_';
+  return s;
+}
+
+std::tuple<std::vector<std::string>, std::vector<Tensor>> module_init(const std::string& kind,
+                                                                      const std::string& options) {
+  torch::NoGradGuard no_grad;
+  auto built = build_module(kind, options);
+  std::vector<std::string> names;
+  std::vector<Tensor> params;
+  for (const auto& item : built.module->named_parameters(/*recurse=*/true)) {
+    names.push_back(parameter_attribute_name(item.key()));
+    params.push_back(item.value().detach().clone());
+  }
+  return {names, params};
+}
+
+std::tuple<Tensor, Tensor> module_forward(const std::string& kind, const std::string& options,
+                                          const std::vector<Tensor>& params, const Tensor& x, const Tensor& lengths,
+                                          bool training) {
+  const std::string who = python_name(kind);
+  // Options first (their errors name the option), then the inputs.
+  auto probe = build_quietly(kind, options);
+  check_inputs(who, probe.input_size, x, lengths);
+  bool needs_grad = torch::GradMode::is_enabled() && x.requires_grad();
+  for (const auto& p : params) needs_grad = needs_grad || (torch::GradMode::is_enabled() && p.requires_grad());
+  if (needs_grad) {
+    auto out = ModuleFunction::apply(kind, options, training, x, lengths, at::TensorList(params));
+    return {out[0], out[1]};
+  }
+  torch::NoGradGuard no_grad;
+  probe.module->train(training);
+  bind_parameters(who, *probe.module, params, x);
+  auto y = probe.forward({x.contiguous(), lengths.to(torch::kLong).contiguous()});
+  return {y.data, y.lengths.clone()};
+}
+
+std::tuple<std::string, std::vector<std::string>, std::vector<Tensor>> load_model(const std::string& path) {
+  auto loaded = train::load_model(path);
+  const auto& b = loaded.bundle;
+  const auto config = train::RunConfig::parse(b.config_toml, {}, path);
+  nlohmann::json info;
+  info["options"] = {{"config", b.config_toml},
+                     {"classes", static_cast<int64_t>(b.labels.size())},
+                     {"input_size", b.input_size}};
+  info["labels"] = b.labels;
+  info["task"] = b.task;
+  info["feature_extractor"] = b.feature_extractor;
+  info["sample_rate"] = b.sample_rate;
+  info["normalization"] = config.data.normalization;
+  std::vector<std::string> names;
+  std::vector<Tensor> params;
+  for (const auto& item : loaded.model->named_parameters(/*recurse=*/true)) {
+    names.push_back(parameter_attribute_name(item.key()));
+    params.push_back(item.value().detach());
+  }
+  return {info.dump(), names, params};
+}
+
+Tensor fbank(const Tensor& waveform, int64_t sample_rate, int64_t num_bins) {
+  TORCH_CHECK(waveform.device().is_cpu(), "crnn.features.fbank: the waveform is on ", waveform.device(),
+              "; this crnn build runs on the CPU only");
+  TORCH_CHECK(waveform.dim() == 1, "crnn.features.fbank: expected a 1-D (mono) waveform, got shape ",
+              waveform.sizes());
+  TORCH_CHECK(at::isFloatingType(waveform.scalar_type()),
+              "crnn.features.fbank: the waveform must be floating point (samples in [-1, 1)), got ",
+              waveform.scalar_type());
+  TORCH_CHECK(sample_rate >= 1 && sample_rate <= audio::kMaxSampleRate,
+              "crnn.features.fbank: sample_rate must be in 1..", audio::kMaxSampleRate, ", got ", sample_rate);
+  TORCH_CHECK(num_bins >= 1 && num_bins <= 1024, "crnn.features.fbank: num_bins must be in 1..1024, got ",
+              num_bins);
+  return audio::compute_fbank(waveform.detach().to(torch::kFloat).contiguous(),
+                              audio::FbankOptions().sample_rate(sample_rate).num_bins(num_bins));
+}
+
+void register_ops() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static torch::Library lib(torch::Library::DEF, "crnn", c10::nullopt, __FILE__, __LINE__);
+    lib.def("module_init(str kind, str options) -> (str[], Tensor[])", &module_init);
+    lib.def(
+        "module_forward(str kind, str options, Tensor[] params, Tensor x, Tensor lengths, bool training) -> "
+        "(Tensor, Tensor)",
+        &module_forward);
+    lib.def("load_model(str path) -> (str, str[], Tensor[])", &load_model);
+    lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);
+    lib.def("set_num_threads(int n) -> int", [](int64_t n) -> int64_t {
+      TORCH_CHECK(n >= 0 && n <= kMaxThreads, "crnn.set_num_threads: n must be in 0..", kMaxThreads, ", got ", n);
+      return crnn::set_num_threads(static_cast<int>(n));
+    });
+    static auto classifier =
+        torch::class_<ClassifierHolder>("crnn", "Classifier")
+            .def(torch::init<std::string>())
+            .def("labels", [](const c10::intrusive_ptr<ClassifierHolder>& self) { return self->classifier.labels(); })
+            .def("task", [](const c10::intrusive_ptr<ClassifierHolder>& self) { return self->classifier.task(); })
+            .def("feature_extractor",
+                 [](const c10::intrusive_ptr<ClassifierHolder>& self) { return self->classifier.feature_extractor(); })
+            .def("features_of_file",
+                 [](const c10::intrusive_ptr<ClassifierHolder>& self, std::string path) {
+                   return self->classifier.features_of_file(path);
+                 })
+            .def("features_of_waveform",
+                 [](const c10::intrusive_ptr<ClassifierHolder>& self, Tensor samples, int64_t sample_rate) {
+                   return self->classifier.features_of_waveform(samples.detach(), sample_rate);
+                 })
+            .def("predict", &predict);
+  });
+}
+
+}  // namespace crnn::ops
