@@ -1,11 +1,18 @@
 // End-to-end: the crnn binary on a temporary manifest.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <thread>
 
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
@@ -134,4 +141,121 @@ TEST(FeaturesCli, BadManifest) {
   CliRun r = run_crnn("features '" + m + "' -o '" + dir.file("f.h5") + "'");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("missing required column 'id'"), std::string::npos) << r.out;
+}
+
+namespace {
+
+/// `n` one-second tones (one speaker each pair) and a manifest for them.
+std::string tone_corpus(const crnn::test::TempDir& dir, int n) {
+  const std::string manifest = dir.file("tones.csv");
+  std::ofstream m(manifest);
+  m << "id,speaker,path,label\n";
+  for (int i = 0; i < n; ++i) {
+    const std::string name = "tone" + std::to_string(i) + ".wav";
+    crnn::test::write_audio(dir.file(name), crnn::test::sine(200.0f + 37.0f * i, 16000, 1.0), 16000, 1);
+    m << "t" << i << ",s" << i / 2 << "," << name << "," << (i % 2 ? "hi" : "lo") << "\n";
+  }
+  return manifest;
+}
+
+/// Every row of `a` equals the same row of `b`, and both hold the same ids.
+::testing::AssertionResult same_rows(const std::string& a, const std::string& b) {
+  using crnn::data::FeatureStore;
+  auto x = FeatureStore::open(a, FeatureStore::Mode::Read), y = FeatureStore::open(b, FeatureStore::Mode::Read);
+  auto ix = x.ids(), iy = y.ids();
+  std::sort(ix.begin(), ix.end());
+  std::sort(iy.begin(), iy.end());
+  if (ix != iy) return ::testing::AssertionFailure() << ix.size() << " ids vs " << iy.size();
+  for (const auto& id : ix)
+    if (!torch::equal(x.read(id), y.read(id))) return ::testing::AssertionFailure() << "row " << id << " differs";
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+// A disk that fills up while a row is flushed (the completion mark reaches the
+// file, half the frames do not; util/file_io.h's CRNN_FAULT_WRITE seam): the run
+// fails with a message, and the resume recomputes that row instead of counting it.
+TEST(FeaturesCli, DiskFullWhileWritingARowIsRecomputedOnResume) {
+  crnn::test::TempDir dir;
+  const std::string manifest = tone_corpus(dir, 6);
+  ASSERT_EQ(run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("ref.h5") + "'").status, 0);
+  CliRun r = crnn::test::run_command("CRNN_FAULT_WRITE=f.h5:3 '" + std::string(CRNN_BINARY) + "' --threads 1 features '" +
+                                     manifest + "' -o '" + dir.file("f.h5") + "'");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("flush failed (disk full?)"), std::string::npos) << r.out;
+  r = run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("f.h5") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("failed its checksum in " + dir.file("f.h5") + " (a failed write or damage): recomputing"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(same_rows(dir.file("f.h5"), dir.file("ref.h5")));
+}
+
+// kill -9 of `crnn features` at random instants: every resume either completes
+// with exactly the rows of an uninterrupted run, or stops with a message naming
+// the file — never a crash.
+TEST(FeaturesCli, KilledAtRandomInstantsEveryResumeGivesTheUninterruptedRows) {
+  crnn::test::TempDir dir;
+  const std::string manifest = tone_corpus(dir, 40);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("ref.h5") + "'").status, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string out = dir.file("f.h5");
+  std::mt19937 rng(11);
+  int completed = 0, refused = 0;
+  for (int trial = 0; trial < 10; ++trial) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      execl(CRNN_BINARY, CRNN_BINARY, "--threads", "1", "features", manifest.c_str(), "-o", out.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::uniform_real_distribution<double>(0, seconds)(rng)));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    // Resume a copy to the end; the next trial kills a resume of the original.
+    if (!std::filesystem::exists(out)) continue;
+    const std::string copy = dir.file("copy.h5");
+    std::filesystem::copy_file(out, copy, std::filesystem::copy_options::overwrite_existing);
+    CliRun r = run_crnn("--threads 1 features '" + manifest + "' -o '" + copy + "'");
+    ASSERT_TRUE(r.status == 0 || r.status == 2) << "trial " << trial << ": status " << r.status << "\n" << r.out;
+    if (r.status == 2) {
+      ++refused;
+      EXPECT_NE(r.out.find(copy), std::string::npos) << r.out;
+      continue;
+    }
+    ++completed;
+    EXPECT_TRUE(same_rows(copy, dir.file("ref.h5"))) << "trial " << trial;
+  }
+  EXPECT_GT(completed, 0) << refused << " refused";
+}
+
+// `train` and `eval` check the store against the manifest as `features` does:
+// rows computed from other audio files than the manifest names are refused.
+TEST(FeaturesCli, TrainRefusesAStoreOfOtherAudioFiles) {
+  crnn::test::TempDir dir;
+  const std::string manifest = tone_corpus(dir, 8);
+  ASSERT_EQ(run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("f.h5") + "'").status, 0);
+  // Same ids, the files swapped.
+  std::string text;
+  {
+    std::ifstream in(manifest);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto swap_at = text.find("tone0.wav");
+  text.replace(text.find("tone1.wav"), 9, "tone0.wav");
+  text.replace(swap_at, 9, "tone1.wav");
+  std::ofstream(dir.file("swapped.csv")) << text;
+  std::ofstream(dir.file("c.toml")) << "[data]\nmanifest = \"" << dir.file("swapped.csv") << "\"\nfeatures = \""
+                                    << dir.file("f.h5") << "\"\ntask = \"label\"\n[train]\nmax_epochs = 1\n";
+  CliRun r = run_crnn("--threads 1 train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(dir.file("f.h5") + ": holds features of other audio files than the manifest " +
+                       dir.file("swapped.csv") + " names for 2 id(s)"),
+            std::string::npos)
+      << r.out;
 }

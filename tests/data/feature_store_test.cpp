@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "crnn/data/feature_store.h"
 #include "support/test_support.h"
@@ -194,4 +197,123 @@ TEST(FeatureStore, NonFiniteValuesAndAbsurdSizesAreRefusedOnRead) {
   EXPECT_TRUE(contains(error_of([&] { store.read("wide"); }),
                        path + ": dataset for 'wide' declares 100000000 × 65536 values (at most 100000000 frames, "
                               "65536 features and 2147483648 values are read)"));
+}
+
+namespace {
+
+/// Overwrites a stored row's data in place, leaving its attributes (checksum,
+/// completion mark) as they were: what a failed flush or a disk error leaves.
+void overwrite_row_data(const std::string& path, const std::string& name, float value) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, ("/features/" + name).c_str(), H5P_DEFAULT);
+  hid_t s = H5Dget_space(d);
+  hsize_t dims[2];
+  H5Sget_simple_extent_dims(s, dims, nullptr);
+  std::vector<float> data(dims[0] * dims[1], value);
+  H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data());
+  H5Sclose(s);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+}  // namespace
+
+// A row marked complete whose bytes are not the ones written: read() names the
+// file and the utterance; a resume (Append) finds it, deletes it and reports it.
+TEST(FeatureStore, ChecksumCatchesDamagedRowsAndAppendRecomputesThem) {
+  using crnn::test::contains;
+  using crnn::test::error_of;
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  {
+    auto store = FeatureStore::open(path, Mode::Truncate);
+    store.write("a", torch::ones({3, 2}));
+    store.write("b", torch::arange(8, torch::kFloat).reshape({4, 2}));
+  }
+  overwrite_row_data(path, "b", 0.0f);
+  {
+    auto store = FeatureStore::open(path, Mode::Read);
+    EXPECT_TRUE(torch::equal(store.read("a"), torch::ones({3, 2})));
+    EXPECT_TRUE(contains(error_of([&] { store.read("b"); }),
+                         path + ": features of 'b' do not match their checksum (stored "));
+  }
+  auto store = FeatureStore::open(path, Mode::Append);
+  EXPECT_EQ(store.discarded_damaged(), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(store.discarded_incomplete().empty());
+  EXPECT_FALSE(store.contains("b"));
+  EXPECT_EQ(store.ids(), (std::vector<std::string>{"a"}));
+  store.write("b", torch::full({4, 2}, 5.0f));
+  EXPECT_TRUE(torch::equal(store.read("b"), torch::full({4, 2}, 5.0f)));
+}
+
+TEST(FeatureStore, AbsurdValuesAreRefusedWithTheUtteranceNamed) {
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  auto x = torch::zeros({3, 2});
+  x[1][0] = 3e38f;
+  FeatureStore::open(path, Mode::Truncate).write("big", x);
+  auto store = FeatureStore::open(path, Mode::Read);
+  EXPECT_TRUE(crnn::test::contains(crnn::test::error_of([&] { store.read("big"); }),
+                                   path + ": features of 'big' hold an absurd value (3e+38 at frame 1, feature 0;"));
+}
+
+// Damaged files — random bytes flipped anywhere — give errors, never a crash
+// or a row that differs from what was written. Each trial runs in a child
+// process, so a crash fails this test instead of ending the suite.
+TEST(FeatureStore, ByteFlippedFilesGiveErrorsNeverCrashesOrWrongRows) {
+  crnn::test::TempDir dir;
+  const std::string clean = dir.file("clean.h5");
+  std::vector<torch::Tensor> rows;
+  {
+    auto store = FeatureStore::open(clean, Mode::Truncate);
+    store.set_attributes({16000, 10.0, {"x", "y", "z"}, "test"});
+    for (int i = 0; i < 24; ++i) {  // > 8 links: HDF5's dense link storage, where the crash was seen
+      rows.push_back(torch::rand({20 + i, 3}));
+      store.write("utt" + std::to_string(i), rows.back());
+    }
+  }
+  const auto size = std::filesystem::file_size(clean);
+  std::mt19937 rng(7);
+  int crashes = 0, wrong = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    const std::string path = dir.file("t" + std::to_string(trial) + ".h5");
+    std::filesystem::copy_file(clean, path);
+    {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      for (int k = 0; k < 6; ++k) {
+        f.seekp(static_cast<std::streamoff>(std::uniform_int_distribution<uint64_t>(0, size - 1)(rng)));
+        f.put(static_cast<char>(std::uniform_int_distribution<int>(0, 255)(rng)));
+      }
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+      int mismatches = 0;
+      for (auto mode : {Mode::Read, Mode::Append}) {
+        try {
+          auto store = FeatureStore::open(path, mode);
+          for (const auto& id : store.ids()) {
+            try {
+              const auto x = store.read(id);
+              const int i = std::stoi(id.substr(3));
+              if (!torch::equal(x, rows.at(static_cast<size_t>(i)))) ++mismatches;
+            } catch (const std::exception&) {
+            }
+          }
+        } catch (const std::exception&) {
+        }
+      }
+      _exit(mismatches > 0 ? 1 : 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFSIGNALED(status)) {
+      ++crashes;
+      ADD_FAILURE() << "trial " << trial << ": signal " << WTERMSIG(status);
+    } else if (WEXITSTATUS(status) != 0) {
+      ++wrong;
+      ADD_FAILURE() << "trial " << trial << ": a row read back differs from the one written";
+    }
+  }
+  EXPECT_EQ(crashes, 0);
+  EXPECT_EQ(wrong, 0);
 }

@@ -5,7 +5,9 @@
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
+#include <random>
 
 #include "crnn/data/error.h"
 #include "crnn/train/checkpoint.h"
@@ -157,3 +159,65 @@ TEST(Checkpoint, LabelsMustMatchTheWeightsAndBeDistinct) {
 }
 
 }  // namespace
+
+namespace {
+
+/// Loads `path` and says whether it gives exactly `want`'s parameters ("same"),
+/// a DataError naming the file ("error") or anything else.
+std::string load_outcome(const std::string& path, const nn::SequenceClassifier& want) {
+  try {
+    auto loaded = train::load_model(path);
+    for (const auto& p : want->named_parameters())
+      if (!torch::equal(p.value(), loaded.model->named_parameters()[p.key()])) return "different";
+    return "same";
+  } catch (const data::DataError& e) {
+    return std::string(e.what()).rfind(path + ": ", 0) == 0 ? "error" : std::string("error without the file: ") + e.what();
+  } catch (const std::exception& e) {
+    return std::string("other exception: ") + e.what();
+  }
+}
+
+}  // namespace
+
+// A flipped byte in a weight (a disk or copy error) is an error naming the file,
+// not silently different predictions: the model file carries a checksum.
+TEST(Checkpoint, FlippedWeightByteIsAnErrorNamingTheFile) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "m.pt");
+  size_t size = 0;
+  const auto victim = largest_tensor_record(s.path, &size);
+  const auto flipped = dir.file("flipped.pt");
+  rewrite_archive(s.path, flipped, [&](const std::string& name, std::string d) -> std::optional<std::string> {
+    if (name == victim) d[d.size() / 2] = static_cast<char>(d[d.size() / 2] ^ 0x10);  // a small, finite change
+    return d;
+  });
+  const auto msg = load_error(flipped);
+  EXPECT_NE(msg.find(flipped + ": model file damaged: its contents do not match the checksum written with it"),
+            std::string::npos)
+      << msg;
+}
+
+// 50 flipped bits anywhere in the file, 200 times: each load gives the saved
+// model exactly or a DataError naming the file — never other weights, never
+// another exception (damaged bytes reach LibTorch's pickler and TorchScript
+// importer, whose errors are not c10::Errors).
+TEST(Checkpoint, RandomByteFlipsNeverLoadAsAnotherModel) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "m.pt");
+  std::string bytes;
+  {
+    std::ifstream in(s.path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::string damaged = bytes;
+    for (int k = 0; k < 50; ++k)
+      damaged[std::uniform_int_distribution<size_t>(0, damaged.size() - 1)(rng)] ^=
+          static_cast<char>(1 << std::uniform_int_distribution<int>(0, 7)(rng));
+    const auto path = dir.file("d" + std::to_string(trial) + ".pt");
+    std::ofstream(path, std::ios::binary) << damaged;
+    const auto outcome = load_outcome(path, s.model);
+    EXPECT_TRUE(outcome == "same" || outcome == "error") << "trial " << trial << ": " << outcome;
+  }
+}

@@ -128,18 +128,17 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
   for (const auto& id : store.discarded_incomplete())
     fmt::print(stderr, "features: '{}' was incomplete in {} (interrupted run): recomputing\n", id,
                output);
+  for (const auto& id : store.discarded_damaged())
+    fmt::print(stderr, "features: '{}' failed its checksum in {} (a failed write or damage): recomputing\n", id,
+               output);
 
   std::vector<size_t> todo;
-  std::vector<std::string> moved;  // ids stored from another file than the manifest now names
+  std::vector<std::pair<std::string, std::string>> id_paths;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (!store.contains(jobs[i].id)) {
-      todo.push_back(i);
-    } else if (const std::string from = store.source(jobs[i].id);
-               // File names, not whole paths: a corpus moved or mounted elsewhere keeps its features.
-               !from.empty() && fs::path(from).filename() != fs::path(jobs[i].path).filename()) {
-      moved.push_back(fmt::format("'{}': stored from {}, the manifest now names {}", jobs[i].id, from, jobs[i].path));
-    }
+    if (!store.contains(jobs[i].id)) todo.push_back(i);
+    id_paths.emplace_back(jobs[i].id, jobs[i].path);
   }
+  const std::vector<std::string> moved = data::moved_sources(store, id_paths);
   // Resuming would keep the old file's features under the id: silently wrong data.
   if (!moved.empty())
     throw DataError(fmt::format("{} holds features of other audio files for {} id(s) of {}, e.g.\n  {}\nUse "

@@ -3,12 +3,17 @@
 #include <fmt/core.h>
 #include <hdf5.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <type_traits>
 
 #include "crnn/audio/fbank.h"
+#include "crnn/util/checksum.h"
+#include "crnn/util/file_io.h"
 
 namespace crnn::data {
 namespace fs = std::filesystem;
@@ -23,6 +28,7 @@ constexpr const char* kGroup = "features";
 constexpr const char* kFormat = "crnn-features-1";
 constexpr const char* kComplete = "complete";
 constexpr const char* kSource = "source";  // the audio file a matrix was computed from
+constexpr const char* kCrc = "crc32";      // CRC-32 of the matrix's float32 bytes (little-endian)
 
 // HDF5 prints its error stack to stderr by default; we report errors
 // ourselves. With the thread-safe library the setting is per thread.
@@ -74,6 +80,86 @@ std::vector<std::string> link_names(hid_t group) {
     H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names);
   }
   return names;
+}
+
+/// Reads a complete dataset's matrix and whether it matches its stored CRC
+/// (true for rows written before checksums existed). False if unreadable.
+bool row_intact(hid_t group, const std::string& name) {
+  Handle dset(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!dset.ok()) return false;
+  if (H5Aexists(dset, kCrc) <= 0) return true;
+  Handle space(H5Dget_space(dset), H5Sclose);
+  if (!space.ok() || H5Sget_simple_extent_ndims(space) != 2) return false;
+  hsize_t dims[2];
+  H5Sget_simple_extent_dims(space, dims, nullptr);
+  if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth || (dims[1] > 0 && dims[0] > kMaxStoredValues / dims[1]))
+    return false;
+  std::vector<float> data(static_cast<size_t>(dims[0] * dims[1]));
+  if (!data.empty() && H5Dread(dset, H5T_IEEE_F32LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) return false;
+  uint32_t stored = 0;
+  Handle attr(H5Aopen(dset, kCrc, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok() || H5Aread(attr, H5T_NATIVE_UINT32, &stored) < 0) return false;
+  return crnn::crc32(data.data(), data.size() * sizeof(float)) == stored;
+}
+
+/// Opens `path` read-only in a child process and walks what open() and a
+/// resume touch: the link table of /features and, with `verify_rows`, every
+/// complete row against its checksum. Why a child: a file cut off inside an
+/// HDF5 metadata write (kill -9 during a flush) can make libhdf5 itself abort
+/// or corrupt memory while iterating links (free(): invalid pointer); in a
+/// child that costs the child, and the caller gets a message instead of a
+/// crash. Returns the names of rows that failed their check; throws
+/// FeatureStoreError when the child died.
+std::vector<std::string> probe_in_child(const std::string& path, bool verify_rows) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};  // no probe possible: open as before
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return {};
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) _exit(3);  // the parent's own open reports it
+    if (H5Lexists(file, kGroup, H5P_DEFAULT) > 0) {
+      const hid_t group = H5Gopen2(file, kGroup, H5P_DEFAULT);
+      if (group >= 0) {
+        for (const auto& name : link_names(group)) {
+          if (!verify_rows || !is_complete(group, name) || row_intact(group, name)) continue;
+          const std::string line = name + '\0';
+          if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(4);
+        }
+      }
+    }
+    // _exit, not exit: no atexit handlers (HDF5's would flush the parent's open files from here).
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index crashed libhdf5 with signal "
+                                              "{}; a run killed inside a write can leave it so): delete it and run "
+                                              "`crnn features` again to recompute the features",
+                                              WTERMSIG(status)));
+  std::vector<std::string> bad;
+  for (size_t start = 0, end; (end = out.find('\0', start)) != std::string::npos; start = end + 1)
+    bad.push_back(out.substr(start, end - start));
+  return bad;
 }
 
 hid_t create_group(hid_t file) {
@@ -206,6 +292,8 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
   if (exists && fs::is_directory(path, ec)) throw FeatureStoreError(path, "is a directory, not an HDF5 file");
   if (exists && mode != Mode::Truncate && H5Fis_hdf5(path.c_str()) <= 0)
     throw FeatureStoreError(path, "not an HDF5 file (or unreadable/corrupt)");
+  std::vector<std::string> damaged;
+  if (exists && mode != Mode::Truncate) damaged = probe_in_child(path, /*verify_rows=*/mode == Mode::Append);
 
   hid_t file = -1;
   if (mode == Mode::Truncate || (mode == Mode::Append && !exists)) {
@@ -249,7 +337,14 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
         store.discarded_.push_back(unescape_id(name));
       }
     }
-    if (!store.discarded_.empty()) store.flush();
+    // Rows marked complete whose bytes do not match their checksum: a write
+    // that failed after the mark reached the disk (disk full, I/O error) or
+    // damage since. Recomputed like incomplete ones.
+    for (const auto& name : damaged) {
+      if (link_exists(group, name) && H5Ldelete(group, name.c_str(), H5P_DEFAULT) >= 0)
+        store.damaged_.push_back(unescape_id(name));
+    }
+    if (!store.discarded_.empty() || !store.damaged_.empty()) store.flush();
   }
   return store;
 }
@@ -275,17 +370,29 @@ void FeatureStore::write(const std::string& id, const torch::Tensor& features, c
                          H5P_DEFAULT),
               H5Dclose);
   if (!dset.ok()) throw FeatureStoreError(path_, "cannot create dataset for '" + id + "'");
+  const uint32_t crc = crnn::crc32(data.data_ptr<float>(), static_cast<size_t>(data.numel()) * sizeof(float));
+  // Testing seam (util/file_io.h): a disk that fills up while this row is
+  // flushed — the completion mark reaches the file, half the frames do not.
+  const bool fault = crnn::write_fault_injected(path_);
+  torch::Tensor written = data;
+  if (fault) {
+    written = data.clone();
+    written.narrow(0, data.size(0) / 2, data.size(0) - data.size(0) / 2).zero_();
+  }
   if (data.numel() > 0 &&
-      H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr<float>()) < 0)
+      H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, written.data_ptr<float>()) < 0)
     throw FeatureStoreError(path_, "cannot write dataset for '" + id + "' (disk full?)");
-  // The mark goes last: a dataset without it is known to be incomplete.
+  // The mark goes last: a dataset without it is known to be incomplete. The
+  // checksum catches a marked row whose data did not all reach the disk.
   try {
     if (!source.empty()) write_string_attr(dset, kSource, {source}, true);
+    write_scalar_attr<uint32_t>(dset, kCrc, H5T_NATIVE_UINT32, crc);
     write_scalar_attr<uint8_t>(dset, kComplete, H5T_NATIVE_UINT8, 1);
   } catch (const std::exception& e) {
     throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
   }
   flush();
+  if (fault) throw FeatureStoreError(path_, "flush failed (disk full?) [CRNN_FAULT_WRITE]");
 }
 
 std::string FeatureStore::source(const std::string& id) const {
@@ -324,9 +431,31 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
   if (out.numel() > 0 &&
       H5Dread(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr<float>()) < 0)
     throw FeatureStoreError(path_, "cannot read dataset for '" + id + "' (corrupt file?)");
+  if (H5Aexists(dset, kCrc) > 0) {
+    uint32_t stored = 0;
+    try {
+      stored = read_scalar_attr<uint32_t>(dset, kCrc, H5T_NATIVE_UINT32);
+    } catch (const std::exception& e) {
+      throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
+    }
+    const uint32_t actual = crnn::crc32(out.data_ptr<float>(), static_cast<size_t>(out.numel()) * sizeof(float));
+    if (actual != stored)
+      throw FeatureStoreError(path_, fmt::format("features of '{}' do not match their checksum (stored {:08x}, read "
+                                                 "{:08x}): the file was damaged, or a write of it failed; run `crnn "
+                                                 "features` on it again to recompute the damaged rows",
+                                                 id, stored, actual));
+  }
   // NaN or ±inf would pass into the speaker statistics and every loss computed
-  // from them without an error.
+  // from them without an error; so would values no feature extractor makes.
   if (out.numel() > 0) {
+    const double largest = out.abs().max().item<double>();
+    if (std::isfinite(largest) && largest > kMaxFeatureMagnitude) {
+      const auto at = torch::nonzero(out.abs() > kMaxFeatureMagnitude);
+      throw FeatureStoreError(path_, fmt::format("features of '{}' hold an absurd value ({:g} at frame {}, feature {}; "
+                                                 "features beyond ±{:g} are refused)",
+                                                 id, out[at[0][0]][at[0][1]].item<double>(), at[0][0].item<int64_t>(),
+                                                 at[0][1].item<int64_t>(), kMaxFeatureMagnitude));
+    }
     const auto bad = torch::nonzero(~torch::isfinite(out));
     if (bad.size(0) > 0)
       throw FeatureStoreError(path_, fmt::format("features of '{}' hold {} non-finite value(s) (NaN or ±inf), the "
@@ -391,6 +520,18 @@ void FeatureStore::flush() {
   silence_hdf5();
   if (writable_ && H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0)
     throw FeatureStoreError(path_, "flush failed (disk full?)");
+}
+
+std::vector<std::string> moved_sources(const FeatureStore& store,
+                                       const std::vector<std::pair<std::string, std::string>>& id_paths) {
+  std::vector<std::string> moved;
+  for (const auto& [id, path] : id_paths) {
+    if (!store.contains(id)) continue;
+    const std::string from = store.source(id);
+    if (!from.empty() && fs::path(from).filename() != fs::path(path).filename())
+      moved.push_back(fmt::format("'{}': stored from {}, the manifest now names {}", id, from, path));
+  }
+  return moved;
 }
 
 }  // namespace crnn::data

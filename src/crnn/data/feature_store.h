@@ -7,19 +7,28 @@
 ///                         frame_shift_ms (double), feature_names (string array),
 ///                         extractor (string: every extractor option, see audio::describe)
 ///   /features/<id>        float32 dataset, frames x features, one per utterance;
-///                         attribute complete = 1 is written after the data
+///                         attributes source (the audio file), crc32 (CRC-32 of
+///                         the float32 bytes) and, after the data, complete = 1
 /// Ids are stored with '%' and '/' percent-escaped ("a/b" -> "a%2Fb"), since
 /// '/' separates HDF5 path components; ids() returns the original ids, in
 /// the order they were written.
 ///
-/// Durability and resume: every write() creates the dataset, writes the data,
-/// then marks it complete and calls H5Fflush, so a run that is interrupted
-/// loses at most the utterance being written. A dataset without the
-/// `complete` mark (process killed between create and flush) is invisible to
-/// contains()/ids()/read() and is deleted when the file is opened for
-/// Append, so a resumed run rewrites it. A kill *inside* H5Fflush can still
-/// leave the HDF5 metadata unreadable (HDF5 has no journal); open() then
-/// fails with a message naming the file, and the file must be regenerated.
+/// Durability and resume (docs/reliability.md): every write() creates the
+/// dataset, writes the data, its checksum, then the `complete` mark, and calls
+/// H5Fflush, so a run that is interrupted loses at most the utterance being
+/// written:
+///   - a dataset without the mark (killed between create and flush) is
+///     invisible to contains()/ids()/read() and deleted when the file is
+///     opened for Append, so a resumed run rewrites it;
+///   - a marked dataset whose bytes do not match its checksum (a flush that
+///     failed on a full disk after the mark was written, or later damage) is
+///     refused by read() naming the utterance, and deleted and recomputed by
+///     an Append open, which checks every row (discarded_damaged());
+///   - a kill *inside* H5Fflush can leave the HDF5 metadata unreadable (HDF5
+///     has no journal), and libhdf5 may then crash while reading it. open()
+///     first walks the file in a child process, so that such a file gives an
+///     error naming it and saying to regenerate it, never a crash.
+/// Rows written before checksums existed are read without the check.
 ///
 /// \code
 ///   auto store = crnn::data::FeatureStore::open("feats.h5", FeatureStore::Mode::Append);
@@ -45,6 +54,9 @@ inline constexpr unsigned long long kMaxStoredFrames = 100'000'000ULL;
 inline constexpr unsigned long long kMaxStoredWidth = 65'536ULL;
 /// Most values (frames × features) a stored matrix may have: 2^31 floats, 8 GiB.
 inline constexpr unsigned long long kMaxStoredValues = 1ULL << 31;
+/// Largest feature magnitude read() accepts. Log mel energies stay within a
+/// few hundred, eGeMAPS LLDs (Hz, dB) within 10^5; 3e38 in a row is damage.
+inline constexpr double kMaxFeatureMagnitude = 1e9;
 
 /// Any failure of the feature store; `what()` starts with the file name.
 class FeatureStoreError : public std::runtime_error {
@@ -103,6 +115,8 @@ class FeatureStore {
   std::vector<std::string> ids() const;
   /// Ids of incomplete datasets that open(..., Append) deleted.
   const std::vector<std::string>& discarded_incomplete() const { return discarded_; }
+  /// Ids of complete datasets that failed their checksum and open(..., Append) deleted.
+  const std::vector<std::string>& discarded_damaged() const { return damaged_; }
 
   /// True once set_attributes has been called on this file.
   bool has_attributes() const;
@@ -126,7 +140,16 @@ class FeatureStore {
   int64_t group_ = -1;  // hid_t of /features
   bool writable_ = false;
   std::vector<std::string> discarded_;
+  std::vector<std::string> damaged_;
 };
+
+/// Stored ids whose recorded audio file is not the one `paths` names for them
+/// (compared by file name, so a corpus moved or mounted elsewhere keeps its
+/// features), as "'id': stored from A, the manifest now names B". Ids not
+/// stored, or stored without a source, are skipped. `features`, `train` and
+/// `eval` refuse such a store: it would give one file's features to another.
+std::vector<std::string> moved_sources(const FeatureStore& store,
+                                       const std::vector<std::pair<std::string, std::string>>& id_paths);
 
 /// '%' -> "%25", '/' -> "%2F", "." -> "%2E": an id as an HDF5 link name.
 std::string escape_id(const std::string& id);

@@ -13,6 +13,7 @@
 
 #include "crnn/data/error.h"
 #include "crnn/train/config.h"
+#include "crnn/util/checksum.h"
 
 namespace crnn::train {
 namespace {
@@ -58,6 +59,31 @@ void check_loaded_tensor(const std::string& path, const std::string& name, const
     throw data::DataError(fmt::format("{}: corrupt model file (non-finite values in '{}')", path, name));
 }
 
+/// CRC-32 over everything a model file says about the model: its description
+/// and every parameter and buffer (name and bytes, in module order). Written
+/// with the file and checked on load, so damaged bytes (a disk or copy error)
+/// are an error instead of silently different predictions.
+uint32_t model_checksum(const ModelBundle& b, const nn::SequenceClassifier& model) {
+  uint32_t c = 0;
+  for (const std::string& s : {b.config_toml, b.task, join_lines(b.labels), b.feature_extractor,
+                               std::to_string(b.input_size), std::to_string(b.sample_rate)})
+    c = crnn::crc32(s + '\n', c);
+  auto add_tensor = [&](const std::string& name, const torch::Tensor& t) {
+    c = crnn::crc32(name + '\n', c);
+    if (!t.defined()) return;
+    const torch::Tensor d = t.detach().to(torch::kCPU).contiguous();
+    c = crnn::crc32(d.data_ptr(), static_cast<size_t>(d.numel()) * d.element_size(), c);
+  };
+  if (b.global_stats.mean.defined()) {
+    add_tensor("global_mean", b.global_stats.mean);
+    add_tensor("global_std", b.global_stats.std);
+    add_tensor("global_scale", b.global_stats.scale);
+  }
+  for (const auto& p : model->named_parameters()) add_tensor(p.key(), p.value());
+  for (const auto& p : model->named_buffers()) add_tensor(p.key(), p.value());
+  return c;
+}
+
 }  // namespace
 
 std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimizer* optimizer, const ModelBundle& b,
@@ -78,6 +104,7 @@ std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimi
   torch::serialize::OutputArchive weights;
   model->save(weights);
   root.write("model", weights);
+  root.write("checksum", c10::IValue(static_cast<int64_t>(model_checksum(b, model))));
   if (optimizer) {
     torch::serialize::OutputArchive opt;
     optimizer->save(opt);
@@ -187,6 +214,15 @@ LoadedModel load_model_unchecked(const std::string& path) {
   };
   for (const auto& p : out.model->named_parameters()) check(p.key(), p.value());
   for (const auto& p : out.model->named_buffers()) check(p.key(), p.value());
+  c10::IValue sum;
+  if (root.try_read("checksum", sum)) {  // files from before checksums load unchecked
+    const uint32_t actual = model_checksum(b, out.model);
+    if (!sum.isInt() || static_cast<uint32_t>(sum.toInt()) != actual)
+      throw data::DataError(fmt::format("{}: model file damaged: its contents do not match the checksum written with "
+                                        "it (stored {}, computed {:08x}); use an intact copy or train again",
+                                        path, sum.isInt() ? fmt::format("{:08x}", static_cast<uint32_t>(sum.toInt())) : "?",
+                                        actual));
+  }
   c10::IValue e;
   if (root.try_read("epoch", e)) {
     out.has_state = true;
@@ -214,6 +250,19 @@ LoadedModel load_model(const std::string& path) {
   } catch (const c10::Error& e) {
     // A missing entry or a tensor LibTorch cannot read: name the file, not a backtrace.
     throw data::DataError(path + ": corrupt model file (" + split_lines(e.what_without_backtrace()).front() + ")");
+  } catch (const data::DataError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Damaged bytes can also reach LibTorch's TorchScript importer (torch::jit::ErrorReport)
+    // or its pickler, whose errors are not c10::Errors.
+    const auto lines = split_lines(e.what());
+    std::string first;
+    for (const auto& l : lines)
+      if (l.find_first_not_of(" \t") != std::string::npos) {
+        first = l;
+        break;
+      }
+    throw data::DataError(path + ": corrupt model file (" + first + ")");
   }
 }
 

@@ -145,6 +145,14 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
         features_path, manifest_path, missing.size(), manifest.size(), first, manifest_path,
         features_path));
   }
+  // As `crnn features` refuses to resume into it: rows computed from other audio files.
+  std::vector<std::pair<std::string, std::string>> id_paths;
+  for (const auto& u : manifest.utterances()) id_paths.emplace_back(u.id, u.path);
+  const auto moved = data::moved_sources(store, id_paths);
+  if (!moved.empty())
+    throw data::DataError(fmt::format("{}: holds features of other audio files than the manifest {} names for {} "
+                                      "id(s), e.g.\n  {}\nRun `crnn features {} -o NEW.h5` and use that file.",
+                                      features_path, manifest_path, moved.size(), moved.front(), manifest_path));
 }
 
 RunData load_run_data(const DataConfig& config, std::ostream& log) {
@@ -163,11 +171,10 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   if (d.labels.size() < 2)
     throw ConfigError(fmt::format("{}: task '{}' has {} class(es); need at least 2", config.manifest,
                                   config.task, d.labels.size()));
-  auto split = data::split_by_column(assign_splits(manifest, config, &d.split_source));
-
   auto store = data::FeatureStore::open(config.features, data::FeatureStore::Mode::Read);
   check_features_cover(store, manifest, config.features, config.manifest);
   d.features = store.attributes();
+  auto split = data::split_by_column(assign_splits(manifest, config, &d.split_source));
 
   // Global statistics over the raw training frames: the normalization with
   // data.normalization = "global", else the fallback for unseen speakers.

@@ -147,4 +147,6 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
   for (size_t i = 0; i < files.size(); ++i) rename_into_place(temporaries[i], files[i].first);
 }
 
+bool write_fault_injected(const std::string& path) { return write_fault().hits(fs::path(path)); }
+
 }  // namespace crnn

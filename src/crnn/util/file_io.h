@@ -49,4 +49,10 @@ void write_text_file_atomic(const std::string& path, const std::string& text);
 /// its bytes written, then ENOSPC), for the disk-full tests.
 void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files);
 
+/// The same testing seam for writers that do not go through the functions
+/// above (the HDF5 feature store): true when this write of a file named like
+/// `path` is the N-th of CRNN_FAULT_WRITE=NAME:N. The caller then fails as a
+/// full disk would.
+bool write_fault_injected(const std::string& path);
+
 }  // namespace crnn
