@@ -59,3 +59,16 @@ TEST(Flops, RnnLayerHasOneGateAndNoRecurrentProductInAOneFrameWindow) {
   EXPECT_DOUBLE_EQ(forward_flops(o, 1, 7), classifier + 7 * (2 * 26 * 10.0 + 2 * 10 * 26.0));
   EXPECT_THROW(forward_flops(o, 0, 7), c10::Error);
 }
+
+// The analytic parameter count equals the built module's, for every preset.
+TEST(Flops, ParameterPartsCountTheBuiltModelsParameters) {
+  for (const auto& name : crnn::nn::SequenceClassifierOptions::preset_names()) {
+    const auto o = crnn::nn::SequenceClassifierOptions::preset(name, 3);
+    crnn::nn::SequenceClassifier model(o);
+    double built = 0;
+    for (const auto& p : model->parameters()) built += static_cast<double>(p.numel());
+    double counted = 0;
+    for (const auto& part : crnn::nn::parameter_parts(o)) counted += part.count;
+    EXPECT_EQ(counted, built) << name;
+  }
+}

@@ -229,6 +229,10 @@ TEST(Trainer, BadInputsGiveClearErrors) {
   }
   expect_error(cfg, {"data.manifest=" + dir.file("extra.csv")}, "does not cover the manifest", "r3");
   expect_error(cfg, {"data.features=" + dir.file("missing.h5")}, "missing.h5", "r4");
+  // A model larger than any memory: the key that sizes it, before LibTorch's allocator.
+  // (recurrent_size 65536: 4·65536² recurrent weights alone are 1.7e10 parameters.)
+  expect_error(cfg, {"model.recurrent_size=65536"}, "model.recurrent_size: the model would have 1.72e+10 parameters",
+               "r5");
   // No split at all and no folds: 6-fold speaker-group cross-validation, said so.
   {
     test::TempDir d2;

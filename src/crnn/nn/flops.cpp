@@ -38,4 +38,32 @@ double forward_flops(const SequenceClassifierOptions& options, int64_t batch, in
   return total;
 }
 
+std::vector<ParameterPart> parameter_parts(const SequenceClassifierOptions& options) {
+  std::vector<ParameterPart> parts;
+  double k = static_cast<double>(options.input_size());
+  for (size_t i = 0; i < options.front_end().size(); ++i) {
+    const auto& l = options.front_end()[i];
+    const double n = static_cast<double>(l.features()), r1 = static_cast<double>(l.window());
+    double count = 0;
+    if (l.convolutional()) {
+      count = n * k * r1 + n;
+    } else {
+      const auto ro = l.recurrent_options(static_cast<int64_t>(k));
+      const double m = static_cast<double>(ro.resolved_hidden_size());
+      const double gates = l.kind() == RecurrentKind::rnn ? 1 : 4;
+      const double dirs = l.kind() == RecurrentKind::blstm ? 2 : 1;
+      const double inputs = (l.extended() ? r1 : 1.0) * gates * m * k;
+      count = dirs * (inputs + gates * m * m + gates * m + (l.peepholes() && gates == 4 ? 3 * m : 0));
+      if (l.source() == FeatureSource::output) count += dirs * m * n + n;
+    }
+    parts.push_back({"model.front_end." + std::to_string(i), count});
+    k = n;
+  }
+  const double r = static_cast<double>(options.recurrent_size()), dirs = options.bidirectional() ? 2 : 1;
+  parts.push_back({"model.recurrent_size", dirs * (4 * r * k + 4 * r * r + 4 * r + (options.peepholes() ? 3 * r : 0))});
+  const double d = static_cast<double>(options.dense_size()), c = static_cast<double>(options.num_classes());
+  parts.push_back({"model.dense_size", dirs * r * d + d + d * c + c});
+  return parts;
+}
+
 }  // namespace crnn::nn

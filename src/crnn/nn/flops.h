@@ -24,6 +24,8 @@
 /// \endcode
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "crnn/nn/sequence_classifier.h"
 
@@ -31,6 +33,17 @@ namespace crnn::nn {
 
 /// Forward GEMM FLOPs of one batch of `batch` full-length sequences of `frames` frames.
 double forward_flops(const SequenceClassifierOptions& options, int64_t batch, int64_t frames);
+
+/// Parameters of one part of a model, named by the config key that sizes it.
+struct ParameterPart {
+  std::string key;   ///< "model.front_end.0", "model.recurrent_size", "model.dense_size"
+  double count = 0;  ///< parameters (double: absurd configs overflow nothing)
+};
+
+/// The model's parameters per part, counted from the options without building
+/// it — so that a config asking for terabytes is refused naming its key
+/// (train/trainer.cpp) instead of failing inside LibTorch's allocator.
+std::vector<ParameterPart> parameter_parts(const SequenceClassifierOptions& options);
 
 /// Forward + backward (3× forward), the work of one training step.
 inline double training_flops(const SequenceClassifierOptions& options, int64_t batch,

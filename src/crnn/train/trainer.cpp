@@ -13,8 +13,11 @@
 #include <optional>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "crnn/data/balance.h"
 #include "crnn/data/manifest.h"
+#include "crnn/nn/flops.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/util/progress.h"
@@ -136,6 +139,25 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
                                 checkpoint, fmt::join(changed, "\n  ")));
 }
 
+/// Refuses a model whose weights, gradients and Adam state alone (16 bytes
+/// per parameter) exceed this machine's memory, naming the config key that
+/// sizes its largest part — instead of LibTorch's "can't allocate N bytes".
+void check_model_fits(const nn::SequenceClassifierOptions& options) {
+  const auto parts = nn::parameter_parts(options);
+  double total = 0;
+  const nn::ParameterPart* largest = &parts.front();
+  for (const auto& p : parts) {
+    total += p.count;
+    if (p.count > largest->count) largest = &p;
+  }
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  const double need = 16.0 * total;
+  if (memory > 0 && need > memory)
+    throw ConfigError(fmt::format("{}: the model would have {:.3g} parameters ({:.3g} of them in this part), {:.3g} GB "
+                                  "with gradients and Adam's state; this machine has {:.3g} GB of memory",
+                                  largest->key, total, largest->count, need / 1e9, memory / 1e9));
+}
+
 }  // namespace
 
 RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
@@ -172,6 +194,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   torch::manual_seed(config.train.seed);
   RunData d = load_run_data(config.data, log);
   const int64_t classes = d.labels.size();
+  check_model_fits(config.model_options(classes, d.input_size));
   nn::SequenceClassifier model(config.model_options(classes, d.input_size));
   torch::optim::Adam optimizer(
       model->parameters(),
