@@ -1,13 +1,19 @@
 // `crnn train CONFIG.toml [--set key=value]... -o RUNDIR` and `crnn train --resume RUNDIR`.
 #include <fmt/core.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 
 #include "crnn/cli/command.h"
 #include "crnn/train/config.h"
 #include "crnn/nn/options.h"
+#include "crnn/train/distributed.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/subprocess.h"
 #include "crnn/util/threads.h"
 
 namespace {
@@ -19,7 +25,51 @@ struct TrainCliOptions {
   std::string resume;
   int64_t crash_after_batches = 0;
   std::string impl = "fused";
+  int64_t nproc = 1;
 };
+
+/// `--nproc N`: this process is rank 0 of N on 127.0.0.1, the others are this
+/// executable started with the same arguments and RANK = 1..N−1 (their output
+/// in RUNDIR/rank<R>.log). A failed rank ends the others.
+crnn::train::RunSummary train_local_ranks(const TrainCliOptions& o, const crnn::train::RunConfig& cfg,
+                                          const std::string& run_dir, const crnn::train::TrainOptions& to) {
+  using namespace crnn::train;
+  if (std::getenv("WORLD_SIZE"))
+    throw ConfigError("--nproc: WORLD_SIZE is already set (started by torchrun or srun?); use one or the other");
+  const std::string n = std::to_string(o.nproc);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", std::to_string(free_local_port()).c_str(), 1);
+  setenv("WORLD_SIZE", n.c_str(), 1);
+  std::filesystem::create_directories(run_dir);
+  std::vector<std::string> args{"--threads", std::to_string(at::get_num_threads()), "train"};
+  if (!o.resume.empty()) args.insert(args.end(), {"--resume", o.resume});
+  else args.insert(args.end(), {o.config, "-o", o.output});
+  for (const auto& s : o.overrides) args.insert(args.end(), {"--set", s});
+  args.insert(args.end(), {"--impl", o.impl});
+  std::vector<pid_t> others;
+  for (int64_t r = 1; r < o.nproc; ++r) {
+    setenv("RANK", std::to_string(r).c_str(), 1);
+    setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+    others.push_back(crnn::spawn_self(args, (std::filesystem::path(run_dir) / fmt::format("rank{}.log", r)).string()));
+  }
+  setenv("RANK", "0", 1);
+  setenv("LOCAL_RANK", "0", 1);
+  RunSummary s;
+  try {
+    s = train_run(cfg, run_dir, to);
+  } catch (...) {
+    for (pid_t pid : others) kill(pid, SIGTERM);
+    for (pid_t pid : others) waitpid(pid, nullptr, 0);
+    throw;
+  }
+  for (size_t i = 0; i < others.size(); ++i) {
+    int status = 0;
+    waitpid(others[i], &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      throw std::runtime_error(fmt::format("rank {} failed (see {}/rank{}.log)", i + 1, run_dir, i + 1));
+  }
+  return s;
+}
 
 int run_train(const TrainCliOptions& o) {
   using namespace crnn::train;
@@ -41,7 +91,11 @@ int run_train(const TrainCliOptions& o) {
     cfg = RunConfig::from_file(o.config, o.overrides);
   }
   if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
-  auto s = train_run(cfg, run_dir, to);
+  auto s = o.nproc > 1 ? train_local_ranks(o, cfg, run_dir, to) : train_run(cfg, run_dir, to);
+  if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0" && std::getenv("WORLD_SIZE")) {
+    fmt::print("{}: rank {} done (rank 0 writes the run directory)\n", run_dir, rank);
+    return 0;
+  }
   fmt::print("{}: best epoch {} of {}, val UA recall {:.2f}%", run_dir, s.best_epoch, s.epochs_run,
              100 * s.val_ua_recall);
   if (!std::isnan(s.test_ua_recall))
@@ -62,6 +116,11 @@ crnn::cli::Registrar reg{
       app.add_option("--impl", o->impl,
                      "CRNN/LSTM implementation: fused (fast, default) or composed (the reference)")
           ->check(CLI::IsMember({"fused", "composed"}));
+      app.add_option("--nproc", o->nproc,
+                     "Train with N local processes (data parallel, torch.distributed Gloo; --threads is per "
+                     "process). Across machines, start one `crnn train` per rank with MASTER_ADDR, MASTER_PORT, "
+                     "RANK and WORLD_SIZE set (torchrun, srun); see docs/training.md")
+          ->check(crnn::cli::IntRange(1, 256));
       app.add_option("--crash-after-batches", o->crash_after_batches,
                      "Testing aid: exit abruptly after N batches")
           ->group("");

@@ -18,6 +18,8 @@
 #include "crnn/data/balance.h"
 #include "crnn/data/manifest.h"
 #include "crnn/nn/flops.h"
+#include "crnn/train/distributed.h"
+#include "crnn/util/checksum.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/util/progress.h"
@@ -158,6 +160,31 @@ void check_model_fits(const nn::SequenceClassifierOptions& options) {
                                   largest->key, total, largest->count, need / 1e9, memory / 1e9));
 }
 
+/// The validation of a distributed run: rank r evaluates examples r, r + W, …
+/// and the confusion counts and loss sums are added over the ranks, so every
+/// rank sees the evaluation of the whole set (and stops at the same epoch).
+Evaluation evaluate_sharded(ProcessGroup& group, nn::SequenceClassifier& model, const std::vector<data::Example>& all,
+                            int64_t classes, int64_t batch_size) {
+  std::vector<data::Example> mine;
+  for (size_t i = static_cast<size_t>(group.rank()); i < all.size(); i += static_cast<size_t>(group.world_size()))
+    mine.push_back(all[i]);
+  Evaluation local = mine.empty() ? Evaluation{ConfusionMatrix(classes)} : evaluate(model, mine, classes, batch_size);
+  auto counts = torch::zeros({classes * classes + 2}, torch::kDouble);
+  for (int64_t t = 0; t < classes; ++t)
+    for (int64_t p = 0; p < classes; ++p) counts[t * classes + p] = static_cast<double>(local.confusion.counts()[t][p]);
+  counts[classes * classes] = local.loss * static_cast<double>(local.count);
+  counts[classes * classes + 1] = static_cast<double>(local.count);
+  std::vector<torch::Tensor> reduce{counts};
+  group.allreduce_sum(reduce);
+  Evaluation e{ConfusionMatrix(classes)};
+  for (int64_t t = 0; t < classes; ++t)
+    for (int64_t p = 0; p < classes; ++p)
+      for (int64_t k = static_cast<int64_t>(reduce[0][t * classes + p].item<double>()); k > 0; --k) e.confusion.add(t, p);
+  e.count = static_cast<int64_t>(reduce[0][classes * classes + 1].item<double>());
+  e.loss = e.count > 0 ? reduce[0][classes * classes].item<double>() / static_cast<double>(e.count) : 0;
+  return e;
+}
+
 }  // namespace
 
 RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
@@ -168,17 +195,26 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   RunConfig config = config_in;
   for (std::string* path : {&config.data.manifest, &config.data.features})
     if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  // Several processes (distributed.h): every rank trains its share of each
+  // batch; rank 0 alone writes the run directory.
+  std::unique_ptr<ProcessGroup> group;
+  if (auto env = distributed_from_environment()) {
+    group = std::make_unique<ProcessGroup>(*env);
+    log << fmt::format("distributed: rank {} of {} ({}:{})\n", env->rank, env->world_size, env->master_addr,
+                       env->master_port);
+  }
+  const bool writer = !group || group->rank() == 0;
   const fs::path dir(run_dir);
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
-  fs::create_directories(dir);
+  if (writer) fs::create_directories(dir);
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
   // A run killed before its first checkpoint has nothing to resume from: it
   // starts from the beginning, which is what resuming it means.
   const bool resume = options.resume && fs::exists(last_path);
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
-  if (!options.resume && fs::exists(last_path))
+  if (writer && !options.resume && fs::exists(last_path))
     throw ConfigError(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
                                 "choose another output directory");
   std::optional<LoadedModel> resumed;
@@ -189,10 +225,22 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     check_resumable(RunConfig::parse(resumed->bundle.config_toml, {}, last_path.string() + " (embedded config)"),
                     config, last_path.string());
   }
-  crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
+  if (writer) crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
 
   torch::manual_seed(config.train.seed);
   RunData d = load_run_data(config.data, log);
+  if (group) {
+    // Ranks with other configs, data or checkpoints would silently train different things.
+    uint32_t data_sum = 0;
+    for (const auto* split : {&d.train, &d.valid})
+      for (const auto& e : *split) {
+        data_sum = crnn::crc32(e.features.data_ptr(), static_cast<size_t>(e.features.numel()) * sizeof(float), data_sum);
+        data_sum = crnn::crc32(&e.label, sizeof e.label, data_sum);
+      }
+    group->check_same("config", config.identity_toml());
+    group->check_same("training data", fmt::format("{} {} {:08x}", d.train.size(), d.valid.size(), data_sum));
+    group->check_same("checkpoint", resumed ? fmt::format("epoch {}", resumed->state.epoch) : "none");
+  }
   const int64_t classes = d.labels.size();
   check_model_fits(config.model_options(classes, d.input_size));
   nn::SequenceClassifier model(config.model_options(classes, d.input_size));
@@ -234,9 +282,9 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     if (static_cast<int64_t>(metrics.size()) != state.epoch)
       log << fmt::format("warning: {} holds {} rows for the checkpoint's {} epochs (the missing ones are lost)\n",
                          metrics_path.string(), metrics.size(), state.epoch);
-    write_metrics_csv(metrics_path.string(), metrics);
+    if (writer) write_metrics_csv(metrics_path.string(), metrics);
     log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
-  } else {
+  } else if (writer) {
     write_metrics_csv(metrics_path.string(), metrics);
   }
 
@@ -266,21 +314,50 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     int64_t n = 0, frames = 0;
     while (auto b = stream.next()) {
       optimizer.zero_grad();
-      auto loss = torch::nll_loss(model(nn::PaddedSequence{b->features, b->lengths}), b->labels);
-      const double loss_value = loss.item<double>();
+      const int64_t bs = b->labels.size(0);
+      int64_t batch_frames = 0;
+      double loss_value = 0;
+      if (!group) {
+        auto loss = torch::nll_loss(model(nn::PaddedSequence{b->features, b->lengths}), b->labels);
+        loss_value = loss.item<double>();
+        if (std::isfinite(loss_value)) loss.backward();
+        batch_frames = b->lengths.sum().item<int64_t>();
+      } else {
+        // This rank's rows of the global batch; the loss is their share of the
+        // global mean, so that summed gradients are the one-process gradient.
+        const auto [begin, end] = shard_rows(bs, group->rank(), group->world_size());
+        double local[2] = {0, 0};  // loss sum, frames
+        if (end > begin) {
+          auto lengths = b->lengths.slice(0, begin, end);
+          auto x = b->features.slice(0, begin, end).narrow(1, 0, lengths.max().item<int64_t>());
+          auto loss = torch::nll_loss(model(nn::PaddedSequence{x, lengths}), b->labels.slice(0, begin, end),
+                                      /*weight=*/{}, torch::Reduction::Sum) /
+                      static_cast<double>(bs);
+          loss.backward();
+          local[0] = loss.item<double>();
+          local[1] = static_cast<double>(lengths.sum().item<int64_t>());
+        }
+        std::vector<torch::Tensor> reduce;
+        for (auto& p : model->parameters()) {
+          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+          reduce.push_back(p.grad());
+        }
+        reduce.push_back(torch::tensor({local[0], local[1]}, torch::kDouble));
+        group->allreduce_sum(reduce);
+        loss_value = reduce.back()[0].item<double>();
+        batch_frames = static_cast<int64_t>(reduce.back()[1].item<double>());
+      }
       // A diverged run must stop loudly, not train on NaN for the rest of its epochs.
       if (!std::isfinite(loss_value))
         throw std::runtime_error(fmt::format(
             "training diverged: loss is {} at epoch {}, batch {} (last good checkpoint: {}); try a "
             "lower train.lr",
             loss_value, epoch, progress.done() + 1, fs::exists(last_path) ? last_path.string() : "none"));
-      loss.backward();
       if (config.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), config.train.clip_norm);
       optimizer.step();
-      const int64_t bs = b->labels.size(0);
       loss_sum += loss_value * bs;
       n += bs;
-      frames += b->lengths.sum().item<int64_t>();
+      frames += batch_frames;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       progress.advance(1, fmt::format("loss {:.4f}, {:.0f} frames/s", loss_sum / n, frames / secs));
       if (options.crash_after_batches > 0 && ++batches_this_process >= options.crash_after_batches) {
@@ -291,12 +368,13 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     }
     const double train_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     progress.finish(fmt::format("loss {:.4f}", loss_sum / std::max<int64_t>(1, n)));
-    auto val = evaluate(model, d.valid, classes, config.train.batch_size);
+    auto val = group ? evaluate_sharded(*group, model, d.valid, classes, config.train.batch_size)
+                     : evaluate(model, d.valid, classes, config.train.batch_size);
     const double epoch_secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double ua = val.confusion.ua_recall(), wa = val.confusion.wa();
     const bool improved = scheduler.update(epoch, scheduler.score(ua, wa, val.loss));
     metrics.push_back({epoch, loss_sum / std::max<int64_t>(1, n), val.loss, ua, wa, epoch_secs, frames / train_secs});
-    write_metrics_csv(metrics_path.string(), metrics);
+    if (writer) write_metrics_csv(metrics_path.string(), metrics);
     state.epoch = epoch;
     state.best_epoch = scheduler.best_epoch;
     state.best_metric = scheduler.best_score;
@@ -312,7 +390,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     std::vector<std::pair<std::string, std::string>> files;
     if (improved) files.emplace_back(best_path.string(), checkpoint_bytes(model, nullptr, bundle, &state));
     files.emplace_back(last_path.string(), checkpoint_bytes(model, &optimizer, bundle, &state));
-    write_files_atomic(files);
+    if (writer) write_files_atomic(files);
     log << fmt::format("epoch {:>3}: train loss {:.4f} | val loss {:.4f}, UA {:.2f}%, WA {:.2f}% | {:.1f} s, {:.0f} frames/s{}\n",
                        epoch, loss_sum / std::max<int64_t>(1, n), val.loss, 100 * ua, 100 * wa, epoch_secs,
                        frames / train_secs, improved ? " | best" : "");
@@ -323,9 +401,15 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     }
   }
 
+  RunSummary s;
+  if (!writer) {
+    // The other ranks are done: rank 0 evaluates the best model and writes the files.
+    s.best_epoch = scheduler.best_epoch;
+    s.epochs_run = state.epoch;
+    return s;
+  }
   // Final evaluation with the best model.
   auto best = load_model(best_path.string());
-  RunSummary s;
   s.best_epoch = scheduler.best_epoch;
   s.epochs_run = state.epoch;
   auto val = evaluate(best.model, d.valid, classes, config.train.batch_size);

@@ -1,0 +1,144 @@
+#include "crnn/train/distributed.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "crnn/train/config.h"
+
+namespace crnn::train {
+
+namespace {
+
+/// An integer environment variable in [lo, hi]; nullopt when unset.
+std::optional<int64_t> env_int(const char* name, int64_t lo, int64_t hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(v, &end, 10);
+  if (errno || *end || x < lo || x > hi)
+    throw ConfigError(fmt::format("environment: {}={} is not an integer in {}..{}", name, v, lo, hi));
+  return x;
+}
+
+}  // namespace
+
+std::optional<DistributedConfig> distributed_from_environment() {
+  const auto world = env_int("WORLD_SIZE", 1, 4096);
+  if (!world || *world == 1) return std::nullopt;
+  DistributedConfig c;
+  c.world_size = static_cast<int>(*world);
+  const auto rank = env_int("RANK", 0, *world - 1);
+  if (!rank) throw ConfigError(fmt::format("environment: WORLD_SIZE={} but RANK is not set", *world));
+  c.rank = static_cast<int>(*rank);
+  if (const char* a = std::getenv("MASTER_ADDR"); a && *a) c.master_addr = a;
+  if (const auto p = env_int("MASTER_PORT", 1, 65535)) c.master_port = static_cast<int>(*p);
+  if (const auto t = env_int("CRNN_DIST_TIMEOUT", 1, 86400)) c.timeout = std::chrono::seconds(*t);
+  return c;
+}
+
+int free_local_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw std::runtime_error("distributed training: cannot open a socket to find a free port");
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  close(fd);
+  if (!ok) throw std::runtime_error("distributed training: cannot find a free port on 127.0.0.1");
+  return ntohs(a.sin_port);
+}
+
+std::pair<int64_t, int64_t> shard_rows(int64_t batch_size, int rank, int world_size) {
+  const int64_t begin = batch_size * rank / world_size, end = batch_size * (rank + 1) / world_size;
+  return {begin, end};
+}
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+ProcessGroup::ProcessGroup(const DistributedConfig& config) : impl_(std::make_unique<Impl>()), config_(config) {
+  const std::string where = fmt::format("{}:{}", config.master_addr, config.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(config.master_port);
+    so.isServer = config.rank == 0;
+    so.numWorkers = static_cast<std::size_t>(config.world_size);
+    so.waitWorkers = true;
+    so.timeout = config.timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, so);
+    auto options = c10d::ProcessGroupGloo::Options::create(config.timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(config.master_addr));
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, config.rank, config.world_size, options);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format(
+        "distributed training: rank {} of {} could not join the process group at {} ({}): {}", config.rank,
+        config.world_size, where,
+        config.rank == 0 ? "is the port in use?" : "is rank 0 running and reachable?",
+        c10::GetExceptionString(e).substr(0, 400)));
+  }
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  std::vector<torch::Tensor> flat_parts;
+  for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(torch::kDouble));
+  auto buffer = torch::cat(flat_parts);
+  std::vector<torch::Tensor> io{buffer};
+  try {
+    impl_->group->allreduce(io)->wait();
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    throw std::runtime_error(fmt::format(
+        "distributed training: rank {}: allreduce failed — another rank stopped or is unreachable (timeout {} s): {}",
+        config_.rank, std::chrono::duration_cast<std::chrono::seconds>(config_.timeout).count(), msg));
+  }
+  int64_t offset = 0;
+  for (auto& t : tensors) {
+    const int64_t n = t.numel();
+    t.copy_(io[0].narrow(0, offset, n).view(t.sizes()));
+    offset += n;
+  }
+}
+
+void ProcessGroup::check_same(const std::string& what, const std::string& fingerprint) {
+  auto& store = *impl_->store;
+  const std::string prefix = "crnn/check/" + what + "/";
+  store.set(prefix + std::to_string(config_.rank), std::vector<uint8_t>(fingerprint.begin(), fingerprint.end()));
+  std::vector<int> differ;
+  std::vector<uint8_t> first;
+  for (int r = 0; r < config_.world_size; ++r) {
+    std::vector<uint8_t> v;
+    try {
+      v = store.get(prefix + std::to_string(r));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(fmt::format("distributed training: rank {}: rank {} did not state its {} in time: {}",
+                                           config_.rank, r, what, std::string(e.what()).substr(0, 200)));
+    }
+    if (r == 0) first = v;
+    else if (v != first) differ.push_back(r);
+  }
+  if (!differ.empty())
+    throw std::runtime_error(fmt::format("distributed training: rank(s) {} started with another {} than rank 0; every "
+                                         "rank must run the same config on the same data",
+                                         fmt::join(differ, ", "), what));
+}
+
+}  // namespace crnn::train

@@ -1,0 +1,119 @@
+// Data-parallel training (train/distributed.h) on 127.0.0.1: two ranks train
+// the run one process trains; faults end every rank with a message.
+#include "crnn/train/distributed.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/run_files.h"
+#include "support/test_support.h"
+#include "train/tiny_corpus.h"
+
+namespace {
+
+using crnn::test::run_command;
+
+/// `crnn --threads 1 ARGS` with ENV (e.g. "RANK=1 WORLD_SIZE=2 ...") in front.
+std::string crnn_cmd(const std::string& env, const std::string& args) {
+  return env + " '" + std::string(CRNN_BINARY) + "' --threads 1 " + args;
+}
+
+bool close(double a, double b, double rel = 1e-5) { return std::abs(a - b) <= rel * std::max({1.0, std::abs(a), std::abs(b)}); }
+
+}  // namespace
+
+TEST(Distributed, ShardRowsCoverTheBatchOnceInOrder) {
+  for (int64_t b : {1, 7, 32, 33})
+    for (int w : {1, 2, 3, 5}) {
+      int64_t next = 0;
+      for (int r = 0; r < w; ++r) {
+        auto [begin, end] = crnn::train::shard_rows(b, r, w);
+        EXPECT_EQ(begin, next);
+        EXPECT_GE(end, begin);
+        EXPECT_LE(end - begin, (b + w - 1) / w);
+        next = end;
+      }
+      EXPECT_EQ(next, b);
+    }
+}
+
+// Two ranks (--nproc 2) and one process, same global batch: the same losses,
+// validation results, best epoch and final weights (within float tolerance).
+TEST(Distributed, TwoRanksTrainTheRunOneProcessTrains) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 4);
+  auto one = run_command(crnn_cmd("", "train '" + dir.file("c.toml") + "' -o '" + dir.file("one") + "'"));
+  ASSERT_EQ(one.status, 0) << one.out;
+  auto two = run_command(crnn_cmd("", "train --nproc 2 '" + dir.file("c.toml") + "' -o '" + dir.file("two") + "'"));
+  ASSERT_EQ(two.status, 0) << two.out;
+  EXPECT_NE(two.out.find("distributed: rank 0 of 2"), std::string::npos) << two.out;
+  const auto a = crnn::train::read_metrics_csv(dir.file("one/metrics.csv"));
+  const auto b = crnn::train::read_metrics_csv(dir.file("two/metrics.csv"));
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(close(a[i].train_loss, b[i].train_loss)) << i << ": " << a[i].train_loss << " vs " << b[i].train_loss;
+    EXPECT_TRUE(close(a[i].val_loss, b[i].val_loss)) << i;
+    EXPECT_EQ(a[i].val_ua_recall, b[i].val_ua_recall) << i;
+  }
+  const auto ma = crnn::train::load_model(dir.file("one/last.pt")), mb = crnn::train::load_model(dir.file("two/last.pt"));
+  EXPECT_EQ(ma.state.best_epoch, mb.state.best_epoch);
+  for (const auto& p : ma.model->named_parameters()) {
+    const auto q = mb.model->named_parameters()[p.key()];
+    const double diff = (p.value() - q).abs().max().item<double>(), scale = p.value().abs().max().item<double>();
+    EXPECT_LE(diff, 1e-5 * std::max(1.0, scale)) << p.key();
+  }
+  // The checkpoint does not depend on the world size: one process resumes it.
+  auto r = run_command(crnn_cmd("", "train --resume '" + dir.file("two") + "' --set train.max_epochs=5"));
+  EXPECT_EQ(r.status, 0) << r.out;
+}
+
+// A rank killed mid-run: the other stops with an error naming the failure
+// (no hang), and the run directory's last checkpoint resumes in one process.
+TEST(Distributed, ALostRankStopsTheOthersWithAMessage) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 6);
+  const int port = crnn::train::free_local_port();
+  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " WORLD_SIZE=2 CRNN_DIST_TIMEOUT=20";
+  const auto t0 = std::chrono::steady_clock::now();
+  // Rank 1 dies abruptly after 7 batches (in epoch 2); rank 0 runs in the foreground.
+  auto r = run_command("(" + crnn_cmd("RANK=1 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") +
+                                                            "' --crash-after-batches 7") +
+                       " > '" + dir.file("rank1.log") + "' 2>&1 &) ; " +
+                       crnn_cmd("RANK=0 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("allreduce failed — another rank stopped or is unreachable"), std::string::npos) << r.out;
+  EXPECT_LT(seconds, 60) << r.out;
+  auto resumed = run_command(crnn_cmd("", "train --resume '" + dir.file("run") + "'"));
+  EXPECT_EQ(resumed.status, 0) << resumed.out;
+}
+
+// Ranks started with different configs refuse to start, every one with the same message.
+TEST(Distributed, RanksWithDifferentConfigsRefuseToStart) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 2);
+  const int port = crnn::train::free_local_port();
+  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " WORLD_SIZE=2 CRNN_DIST_TIMEOUT=20";
+  auto r = run_command("(" + crnn_cmd("RANK=1 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") +
+                                                            "' --set train.lr=0.02") +
+                       " > '" + dir.file("rank1.log") + "' 2>&1 &) ; " +
+                       crnn_cmd("RANK=0 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("rank(s) 1 started with another config than rank 0"), std::string::npos) << r.out;
+}
+
+TEST(Distributed, BadEnvironmentNamesTheVariable) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 1);
+  auto r = run_command(crnn_cmd("WORLD_SIZE=2 RANK=5", "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("RANK=5 is not an integer in 0..1"), std::string::npos) << r.out;
+}
