@@ -1,5 +1,7 @@
 #include "crnn/train/experiment_runner.h"
 
+#include "crnn/util/file_lock.h"
+
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -23,6 +25,13 @@
 namespace fs = std::filesystem;
 
 namespace crnn::train {
+
+/// The lock every writer of an output directory's shared files (repeat files,
+/// results) holds while it reads what is finished and rewrites them.
+static FileLock results_lock(const std::string& out_dir) {
+  fs::create_directories(out_dir);
+  return FileLock((fs::path(out_dir) / ".lock").string());
+}
 
 ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir) {
   ExperimentProgress pg;
@@ -115,6 +124,10 @@ RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job
                      const ExperimentOptions& o) {
   const auto& j = plan.jobs.at(job);
   const auto& cell = plan.cells[j.cell];
+  // Shards (and --jobs workers) share the cell's repeat files and the results:
+  // reading what is finished and rewriting them is one step under the lock, so
+  // a writer never replaces a newer summary with its older view.
+  FileLock lock = results_lock(out_dir);
   auto s = collect_cell(out_dir, cell, cell.seeds);
   s.task = cell.config.data.task;
   s.preset = cell.config.model.preset;
@@ -176,7 +189,10 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
       }
     }
   }
-  write_experiment_results(e, plan, out_dir, o);
+  {
+    FileLock lock = results_lock(out_dir);
+    write_experiment_results(e, plan, out_dir, o);
+  }
   return outcome;
 }
 
@@ -267,7 +283,10 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
       }
     }
   }
-  write_experiment_results(e, plan, out_dir, o);
+  {
+    FileLock lock = results_lock(out_dir);
+    write_experiment_results(e, plan, out_dir, o);
+  }
   outcome.not_started = static_cast<int64_t>(todo.size());
   if (!outcome.stopped && !todo.empty())
     log << fmt::format("experiment: not starting the remaining {} run(s): each is estimated to end after the time "
