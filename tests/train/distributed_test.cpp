@@ -2,7 +2,11 @@
 // the run one process trains; faults end every rank with a message.
 #include "crnn/train/distributed.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -22,7 +26,7 @@ std::string crnn_cmd(const std::string& env, const std::string& args) {
   return env + " '" + std::string(CRNN_BINARY) + "' --threads 1 " + args;
 }
 
-bool close(double a, double b, double rel = 1e-5) { return std::abs(a - b) <= rel * std::max({1.0, std::abs(a), std::abs(b)}); }
+bool near_rel(double a, double b, double rel = 1e-5) { return std::abs(a - b) <= rel * std::max({1.0, std::abs(a), std::abs(b)}); }
 
 }  // namespace
 
@@ -56,8 +60,8 @@ TEST(Distributed, TwoRanksTrainTheRunOneProcessTrains) {
   const auto b = crnn::train::read_metrics_csv(dir.file("two/metrics.csv"));
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_TRUE(close(a[i].train_loss, b[i].train_loss)) << i << ": " << a[i].train_loss << " vs " << b[i].train_loss;
-    EXPECT_TRUE(close(a[i].val_loss, b[i].val_loss)) << i;
+    EXPECT_TRUE(near_rel(a[i].train_loss, b[i].train_loss)) << i << ": " << a[i].train_loss << " vs " << b[i].train_loss;
+    EXPECT_TRUE(near_rel(a[i].val_loss, b[i].val_loss)) << i;
     EXPECT_EQ(a[i].val_ua_recall, b[i].val_ua_recall) << i;
   }
   const auto ma = crnn::train::load_model(dir.file("one/last.pt")), mb = crnn::train::load_model(dir.file("two/last.pt"));
@@ -116,4 +120,31 @@ TEST(Distributed, BadEnvironmentNamesTheVariable) {
   auto r = run_command(crnn_cmd("WORLD_SIZE=2 RANK=5", "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("RANK=5 is not an integer in 0..1"), std::string::npos) << r.out;
+}
+
+// A port already in use and an unreachable master: errors that say so, no hang.
+TEST(Distributed, PortInUseAndUnreachableMasterAreClearErrors) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 1);
+  const int busy = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(busy, 1), 0);
+  getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string env = "MASTER_ADDR=127.0.0.1 WORLD_SIZE=2 CRNN_DIST_TIMEOUT=3 MASTER_PORT=";
+  auto r = run_command(crnn_cmd("RANK=0 " + env + std::to_string(ntohs(a.sin_port)),
+                                "train '" + dir.file("c.toml") + "' -o '" + dir.file("a") + "'"));
+  close(busy);
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("rank 0 of 2 could not join the process group at 127.0.0.1:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is the port in use?"), std::string::npos) << r.out;
+  r = run_command(crnn_cmd("RANK=1 " + env + std::to_string(crnn::train::free_local_port()),
+                           "train '" + dir.file("c.toml") + "' -o '" + dir.file("b") + "'"));
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("is rank 0 running and reachable?"), std::string::npos) << r.out;
 }

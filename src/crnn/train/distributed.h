@@ -68,7 +68,15 @@ class ProcessGroup {
   /// ranks that differ from rank 0, when they do not all agree.
   void check_same(const std::string& what, const std::string& fingerprint);
 
+  /// Time spent in allreduce_sum, its calls and bytes, since construction
+  /// (for the scaling figures in docs/performance.md).
+  double allreduce_seconds() const { return allreduce_seconds_; }
+  int64_t allreduce_calls() const { return allreduce_calls_; }
+  int64_t allreduce_bytes() const { return allreduce_bytes_; }
+
  private:
+  double allreduce_seconds_ = 0;
+  int64_t allreduce_calls_ = 0, allreduce_bytes_ = 0;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   DistributedConfig config_;

@@ -342,7 +342,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
           if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
           reduce.push_back(p.grad());
         }
-        reduce.push_back(torch::tensor({local[0], local[1]}, torch::kDouble));
+        reduce.push_back(torch::tensor({local[0], local[1]}, torch::kFloat));
         group->allreduce_sum(reduce);
         loss_value = reduce.back()[0].item<double>();
         batch_frames = static_cast<int64_t>(reduce.back()[1].item<double>());
@@ -394,6 +394,10 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     log << fmt::format("epoch {:>3}: train loss {:.4f} | val loss {:.4f}, UA {:.2f}%, WA {:.2f}% | {:.1f} s, {:.0f} frames/s{}\n",
                        epoch, loss_sum / std::max<int64_t>(1, n), val.loss, 100 * ua, 100 * wa, epoch_secs,
                        frames / train_secs, improved ? " | best" : "");
+    if (group && group->allreduce_calls() > 0)
+      log << fmt::format("distributed: {} allreduces so far, {:.2f} ms and {:.0f} kB each on average\n",
+                         group->allreduce_calls(), 1e3 * group->allreduce_seconds() / group->allreduce_calls(),
+                         group->allreduce_bytes() / 1e3 / group->allreduce_calls());
     if (scheduler.should_stop()) {
       log << fmt::format("early stopping: {} epochs without improvement (best epoch {})\n",
                          scheduler.bad_epochs(), scheduler.best_epoch);
