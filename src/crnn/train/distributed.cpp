@@ -113,9 +113,14 @@ void ProcessGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
   } catch (const std::exception& e) {
     std::string msg = e.what();
     msg = msg.substr(0, msg.find('\n'));
+    std::vector<int> others;
+    for (int r = 0; r < config_.world_size; ++r)
+      if (r != config_.rank) others.push_back(r);
     throw std::runtime_error(fmt::format(
-        "distributed training: rank {}: allreduce failed — another rank stopped or is unreachable (timeout {} s): {}",
-        config_.rank, std::chrono::duration_cast<std::chrono::seconds>(config_.timeout).count(), msg));
+        "distributed training: rank {}: allreduce failed — another rank stopped or is unreachable ({} {}; timeout {} "
+        "s): {}",
+        config_.rank, others.size() == 1 ? "rank" : "one of ranks", fmt::join(others, ", "),
+        std::chrono::duration_cast<std::chrono::seconds>(config_.timeout).count(), msg));
   }
   int64_t offset = 0;
   for (auto& t : tensors) {
