@@ -28,6 +28,17 @@ std::string crnn_cmd(const std::string& env, const std::string& args) {
 
 bool near_rel(double a, double b, double rel = 1e-5) { return std::abs(a - b) <= rel * std::max({1.0, std::abs(a), std::abs(b)}); }
 
+/// Two ranks started by hand on a free local port, as two terminals would:
+/// rank 1 in the background (its output in DIR/rank1.log) with `rank1_extra`
+/// after the common arguments, rank 0 in the foreground; rank 0's result.
+crnn::test::CliRun two_terminals(const crnn::test::TempDir& dir, const std::string& train_args,
+                                 const std::string& rank1_extra) {
+  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(crnn::train::free_local_port()) +
+                          " WORLD_SIZE=2 CRNN_DIST_TIMEOUT=20";
+  return run_command("(" + crnn_cmd("RANK=1 " + env, train_args + " " + rank1_extra) + " > '" + dir.file("rank1.log") +
+                     "' 2>&1 &) ; " + crnn_cmd("RANK=0 " + env, train_args));
+}
+
 }  // namespace
 
 TEST(Distributed, ShardRowsCoverTheBatchOnceInOrder) {
@@ -82,14 +93,9 @@ TEST(Distributed, ALostRankStopsTheOthersWithAMessage) {
   crnn::test::TempDir dir;
   auto c = crnn::test::make_tiny_corpus(dir);
   std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 6);
-  const int port = crnn::train::free_local_port();
-  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " WORLD_SIZE=2 CRNN_DIST_TIMEOUT=20";
   const auto t0 = std::chrono::steady_clock::now();
   // Rank 1 dies abruptly after 7 batches (in epoch 2); rank 0 runs in the foreground.
-  auto r = run_command("(" + crnn_cmd("RANK=1 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") +
-                                                            "' --crash-after-batches 7") +
-                       " > '" + dir.file("rank1.log") + "' 2>&1 &) ; " +
-                       crnn_cmd("RANK=0 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
+  auto r = two_terminals(dir, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'", "--crash-after-batches 7");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("allreduce failed — another rank stopped or is unreachable (rank 1;"), std::string::npos) << r.out;
@@ -103,12 +109,7 @@ TEST(Distributed, RanksWithDifferentConfigsRefuseToStart) {
   crnn::test::TempDir dir;
   auto c = crnn::test::make_tiny_corpus(dir);
   std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 2);
-  const int port = crnn::train::free_local_port();
-  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " WORLD_SIZE=2 CRNN_DIST_TIMEOUT=20";
-  auto r = run_command("(" + crnn_cmd("RANK=1 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") +
-                                                            "' --set train.lr=0.02") +
-                       " > '" + dir.file("rank1.log") + "' 2>&1 &) ; " +
-                       crnn_cmd("RANK=0 " + env, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
+  auto r = two_terminals(dir, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'", "--set train.lr=0.02");
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("rank(s) 1 started with another config than rank 0"), std::string::npos) << r.out;
 }
