@@ -7,6 +7,7 @@
 #include <string>
 
 #include "crnn/train/config.h"
+#include "fuzz_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -20,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)cfg.model_options(3, 8);
     auto again = crnn::train::RunConfig::parse(toml, {}, "<fuzz round trip>");
     if (again.to_toml() != toml) std::abort();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    crnn::fuzz::expected_error(e);
   }
   return 0;
 }

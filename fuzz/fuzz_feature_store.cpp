@@ -22,10 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)store.source(id);
         torch::Tensor x = store.read(id);
         if (x.dim() != 2) std::abort();  // read() promises frames x features
-      } catch (const std::exception&) {
+      } catch (const std::exception& e) {
+        crnn::fuzz::expected_error(e);
       }
     }
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    crnn::fuzz::expected_error(e);
   }
   return 0;
 }

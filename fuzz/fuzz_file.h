@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 namespace crnn::fuzz {
@@ -27,6 +28,13 @@ inline void write_input(const std::string& path, const uint8_t* data, size_t siz
     std::perror(path.c_str());
     std::abort();
   }
+}
+
+// The expected errors are swallowed; CRNN_FUZZ_VERBOSE=1 prints them (to see
+// what a replayed input, `build-fuzz/fuzz_X FILE`, is refused with).
+inline void expected_error(const std::exception& e) {
+  static const bool verbose = std::getenv("CRNN_FUZZ_VERBOSE") != nullptr;
+  if (verbose) std::fprintf(stderr, "expected error: %s\n", e.what());
 }
 
 }  // namespace crnn::fuzz

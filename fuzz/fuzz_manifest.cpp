@@ -7,12 +7,14 @@
 #include <string>
 
 #include "crnn/data/manifest.h"
+#include "fuzz_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     (void)crnn::data::csv::parse(text, "<fuzz>");
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    crnn::fuzz::expected_error(e);
   }
   try {
     // No file is opened: parse only resolves relative paths against base_dir.
@@ -26,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string again = m.to_csv("/corpus");
     auto m2 = crnn::data::Manifest::parse(again, "/corpus", "<fuzz round trip>");
     if (m2.size() != m.size() || m2.to_csv("/corpus") != again) std::abort();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    crnn::fuzz::expected_error(e);
   }
   return 0;
 }

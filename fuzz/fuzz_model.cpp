@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto loaded = crnn::train::load_model(path);
     // What loaded is described by: labels index the model's outputs.
     if (loaded.bundle.labels.empty()) std::abort();
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    crnn::fuzz::expected_error(e);
   }
   return 0;
 }
