@@ -153,9 +153,9 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
           if (write(fds[1], "", 1) != 1) _exit(4);
           if (!is_complete(group, name)) continue;
           // The row's source attribute too: a damaged string length in HDF5's
-          // global heap makes libhdf5 allocate it (4 GB in the fuzzed store of
-          // tests/fixtures/fuzz-regressions/feature_store/) and copy past its
-          // buffer; source() and data::moved_sources read every row's.
+          // global heap makes libhdf5 allocate that much (4 GB in the fuzzed
+          // store of tests/fixtures/fuzz-regressions/feature_store/) and read
+          // it; source() and data::moved_sources read every row's.
           read_strings_quietly(group, name.c_str(), kSource);
           if (!verify_rows || row_intact(group, name)) continue;
           const std::string line = name + '\0';

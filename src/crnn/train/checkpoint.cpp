@@ -54,8 +54,12 @@ int64_t bytes_spanned(const torch::Tensor& t) {
 /// (posix_memalign), whose usable size glibc reports: that is the real extent.
 void check_loaded_tensor(const std::string& path, const std::string& name, const torch::Tensor& t) {
   auto have = static_cast<int64_t>(t.storage().nbytes());
-  if (t.device().is_cpu() && t.storage().data() != nullptr)
-    have = std::min(have, static_cast<int64_t>(malloc_usable_size(const_cast<void*>(t.storage().data()))));
+  // No buffer at all: an empty record (a zip directory entry of size 0, CRC 0,
+  // fuzzing found) under a storage the pickle declares non-empty.
+  if (t.device().is_cpu())
+    have = t.storage().data() == nullptr
+               ? 0
+               : std::min(have, static_cast<int64_t>(malloc_usable_size(const_cast<void*>(t.storage().data()))));
   const int64_t need = bytes_spanned(t);
   if (have < need)
     throw data::DataError(fmt::format("{}: corrupt model file ('{}' holds {} bytes, its shape [{}] needs {})", path,
