@@ -104,14 +104,6 @@ bool row_intact(hid_t group, const std::string& name) {
   return crnn::crc32(data.data(), data.size() * sizeof(float)) == stored;
 }
 
-/// Opens `path` read-only in a child process and walks what open() and a
-/// resume touch: the link table of /features and, with `verify_rows`, every
-/// complete row against its checksum. Why a child: a file cut off inside an
-/// HDF5 metadata write (kill -9 during a flush) can make libhdf5 itself abort
-/// or corrupt memory while iterating links (free(): invalid pointer); in a
-/// child that costs the child, and the caller gets a message instead of a
-/// crash. Returns the names of rows that failed their check; throws
-/// FeatureStoreError when the child died.
 std::vector<std::string> read_string_attr(hid_t loc, const char* name);
 
 /// In the probe child: reads a string attribute of `object` (relative to
@@ -131,6 +123,15 @@ void read_strings_quietly(hid_t loc, const char* object, const char* attr) {
 /// kMaxStoredValues floats, read in well under a second from any local disk.
 constexpr int kProbeStallSeconds = 20;
 
+/// Opens `path` read-only in a child process and walks what open() and a
+/// resume touch: the link table of /features, every complete row's source and
+/// the file attributes, and, with `verify_rows`, every complete row against its
+/// checksum. Why a child: a file cut off inside an
+/// HDF5 metadata write (kill -9 during a flush) can make libhdf5 itself abort
+/// or corrupt memory while iterating links (free(): invalid pointer); in a
+/// child that costs the child, and the caller gets a message instead of a
+/// crash. Returns the names of rows that failed their check; throws
+/// FeatureStoreError when the child died, exited unexpectedly or stalled.
 std::vector<std::string> probe_in_child(const std::string& path, bool verify_rows) {
   int fds[2];
   if (pipe(fds) != 0) return {};  // no probe possible: open as before
