@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <hdf5.h>
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,14 +104,34 @@ bool row_intact(hid_t group, const std::string& name) {
   return crnn::crc32(data.data(), data.size() * sizeof(float)) == stored;
 }
 
+std::vector<std::string> read_string_attr(hid_t loc, const char* name);
+
+/// In the probe child: reads a string attribute of `object` (relative to
+/// `loc`) if it exists, for the crash it may cause, ignoring ordinary errors.
+void read_strings_quietly(hid_t loc, const char* object, const char* attr) {
+  if (H5Aexists_by_name(loc, object, attr, H5P_DEFAULT) <= 0) return;
+  const hid_t obj = H5Oopen(loc, object, H5P_DEFAULT);
+  if (obj < 0) return;
+  try {
+    (void)read_string_attr(obj, attr);
+  } catch (const std::exception&) {
+  }
+  H5Oclose(obj);
+}
+
+/// Longest a probe child may go without reading one more row: a row is at most
+/// kMaxStoredValues floats, read in well under a second from any local disk.
+constexpr int kProbeStallSeconds = 20;
+
 /// Opens `path` read-only in a child process and walks what open() and a
-/// resume touch: the link table of /features and, with `verify_rows`, every
-/// complete row against its checksum. Why a child: a file cut off inside an
+/// resume touch: the link table of /features, every complete row's source and
+/// the file attributes, and, with `verify_rows`, every complete row against its
+/// checksum. Why a child: a file cut off inside an
 /// HDF5 metadata write (kill -9 during a flush) can make libhdf5 itself abort
 /// or corrupt memory while iterating links (free(): invalid pointer); in a
 /// child that costs the child, and the caller gets a message instead of a
 /// crash. Returns the names of rows that failed their check; throws
-/// FeatureStoreError when the child died.
+/// FeatureStoreError when the child died, exited unexpectedly or stalled.
 std::vector<std::string> probe_in_child(const std::string& path, bool verify_rows) {
   int fds[2];
   if (pipe(fds) != 0) return {};  // no probe possible: open as before
@@ -128,19 +150,42 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
       const hid_t group = H5Gopen2(file, kGroup, H5P_DEFAULT);
       if (group >= 0) {
         for (const auto& name : link_names(group)) {
-          if (!verify_rows || !is_complete(group, name) || row_intact(group, name)) continue;
+          // Progress for the parent's stall timer: a lone '\0' (no row is named "").
+          if (write(fds[1], "", 1) != 1) _exit(4);
+          if (!is_complete(group, name)) continue;
+          // The row's source attribute too: a damaged string length in HDF5's
+          // global heap makes libhdf5 allocate that much (4 GB in the fuzzed
+          // store of tests/fixtures/fuzz-regressions/feature_store/) and read
+          // it; source() and data::moved_sources read every row's.
+          read_strings_quietly(group, name.c_str(), kSource);
+          if (!verify_rows || row_intact(group, name)) continue;
           const std::string line = name + '\0';
           if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(4);
         }
       }
     }
+    read_strings_quietly(file, ".", "feature_names");  // what attributes() reads
+    read_strings_quietly(file, ".", "extractor");
     // _exit, not exit: no atexit handlers (HDF5's would flush the parent's open files from here).
     _exit(0);
   }
   close(fds[1]);
+  // A damaged global heap can also make libhdf5 loop forever (fuzzing found
+  // one in H5HG_read, tests/fixtures/fuzz-regressions/feature_store/): a child
+  // that reports no progress for kProbeStallSeconds is killed.
   std::string out;
   char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;) {
+  bool stalled = false;
+  while (true) {
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, kProbeStallSeconds * 1000);
+    if (ready == 0) {
+      stalled = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    const ssize_t n = ready < 0 ? -1 : read(fds[0], buf, sizeof buf);
+    if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
@@ -151,14 +196,26 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (stalled)
+    throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index made libhdf5 loop: no "
+                                              "progress in {} s): delete it and run `crnn features` again to "
+                                              "recompute the features",
+                                              kProbeStallSeconds));
   if (WIFSIGNALED(status))
     throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index crashed libhdf5 with signal "
                                               "{}; a run killed inside a write can leave it so): delete it and run "
                                               "`crnn features` again to recompute the features",
                                               WTERMSIG(status)));
+  // Any other exit than the child's own: it ended inside libhdf5 (a sanitizer
+  // or allocation limit ends a process so; libhdf5 may call exit itself).
+  if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3 && WEXITSTATUS(status) != 4)
+    throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index ended the checking process "
+                                              "with exit status {}): delete it and run `crnn features` again to "
+                                              "recompute the features",
+                                              WEXITSTATUS(status)));
   std::vector<std::string> bad;
   for (size_t start = 0, end; (end = out.find('\0', start)) != std::string::npos; start = end + 1)
-    bad.push_back(out.substr(start, end - start));
+    if (end > start) bad.push_back(out.substr(start, end - start));
   return bad;
 }
 

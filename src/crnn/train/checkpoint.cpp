@@ -5,8 +5,13 @@
 
 #include <malloc.h>
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -49,8 +54,12 @@ int64_t bytes_spanned(const torch::Tensor& t) {
 /// (posix_memalign), whose usable size glibc reports: that is the real extent.
 void check_loaded_tensor(const std::string& path, const std::string& name, const torch::Tensor& t) {
   auto have = static_cast<int64_t>(t.storage().nbytes());
-  if (t.device().is_cpu() && t.storage().data() != nullptr)
-    have = std::min(have, static_cast<int64_t>(malloc_usable_size(const_cast<void*>(t.storage().data()))));
+  // No buffer at all: an empty record (a zip directory entry of size 0, CRC 0,
+  // fuzzing found) under a storage the pickle declares non-empty.
+  if (t.device().is_cpu())
+    have = t.storage().data() == nullptr
+               ? 0
+               : std::min(have, static_cast<int64_t>(malloc_usable_size(const_cast<void*>(t.storage().data()))));
   const int64_t need = bytes_spanned(t);
   if (have < need)
     throw data::DataError(fmt::format("{}: corrupt model file ('{}' holds {} bytes, its shape [{}] needs {})", path,
@@ -132,8 +141,67 @@ void save_checkpoint(const std::string& path, nn::SequenceClassifier& model, tor
 
 namespace {
 
+uint64_t le(const std::string& b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
+  return v;
+}
+
+/// Checks every record of the model archive (a zip) against the CRC-32 its
+/// central directory holds, before LibTorch parses any of it. LibTorch's zip
+/// reader skips those checks (miniz built without them), and its unpickler and
+/// TorchScript importer are not hardened: one damaged byte in data.pkl (an
+/// opcode turned into GLOBAL) made the type parser crash with SIGSEGV
+/// (fuzzing, tests/fixtures/fuzz-regressions/model/). Throws DataError.
+void check_archive_crcs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto corrupt = [&](const std::string& why) {
+    return data::DataError(path + ": not a readable crnn model file (" + why + ")");
+  };
+  // End of central directory: the last "PK\5\6" within the final 64 KiB + 22 bytes.
+  if (b.size() < 22) throw corrupt("too short for a zip archive");
+  size_t eocd = std::string::npos;
+  for (size_t i = b.size() - 22, stop = b.size() > 65557 ? b.size() - 65557 : 0;; --i) {
+    if (b.compare(i, 4, "PK\x05\x06") == 0) {
+      eocd = i;
+      break;
+    }
+    if (i == stop) break;
+  }
+  if (eocd == std::string::npos) throw corrupt("no zip directory");
+  uint64_t entries = le(b, eocd + 10, 2), cd = le(b, eocd + 16, 4);
+  if ((entries == 0xFFFF || cd == 0xFFFFFFFF) && eocd >= 20 && b.compare(eocd - 20, 4, "PK\x06\x07") == 0) {
+    const uint64_t z64 = le(b, eocd - 20 + 8, 8);  // zip64 end of central directory
+    if (b.size() < 56 || z64 > b.size() - 56 || b.compare(z64, 4, "PK\x06\x06") != 0) throw corrupt("damaged zip64 directory");
+    entries = le(b, z64 + 32, 8);
+    cd = le(b, z64 + 48, 8);
+  }
+  caffe2::serialize::PyTorchStreamReader reader(path);
+  for (uint64_t e = 0, at = cd; e < entries; ++e) {
+    if (at > b.size() || b.size() - at < 46 || b.compare(at, 4, "PK\x01\x02") != 0)
+      throw corrupt("damaged zip directory");
+    const uint32_t crc = static_cast<uint32_t>(le(b, at + 16, 4));
+    const size_t name_len = le(b, at + 28, 2), extra = le(b, at + 30, 2), comment = le(b, at + 32, 2);
+    if (b.size() - at - 46 < name_len + extra + comment) throw corrupt("damaged zip directory");
+    const std::string name = b.substr(at + 46, name_len);
+    at += 46 + name_len + extra + comment;
+    // Record names are "<archive>/<record>"; the reader takes the part after the first '/'.
+    const size_t slash = name.find('/');
+    if (slash == std::string::npos) throw corrupt("unexpected zip entry '" + name + "'");
+    auto [data, size] = reader.getRecord(name.substr(slash + 1));
+    if (crnn::crc32(data.get(), size) != crc) throw corrupt("zip entry '" + name + "' fails its CRC-32 check");
+  }
+}
+
 /// load_model without the translation of LibTorch errors.
 LoadedModel load_model_unchecked(const std::string& path) {
+  try {
+    check_archive_crcs(path);
+  } catch (const c10::Error& e) {
+    throw data::DataError(path + ": not a readable crnn model file (" +
+                             split_lines(e.what_without_backtrace()).front() + ")");
+  }
   torch::serialize::InputArchive root;
   try {
     root.load_from(path);

@@ -1,0 +1,33 @@
+// libFuzzer target: the feature store reader (crnn::data::FeatureStore, HDF5)
+// on arbitrary bytes: open for reading, list the ids, read every row and the
+// attributes. Seeds: fuzz/corpus/fuzz_feature_store/ (small stores written by
+// FeatureStore::write, fuzz/seeds/make_seeds.cpp). FeatureStoreError for a
+// damaged file is expected -- including the one open() gives when its probe
+// child crashes in libhdf5; crashes of this process and sanitizer reports are
+// findings.
+#include <cstdint>
+#include <exception>
+
+#include "crnn/data/feature_store.h"
+#include "fuzz_file.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = crnn::fuzz::input_path(".h5");
+  crnn::fuzz::write_input(path, data, size);
+  try {
+    auto store = crnn::data::FeatureStore::open(path, crnn::data::FeatureStore::Mode::Read);
+    if (store.has_attributes()) (void)store.attributes();
+    for (const auto& id : store.ids()) {
+      try {
+        (void)store.source(id);
+        torch::Tensor x = store.read(id);
+        if (x.dim() != 2) std::abort();  // read() promises frames x features
+      } catch (const std::exception& e) {
+        crnn::fuzz::expected_error(e);
+      }
+    }
+  } catch (const std::exception& e) {
+    crnn::fuzz::expected_error(e);
+  }
+  return 0;
+}
