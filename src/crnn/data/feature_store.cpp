@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,16 +108,35 @@ bool row_intact(hid_t group, const std::string& name) {
 std::vector<std::string> read_string_attr(hid_t loc, const char* name);
 
 /// In the probe child: reads a string attribute of `object` (relative to
-/// `loc`) if it exists, for the crash it may cause, ignoring ordinary errors.
+/// `loc`) if it exists, for the crash it may cause. One that exists but cannot
+/// be read, or holds a string longer than any path or extractor line, is
+/// damage: the child exits with status 6, which the parent reports.
 void read_strings_quietly(hid_t loc, const char* object, const char* attr) {
   if (H5Aexists_by_name(loc, object, attr, H5P_DEFAULT) <= 0) return;
   const hid_t obj = H5Oopen(loc, object, H5P_DEFAULT);
   if (obj < 0) return;
   try {
-    (void)read_string_attr(obj, attr);
+    for (const auto& v : read_string_attr(obj, attr))
+      if (v.size() > (1u << 20)) _exit(6);
   } catch (const std::exception&) {
+    _exit(6);
   }
   H5Oclose(obj);
+}
+
+/// In the probe child: caps its address space at what it uses now plus 1 GiB,
+/// so that a damaged length makes libhdf5's allocation fail (an error the
+/// child reports) instead of succeeding and copying gigabytes of garbage.
+void cap_probe_memory() {
+  long pages = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  if (pages <= 0) return;
+  const rlim_t now = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGE_SIZE));
+  const rlimit cap{now + (rlim_t{1} << 30), now + (rlim_t{1} << 30)};
+  setrlimit(RLIMIT_AS, &cap);
 }
 
 /// Longest a probe child may go without reading one more row: a row is at most
@@ -143,6 +163,7 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
   }
   if (pid == 0) {
     close(fds[0]);
+    cap_probe_memory();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) _exit(3);  // the parent's own open reports it
