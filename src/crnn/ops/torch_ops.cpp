@@ -89,11 +89,11 @@ std::vector<Tensor> bind_parameters(const std::string& who, torch::nn::Module& m
 /// parameters. First derivatives only.
 class ModuleFunction : public torch::autograd::Function<ModuleFunction> {
  public:
-  static variable_list forward(AutogradContext* ctx, std::string kind, std::string options, bool training,
+  /// `built`: the module module_forward already built (and checked the input against).
+  static variable_list forward(AutogradContext* ctx, BuiltModule built, std::string kind, std::string options, bool training,
                                Tensor x, Tensor lengths, at::TensorList params) {
     torch::AutoGradMode grad(true);
     const std::string who = python_name(kind);
-    auto built = build_quietly(kind, options);
     built.module->train(training);
     auto leaves = bind_parameters(who, *built.module, params.vec(), x);
     Tensor xin = x.detach().contiguous().requires_grad_(x.requires_grad());
@@ -149,11 +149,11 @@ class ModuleFunction : public torch::autograd::Function<ModuleFunction> {
       grads = torch::autograd::grad({again.data}, again_inputs, {g}, /*retain_graph=*/false,
                                     /*create_graph=*/false, /*allow_unused=*/true);
     }
-    // kind, options, training, x, lengths, then one per parameter.
-    variable_list out(5 + leaves.size());
+    // built, kind, options, training, x, lengths, then one per parameter.
+    variable_list out(6 + leaves.size());
     size_t next = 0;
-    if (x.requires_grad()) out[3] = grads[next++];
-    for (size_t i = 0; i < leaves.size(); ++i) out[5 + i] = grads[next++];
+    if (x.requires_grad()) out[4] = grads[next++];
+    for (size_t i = 0; i < leaves.size(); ++i) out[6 + i] = grads[next++];
     return out;
   }
 };
@@ -213,7 +213,7 @@ std::tuple<Tensor, Tensor> module_forward(const std::string& kind, const std::st
   bool needs_grad = torch::GradMode::is_enabled() && x.requires_grad();
   for (const auto& p : params) needs_grad = needs_grad || (torch::GradMode::is_enabled() && p.requires_grad());
   if (needs_grad) {
-    auto out = ModuleFunction::apply(kind, options, training, x, lengths, at::TensorList(params));
+    auto out = ModuleFunction::apply(probe, kind, options, training, x, lengths, at::TensorList(params));
     return {out[0], out[1]};
   }
   torch::NoGradGuard no_grad;

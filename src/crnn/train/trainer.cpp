@@ -242,8 +242,9 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     group->check_same("checkpoint", resumed ? fmt::format("epoch {}", resumed->state.epoch) : "none");
   }
   const int64_t classes = d.labels.size();
-  check_model_fits(config.model_options(classes, d.input_size));
-  nn::SequenceClassifier model(config.model_options(classes, d.input_size));
+  const auto model_options = config.model_options(classes, d.input_size);
+  check_model_fits(model_options);
+  nn::SequenceClassifier model(model_options);
   torch::optim::Adam optimizer(
       model->parameters(),
       torch::optim::AdamOptions(config.train.lr).betas({config.train.beta1, config.train.beta2}));
