@@ -54,7 +54,8 @@ TEST(Bench, DerivedFiguresAndJsonOfAResultByHand) {
             "{\"model\": \"emotion-clstm\", \"crnn\": true, \"batch\": 2, \"frames\": 24, \"threads\": 1, "
             "\"train_gflop_per_step\": 4, \"train_frames_per_s\": 24.0, \"infer_frames_per_s\": 192.0, "
             "\"train_gflops\": 2.00, \"infer_gflops\": 4.00, \"sgemm_peak_gflops\": 8.00, \"peak_fraction\": 0.2500, "
-            "\"peak_rss_mb\": 250.4, \"baseline_rss_mb\": 120.5, \"repeats\": 3, "
+            "\"peak_rss_mb\": 250.4, \"baseline_rss_mb\": 120.5, \"repeats\": 3, \"precision\": \"fp32\", "
+            "\"bf16_peak_gflops\": 0.00, \"infer_peak_fraction\": 0.5000, "
             "\"composed_train_frames_per_s\": 9.6, \"composed_infer_frames_per_s\": 96.0, "
             "\"composed_train_gflops\": 0.80, \"composed_peak_fraction\": 0.1000, \"composed_peak_rss_mb\": 300.0, "
             "\"composed_baseline_rss_mb\": 130.0, \"train_speedup\": 2.50, \"infer_speedup\": 2.00}");
@@ -110,6 +111,24 @@ TEST(Bench, WorkersTimeAModelAndTheFlopsAreTheHandCount) {
   EXPECT_NEAR(js["train_gflop_per_step"].get<double>(), 0.004656, 1e-9);
 }
 
+// In bf16 the fractions are against the bf16 peak, the fp32 one still reported.
+TEST(Bench, Bf16FiguresAreAgainstTheBf16Peak) {
+  ModelResult r = by_hand();
+  r.precision = "bf16";
+  r.bf16_peak_gflops = 16;
+  EXPECT_DOUBLE_EQ(r.matrix_peak_gflops(), 16.0);
+  EXPECT_DOUBLE_EQ(r.peak_fraction(), 0.125);       // 2 GFLOP/s of 16
+  EXPECT_DOUBLE_EQ(r.infer_peak_fraction(), 0.25);  // 4 of 16
+  const std::string js = json_object(r);
+  EXPECT_NE(js.find("\"sgemm_peak_gflops\": 8.00"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"precision\": \"bf16\", \"bf16_peak_gflops\": 16.00"), std::string::npos) << js;
+  EXPECT_NE(js.find("\"composed_peak_fraction\": 0.0500"), std::string::npos) << js;
+  const std::string header = text_header(8, 2, 16, "bf16");
+  EXPECT_NE(header.find("bf16 peak"), std::string::npos) << header;
+  EXPECT_NE(header.find("against the bf16 peak"), std::string::npos) << header;
+  EXPECT_EQ(text_header(8, 2).find("bf16"), std::string::npos);
+}
+
 TEST(Bench, RunBenchmarkReportsThePeakThenEachModel) {
   BenchOptions o = tiny();
   o.models = {"emotion-baseline"};
@@ -118,9 +137,9 @@ TEST(Bench, RunBenchmarkReportsThePeakThenEachModel) {
   std::vector<std::string> events;
   double peak_seen = 0;
   BenchProgress progress;
-  progress.on_peak = [&](double peak) {
+  progress.on_peak = [&](const BenchReport& peaks) {
     events.push_back("peak");
-    peak_seen = peak;
+    peak_seen = peaks.sgemm_peak_gflops;
   };
   progress.on_model = [&](const ModelResult& r) { events.push_back(r.model); };
   const BenchReport report = run_benchmark(o, progress);

@@ -97,6 +97,8 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("[data]\nfolds = 2\n").find("data.folds"), std::string::npos);
   EXPECT_NE(error_of("[train]\nclip_norm = -1.0\n").find("train.clip_norm"), std::string::npos);
   EXPECT_NE(error_of("[train]\nmin_epochs = -1\n").find("train.min_epochs: must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nprecision = \"fp16\"\n").find("train.precision: must be \"fp32\" or \"bf16\""),
+            std::string::npos);
 }
 
 // A key added after the first experiment cells were named (train.min_epochs)
@@ -118,6 +120,12 @@ TEST(Config, KeysAddedLaterEnterTheIdentityOnlyWhenSet) {
   auto legacy = RunConfig::parse("[data]\nbatches_per_bucket = 8\n");
   EXPECT_EQ(legacy.identity_toml().find("batches_per_bucket"), std::string::npos);
   EXPECT_NE(legacy.to_toml().find("batches_per_bucket = 8"), std::string::npos);
+  // train.precision: every run before it existed was fp32; bf16 is a new cell.
+  EXPECT_EQ(plain.train.precision, "fp32");
+  EXPECT_EQ(plain.identity_toml().find("precision"), std::string::npos);
+  auto bf16 = RunConfig::parse("[train]\nprecision = \"bf16\"\n");
+  EXPECT_NE(bf16.identity_toml().find("precision = 'bf16'"), std::string::npos);
+  EXPECT_EQ(RunConfig::parse(bf16.to_toml()).train.precision, "bf16");
   // Every key that is part of the identity at its default is in the dump, and
   // the two texts differ exactly by the later keys at their defaults.
   for (const auto& k : crnn::train::config_keys()) {

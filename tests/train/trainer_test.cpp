@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "crnn/data/error.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/trainer.h"
 #include "train/tiny_corpus.h"
@@ -96,6 +97,44 @@ TEST(Trainer, SameConfigSeedAndThreadsGiveIdenticalMetrics) {
   train::train_run(other, dir.file("c"), {}, log);
   EXPECT_NE(deterministic_columns(dir.path() / "a" / "metrics.csv"),
             deterministic_columns(dir.path() / "c" / "metrics.csv"));
+}
+
+// train.precision = "bf16": the run learns as well, repeats bit for bit, is
+// not the fp32 run, and predicts in bf16 from the CLI; where bf16 is
+// unavailable the run is refused with the reason before anything is written.
+TEST(Trainer, Bf16RunLearnsAndIsDeterministic) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    ::setenv("CRNN_DISABLE_BF16", "1", 1);
+    std::stringstream log;
+    try {
+      train::train_run(train::RunConfig::parse(test::tiny_config(c, 1), {"train.precision=bf16"}), dir.file("off"),
+                       {}, log);
+      ADD_FAILURE() << "bf16 accepted while unavailable";
+    } catch (const train::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("train.precision = \"bf16\": bf16 is switched off"), std::string::npos)
+          << e.what();
+    }
+    ::unsetenv("CRNN_DISABLE_BF16");
+    EXPECT_FALSE(fs::exists(dir.path() / "off"));
+  }
+  if (!crnn::kernels::bf16_available()) GTEST_SKIP() << crnn::kernels::bf16_unavailable_reason();
+  auto cfg = train::RunConfig::parse(test::tiny_config(c, 6), {"train.precision=bf16"});
+  std::stringstream log;
+  auto s = train::train_run(cfg, dir.file("a"), {}, log);
+  EXPECT_GE(s.test_ua_recall, 0.9) << log.str();
+  train::train_run(cfg, dir.file("b"), {}, log);
+  EXPECT_EQ(deterministic_columns(dir.path() / "a" / "metrics.csv"),
+            deterministic_columns(dir.path() / "b" / "metrics.csv"));
+  auto fp32 = cfg;
+  fp32.train.precision = "fp32";
+  train::train_run(fp32, dir.file("c"), {}, log);
+  EXPECT_NE(deterministic_columns(dir.path() / "a" / "metrics.csv"),
+            deterministic_columns(dir.path() / "c" / "metrics.csv"));
+  std::string out;
+  EXPECT_EQ(run_cli("eval " + dir.file("a") + " --precision bf16", &out), 0) << out;
+  EXPECT_NE(out.find("UA"), std::string::npos) << out;
 }
 
 // A run killed mid-epoch and resumed ends exactly like an uninterrupted one.

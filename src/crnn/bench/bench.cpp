@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "crnn/bench/measure.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/nn/flops.h"
 #include "crnn/nn/sequence_classifier.h"
 #include "crnn/util/subprocess.h"
@@ -21,6 +22,7 @@ Figures run_worker(const BenchOptions& o, const std::string& model, const std::s
   w.frames = o.frames;
   w.min_seconds = o.min_seconds;
   w.min_reps = o.min_reps;
+  w.precision = o.precision;
   const auto args = worker_args(w, o.threads);
   // The worker's stdout carries its figures; its stderr (warnings, its error)
   // goes straight to ours.
@@ -55,7 +57,8 @@ void check_models(const std::vector<std::string>& models) {
       throw BenchError(fmt::format("{}: unknown model preset (known: {})", m, fmt::join(names, ", ")));
 }
 
-ModelResult bench_model(const BenchOptions& o, const std::string& model, double sgemm_peak_gflops) {
+ModelResult bench_model(const BenchOptions& o, const std::string& model, double sgemm_peak_gflops,
+                        double bf16_peak_gflops) {
   const auto options = nn::SequenceClassifierOptions::preset(model, classes_for(model));
   ModelResult r;
   r.model = model;
@@ -67,6 +70,8 @@ ModelResult bench_model(const BenchOptions& o, const std::string& model, double 
   r.train_flops = nn::training_flops(options, o.batch, o.frames);
   r.forward_flops = nn::forward_flops(options, o.batch, o.frames);
   r.sgemm_peak_gflops = sgemm_peak_gflops;
+  r.bf16_peak_gflops = bf16_peak_gflops;
+  r.precision = o.precision;
   std::vector<Figures> fused, composed;
   for (int i = 0; i < o.repeats; ++i) {
     fused.push_back(run_worker(o, model, "fused"));
@@ -82,18 +87,32 @@ BenchReport run_benchmark(const BenchOptions& o, const BenchProgress& progress) 
   const auto models = o.models.empty() ? nn::SequenceClassifierOptions::preset_names() : o.models;
   check_models(models);  // early, not in a worker
   report.threads = o.threads;
+  try {
+    if (kernels::parse_precision(o.precision) == kernels::Precision::bf16) kernels::require_bf16();
+  } catch (const std::exception& e) {
+    throw BenchError(fmt::format("--precision {}: {}", o.precision, e.what()));
+  }
   report.sgemm_peak_gflops = sgemm_peak_gflops();
-  if (progress.on_peak) progress.on_peak(report.sgemm_peak_gflops);
+  if (kernels::bf16_available()) report.bf16_peak_gflops = bf16_peak_gflops();
+  if (progress.on_peak) progress.on_peak(report);
   for (const auto& model : models) {
-    report.models.push_back(bench_model(o, model, report.sgemm_peak_gflops));
+    report.models.push_back(bench_model(o, model, report.sgemm_peak_gflops, report.bf16_peak_gflops));
     if (progress.on_model) progress.on_model(report.models.back());
   }
   return report;
 }
 
-std::string text_header(double sgemm_peak_gflops, int threads) {
+std::string text_header(double sgemm_peak_gflops, int threads, double bf16_peak_gflops,
+                        const std::string& precision) {
+  std::string bf16 =
+      bf16_peak_gflops > 0
+          ? fmt::format("bf16 peak (torch::mm 2048² bf16, best of 7, {} threads): {:.1f} GFLOP/s\n", threads,
+                        bf16_peak_gflops)
+          : std::string();
+  if (precision != "fp32") bf16 += fmt::format("precision {}: peak% is against the {} peak\n", precision, precision);
   return fmt::format("SGEMM peak (torch::mm 2048², best of 7, {} threads): {:.1f} GFLOP/s\n", threads,
                      sgemm_peak_gflops) +
+         bf16 +
          fmt::format("{:<17} {:>9} {:>12} {:>12} {:>9} {:>7} {:>9} | {:>12} {:>12} {:>9} {:>7} {:>8}\n", "model",
                      "GFLOP/st", "train fr/s", "infer fr/s", "GFLOP/s", "peak%", "RSS MB", "comp train",
                      "comp infer", "comp RSS", "x train", "x infer");
@@ -116,10 +135,12 @@ std::string json_object(const ModelResult& r) {
       "\"train_gflop_per_step\": {:.6g}, \"train_frames_per_s\": {:.1f}, "
       "\"infer_frames_per_s\": {:.1f}, \"train_gflops\": {:.2f}, \"infer_gflops\": {:.2f}, "
       "\"sgemm_peak_gflops\": {:.2f}, \"peak_fraction\": {:.4f}, \"peak_rss_mb\": {:.1f}, "
-      "\"baseline_rss_mb\": {:.1f}, \"repeats\": {}",
+      "\"baseline_rss_mb\": {:.1f}, \"repeats\": {}, \"precision\": \"{}\", "
+      "\"bf16_peak_gflops\": {:.2f}, \"infer_peak_fraction\": {:.4f}",
       r.model, r.crnn ? "true" : "false", r.batch, r.frames, r.threads, r.train_flops / 1e9,
       r.fused.train_frames_per_s, r.fused.infer_frames_per_s, r.train_gflops(), r.infer_gflops(),
-      r.sgemm_peak_gflops, r.peak_fraction(), r.fused.peak_rss_mb, r.fused.baseline_rss_mb, r.repeats);
+      r.sgemm_peak_gflops, r.peak_fraction(), r.fused.peak_rss_mb, r.fused.baseline_rss_mb, r.repeats,
+      r.precision, r.bf16_peak_gflops, r.infer_peak_fraction());
   if (r.composed) {
     js += fmt::format(
         ", \"composed_train_frames_per_s\": {:.1f}, \"composed_infer_frames_per_s\": {:.1f}, "
@@ -127,7 +148,7 @@ std::string json_object(const ModelResult& r) {
         "\"composed_peak_rss_mb\": {:.1f}, \"composed_baseline_rss_mb\": {:.1f}, "
         "\"train_speedup\": {:.2f}, \"infer_speedup\": {:.2f}",
         r.composed->train_frames_per_s, r.composed->infer_frames_per_s, r.composed_train_gflops(),
-        r.composed_train_gflops() / r.sgemm_peak_gflops, r.composed->peak_rss_mb, r.composed->baseline_rss_mb,
+        r.composed_train_gflops() / r.matrix_peak_gflops(), r.composed->peak_rss_mb, r.composed->baseline_rss_mb,
         r.train_speedup(), r.infer_speedup());
   }
   return js + "}";

@@ -49,6 +49,9 @@ struct BenchOptions {
   /// Workers per (model, implementation), fused and composed alternating so
   /// that slow drifts of a shared machine hit both; figures are medians.
   int repeats = 1;
+  /// Matrix-product precision of the workers, "fp32" or "bf16"
+  /// (kernels/precision.h); bf16 where unavailable is a BenchError.
+  std::string precision = "fp32";
   /// The crnn executable that runs the workers; empty: this process's own
   /// (/proc/self/exe), which is what `crnn bench` uses.
   std::string executable;
@@ -65,13 +68,19 @@ struct ModelResult {
   double sgemm_peak_gflops = 0;
   Figures fused;
   std::optional<Figures> composed;  ///< absent with skip_composed
+  std::string precision = "fp32";   ///< of the workers' matrix products
+  double bf16_peak_gflops = 0;      ///< 0 where bf16 is unavailable
 
   double train_gflops() const { return train_flops / fused.train_s / 1e9; }
   double infer_gflops() const { return forward_flops / fused.infer_s / 1e9; }
-  /// Training GFLOP/s over the SGEMM peak.
-  double peak_fraction() const { return train_gflops() / sgemm_peak_gflops; }
+  /// The peak of the precision the workers ran in (bf16 or SGEMM).
+  double matrix_peak_gflops() const { return precision == "bf16" ? bf16_peak_gflops : sgemm_peak_gflops; }
+  /// Training GFLOP/s over the matching peak.
+  double peak_fraction() const { return train_gflops() / matrix_peak_gflops(); }
   /// The composed path's training GFLOP/s (composed must be set).
   double composed_train_gflops() const { return train_flops / composed->train_s / 1e9; }
+  /// Inference GFLOP/s over the matching peak.
+  double infer_peak_fraction() const { return infer_gflops() / matrix_peak_gflops(); }
   /// Composed time over fused time (composed must be set); > 1: fused is faster.
   double train_speedup() const { return composed->train_s / fused.train_s; }
   double infer_speedup() const { return composed->infer_s / fused.infer_s; }
@@ -79,6 +88,7 @@ struct ModelResult {
 
 struct BenchReport {
   double sgemm_peak_gflops = 0;
+  double bf16_peak_gflops = 0;  ///< measured where bf16 is available, else 0
   int threads = 0;
   std::vector<ModelResult> models;  ///< in the order of BenchOptions::models
 };
@@ -90,19 +100,24 @@ void check_models(const std::vector<std::string>& models);
 /// Times `model` (workers as in BenchOptions) against the given SGEMM peak.
 /// Throws BenchError when a worker fails (its exit status; the worker's own
 /// error went to this process's stderr).
-ModelResult bench_model(const BenchOptions& o, const std::string& model, double sgemm_peak_gflops);
+ModelResult bench_model(const BenchOptions& o, const std::string& model, double sgemm_peak_gflops,
+                        double bf16_peak_gflops = 0);
 
 /// Called as the benchmark goes: once the peak is known, and per model.
 struct BenchProgress {
-  std::function<void(double sgemm_peak_gflops)> on_peak;
+  std::function<void(const BenchReport& peaks)> on_peak;
   std::function<void(const ModelResult&)> on_model;
 };
 
-/// check_models, the SGEMM peak, then bench_model for each model in turn.
+/// check_models, the precision (BenchError where bf16 is unavailable), the
+/// SGEMM peak and, where available, the bf16 peak, then bench_model for each
+/// model in turn.
 BenchReport run_benchmark(const BenchOptions& o, const BenchProgress& progress = {});
 
-/// The text table's first lines: the SGEMM peak, then the column header.
-std::string text_header(double sgemm_peak_gflops, int threads);
+/// The text table's first lines: the SGEMM peak, the bf16 peak (when not 0),
+/// then the column header; peak% is against the peak of `precision`.
+std::string text_header(double sgemm_peak_gflops, int threads, double bf16_peak_gflops = 0,
+                        const std::string& precision = "fp32");
 /// One model's line of the text table.
 std::string text_row(const ModelResult& r);
 /// One model as a one-line JSON object (the keys of docs/performance.md).

@@ -29,11 +29,14 @@ double peak_rss_mb() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
-double sgemm_peak_gflops() {
+namespace {
+
+double gemm_peak_gflops(torch::ScalarType dtype) {
   using Clock = std::chrono::steady_clock;
   torch::NoGradGuard no_grad;
   const int64_t n = 2048;
-  auto a = torch::randn({n, n}), b = torch::randn({n, n}), c = torch::empty({n, n});
+  auto a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
+  auto c = torch::empty({n, n}, torch::TensorOptions().dtype(dtype));
   for (int i = 0; i < 2; ++i) torch::mm_out(c, a, b);
   double best = 0;
   for (int i = 0; i < 7; ++i) {
@@ -44,5 +47,10 @@ double sgemm_peak_gflops() {
   }
   return best;
 }
+
+}  // namespace
+
+double sgemm_peak_gflops() { return gemm_peak_gflops(torch::kFloat); }
+double bf16_peak_gflops() { return gemm_peak_gflops(torch::kBFloat16); }
 
 }  // namespace crnn::bench

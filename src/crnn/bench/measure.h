@@ -55,5 +55,8 @@ double peak_rss_mb();
 /// of 7 products of 2048 × 2048 matrices (after 2 warm-ups) with the current
 /// LibTorch thread count. About a second on one core.
 double sgemm_peak_gflops();
+/// The same product with bf16 operands (fp32 accumulation, oneDNN): the
+/// ceiling of `--precision bf16`. Call only where kernels::bf16_available().
+double bf16_peak_gflops();
 
 }  // namespace crnn::bench

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "crnn/bench/measure.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/nn/options.h"
 #include "crnn/nn/sequence_classifier.h"
 
@@ -54,6 +55,7 @@ Figures time_model(const WorkerOptions& o) {
   if (o.phase != "both" && o.phase != "train" && o.phase != "infer")
     throw std::invalid_argument("bench: phase must be both, train or infer, got '" + o.phase + "'");
   DefaultImplementation impl(nn::parse_implementation(o.impl));
+  kernels::PrecisionGuard precision(kernels::parse_precision(o.precision));
   torch::manual_seed(0);
   auto options = nn::SequenceClassifierOptions::preset(o.model, classes_for(o.model));
   nn::SequenceClassifier net(options);
@@ -136,6 +138,7 @@ std::vector<std::string> worker_args(const WorkerOptions& o, int threads) {
                                 "--min-seconds", fmt::format("{}", o.min_seconds),
                                 "--min-reps", std::to_string(o.min_reps)};
   if (o.phase != "both") args.insert(args.end(), {"--phase", o.phase});
+  if (o.precision != "fp32") args.insert(args.end(), {"--precision", o.precision});
   return args;
 }
 

@@ -34,6 +34,8 @@ struct WorkerOptions {
   /// "both", or only "train" / "infer" (for profiling one); the other one's
   /// time is then reported as 1 s.
   std::string phase = "both";
+  /// Matrix-product precision, "fp32" or "bf16" (kernels/precision.h).
+  std::string precision = "fp32";
 };
 
 /// A worker's figures (or the medians over several workers').

@@ -31,6 +31,7 @@ int run_bench(BenchCliOptions& o) {
     o.work.frames = o.bench.frames;
     o.work.min_seconds = o.bench.min_seconds;
     o.work.min_reps = o.bench.min_reps;
+    o.work.precision = o.bench.precision;
     fmt::print("{}", bench::format_figures(bench::time_model(o.work)));
     return 0;
   }
@@ -40,9 +41,13 @@ int run_bench(BenchCliOptions& o) {
     fmt::print(stderr, "crnn bench: --model {}\n", e.what());
     return crnn::cli::kExitUsage;
   }
+  crnn::cli::precision_scope(o.bench.precision);  // bf16 where unavailable: a usage error, before any timing
   bench::BenchProgress progress;
   if (!o.json) {
-    progress.on_peak = [&](double peak) { fmt::print("{}", bench::text_header(peak, o.bench.threads)); };
+    progress.on_peak = [&](const bench::BenchReport& peaks) {
+      fmt::print("{}", bench::text_header(peaks.sgemm_peak_gflops, o.bench.threads, peaks.bf16_peak_gflops,
+                                          o.bench.precision));
+    };
     progress.on_model = [](const bench::ModelResult& r) {
       fmt::print("{}", bench::text_row(r));
       std::fflush(stdout);
@@ -86,6 +91,7 @@ crnn::cli::Registrar reg{
               "SECONDS in 0..3600"));
       app.add_option("--min-reps", b.min_reps, "Repeat each measurement at least this often")
           ->check(crnn::cli::IntRange(1, 1000000));
+      crnn::cli::add_precision_option(app, b.precision);
       app.add_flag("--skip-composed", b.skip_composed, "Do not time the composed path");
       app.add_option("--repeats", b.repeats,
                      "Workers per model and path, fused and composed alternating; medians reported")

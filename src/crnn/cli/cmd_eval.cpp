@@ -19,6 +19,7 @@ namespace {
 struct EvalCliOptions {
   std::string model, manifest, features, split = "test", json, predictions;
   int64_t batch_size = 32;
+  std::string precision = "fp32";
 };
 
 int run_eval(const EvalCliOptions& o) {
@@ -55,6 +56,7 @@ int run_eval(const EvalCliOptions& o) {
   if (const int64_t bins = examples.front().features.size(1); bins != loaded.bundle.input_size)
     throw data::DataError(fmt::format("{}: features have {} values per frame, the model {} expects {} ({})", dc.features,
                                       bins, model_path, loaded.bundle.input_size, loaded.bundle.feature_extractor));
+  const auto precision = cli::precision_scope(o.precision);
   auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size,
                            /*keep_probabilities=*/!o.predictions.empty());
   fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));
@@ -83,6 +85,7 @@ crnn::cli::Registrar reg{
                      "Also write per-utterance predictions as CSV to FILE (id, path, speaker, truth, label, frames, "
                      "a probability per class)");
       app.add_option("--batch-size", o->batch_size, "Batch size")->check(crnn::cli::IntRange(1, 1 << 20));
+      crnn::cli::add_precision_option(app, o->precision);
       return [o] { return run_eval(*o); };
     },
     40};

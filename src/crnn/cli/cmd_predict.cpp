@@ -31,6 +31,7 @@ struct PredictCliOptions {
   std::vector<std::string> inputs;
   std::string manifest, split = "all", format = "json", output, normalize = "auto";
   int64_t batch_size = 32;
+  std::string precision = "fp32";
 };
 
 /// Extensions read as audio when a directory is searched (libsndfile's formats).
@@ -87,6 +88,7 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("nothing to classify: give audio files, directories, @LIST or -, or --manifest");
   if (!o.manifest.empty() && !o.inputs.empty())
     throw data::DataError("give either --manifest or audio inputs, not both");
+  const auto precision = cli::precision_scope(o.precision);
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;
   if (!o.manifest.empty()) {
@@ -161,6 +163,7 @@ crnn::cli::Registrar reg{
                      "(docs/training.md)")
           ->check(CLI::IsMember({"auto", "speaker", "utterance", "global"}));
       app.add_option("--batch-size", o->batch_size, "Utterances per batch")->check(crnn::cli::IntRange(1, 1 << 20));
+      crnn::cli::add_precision_option(app, o->precision);
       return [o] { return run_predict(*o); };
     },
     45};

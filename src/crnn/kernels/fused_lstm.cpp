@@ -590,7 +590,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
  public:
   static variable_list forward(AutogradContext* ctx, Tensor proj, Tensor index, Tensor weight_hh,
                                Tensor peepholes, int64_t cell, int64_t reduce, bool reduce_cell,
-                               int64_t step, bool keep) {
+                               int64_t step, bool keep, bool bf16) {
     const bool lstm = static_cast<Cell>(cell) == Cell::lstm;
     const auto red = static_cast<Reduce>(reduce);
     const int64_t T_ = index.size(0), N = index.size(1), m = weight_hh.size(1);
@@ -614,6 +614,15 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     if (red != Reduce::none) out = torch::empty({N, m}, opts);
     if (red == Reduce::max) argmax = torch::empty({N, m}, torch::kInt32);
     const Tensor whh_t = weight_hh.t();
+    // bf16 products: W_hᵀ and h_{t−1} (two steps, ping-pong) as bf16 operands,
+    // the product in bf16 widened into the fp32 gate rows.
+    Tensor whh_t_b, hb, gb;
+    if (bf16) {
+      const auto bopts = opts.dtype(torch::kBFloat16);
+      whh_t_b = weight_hh.to(torch::kBFloat16).t();
+      hb = scratch({2, N, m}, bopts);
+      gb = scratch({N, gm}, bopts);
+    }
 
     const Blocking bl = blocking_for(N);
     AT_DISPATCH_FLOATING_TYPES(proj.scalar_type(), "recurrent_scan_forward", [&] {
@@ -632,7 +641,13 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
           T* gp = g.data_ptr<T>();
           // h_{−1} = 0: the first step needs no recurrent product.
-          if (t > 0) at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
+          if (t > 0 && bf16) {
+            Tensor gbb = gb.narrow(0, n0, rows);
+            at::mm_out(gbb, hb[(t + 1) % 2].narrow(0, n0, rows), whh_t_b);
+            g.copy_(gbb);
+          } else if (t > 0) {
+            at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
+          }
           const int64_t* xi = idx + t * N + n0;
           T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
           T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
@@ -643,6 +658,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           } else {
             Kernels<T>::rnn_forward(0, rows, m, gp, pr, xi, hp, t == 0);
           }
+          if (bf16 && t + 1 < T_) hb[t % 2].narrow(0, n0, rows).copy_(hbuf[ts].narrow(0, n0, rows));
           if (!op) continue;
           // Reduce while the block's states are still in cache.
           const T* st = reduce_cell ? cp : hp;
@@ -670,6 +686,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     ctx->saved_data["reduce_cell"] = reduce_cell;
     ctx->saved_data["step"] = step;
     ctx->saved_data["rows"] = proj.size(0);
+    ctx->saved_data["bf16"] = bf16;
     if (red == Reduce::none) {
       // The outputs are the saved states: save them as outputs (no copy, no cycle).
       ctx->save_for_backward({gates, hbuf, cbuf, weight_hh, peep, index, argmax});
@@ -695,6 +712,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     const bool reduce_cell = ctx->saved_data["reduce_cell"].toBool();
     const int64_t step = ctx->saved_data["step"].toInt();
     const int64_t rows = ctx->saved_data["rows"].toInt();
+    const bool bf16 = ctx->saved_data["bf16"].toBool();
     const int64_t T_ = index.size(0), N = index.size(1), m = weight_hh.size(1);
     const int64_t G = lstm ? 4 : 1, gm = G * m;
     const auto opts = gates.options();
@@ -719,6 +737,15 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     Tensor dpart = torch::zeros({bl.count, 3, m}, opts);
     Tensor zeros = torch::zeros({m}, opts);
     Tensor zero_rows = scratch_zeros({N, m}, opts);  // stands in for absent gradients
+    // bf16 products: W_h and da_{t+1} as bf16 operands (da converted while the
+    // block's rows are in cache), dh = da·W_h in bf16 widened into dhr.
+    Tensor whh_b, dab, dhb;
+    if (bf16) {
+      const auto bopts = opts.dtype(torch::kBFloat16);
+      whh_b = weight_hh.to(torch::kBFloat16);
+      dab = scratch({N, gm}, bopts);
+      dhb = scratch({N, m}, bopts);
+    }
 
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "recurrent_scan_backward", [&] {
       using T = scalar_t;
@@ -736,7 +763,13 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           const bool rec = t < T_ - 1;
           if (rec) {
             Tensor dst = dhr.narrow(0, n0, rows);
-            at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
+            if (bf16) {
+              Tensor dhbb = dhb.narrow(0, n0, rows);
+              at::mm_out(dhbb, dab.narrow(0, n0, rows), whh_b);
+              dst.copy_(dhbb);
+            } else {
+              at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
+            }
           }
           const T* eh = zr;
           const T* ec = zr;
@@ -768,21 +801,38 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           } else {
             Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
           }
+          if (bf16 && t > 0) dab.narrow(0, n0, rows).copy_(da[t].narrow(0, n0, rows));
         }
       });
     });
 
     // dW_h = Σ_{t ≥ 1} da_tᵀ · h_{t−1}: one GEMM over all steps and sequences.
-    Tensor dwhh = T_ > 1 ? at::mm(da.narrow(0, 1, T_ - 1).reshape({(T_ - 1) * N, gm}).t(),
-                                  hbuf.narrow(0, 0, T_ - 1).reshape({(T_ - 1) * N, m}))
-                         : torch::zeros_like(weight_hh);
+    Tensor dwhh;
+    if (T_ > 1 && bf16) {
+      // In bf16, over chunks of about 4096 rows (whole steps): the bf16 copies
+      // of a chunk stay in cache and the backward needs no full-size copy of
+      // da. The chunks depend on N and T only (deterministic).
+      dwhh = torch::zeros_like(weight_hh);
+      const int64_t per = std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1));
+      for (int64_t t0 = 1; t0 < T_; t0 += per) {
+        const int64_t c = std::min(per, T_ - t0);
+        auto a = da.narrow(0, t0, c).reshape({c * N, gm}).to(torch::kBFloat16);
+        auto h = hbuf.narrow(0, t0 - 1, c).reshape({c * N, m}).to(torch::kBFloat16);
+        dwhh.add_(at::mm(a.t(), h).to(torch::kFloat));
+      }
+    } else {
+      dwhh = T_ > 1 ? at::mm(da.narrow(0, 1, T_ - 1).reshape({(T_ - 1) * N, gm}).t(),
+                             hbuf.narrow(0, 0, T_ - 1).reshape({(T_ - 1) * N, m}))
+                    : torch::zeros_like(weight_hh);
+    }
     Tensor dpeep = lstm ? dpart.sum(0) : Tensor();
     Tensor dproj = scratch_zeros({rows, gm}, opts);
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "recurrent_scan_scatter", [&] {
       scatter_add_rows<scalar_t>(da.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), T_ * N, gm,
                                  dproj.data_ptr<scalar_t>());
     });
-    return {dproj, Tensor(), dwhh, dpeep, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+    return {dproj,    Tensor(), dwhh,     dpeep,    Tensor(),
+            Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
   }
 };
 
@@ -827,13 +877,15 @@ std::vector<torch::Tensor> recurrent_scan(const torch::Tensor& proj, const torch
   } else {
     peep = torch::zeros({3, m}, proj.options());
   }
+  TORCH_CHECK(!options.bf16 || proj.scalar_type() == torch::kFloat,
+              "recurrent_scan: bf16 products need float projections, got ", proj.scalar_type());
   // Keep every step's activations only when a gradient can be asked for.
   const bool keep = torch::GradMode::is_enabled() &&
                     (proj.requires_grad() || weight_hh.requires_grad() ||
                      (lstm && peep.requires_grad()));
   return RecurrentScan::apply(proj, index, weight_hh, peep, static_cast<int64_t>(options.cell),
                               static_cast<int64_t>(options.reduce), options.reduce_cell,
-                              options.step, keep);
+                              options.step, keep, options.bf16);
 }
 
 }  // namespace crnn::kernels

@@ -39,6 +39,10 @@ struct ScanOptions {
   bool reduce_cell = false;
   /// With Reduce::step: which step's state is returned.
   int64_t step = 0;
+  /// Run the recurrent products (W_h·h forward, da·W_h and dW_h backward) with
+  /// bf16 operands and fp32 accumulation (float scans only; see precision.h).
+  /// The states, gates and their gradients stay fp32.
+  bool bf16 = false;
 };
 
 /// Whether a scan over this many sequences runs parallel row blocks (each with

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "crnn/kernels/fused_lstm.h"
+#include "crnn/kernels/precision.h"
 
 namespace crnn::nn {
 
@@ -154,7 +155,7 @@ PaddedSequence ConvRecurrentImpl::forward_fused(const PaddedSequence& x) {
     torch::Tensor proj, index, weight_hh, peep;
     if (rnn) {
       // eq. 1, projected once per frame.
-      proj = torch::addmm(rnn_bias, data.reshape({b * frames, k}), rnn_weight_ih.t());
+      proj = kernels::linear(data.reshape({b * frames, k}), rnn_weight_ih, rnn_bias);
       weight_hh = rnn_weight_hh;
     } else {
       const auto p = lstm->direction(d);
@@ -162,10 +163,10 @@ PaddedSequence ConvRecurrentImpl::forward_fused(const PaddedSequence& x) {
       if (p.peephole_i.defined()) peep = torch::stack({p.peephole_i, p.peephole_f, p.peephole_o});
       if (options.extended()) {
         // A separate input matrix per position: project each (position, window).
-        proj = torch::baddbmm(p.bias, windows_tm, p.weight_ih.transpose(1, 2)).reshape({r1 * n, -1});
+        proj = kernels::baddbmm(p.bias, windows_tm, p.weight_ih.transpose(1, 2)).reshape({r1 * n, -1});
       } else {
         // W_x·x + b once per frame; overlapping windows share the rows.
-        proj = torch::addmm(p.bias, data.reshape({b * frames, k}), p.weight_ih.t());
+        proj = kernels::linear(data.reshape({b * frames, k}), p.weight_ih, p.bias);
       }
     }
     if (options.extended()) {
@@ -177,6 +178,7 @@ PaddedSequence ConvRecurrentImpl::forward_fused(const PaddedSequence& x) {
     }
     kernels::ScanOptions so;
     so.cell = rnn ? kernels::Cell::rnn : kernels::Cell::lstm;
+    so.bf16 = kernels::products_in_bf16(proj);
     if (reduce_in_scan) {
       so.reduce_cell = use_cell;
       switch (options.reduce()) {
@@ -203,7 +205,8 @@ PaddedSequence ConvRecurrentImpl::forward_fused(const PaddedSequence& x) {
     features = dirs == 1 ? parts[0] : torch::cat(parts, 1);
   } else {
     // eq. 2 / 8 / 9 on every step, then the reduction over the window.
-    auto states = output(dirs == 1 ? parts[0] : torch::cat(parts, 2));  // r1 × N × n
+    auto states = kernels::linear(dirs == 1 ? parts[0] : torch::cat(parts, 2), output->weight,
+                                 output->bias);  // r1 × N × n
     switch (options.reduce()) {
       case WindowReduce::max: features = std::get<0>(states.max(0)); break;
       case WindowReduce::mean: features = states.mean(0); break;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "crnn/kernels/fused_lstm.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/util/threads.h"
 
 #include <exception>
@@ -195,19 +196,24 @@ LSTMStates PeepholeLSTMImpl::forward_states_fused(const torch::Tensor& x,
     if (p.weight_ih.dim() == 3) {
       // Position-specific weights: project frame s with the copy for position s,
       // time-major rows (s, n).
-      s.proj = torch::baddbmm(p.bias, input.transpose(0, 1), p.weight_ih.transpose(1, 2))
+      s.proj = kernels::baddbmm(p.bias, input.transpose(0, 1), p.weight_ih.transpose(1, 2))
                    .reshape({steps * n, -1});
       s.index = (source * n + seq).contiguous();
     } else {
       // All input projections in one GEMM.
-      s.proj = torch::addmm(p.bias, input.reshape({n * steps, k}), p.weight_ih.t());
+      s.proj = kernels::linear(input.reshape({n * steps, k}), p.weight_ih, p.bias);
       s.index = (seq * steps + source).contiguous();
     }
     if (p.peephole_i.defined()) s.peep = torch::stack({p.peephole_i, p.peephole_f, p.peephole_o});
   }
+  // Read on this thread: the precision is thread local and a direction may
+  // run on a helper thread below.
+  const bool bf16 = kernels::products_in_bf16(input);
   auto run = [&](int d) {
+    kernels::ScanOptions so{kernels::Cell::lstm, kernels::Reduce::none};
+    so.bf16 = bf16;
     scans[d].out = kernels::recurrent_scan(scans[d].proj, scans[d].index, directions_[d].weight_hh,
-                                           scans[d].peep, {kernels::Cell::lstm, kernels::Reduce::none});
+                                           scans[d].peep, so);
   };
   if (dirs == 2 && !kernels::scan_uses_row_blocks(n) && crnn::blas_num_threads() > 1) {
     // A batch is too few rows to split; run the two directions side by side

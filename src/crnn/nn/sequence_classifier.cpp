@@ -1,5 +1,7 @@
 #include "crnn/nn/sequence_classifier.h"
 
+#include "crnn/kernels/precision.h"
+
 #include <cmath>
 #include <limits>
 
@@ -141,7 +143,8 @@ PaddedSequence SequenceClassifierImpl::front_end_forward(const PaddedSequence& x
 
 PaddedSequence SequenceClassifierImpl::step_log_probs(const PaddedSequence& x) {
   auto h = recurrent->forward(front_end_forward(x));
-  auto logits = classes(torch::relu(dense(h.data)));
+  auto hidden = torch::relu(kernels::linear(h.data, dense->weight, dense->bias));
+  auto logits = kernels::linear(hidden, classes->weight, classes->bias);
   return {torch::log_softmax(logits, -1), h.lengths};
 }
 

@@ -1,5 +1,7 @@
 #include "crnn/nn/window_conv.h"
 
+#include "crnn/kernels/precision.h"
+
 #include <cmath>
 
 namespace crnn::nn {
@@ -37,7 +39,7 @@ PaddedSequence WindowConvImpl::forward(const PaddedSequence& x) {
   const int64_t w = windows.size(1);
   // sum(W_i ⊙ w) for all windows and filters as one GEMM: (B·W) × (r1·k) · (r1·k) × n.
   auto flat_w = weight.permute({0, 2, 1}).reshape({options.features(), r1 * k});
-  auto z = torch::addmm(bias, windows.reshape({b * w, r1 * k}), flat_w.t());
+  auto z = kernels::linear(windows.reshape({b * w, r1 * k}), flat_w, bias);
   switch (options.activation()) {
     case Activation::relu: z = torch::relu(z); break;
     case Activation::tanh: z = torch::tanh(z); break;

@@ -82,6 +82,9 @@ struct TrainConfig {
   /// > 0: rescale the gradient to at most this global L2 norm before each
   /// step. 0 (default) = off, as in the paper, which mentions no clipping.
   double clip_norm = 0;
+  /// Matrix products in "fp32", or "bf16" with fp32 accumulation, state,
+  /// nonlinearities, loss, master weights and Adam (kernels/precision.h).
+  std::string precision = "fp32";
 };
 
 struct RunConfig {

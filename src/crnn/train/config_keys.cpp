@@ -232,6 +232,16 @@ std::vector<ConfigKey> make_config_keys() {
         field, int64_t{0}));
   }
   {
+    auto field = [](auto& c) -> auto& { return c.train.precision; };
+    keys.push_back(added_later(
+        scalar("train", "precision", field,
+               "matrix products in `fp32`, or `bf16` with fp32 accumulation on AVX512-BF16 CPUs (state, gate "
+               "nonlinearities, loss, weights and Adam stay fp32; docs/performance.md)",
+               [](C c) { return c.train.precision != "fp32" && c.train.precision != "bf16"
+                                    ? "must be \"fp32\" or \"bf16\", got \"" + c.train.precision + "\"" : ""; }),
+        field, std::string("fp32")));
+  }
+  {
     auto field = [](auto& c) -> auto& { return c.data.batches_per_bucket; };
     keys.push_back(added_later(
         scalar("data", "batches_per_bucket", field,

@@ -17,6 +17,7 @@
 
 #include "crnn/data/balance.h"
 #include "crnn/data/manifest.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/nn/flops.h"
 #include "crnn/train/distributed.h"
 #include "crnn/util/checksum.h"
@@ -195,6 +196,11 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   RunConfig config = config_in;
   for (std::string* path : {&config.data.manifest, &config.data.features})
     if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  // Training, validation and the test evaluation all run in the run's precision.
+  const auto precision = kernels::parse_precision(config.train.precision);
+  if (precision == kernels::Precision::bf16 && !kernels::bf16_available())
+    throw ConfigError("train.precision = \"bf16\": " + kernels::bf16_unavailable_reason());
+  kernels::PrecisionGuard precision_guard(precision);
   // Several processes (distributed.h): every rank trains its share of each
   // batch; rank 0 alone writes the run directory.
   std::unique_ptr<ProcessGroup> group;
