@@ -308,13 +308,33 @@ CRNN_AVX512 inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
+// bf16 in and out of the AVX-512 passes (the bf16 mode of precision.h, which
+// requires AVX-512BW): widening is exact (the bf16 bits are the float's upper
+// half); narrowing rounds to nearest even, as c10::BFloat16 does for finite
+// values.
+#define CRNN_AVX512BW __attribute__((target("avx512f,avx512bw")))
+CRNN_AVX512BW inline __m512 load_bf16(__mmask16 k, const uint16_t* p) {
+  const __m256i half = _mm512_castsi512_si256(_mm512_maskz_loadu_epi16(static_cast<__mmask32>(k), p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+}
+CRNN_AVX512BW inline void store_bf16(uint16_t* p, __mmask16 k, __m512 v) {
+  const __m512i b = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+  _mm512_mask_cvtepi32_storeu_epi16(p, k, _mm512_srli_epi32(r, 16));
+}
+
 /// lstm_forward_rows<float, FastMath> in AVX-512 (same arguments and results).
-CRNN_AVX512 void lstm_forward_avx512(int64_t n0, int64_t n1, int64_t m, float* __restrict g,
-                                     const float* __restrict x, const int64_t* __restrict xi,
-                                     const float* __restrict cp, float* __restrict c,
-                                     float* __restrict h, const float* __restrict pi,
-                                     const float* __restrict pf, const float* __restrict po,
-                                     bool first) {
+/// kBf16: the recurrent product comes from `gb` (bf16 rows of 4m, not from
+/// g) and h is also written rounded to bf16 into `hb` (rows of m, if set).
+template <bool kBf16>
+CRNN_AVX512BW void lstm_forward_avx512(int64_t n0, int64_t n1, int64_t m, float* __restrict g,
+                                       const float* __restrict x, const int64_t* __restrict xi,
+                                       const float* __restrict cp, float* __restrict c,
+                                       float* __restrict h, const float* __restrict pi,
+                                       const float* __restrict pf, const float* __restrict po,
+                                       bool first, const uint16_t* __restrict gb = nullptr,
+                                       uint16_t* __restrict hb = nullptr) {
   const int64_t gm = 4 * m;
   for (int64_t n = n0; n < n1; ++n) {
     const float* xr = x + xi[n] * gm;
@@ -329,7 +349,13 @@ CRNN_AVX512 void lstm_forward_avx512(int64_t n0, int64_t n1, int64_t m, float* _
       __m512 af = _mm512_maskz_loadu_ps(k, xr + m + j);
       __m512 az = _mm512_maskz_loadu_ps(k, xr + 2 * m + j);
       __m512 ao = _mm512_maskz_loadu_ps(k, xr + 3 * m + j);
-      if (!first) {  // + W_h·h, in g
+      if (!first && kBf16) {  // + W_h·h, in gb
+        const uint16_t* gbn = gb + n * gm;
+        ai = _mm512_add_ps(ai, load_bf16(k, gbn + j));
+        af = _mm512_add_ps(af, load_bf16(k, gbn + m + j));
+        az = _mm512_add_ps(az, load_bf16(k, gbn + 2 * m + j));
+        ao = _mm512_add_ps(ao, load_bf16(k, gbn + 3 * m + j));
+      } else if (!first) {  // + W_h·h, in g
         ai = _mm512_add_ps(ai, _mm512_maskz_loadu_ps(k, gi + j));
         af = _mm512_add_ps(af, _mm512_maskz_loadu_ps(k, gi + m + j));
         az = _mm512_add_ps(az, _mm512_maskz_loadu_ps(k, gi + 2 * m + j));
@@ -345,18 +371,26 @@ CRNN_AVX512 void lstm_forward_avx512(int64_t n0, int64_t n1, int64_t m, float* _
       _mm512_mask_storeu_ps(gi + 2 * m + j, k, z);
       _mm512_mask_storeu_ps(gi + 3 * m + j, k, o);
       _mm512_mask_storeu_ps(cn + j, k, cc);
-      _mm512_mask_storeu_ps(hn + j, k, _mm512_mul_ps(o, tanh512(cc)));
+      const __m512 hv = _mm512_mul_ps(o, tanh512(cc));
+      _mm512_mask_storeu_ps(hn + j, k, hv);
+      if (kBf16 && hb) store_bf16(hb + n * m + j, k, hv);
     }
   }
 }
 
 /// lstm_backward_rows<float, FastMath> in AVX-512 (same arguments and results).
-CRNN_AVX512 void lstm_backward_avx512(int64_t n0, int64_t n1, int64_t m, float* __restrict ag,
-                                      const float* __restrict cp, const float* __restrict c,
-                                      const float* __restrict eh, const float* __restrict ec,
-                                      const float* __restrict dhr, float* __restrict dcc,
-                                      const float* __restrict pi, const float* __restrict pf,
-                                      const float* __restrict po, float* __restrict dp, bool first) {
+/// kBf16: dh from the recurrence comes from `dhb` (bf16 rows of m; unset:
+/// from dhr) and the pre-activation gradients are also written rounded to
+/// bf16 into `dab` (rows of 4m, if set).
+template <bool kBf16>
+CRNN_AVX512BW void lstm_backward_avx512(int64_t n0, int64_t n1, int64_t m, float* __restrict ag,
+                                        const float* __restrict cp, const float* __restrict c,
+                                        const float* __restrict eh, const float* __restrict ec,
+                                        const float* __restrict dhr, float* __restrict dcc,
+                                        const float* __restrict pi, const float* __restrict pf,
+                                        const float* __restrict po, float* __restrict dp, bool first,
+                                        const uint16_t* __restrict dhb = nullptr,
+                                        uint16_t* __restrict dab = nullptr) {
   const int64_t gm = 4 * m;
   const __m512 one = _mm512_set1_ps(1.0f);
   for (int64_t n = n0; n < n1; ++n) {
@@ -369,7 +403,8 @@ CRNN_AVX512 void lstm_backward_avx512(int64_t n0, int64_t n1, int64_t m, float* 
     float* dcn = dcc + n * m;
     for (int64_t j = 0; j < m; j += 16) {
       const __mmask16 k = tail_mask(m - j);
-      const __m512 dh = _mm512_add_ps(_mm512_maskz_loadu_ps(k, ehn + j), _mm512_maskz_loadu_ps(k, dhn + j));
+      const __m512 dhrec = kBf16 && dhb ? load_bf16(k, dhb + n * m + j) : _mm512_maskz_loadu_ps(k, dhn + j);
+      const __m512 dh = _mm512_add_ps(_mm512_maskz_loadu_ps(k, ehn + j), dhrec);
       __m512 dc = _mm512_add_ps(_mm512_maskz_loadu_ps(k, dcn + j), _mm512_maskz_loadu_ps(k, ecn + j));
       const __m512 i = _mm512_maskz_loadu_ps(k, row + j);
       const __m512 f = _mm512_maskz_loadu_ps(k, row + m + j);
@@ -390,6 +425,13 @@ CRNN_AVX512 void lstm_backward_avx512(int64_t n0, int64_t n1, int64_t m, float* 
       _mm512_mask_storeu_ps(row + m + j, k, daf);
       _mm512_mask_storeu_ps(row + 2 * m + j, k, daz);
       _mm512_mask_storeu_ps(row + 3 * m + j, k, dao);
+      if (kBf16 && dab) {
+        uint16_t* dr = dab + n * gm;
+        store_bf16(dr + j, k, dai);
+        store_bf16(dr + m + j, k, daf);
+        store_bf16(dr + 2 * m + j, k, daz);
+        store_bf16(dr + 3 * m + j, k, dao);
+      }
       __m512 ndc = _mm512_mul_ps(dc, f);
       ndc = _mm512_fmadd_ps(dai, _mm512_maskz_loadu_ps(k, pi + j), ndc);
       ndc = _mm512_fmadd_ps(daf, _mm512_maskz_loadu_ps(k, pf + j), ndc);
@@ -432,6 +474,18 @@ struct Kernels {
                            const T* dhr, T* da) {
     rnn_backward_rows<T>(n0, n1, m, h, eh, dhr, da);
   }
+  // The LSTM passes reading and writing the bf16 operands themselves exist
+  // for float on AVX-512 only; elsewhere the scan converts with copies.
+  static bool has_bf16_passes() { return false; }
+  static void lstm_forward_bf16(int64_t, int64_t, int64_t, T*, const T*, const int64_t*, const T*, T*, T*,
+                                const T*, const T*, const T*, bool, const uint16_t*, uint16_t*) {
+    TORCH_CHECK(false, "recurrent_scan: no bf16 passes for this type");
+  }
+  static void lstm_backward_bf16(int64_t, int64_t, int64_t, T*, const T*, const T*, const T*, const T*,
+                                 const T*, T*, const T*, const T*, const T*, T*, bool, const uint16_t*,
+                                 uint16_t*) {
+    TORCH_CHECK(false, "recurrent_scan: no bf16 passes for this type");
+  }
 };
 template <>
 struct Kernels<float> {
@@ -439,7 +493,7 @@ struct Kernels<float> {
                            const int64_t* xi, const float* cp, float* c, float* h, const float* pi,
                            const float* pf, const float* po, bool first) {
 #ifdef CRNN_AVX512_KERNELS
-    if (cpu_has_avx512()) return lstm_forward_avx512(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
+    if (cpu_has_avx512()) return lstm_forward_avx512<false>(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
 #endif
     lstm_forward_f(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first);
   }
@@ -449,7 +503,7 @@ struct Kernels<float> {
                             float* dp, bool first) {
 #ifdef CRNN_AVX512_KERNELS
     if (cpu_has_avx512())
-      return lstm_backward_avx512(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
+      return lstm_backward_avx512<false>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
 #endif
     lstm_backward_f(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first);
   }
@@ -460,6 +514,34 @@ struct Kernels<float> {
   static void rnn_backward(int64_t n0, int64_t n1, int64_t m, const float* h, const float* eh,
                            const float* dhr, float* da) {
     rnn_backward_f(n0, n1, m, h, eh, dhr, da);
+  }
+  static bool has_bf16_passes() {
+#ifdef CRNN_AVX512_KERNELS
+    static const bool has = cpu_has_avx512() && __builtin_cpu_supports("avx512bw");
+    return has;
+#else
+    return false;
+#endif
+  }
+  static void lstm_forward_bf16(int64_t n0, int64_t n1, int64_t m, float* g, const float* x,
+                                const int64_t* xi, const float* cp, float* c, float* h, const float* pi,
+                                const float* pf, const float* po, bool first, const uint16_t* gb,
+                                uint16_t* hb) {
+#ifdef CRNN_AVX512_KERNELS
+    lstm_forward_avx512<true>(n0, n1, m, g, x, xi, cp, c, h, pi, pf, po, first, gb, hb);
+#else
+    TORCH_CHECK(false, "recurrent_scan: no bf16 passes in this build");
+#endif
+  }
+  static void lstm_backward_bf16(int64_t n0, int64_t n1, int64_t m, float* ag, const float* cp,
+                                 const float* c, const float* eh, const float* ec, const float* dhr,
+                                 float* dcc, const float* pi, const float* pf, const float* po, float* dp,
+                                 bool first, const uint16_t* dhb, uint16_t* dab) {
+#ifdef CRNN_AVX512_KERNELS
+    lstm_backward_avx512<true>(n0, n1, m, ag, cp, c, eh, ec, dhr, dcc, pi, pf, po, dp, first, dhb, dab);
+#else
+    TORCH_CHECK(false, "recurrent_scan: no bf16 passes in this build");
+#endif
   }
 };
 
@@ -573,6 +655,9 @@ Tensor scratch_zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
   return BufferPool::instance().zeros(sizes, opts);
 }
 
+/// The raw bits of a bf16 tensor, for the AVX-512 passes.
+uint16_t* bf16_ptr(const Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
+
 // dproj[index[t, n]] += da[t, n] for all t, n. Threads own column ranges, so
 // shared rows (overlapping windows) never race.
 template <typename T>
@@ -634,17 +719,21 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       T* op = out.defined() ? out.data_ptr<T>() : nullptr;
       int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
       const T inv_steps = T(1) / T(T_);
-      for_blocks(N, bl, [&](int64_t, int64_t n0, int64_t n1) {
+      // bf16: the AVX-512 LSTM pass reads the bf16 product and writes the
+      // bf16 h itself; otherwise copies convert.
+      const bool bf16_passes = bf16 && lstm && Kernels<T>::has_bf16_passes();
+      // Step t on rows [n0, n1): the recurrent product (fp32: here, on the
+      // block; bf16: already in gb for all rows), the fused elementwise pass,
+      // the reduction.
+      auto step_rows = [&](int64_t t, int64_t n0, int64_t n1) {
         const int64_t rows = n1 - n0;
-        for (int64_t t = 0; t < T_; ++t) {
+        {
           const int64_t ts = all_steps ? t : t % 2, tp = all_steps ? t - 1 : (t + 1) % 2;
           Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
           T* gp = g.data_ptr<T>();
           // h_{−1} = 0: the first step needs no recurrent product.
           if (t > 0 && bf16) {
-            Tensor gbb = gb.narrow(0, n0, rows);
-            at::mm_out(gbb, hb[(t + 1) % 2].narrow(0, n0, rows), whh_t_b);
-            g.copy_(gbb);
+            if (!bf16_passes) g.copy_(gb.narrow(0, n0, rows));
           } else if (t > 0) {
             at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
           }
@@ -652,14 +741,19 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
           T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
           const T* cprev = (lstm && t > 0) ? cbuf[tp].data_ptr<T>() + n0 * m : zp;
-          if (lstm) {
+          if (bf16_passes) {
+            uint16_t* hbn = t + 1 < T_ ? bf16_ptr(hb) + ((t % 2) * N + n0) * m : nullptr;
+            Kernels<T>::lstm_forward_bf16(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
+                                          t == 0, bf16_ptr(gb) + n0 * gm, hbn);
+          } else if (lstm) {
             Kernels<T>::lstm_forward(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
                                      t == 0);
           } else {
             Kernels<T>::rnn_forward(0, rows, m, gp, pr, xi, hp, t == 0);
           }
-          if (bf16 && t + 1 < T_) hb[t % 2].narrow(0, n0, rows).copy_(hbuf[ts].narrow(0, n0, rows));
-          if (!op) continue;
+          if (bf16 && !bf16_passes && t + 1 < T_)
+            hb[t % 2].narrow(0, n0, rows).copy_(hbuf[ts].narrow(0, n0, rows));
+          if (!op) return;
           // Reduce while the block's states are still in cache.
           const T* st = reduce_cell ? cp : hp;
           T* o = op + n0 * m;
@@ -678,7 +772,23 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
             std::memcpy(o, st, cnt * sizeof(T));
           }
         }
-      });
+      };
+      if (!bf16) {
+        // Each block through all steps while its gates stay in cache, with a
+        // single-threaded GEMM per block and step.
+        for_blocks(N, bl, [&](int64_t, int64_t n0, int64_t n1) {
+          for (int64_t t = 0; t < T_; ++t) step_rows(t, n0, n1);
+        });
+      } else {
+        // Step by step: one GEMM over all rows with every thread (oneDNN's
+        // bf16 kernels reach their rate only multi-threaded: 1.1x fp32 on
+        // one thread, 2.2x on two; docs/performance.md), then the blocks'
+        // elementwise passes in parallel.
+        for (int64_t t = 0; t < T_; ++t) {
+          if (t > 0) at::mm_out(gb, hb[(t + 1) % 2], whh_t_b);
+          for_blocks(N, bl, [&](int64_t, int64_t n0, int64_t n1) { step_rows(t, n0, n1); });
+        }
+      }
     });
 
     ctx->saved_data["cell"] = cell;
@@ -755,18 +865,19 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       const int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
       T* ex = ext.defined() ? ext.data_ptr<T>() : nullptr;
       const T inv_steps = T(1) / T(T_);
-      for_blocks(N, bl, [&](int64_t b, int64_t n0, int64_t n1) {
+      const bool bf16_passes = bf16 && lstm && Kernels<T>::has_bf16_passes();
+      // Step t of block b (rows [n0, n1)): dh from step t+1 through W_h
+      // (fp32: here, on the block; bf16: already in dhb for all rows), the
+      // reduction's gradient, the fused elementwise backward.
+      auto step_rows = [&](int64_t t, int64_t b, int64_t n0, int64_t n1) {
         const int64_t rows = n1 - n0, off = n0 * m;
         const T* zr = zero_rows.data_ptr<T>() + off;
-        for (int64_t t = T_ - 1; t >= 0; --t) {
-          // dh from step t+1 through W_h.
+        {
           const bool rec = t < T_ - 1;
           if (rec) {
             Tensor dst = dhr.narrow(0, n0, rows);
             if (bf16) {
-              Tensor dhbb = dhb.narrow(0, n0, rows);
-              at::mm_out(dhbb, dab.narrow(0, n0, rows), whh_b);
-              dst.copy_(dhbb);
+              if (!bf16_passes) dst.copy_(dhb.narrow(0, n0, rows));
             } else {
               at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
             }
@@ -794,16 +905,34 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
           const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
           T* dap = da[t].data_ptr<T>() + n0 * gm;
-          if (lstm) {
+          if (bf16_passes) {
+            Kernels<T>::lstm_backward_bf16(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
+                                           dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
+                                           dpart.data_ptr<T>() + b * 3 * m, t == 0,
+                                           t < T_ - 1 ? bf16_ptr(dhb) + off : nullptr,
+                                           t > 0 ? bf16_ptr(dab) + n0 * gm : nullptr);
+          } else if (lstm) {
             Kernels<T>::lstm_backward(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
                                       dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
                                       dpart.data_ptr<T>() + b * 3 * m, t == 0);
           } else {
             Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
           }
-          if (bf16 && t > 0) dab.narrow(0, n0, rows).copy_(da[t].narrow(0, n0, rows));
+          if (bf16 && !bf16_passes && t > 0) dab.narrow(0, n0, rows).copy_(da[t].narrow(0, n0, rows));
         }
-      });
+      };
+      if (!bf16) {
+        for_blocks(N, bl, [&](int64_t b, int64_t n0, int64_t n1) {
+          for (int64_t t = T_ - 1; t >= 0; --t) step_rows(t, b, n0, n1);
+        });
+      } else {
+        // Step by step with one multi-threaded bf16 GEMM over all rows, as in
+        // the forward.
+        for (int64_t t = T_ - 1; t >= 0; --t) {
+          if (t < T_ - 1) at::mm_out(dhb, dab, whh_b);
+          for_blocks(N, bl, [&](int64_t b, int64_t n0, int64_t n1) { step_rows(t, b, n0, n1); });
+        }
+      }
     });
 
     // dW_h = Σ_{t ≥ 1} da_tᵀ · h_{t−1}: one GEMM over all steps and sequences.
