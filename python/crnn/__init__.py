@@ -14,6 +14,7 @@ exported with `crnn export` runs in plain PyTorch after
 `torch.ops.load_library(crnn.OPS_LIBRARY)`. See docs/python.md.
 """
 
+import contextlib as _contextlib
 import os as _os
 import sys as _sys
 
@@ -43,8 +44,45 @@ def set_num_threads(n=0):
     return torch_ops.set_num_threads(int(n))
 
 
+def bf16_available():
+    """(True, "") where crnn can run its matrix products in bf16 (a CPU with
+    AVX512-BF16), else (False, the reason)."""
+    return tuple(torch_ops.bf16_available())
+
+
+def set_precision(precision):
+    """Sets this thread's matrix-product precision for crnn's layers: "fp32"
+    (default) or "bf16" (bf16 operands, fp32 accumulation; state, nonlinearities,
+    parameters and their gradients stay fp32; docs/performance.md), as
+    `train.precision` does for `crnn train`. Returns the previous one. bf16
+    where it is unavailable raises RuntimeError with the reason."""
+    return torch_ops.set_precision(str(precision))
+
+
+@_contextlib.contextmanager
+def precision(precision):
+    """`with crnn.precision("bf16"): ...` — set_precision for a block."""
+    before = set_precision(precision)
+    try:
+        yield
+    finally:
+        set_precision(before)
+
+
 torch_ops = _torch.ops.crnn
 
 from .model import Classifier, Model, Prediction, load  # noqa: E402
 
-__all__ = ["OPS_LIBRARY", "Classifier", "Model", "Prediction", "features", "load", "nn", "set_num_threads"]
+__all__ = [
+    "OPS_LIBRARY",
+    "Classifier",
+    "Model",
+    "Prediction",
+    "bf16_available",
+    "features",
+    "load",
+    "nn",
+    "precision",
+    "set_num_threads",
+    "set_precision",
+]

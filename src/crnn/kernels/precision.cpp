@@ -66,10 +66,14 @@ void require_bf16() {
 
 Precision matmul_precision() { return current; }
 
-PrecisionGuard::PrecisionGuard(Precision p) : saved_(current) {
+Precision set_matmul_precision(Precision p) {
   if (p == Precision::bf16) require_bf16();
+  const Precision before = current;
   current = p;
+  return before;
 }
+
+PrecisionGuard::PrecisionGuard(Precision p) : saved_(set_matmul_precision(p)) {}
 
 PrecisionGuard::~PrecisionGuard() { current = saved_; }
 

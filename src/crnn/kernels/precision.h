@@ -46,6 +46,10 @@ void require_bf16();
 
 /// This thread's matrix-product precision (fp32 unless a guard says otherwise).
 Precision matmul_precision();
+/// Sets this thread's precision until changed again (the Python module's
+/// `crnn.set_precision`; C++ code uses PrecisionGuard). Setting bf16 checks
+/// require_bf16(). Returns the previous precision.
+Precision set_matmul_precision(Precision p);
 
 /// Sets this thread's matrix-product precision while alive; restores the
 /// previous one after. Setting bf16 checks require_bf16().

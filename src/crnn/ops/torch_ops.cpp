@@ -8,6 +8,7 @@
 
 #include "crnn/audio/fbank.h"
 #include "crnn/infer/classifier.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/ops/module_spec.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
@@ -275,6 +276,20 @@ void register_ops() {
     lib.def("set_num_threads(int n) -> int", [](int64_t n) -> int64_t {
       TORCH_CHECK(n >= 0 && n <= kMaxThreads, "crnn.set_num_threads: n must be in 0..", kMaxThreads, ", got ", n);
       return crnn::set_num_threads(static_cast<int>(n));
+    });
+    lib.def("set_precision(str precision) -> str", [](std::string precision) -> std::string {
+      kernels::Precision p;
+      try {
+        p = kernels::parse_precision(precision);
+      } catch (const std::invalid_argument& e) {
+        TORCH_CHECK_VALUE(false, "crnn.set_precision: ", e.what());
+      }
+      TORCH_CHECK(p != kernels::Precision::bf16 || kernels::bf16_available(),
+                  "crnn.set_precision(\"bf16\"): ", kernels::bf16_unavailable_reason());
+      return kernels::to_string(kernels::set_matmul_precision(p));
+    });
+    lib.def("bf16_available() -> (bool, str)", []() -> std::tuple<bool, std::string> {
+      return {kernels::bf16_available(), kernels::bf16_unavailable_reason()};
     });
     static auto classifier =
         torch::class_<ClassifierHolder>("crnn", "Classifier")

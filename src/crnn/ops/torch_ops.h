@@ -19,7 +19,12 @@
 ///   fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor
 ///       Kaldi log mel filterbank (audio/fbank.h, the paper's options);
 ///   set_num_threads(int n) -> int
-///       LibTorch's and OpenBLAS's threads together (util/threads.h; 0 = all cores).
+///       LibTorch's and OpenBLAS's threads together (util/threads.h; 0 = all cores);
+///   set_precision(str precision) -> str
+///       this thread's matrix-product precision, "fp32" or "bf16"
+///       (kernels/precision.h); returns the previous one;
+///   bf16_available() -> (bool, str)
+///       whether bf16 runs here, and why not.
 ///
 /// \code
 ///   crnn::ops::register_ops();
