@@ -10,6 +10,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "crnn/nn/flops.h"
+#include "crnn/util/subprocess.h"
 #include "support/test_support.h"
 
 using namespace crnn::bench;
@@ -88,6 +90,37 @@ TEST(Bench, TextTableColumnsLineUp) {
 
 // Two real workers (fused, composed) of the crnn executable, read back: the
 // FLOPs are the hand count, the rates agree with the times.
+// nn::activation_parts (what `crnn train` checks against the machine's memory
+// before it builds a model) against the memory a training step really takes:
+// a worker's peak resident memory over its resident memory once the model,
+// batch and optimizer exist. Measured at 32 × 300: the estimate is 0.51–0.82
+// of the growth (which adds allocator slack, LibTorch temporaries and the
+// parameters' gradients); it must stay within 0.4–1.25 of it, i.e. neither
+// ignore a large buffer nor invent one.
+TEST(Bench, ActivationEstimateIsNearTheMeasuredGrowthOfATrainingStep) {
+  for (const std::string model : {"emotion-clstm", "agender-cblstm", "agender-baseline"}) {
+    WorkerOptions w;
+    w.model = model;
+    w.batch = 32;
+    w.frames = 300;
+    w.min_seconds = 0;
+    w.min_reps = 2;
+    w.phase = "train";
+    std::vector<std::string> argv{CRNN_BINARY};
+    for (const auto& a : worker_args(w, 1)) argv.push_back(a);
+    const auto r = crnn::run_process(argv, crnn::Stderr::Inherit);
+    ASSERT_TRUE(r.ok()) << model << ": " << r.describe();
+    const Figures f = parse_figures(r.output);
+    double estimate = 0;
+    for (const auto& p : crnn::nn::activation_parts(
+             crnn::nn::SequenceClassifierOptions::preset(model, classes_for(model)), 32, 300))
+      estimate += p.bytes / (1024.0 * 1024.0);
+    const double growth = f.peak_rss_mb - f.baseline_rss_mb;
+    EXPECT_GE(estimate, 0.4 * growth) << model << ": estimate " << estimate << " MB, measured " << growth << " MB";
+    EXPECT_LE(estimate, 1.25 * growth) << model << ": estimate " << estimate << " MB, measured " << growth << " MB";
+  }
+}
+
 TEST(Bench, WorkersTimeAModelAndTheFlopsAreTheHandCount) {
   const ModelResult r = bench_model(tiny(), "emotion-conv", /*sgemm_peak_gflops=*/50);
   // Forward GEMM FLOPs per sequence of 24 frames, 26 features, 8 classes, by

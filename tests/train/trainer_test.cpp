@@ -272,6 +272,11 @@ TEST(Trainer, BadInputsGiveClearErrors) {
   // (recurrent_size 65536: 4·65536² recurrent weights alone are 1.7e10 parameters.)
   expect_error(cfg, {"model.recurrent_size=65536"}, "model.recurrent_size: the model would have 1.72e+10 parameters",
                "r5");
+  // A model whose weights fit (4·4096² recurrent weights: 1 GB with Adam) but
+  // whose training step does not: a CLSTM window of 10⁶ frames is 10⁶ scan
+  // steps for every sequence, each with 6·4096 gate and state values (~0.8 TB).
+  expect_error(cfg, {"model.front_end.0.window=1000000", "model.front_end.0.features=4096"},
+               "model.front_end.0: one training step would need about", "r6");
   // No split at all and no folds: 6-fold speaker-group cross-validation, said so.
   {
     test::TempDir d2;

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <type_traits>
 
 #include "crnn/util/threads.h"
 
@@ -658,15 +659,32 @@ Tensor scratch_zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
 /// The raw bits of a bf16 tensor, for the AVX-512 passes.
 uint16_t* bf16_ptr(const Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
+// dproj[index[t, n]] += da[t, n] for all t, n, columns [c0, c1).
+template <typename T>
+__attribute__((always_inline)) inline void scatter_add_columns(const T* da, const int64_t* idx, int64_t count,
+                                                               int64_t width, int64_t c0, int64_t c1, T* dproj) {
+  for (int64_t i = 0; i < count; ++i) {
+    T* __restrict dst = dproj + idx[i] * width;
+    const T* __restrict src = da + i * width;
+    for (int64_t j = c0; j < c1; ++j) dst[j] += src[j];
+  }
+}
+// The float loop as vector clones (it streams all gate gradients once more:
+// 7 % of a training step when compiled for the baseline ISA).
+CRNN_VECTOR_CLONES void scatter_add_columns_f(const float* da, const int64_t* idx, int64_t count, int64_t width,
+                                              int64_t c0, int64_t c1, float* dproj) {
+  scatter_add_columns<float>(da, idx, count, width, c0, c1, dproj);
+}
+
 // dproj[index[t, n]] += da[t, n] for all t, n. Threads own column ranges, so
 // shared rows (overlapping windows) never race.
 template <typename T>
 void scatter_add_rows(const T* da, const int64_t* idx, int64_t count, int64_t width, T* dproj) {
   at::parallel_for(0, width, 64, [&](int64_t c0, int64_t c1) {
-    for (int64_t i = 0; i < count; ++i) {
-      T* __restrict dst = dproj + idx[i] * width;
-      const T* __restrict src = da + i * width;
-      for (int64_t j = c0; j < c1; ++j) dst[j] += src[j];
+    if constexpr (std::is_same_v<T, float>) {
+      scatter_add_columns_f(da, idx, count, width, c0, c1, dproj);
+    } else {
+      scatter_add_columns<T>(da, idx, count, width, c0, c1, dproj);
     }
   });
 }

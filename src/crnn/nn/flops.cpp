@@ -1,5 +1,7 @@
 #include "crnn/nn/flops.h"
 
+#include <algorithm>
+
 #include "crnn/nn/sequence.h"
 
 namespace crnn::nn {
@@ -36,6 +38,46 @@ double forward_flops(const SequenceClassifierOptions& options, int64_t batch, in
   total += b * t * 2.0 * (dirs * r) * d;
   total += b * t * 2.0 * d * static_cast<double>(options.num_classes());
   return total;
+}
+
+std::vector<MemoryPart> activation_parts(const SequenceClassifierOptions& options, int64_t batch, int64_t frames) {
+  TORCH_CHECK(batch >= 1 && frames >= 1, "activation_parts: batch and frames must be >= 1");
+  const double b = static_cast<double>(batch), f32 = 4.0;
+  std::vector<MemoryPart> parts;
+  double k = static_cast<double>(options.input_size());
+  int64_t steps = frames;
+  for (size_t i = 0; i < options.front_end().size(); ++i) {
+    const auto& l = options.front_end()[i];
+    const double r1 = static_cast<double>(l.window()), n = static_cast<double>(l.features());
+    const int64_t w = window_count(steps, l.window(), l.shift());
+    const double windows = b * static_cast<double>(w);
+    // Frames the layer sees: padded so that every window has its r1 frames.
+    const double padded = b * std::max(static_cast<double>(steps), (static_cast<double>(w) - 1) * l.shift() + r1);
+    double bytes = 0;
+    if (l.convolutional()) {
+      bytes = f32 * (2.0 * windows * r1 * k + 2.0 * windows * n);  // windows (and their gradient), outputs
+    } else {
+      const auto ro = l.recurrent_options(static_cast<int64_t>(k));
+      const double m = static_cast<double>(ro.resolved_hidden_size());
+      const double gates = l.kind() == RecurrentKind::rnn ? 1 : 4;
+      const double dirs = l.kind() == RecurrentKind::blstm ? 2 : 1;
+      const double proj_rows = l.extended() ? r1 * windows : padded;
+      // Per direction: projections and their gradient, every step's gates
+      // (overwritten by their gradient), h and c.
+      double per_dir = 2.0 * proj_rows * gates * m + r1 * windows * (gates * m + 2.0 * m);
+      bytes = f32 * (dirs * per_dir + 2.0 * windows * n);  // + the layer's features and their gradient
+      if (l.source() == FeatureSource::output) bytes += f32 * 2.0 * r1 * windows * n;
+    }
+    parts.push_back({"model.front_end." + std::to_string(i), bytes});
+    steps = pooled_count(w, l.pool(), l.pool_shift());
+    k = n;
+  }
+  const double t = static_cast<double>(steps), r = static_cast<double>(options.recurrent_size());
+  const double dirs = options.bidirectional() ? 2 : 1;
+  parts.push_back({"model.recurrent_size", f32 * dirs * b * t * (2.0 * 4 * r + 4 * r + 2.0 * r)});
+  const double d = static_cast<double>(options.dense_size()), c = static_cast<double>(options.num_classes());
+  parts.push_back({"model.dense_size", f32 * b * t * (2.0 * d + 2.0 * c)});
+  return parts;
 }
 
 std::vector<ParameterPart> parameter_parts(const SequenceClassifierOptions& options) {

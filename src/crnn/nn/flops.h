@@ -45,6 +45,25 @@ struct ParameterPart {
 /// (train/trainer.cpp) instead of failing inside LibTorch's allocator.
 std::vector<ParameterPart> parameter_parts(const SequenceClassifierOptions& options);
 
+/// Activation memory of one part of a training step, named by the config key
+/// that sizes it.
+struct MemoryPart {
+  std::string key;   ///< "model.front_end.0", "model.recurrent_size", "model.dense_size"
+  double bytes = 0;  ///< (double: absurd configs overflow nothing)
+};
+
+/// The activation memory one training step (forward kept for backward, plus
+/// the backward's own buffers) takes per part, in fp32, for `batch` sequences
+/// padded to `frames` frames — counted from the options without building
+/// anything, as the fused path allocates: per CRNN layer and direction the
+/// projections and their gradient, every step's gates, h and c of all windows
+/// (the step count is the window: a window of 10⁶ frames is 10⁶ steps for
+/// every sequence), per conv layer the extracted windows and outputs, per
+/// (B)LSTM the same over the pooled sequence, and the Dense and class
+/// layers' outputs. An estimate (no allocator slack, no LibTorch temporaries):
+/// tests/nn/flops_test.cpp compares it with the measured peak.
+std::vector<MemoryPart> activation_parts(const SequenceClassifierOptions& options, int64_t batch, int64_t frames);
+
 /// Forward + backward (3× forward), the work of one training step.
 inline double training_flops(const SequenceClassifierOptions& options, int64_t batch,
                              int64_t frames) {

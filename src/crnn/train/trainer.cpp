@@ -143,9 +143,11 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
 }
 
 /// Refuses a model whose weights, gradients and Adam state alone (16 bytes
-/// per parameter) exceed this machine's memory, naming the config key that
-/// sizes its largest part — instead of LibTorch's "can't allocate N bytes".
-void check_model_fits(const nn::SequenceClassifierOptions& options) {
+/// per parameter), or those plus one training step's activations for a batch
+/// of `batch` × `frames` (nn::activation_parts), exceed this machine's memory,
+/// naming the config key that sizes the largest part — instead of LibTorch's
+/// "can't allocate N bytes" (or the kernel's OOM killer) later.
+void check_model_fits(const nn::SequenceClassifierOptions& options, int64_t batch, int64_t frames) {
   const auto parts = nn::parameter_parts(options);
   double total = 0;
   const nn::ParameterPart* largest = &parts.front();
@@ -159,6 +161,19 @@ void check_model_fits(const nn::SequenceClassifierOptions& options) {
     throw ConfigError(fmt::format("{}: the model would have {:.3g} parameters ({:.3g} of them in this part), {:.3g} GB "
                                   "with gradients and Adam's state; this machine has {:.3g} GB of memory",
                                   largest->key, total, largest->count, need / 1e9, memory / 1e9));
+  const auto acts = nn::activation_parts(options, batch, frames);
+  double act_total = 0;
+  const nn::MemoryPart* act_largest = &acts.front();
+  for (const auto& p : acts) {
+    act_total += p.bytes;
+    if (p.bytes > act_largest->bytes) act_largest = &p;
+  }
+  if (memory > 0 && need + act_total > memory)
+    throw ConfigError(fmt::format(
+        "{}: one training step would need about {:.3g} GB of activations ({:.3g} GB in this part) for a batch of "
+        "{} x {} frames (train.batch_size; the longest training utterance), plus {:.3g} GB for the model; this "
+        "machine has {:.3g} GB of memory",
+        act_largest->key, act_total / 1e9, act_largest->bytes / 1e9, batch, frames, need / 1e9, memory / 1e9));
 }
 
 /// The validation of a distributed run: rank r evaluates examples r, r + W, …
@@ -249,7 +264,10 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   }
   const int64_t classes = d.labels.size();
   const auto model_options = config.model_options(classes, d.input_size);
-  check_model_fits(model_options);
+  int64_t longest = 1;
+  for (const auto& e : d.train) longest = std::max<int64_t>(longest, e.features.size(0));
+  check_model_fits(model_options, std::min<int64_t>(config.train.batch_size, std::max<size_t>(d.train.size(), 1)),
+                   longest);
   nn::SequenceClassifier model(model_options);
   torch::optim::Adam optimizer(
       model->parameters(),
