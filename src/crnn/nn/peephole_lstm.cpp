@@ -221,18 +221,12 @@ LSTMStates PeepholeLSTMImpl::forward_states_fused(const torch::Tensor& x,
     // local: carry it over.
     crnn::SingleThreadedBlas single;
     const bool grad = torch::GradMode::is_enabled();
-    std::exception_ptr error;
-    std::thread backward_dir([&] {
-      try {
-        torch::AutoGradMode mode(grad);
-        run(1);
-      } catch (...) {
-        error = std::current_exception();
-      }
-    });
-    run(0);
-    backward_dir.join();
-    if (error) std::rethrow_exception(error);
+    crnn::run_alongside(
+        [&] {
+          torch::AutoGradMode mode(grad);
+          run(1);
+        },
+        [&] { run(0); });
   } else {
     for (int d = 0; d < dirs; ++d) run(d);
   }

@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <condition_variable>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -30,6 +33,91 @@ int get_openblas_threads() {
 }  // namespace
 
 int blas_num_threads() { return get_openblas_threads(); }
+
+namespace {
+
+/// The helper thread of run_alongside: one task at a time.
+class SideThread {
+ public:
+  static SideThread& instance() {
+    static SideThread* side = new SideThread();  // never destroyed: the thread may outlive main
+    return *side;
+  }
+
+  /// Starts `task` unless the helper is claimed by another caller (from its
+  /// try_start to the end of its wait); false then.
+  bool try_start(const std::function<void()>* task) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (claimed_) return false;
+    claimed_ = true;
+    task_ = task;
+    done_ = false;
+    error_ = nullptr;
+    wake_.notify_one();
+    return true;
+  }
+
+  /// Waits for the started task; its exception, if any.
+  std::exception_ptr wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [this] { return done_; });
+    claimed_ = false;
+    return error_;
+  }
+
+ private:
+  SideThread() : thread_([this] { loop(); }) { thread_.detach(); }
+
+  void loop() {
+    for (;;) {
+      const std::function<void()>* task;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [this] { return task_ != nullptr; });
+        task = task_;
+      }
+      std::exception_ptr error;
+      try {
+        (*task)();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mutex_);
+      task_ = nullptr;
+      error_ = error;
+      done_ = true;
+      finished_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_, finished_;
+  const std::function<void()>* task_ = nullptr;
+  bool done_ = true;
+  bool claimed_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+void run_alongside(const std::function<void()>& side, const std::function<void()>& here) {
+  auto& helper = SideThread::instance();
+  if (!helper.try_start(&side)) {
+    here();
+    side();
+    return;
+  }
+  std::exception_ptr here_error;
+  try {
+    here();
+  } catch (...) {
+    here_error = std::current_exception();
+  }
+  std::exception_ptr side_error = helper.wait();
+  if (here_error) std::rethrow_exception(here_error);
+  if (side_error) std::rethrow_exception(side_error);
+}
 
 SingleThreadedBlas::SingleThreadedBlas() : saved_(get_openblas_threads()) {
   if (saved_ != 1) set_openblas_threads(1);

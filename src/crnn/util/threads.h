@@ -10,6 +10,8 @@
 ///   crnn::set_num_threads(0);   // 0 = all cores
 /// \endcode
 
+#include <functional>
+
 namespace crnn {
 
 /// Number of cores visible to this process (sched affinity aware).
@@ -43,6 +45,15 @@ int blas_num_threads();
 /// Runs BLAS calls single-threaded while alive, restoring the count after.
 /// For kernels that call many small GEMMs from inside their own parallel
 /// loop: one BLAS thread per caller instead of two pools fighting for cores.
+/// Runs `side` on a long-lived helper thread while the caller runs `here`,
+/// and returns when both finished, rethrowing the first exception (`here`'s
+/// first). Why not a std::thread per call: LibTorch initializes every new
+/// thread that enters a parallel op by recreating its pthreadpool, whose fresh
+/// workers then spin (measured: 3–10 % of the CPU samples of the BLSTM
+/// presets, which ran their second direction on a new thread per forward).
+/// A second caller while the helper is busy runs both parts itself, in turn.
+void run_alongside(const std::function<void()>& side, const std::function<void()>& here);
+
 class SingleThreadedBlas {
  public:
   SingleThreadedBlas();
