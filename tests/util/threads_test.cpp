@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "crnn/util/threads.h"
 
 TEST(Threads, SetsLibTorchIntraOpThreads) {
@@ -61,4 +64,23 @@ TEST(Threads, RunAlongsideUsesOneHelperThreadAndPropagatesErrors) {
   t1.join();
   t2.join();
   EXPECT_EQ(done.load(), 400);
+}
+
+// A forked child has no helper thread (fork keeps only the calling thread):
+// run_alongside there must run both parts itself instead of waiting forever.
+TEST(Threads, RunAlongsideInAForkedChildDoesNotWaitForALostHelper) {
+  int warm = 0;
+  crnn::run_alongside([&] { warm += 1; }, [&] { warm += 1; });  // the helper exists now
+  ASSERT_EQ(warm, 2);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20);  // a hang ends the child by SIGALRM, which the parent sees
+    int a = 0, b = 0;
+    crnn::run_alongside([&] { a = 1; }, [&] { b = 1; });
+    _exit(a + b == 2 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
 }

@@ -47,6 +47,9 @@ class SideThread {
   /// Starts `task` unless the helper is claimed by another caller (from its
   /// try_start to the end of its wait); false then.
   bool try_start(const std::function<void()>* task) {
+    // A forked child (a DataLoader worker, a probe) has no helper thread:
+    // only the forking thread survives fork. It runs both parts itself.
+    if (getpid() != pid_) return false;
     std::unique_lock<std::mutex> lock(mutex_);
     if (claimed_) return false;
     claimed_ = true;
@@ -66,7 +69,7 @@ class SideThread {
   }
 
  private:
-  SideThread() : thread_([this] { loop(); }) { thread_.detach(); }
+  SideThread() : pid_(getpid()), thread_([this] { loop(); }) { thread_.detach(); }
 
   void loop() {
     for (;;) {
@@ -96,6 +99,7 @@ class SideThread {
   bool done_ = true;
   bool claimed_ = false;
   std::exception_ptr error_;
+  const pid_t pid_;
   std::thread thread_;
 };
 
