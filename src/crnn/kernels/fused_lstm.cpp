@@ -745,50 +745,48 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       // the reduction.
       auto step_rows = [&](int64_t t, int64_t n0, int64_t n1) {
         const int64_t rows = n1 - n0;
-        {
-          const int64_t ts = all_steps ? t : t % 2, tp = all_steps ? t - 1 : (t + 1) % 2;
-          Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
-          T* gp = g.data_ptr<T>();
-          // h_{−1} = 0: the first step needs no recurrent product.
-          if (t > 0 && bf16) {
-            if (!bf16_passes) g.copy_(gb.narrow(0, n0, rows));
-          } else if (t > 0) {
-            at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
-          }
-          const int64_t* xi = idx + t * N + n0;
-          T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
-          T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
-          const T* cprev = (lstm && t > 0) ? cbuf[tp].data_ptr<T>() + n0 * m : zp;
-          if (bf16_passes) {
-            uint16_t* hbn = t + 1 < T_ ? bf16_ptr(hb) + ((t % 2) * N + n0) * m : nullptr;
-            Kernels<T>::lstm_forward_bf16(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
-                                          t == 0, bf16_ptr(gb) + n0 * gm, hbn);
-          } else if (lstm) {
-            Kernels<T>::lstm_forward(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
-                                     t == 0);
-          } else {
-            Kernels<T>::rnn_forward(0, rows, m, gp, pr, xi, hp, t == 0);
-          }
-          if (bf16 && !bf16_passes && t + 1 < T_)
-            hb[t % 2].narrow(0, n0, rows).copy_(hbuf[ts].narrow(0, n0, rows));
-          if (!op) return;
-          // Reduce while the block's states are still in cache.
-          const T* st = reduce_cell ? cp : hp;
-          T* o = op + n0 * m;
-          int32_t* a = am ? am + n0 * m : nullptr;
-          const int64_t cnt = rows * m;
-          if (red == Reduce::max) {
-            for (int64_t i = 0; i < cnt; ++i) {
-              if (t == 0 || st[i] > o[i]) {
-                o[i] = st[i];
-                a[i] = static_cast<int32_t>(t);
-              }
+        const int64_t ts = all_steps ? t : t % 2, tp = all_steps ? t - 1 : (t + 1) % 2;
+        Tensor g = gates[keep ? t : 0].narrow(0, n0, rows);
+        T* gp = g.data_ptr<T>();
+        // h_{−1} = 0: the first step needs no recurrent product.
+        if (t > 0 && bf16) {
+          if (!bf16_passes) g.copy_(gb.narrow(0, n0, rows));
+        } else if (t > 0) {
+          at::mm_out(g, hbuf[tp].narrow(0, n0, rows), whh_t);
+        }
+        const int64_t* xi = idx + t * N + n0;
+        T* hp = hbuf[ts].data_ptr<T>() + n0 * m;
+        T* cp = lstm ? cbuf[ts].data_ptr<T>() + n0 * m : nullptr;
+        const T* cprev = (lstm && t > 0) ? cbuf[tp].data_ptr<T>() + n0 * m : zp;
+        if (bf16_passes) {
+          uint16_t* hbn = t + 1 < T_ ? bf16_ptr(hb) + ((t % 2) * N + n0) * m : nullptr;
+          Kernels<T>::lstm_forward_bf16(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
+                                        t == 0, bf16_ptr(gb) + n0 * gm, hbn);
+        } else if (lstm) {
+          Kernels<T>::lstm_forward(0, rows, m, gp, pr, xi, cprev, cp, hp, pi, pi + m, pi + 2 * m,
+                                   t == 0);
+        } else {
+          Kernels<T>::rnn_forward(0, rows, m, gp, pr, xi, hp, t == 0);
+        }
+        if (bf16 && !bf16_passes && t + 1 < T_)
+          hb[t % 2].narrow(0, n0, rows).copy_(hbuf[ts].narrow(0, n0, rows));
+        if (!op) return;
+        // Reduce while the block's states are still in cache.
+        const T* st = reduce_cell ? cp : hp;
+        T* o = op + n0 * m;
+        int32_t* a = am ? am + n0 * m : nullptr;
+        const int64_t cnt = rows * m;
+        if (red == Reduce::max) {
+          for (int64_t i = 0; i < cnt; ++i) {
+            if (t == 0 || st[i] > o[i]) {
+              o[i] = st[i];
+              a[i] = static_cast<int32_t>(t);
             }
-          } else if (red == Reduce::mean) {
-            for (int64_t i = 0; i < cnt; ++i) o[i] = (t == 0 ? T(0) : o[i]) + st[i] * inv_steps;
-          } else if (red == Reduce::step && t == step) {
-            std::memcpy(o, st, cnt * sizeof(T));
           }
+        } else if (red == Reduce::mean) {
+          for (int64_t i = 0; i < cnt; ++i) o[i] = (t == 0 ? T(0) : o[i]) + st[i] * inv_steps;
+        } else if (red == Reduce::step && t == step) {
+          std::memcpy(o, st, cnt * sizeof(T));
         }
       };
       if (!bf16) {
@@ -865,8 +863,9 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     Tensor dpart = torch::zeros({bl.count, 3, m}, opts);
     Tensor zeros = torch::zeros({m}, opts);
     Tensor zero_rows = scratch_zeros({N, m}, opts);  // stands in for absent gradients
-    // bf16 products: W_h and da_{t+1} as bf16 operands (da converted while the
-    // block's rows are in cache), dh = da·W_h in bf16 widened into dhr.
+    // bf16 products: W_h and da_{t+1} as bf16 operands (written by the AVX-512
+    // pass, or converted while the block's rows are in cache), dh = da·W_h in
+    // bf16 (read by the AVX-512 pass, or widened into dhr).
     Tensor whh_b, dab, dhb;
     if (bf16) {
       const auto bopts = opts.dtype(torch::kBFloat16);
@@ -890,54 +889,52 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       auto step_rows = [&](int64_t t, int64_t b, int64_t n0, int64_t n1) {
         const int64_t rows = n1 - n0, off = n0 * m;
         const T* zr = zero_rows.data_ptr<T>() + off;
-        {
-          const bool rec = t < T_ - 1;
-          if (rec) {
-            Tensor dst = dhr.narrow(0, n0, rows);
-            if (bf16) {
-              if (!bf16_passes) dst.copy_(dhb.narrow(0, n0, rows));
-            } else {
-              at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
-            }
-          }
-          const T* eh = zr;
-          const T* ec = zr;
-          if (red == Reduce::none) {
-            if (gh.defined()) eh = gh[t].data_ptr<T>() + off;
-            if (gc.defined()) ec = gc[t].data_ptr<T>() + off;
-          } else if (red != Reduce::step || t == step) {
-            // The reduction's gradient for step t.
-            T* e = ex + off;
-            const T* g = gr + off;
-            const int32_t* a = am ? am + off : nullptr;
-            const int64_t cnt = rows * m;
-            if (red == Reduce::max) {
-              for (int64_t i = 0; i < cnt; ++i) e[i] = a[i] == t ? g[i] : T(0);
-            } else if (red == Reduce::mean) {
-              for (int64_t i = 0; i < cnt; ++i) e[i] = g[i] * inv_steps;
-            } else {
-              std::memcpy(e, g, cnt * sizeof(T));
-            }
-            (reduce_cell ? ec : eh) = e;
-          }
-          const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
-          const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
-          T* dap = da[t].data_ptr<T>() + n0 * gm;
-          if (bf16_passes) {
-            Kernels<T>::lstm_backward_bf16(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
-                                           dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
-                                           dpart.data_ptr<T>() + b * 3 * m, t == 0,
-                                           t < T_ - 1 ? bf16_ptr(dhb) + off : nullptr,
-                                           t > 0 ? bf16_ptr(dab) + n0 * gm : nullptr);
-          } else if (lstm) {
-            Kernels<T>::lstm_backward(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
-                                      dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
-                                      dpart.data_ptr<T>() + b * 3 * m, t == 0);
+        const bool rec = t < T_ - 1;
+        if (rec) {
+          Tensor dst = dhr.narrow(0, n0, rows);
+          if (bf16) {
+            if (!bf16_passes) dst.copy_(dhb.narrow(0, n0, rows));
           } else {
-            Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
+            at::mm_out(dst, da[t + 1].narrow(0, n0, rows), weight_hh);
           }
-          if (bf16 && !bf16_passes && t > 0) dab.narrow(0, n0, rows).copy_(da[t].narrow(0, n0, rows));
         }
+        const T* eh = zr;
+        const T* ec = zr;
+        if (red == Reduce::none) {
+          if (gh.defined()) eh = gh[t].data_ptr<T>() + off;
+          if (gc.defined()) ec = gc[t].data_ptr<T>() + off;
+        } else if (red != Reduce::step || t == step) {
+          // The reduction's gradient for step t.
+          T* e = ex + off;
+          const T* g = gr + off;
+          const int32_t* a = am ? am + off : nullptr;
+          const int64_t cnt = rows * m;
+          if (red == Reduce::max) {
+            for (int64_t i = 0; i < cnt; ++i) e[i] = a[i] == t ? g[i] : T(0);
+          } else if (red == Reduce::mean) {
+            for (int64_t i = 0; i < cnt; ++i) e[i] = g[i] * inv_steps;
+          } else {
+            std::memcpy(e, g, cnt * sizeof(T));
+          }
+          (reduce_cell ? ec : eh) = e;
+        }
+        const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
+        const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
+        T* dap = da[t].data_ptr<T>() + n0 * gm;
+        if (bf16_passes) {
+          Kernels<T>::lstm_backward_bf16(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
+                                         dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
+                                         dpart.data_ptr<T>() + b * 3 * m, t == 0,
+                                         t < T_ - 1 ? bf16_ptr(dhb) + off : nullptr,
+                                         t > 0 ? bf16_ptr(dab) + n0 * gm : nullptr);
+        } else if (lstm) {
+          Kernels<T>::lstm_backward(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
+                                    dcc.data_ptr<T>() + off, pi, pi + m, pi + 2 * m,
+                                    dpart.data_ptr<T>() + b * 3 * m, t == 0);
+        } else {
+          Kernels<T>::rnn_backward(0, rows, m, hbuf[t].data_ptr<T>() + off, eh, dh, dap);
+        }
+        if (bf16 && !bf16_passes && t > 0) dab.narrow(0, n0, rows).copy_(da[t].narrow(0, n0, rows));
       };
       if (!bf16) {
         for_blocks(N, bl, [&](int64_t b, int64_t n0, int64_t n1) {

@@ -6,8 +6,6 @@
 #include "crnn/kernels/precision.h"
 #include "crnn/util/threads.h"
 
-#include <exception>
-#include <thread>
 
 namespace crnn::nn {
 namespace {
