@@ -11,6 +11,7 @@
 
 #include "crnn/bench/bench.h"
 #include "crnn/cli/command.h"
+#include "crnn/train/trainer.h"
 #include "crnn/util/threads.h"
 
 namespace {
@@ -41,7 +42,7 @@ int run_bench(BenchCliOptions& o) {
     fmt::print(stderr, "crnn bench: --model {}\n", e.what());
     return crnn::cli::kExitUsage;
   }
-  crnn::cli::precision_scope(o.bench.precision);  // bf16 where unavailable: a usage error, before any timing
+  crnn::train::precision_guard(o.bench.precision, "--precision bf16");  // a usage error, before any timing
   bench::BenchProgress progress;
   if (!o.json) {
     progress.on_peak = [&](const bench::BenchReport& peaks) {

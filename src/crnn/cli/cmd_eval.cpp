@@ -56,7 +56,7 @@ int run_eval(const EvalCliOptions& o) {
   if (const int64_t bins = examples.front().features.size(1); bins != loaded.bundle.input_size)
     throw data::DataError(fmt::format("{}: features have {} values per frame, the model {} expects {} ({})", dc.features,
                                       bins, model_path, loaded.bundle.input_size, loaded.bundle.feature_extractor));
-  const auto precision = cli::precision_scope(o.precision);
+  const auto precision = train::precision_guard(o.precision, "--precision bf16");
   auto e = train::evaluate(loaded.model, examples, labels.size(), o.batch_size,
                            /*keep_probabilities=*/!o.predictions.empty());
   fmt::print("{}", train::evaluation_table(e, o.split, labels.names()));

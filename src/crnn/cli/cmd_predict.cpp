@@ -18,6 +18,7 @@
 #include "crnn/infer/predictions.h"
 #include "crnn/train/config.h"
 #include "crnn/train/run_data.h"
+#include "crnn/train/trainer.h"
 #include "crnn/util/file_io.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/text.h"
@@ -88,7 +89,7 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("nothing to classify: give audio files, directories, @LIST or -, or --manifest");
   if (!o.manifest.empty() && !o.inputs.empty())
     throw data::DataError("give either --manifest or audio inputs, not both");
-  const auto precision = cli::precision_scope(o.precision);
+  const auto precision = train::precision_guard(o.precision, "--precision bf16");
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;
   if (!o.manifest.empty()) {

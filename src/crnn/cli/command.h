@@ -17,7 +17,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,11 +53,6 @@ CLI::Validator IntRange(int64_t lo, int64_t hi);
 /// `--precision fp32|bf16`, declared once for every subcommand that runs a
 /// model (bench, eval, predict).
 CLI::Option* add_precision_option(CLI::App& app, std::string& precision);
-
-/// Runs this thread's matrix products in `precision` while the returned guard
-/// lives. bf16 where it is unavailable throws train::ConfigError (a usage
-/// error) with the reason (kernels/precision.h).
-std::shared_ptr<void> precision_scope(const std::string& precision);
 
 /// Exit status for bad command-line input or bad input files.
 constexpr int kExitUsage = 2;

@@ -10,7 +10,6 @@
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
-#include "crnn/kernels/precision.h"
 #include "crnn/train/config.h"
 #include "crnn/util/allocator.h"
 #include "crnn/util/error_text.h"
@@ -28,13 +27,6 @@ CLI::Option* add_precision_option(CLI::App& app, std::string& precision) {
                   "Matrix products in fp32 (default), or bf16 with fp32 accumulation on AVX512-BF16 CPUs "
                   "(docs/performance.md)")
       ->check(CLI::IsMember({"fp32", "bf16"}));
-}
-
-std::shared_ptr<void> precision_scope(const std::string& precision) {
-  const auto p = kernels::parse_precision(precision);
-  if (p == kernels::Precision::bf16 && !kernels::bf16_available())
-    throw train::ConfigError("--precision bf16: " + kernels::bf16_unavailable_reason());
-  return std::make_shared<kernels::PrecisionGuard>(p);
 }
 
 CLI::Validator IntRange(int64_t lo, int64_t hi) {

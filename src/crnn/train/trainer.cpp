@@ -203,6 +203,13 @@ Evaluation evaluate_sharded(ProcessGroup& group, nn::SequenceClassifier& model, 
 
 }  // namespace
 
+std::unique_ptr<kernels::PrecisionGuard> precision_guard(const std::string& precision, const std::string& setting) {
+  const auto p = kernels::parse_precision(precision);
+  if (p == kernels::Precision::bf16 && !kernels::bf16_available())
+    throw ConfigError(setting + ": " + kernels::bf16_unavailable_reason());
+  return std::make_unique<kernels::PrecisionGuard>(p);
+}
+
 RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
                        std::ostream& log) {
   // The run's config.toml and model file record absolute data paths: relative
@@ -212,10 +219,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   for (std::string* path : {&config.data.manifest, &config.data.features})
     if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
   // Training, validation and the test evaluation all run in the run's precision.
-  const auto precision = kernels::parse_precision(config.train.precision);
-  if (precision == kernels::Precision::bf16 && !kernels::bf16_available())
-    throw ConfigError("train.precision = \"bf16\": " + kernels::bf16_unavailable_reason());
-  kernels::PrecisionGuard precision_guard(precision);
+  const auto precision = precision_guard(config.train.precision, "train.precision = \"bf16\"");
   // Several processes (distributed.h): every rank trains its share of each
   // batch; rank 0 alone writes the run directory.
   std::unique_ptr<ProcessGroup> group;

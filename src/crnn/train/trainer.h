@@ -12,11 +12,13 @@
 ///   std::cout << summary.test_ua_recall << "\n";
 /// \endcode
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "crnn/data/batcher.h"
+#include "crnn/kernels/precision.h"
 #include "crnn/nn/sequence_classifier.h"
 #include "crnn/train/config.h"
 #include "crnn/train/metrics.h"
@@ -74,6 +76,12 @@ struct TrainOptions {
   /// batches in this process; 0 = never.
   int64_t crash_after_batches = 0;
 };
+
+/// Runs this thread's matrix products in `precision` ("fp32" | "bf16") while
+/// the returned guard lives: the one check behind `train.precision` and the
+/// CLI's `--precision`. bf16 where it is unavailable is a ConfigError
+/// "<setting>: <reason>" (kernels/precision.h).
+std::unique_ptr<kernels::PrecisionGuard> precision_guard(const std::string& precision, const std::string& setting);
 
 /// Trains into `run_dir` (created): config.toml, metrics.csv, best.pt,
 /// last.pt, eval_valid.json, eval_test.json (if there is a test split) and
