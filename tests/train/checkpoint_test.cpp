@@ -197,6 +197,36 @@ TEST(Checkpoint, FlippedWeightByteIsAnErrorNamingTheFile) {
       << msg;
 }
 
+// Finding 5 of the fuzzing (docs/reliability.md): the zip end record's entry
+// counts zeroed, beside a damaged record. LibTorch's reader takes the counts
+// from the zip64 record and reads every record; the CRC-32 check must too, so
+// the damage is an error before LibTorch parses the record.
+TEST(Checkpoint, AZeroedZipEndRecordDoesNotHideADamagedRecord) {
+  test::TempDir dir;
+  auto s = save_tiny(dir, "m.pt");
+  std::string b;
+  {
+    std::ifstream in(s.path, std::ios::binary);
+    b.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto u16 = [&](size_t at) { return size_t(uint8_t(b[at])) | size_t(uint8_t(b[at + 1])) << 8; };
+  const size_t eocd = b.rfind(std::string("PK\x05\x06", 4));
+  ASSERT_NE(eocd, std::string::npos);
+  ASSERT_EQ(b.compare(eocd - 20, 4, std::string("PK\x06\x07", 4)), 0) << "LibTorch writes zip64 records";
+  for (size_t k = 8; k < 12; ++k) b[eocd + k] = 0;  // entries on this disk, entries in all
+  // The first byte of data.pkl's contents: after its local header, name and extra field.
+  const size_t name = b.find("/data.pkl");
+  ASSERT_NE(name, std::string::npos);
+  const size_t header = b.rfind(std::string("PK\x03\x04", 4), name);
+  ASSERT_NE(header, std::string::npos);
+  b[header + 30 + u16(header + 26) + u16(header + 28)] ^= 0x01;
+  const auto damaged = dir.file("damaged.pt");
+  std::ofstream(damaged, std::ios::binary) << b;
+  const auto msg = load_error(damaged);
+  EXPECT_NE(msg.find(damaged + ": not a readable crnn model file (zip entry '"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("data.pkl' fails its CRC-32 check)"), std::string::npos) << msg;
+}
+
 // 50 flipped bits anywhere in the file, 200 times: each load gives the saved
 // model exactly or a DataError naming the file — never other weights, never
 // another exception (damaged bytes reach LibTorch's pickler and TorchScript

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -171,13 +172,18 @@ void check_archive_crcs(const std::string& path) {
   }
   if (eocd == std::string::npos) throw corrupt("no zip directory");
   uint64_t entries = le(b, eocd + 10, 2), cd = le(b, eocd + 16, 4);
-  if ((entries == 0xFFFF || cd == 0xFFFFFFFF) && eocd >= 20 && b.compare(eocd - 20, 4, "PK\x06\x07") == 0) {
+  // A zip64 locator right before the end record wins whenever it is there, as
+  // in LibTorch's reader (miniz): reading the 16-bit fields instead would let a
+  // damaged end record (0 entries) skip every check while LibTorch still reads
+  // all the records (fuzzing, finding 5).
+  if (eocd >= 20 && b.compare(eocd - 20, 4, "PK\x06\x07") == 0) {
     const uint64_t z64 = le(b, eocd - 20 + 8, 8);  // zip64 end of central directory
     if (b.size() < 56 || z64 > b.size() - 56 || b.compare(z64, 4, "PK\x06\x06") != 0) throw corrupt("damaged zip64 directory");
     entries = le(b, z64 + 32, 8);
     cd = le(b, z64 + 48, 8);
   }
   caffe2::serialize::PyTorchStreamReader reader(path);
+  std::set<std::string> checked;
   for (uint64_t e = 0, at = cd; e < entries; ++e) {
     if (at > b.size() || b.size() - at < 46 || b.compare(at, 4, "PK\x01\x02") != 0)
       throw corrupt("damaged zip directory");
@@ -191,7 +197,11 @@ void check_archive_crcs(const std::string& path) {
     if (slash == std::string::npos) throw corrupt("unexpected zip entry '" + name + "'");
     auto [data, size] = reader.getRecord(name.substr(slash + 1));
     if (crnn::crc32(data.get(), size) != crc) throw corrupt("zip entry '" + name + "' fails its CRC-32 check");
+    checked.insert(name.substr(slash + 1));
   }
+  // Whatever this parse and LibTorch's disagree on, LibTorch must read nothing unchecked.
+  for (const std::string& record : reader.getAllRecords())
+    if (!checked.count(record)) throw corrupt("damaged zip directory (record '" + record + "' not listed where expected)");
 }
 
 /// load_model without the translation of LibTorch errors.
