@@ -11,6 +11,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <type_traits>
 
@@ -148,7 +149,15 @@ void cap_probe_memory() {
 
 /// Longest a probe child may go without reading one more row: a row is at most
 /// kMaxStoredValues floats, read in well under a second from any local disk.
-constexpr int kProbeStallSeconds = 20;
+/// CRNN_PROBE_STALL_SECONDS (1..20) shortens it for the fuzz target and the
+/// tests, where inputs that make libhdf5 loop would otherwise cost 20 s each.
+int probe_stall_seconds() {
+  constexpr int kDefault = 20;
+  const char* v = std::getenv("CRNN_PROBE_STALL_SECONDS");
+  if (v == nullptr) return kDefault;
+  const int s = std::atoi(v);
+  return s >= 1 && s <= kDefault ? s : kDefault;
+}
 
 /// Opens `path` read-only in a child process and walks what open() and a
 /// resume touch: the link table of /features, every complete row's source and
@@ -200,13 +209,14 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
   close(fds[1]);
   // A damaged global heap can also make libhdf5 loop forever (fuzzing found
   // one in H5HG_read, tests/fixtures/fuzz-regressions/feature_store/): a child
-  // that reports no progress for kProbeStallSeconds is killed.
+  // that reports no progress for probe_stall_seconds() is killed.
+  const int stall_seconds = probe_stall_seconds();
   std::string out;
   char buf[4096];
   bool stalled = false;
   while (true) {
     pollfd p{fds[0], POLLIN, 0};
-    const int ready = poll(&p, 1, kProbeStallSeconds * 1000);
+    const int ready = poll(&p, 1, stall_seconds * 1000);
     if (ready == 0) {
       stalled = true;
       kill(pid, SIGKILL);
@@ -228,7 +238,7 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
     throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index made libhdf5 loop: no "
                                               "progress in {} s): delete it and run `crnn features` again to "
                                               "recompute the features",
-                                              kProbeStallSeconds));
+                                              stall_seconds));
   if (WIFSIGNALED(status))
     throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index crashed libhdf5 with signal "
                                               "{}; a run killed inside a write can leave it so): delete it and run "
