@@ -375,33 +375,81 @@ TEST(Experiment, PaperExperimentSharesTableIVCellsWithTablesIToIII) {
   auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
   auto p = train::plan_experiment(e, {});
   ASSERT_EQ(e.tables.size(), 4u);
-  EXPECT_EQ(p.cells.size(), 8u + 4 + 4 + 24 - 4);
-  EXPECT_EQ(p.jobs.size(), 5u * (8 + 4 + 4) + 3u * (24 - 4));
+  // Tables II and III: 4 models × 2 feature sets each.
+  EXPECT_EQ(p.cells.size(), 8u + 8 + 8 + 24 - 4);
+  EXPECT_EQ(p.jobs.size(), 5u * (8 + 8 + 8) + 3u * (24 - 4));
   const auto& g = p.grid;
   EXPECT_EQ(g[3][5][0], g[0][2][0]);  // cell states, last × emotion2 = CLSTM × emotion2
   EXPECT_EQ(g[3][5][1], g[0][2][1]);  // … × emotion8
   EXPECT_EQ(g[3][4][2], g[2][2][0]);  // cell states, max × age3 = Table III CLSTM
   EXPECT_EQ(g[3][4][3], g[1][2][0]);  // cell states, max × gender3 = Table II CLSTM
   EXPECT_NE(g[3][3][0], g[0][2][0]);  // cell states, mean is another model
-  // Every cell keeps the paper's protocol (per-speaker normalization, Adam 0.002, patience 12).
+  // Tables II and III: the eGeMAPS column is the log mel model on the eGeMAPS store.
+  for (int t : {1, 2})
+    for (size_t r = 0; r < 4; ++r) {
+      const auto& mel = p.cells[g[t][r][0]].config;
+      const auto& egemaps = p.cells[g[t][r][1]].config;
+      EXPECT_EQ(mel.data.features, "data/speechocean762.h5");
+      EXPECT_EQ(egemaps.data.features, "data/speechocean762-egemaps.h5");
+      EXPECT_EQ(egemaps.model.preset, mel.model.preset);
+      EXPECT_EQ(egemaps.data.task, mel.data.task);
+    }
+  // Every cell keeps the paper's protocol (per-speaker normalization, Adam 0.002,
+  // patience 12) in the class-neutral batch order (issue 31).
   for (const auto& c : p.cells) {
     EXPECT_EQ(c.config.data.normalization, "speaker") << c.label;
     EXPECT_EQ(c.config.train.lr, 0.002) << c.label;
     EXPECT_EQ(c.config.train.patience, 12) << c.label;
+    EXPECT_EQ(c.config.data.batches_per_bucket, 1) << c.label;
   }
+  // The history keeps the old order on every cell.
+  const auto old = train::plan_experiment(
+      train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper-batches8.toml"), {});
+  for (const auto& c : old.cells) EXPECT_EQ(c.config.data.batches_per_bucket, 8) << c.label;
+}
+
+// results/paper, being retrained: every committed run belongs to a planned
+// cell of configs/experiments/paper.toml (nothing orphaned by a re-keyed
+// config), and the tables regenerate byte-identical from the committed runs.
+TEST(Experiment, CommittedPaperRunsBelongToPlannedCellsAndRegenerateIdentically) {
+  const fs::path committed = CRNN_SOURCE_DIR "/results/paper";
+  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
+  e.source = "configs/experiments/paper.toml";
+  train::ExperimentOptions o;
+  o.command = "crnn experiment configs/experiments/paper.toml -o results/paper";
+  const auto p = train::plan_experiment(e, o);
+  std::set<std::string> planned;
+  for (const auto& c : p.cells) planned.insert(fs::path(c.dir).filename().string());
+  size_t runs = 0;
+  for (const auto& d : fs::directory_iterator(committed / "runs")) {
+    EXPECT_TRUE(planned.count(d.path().filename().string())) << d.path() << " is no planned cell";
+    for (const auto& s : fs::directory_iterator(d.path())) runs += fs::exists(s.path() / "summary.json");
+  }
+  size_t finished = 0;
+  for (size_t j = 0; j < p.jobs.size(); ++j) finished += train::job_finished(p, j, committed.string());
+  EXPECT_EQ(finished, runs);
+  EXPECT_GE(finished, 20u);  // the new-order cells shared with results/batch-order
+
+  test::TempDir dir;
+  fs::copy(committed / "runs", dir.path() / "runs", fs::copy_options::recursive);
+  train::write_experiment_results(e, p, dir.path().string(), o);
+  for (const char* name : {"results.md", "results.json", "table1.svg", "table2.svg", "table3.svg", "table4.svg"})
+    EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
+        << name << " no longer regenerates byte-identical from the committed runs";
 }
 
 
-// The committed paper results stay what they are when the code around them
-// changes: every planned cell of configs/experiments/paper.toml names a
-// committed directory (no key re-keyed a run), all 140 runs count as finished,
-// and the tables regenerate byte-identical from the committed run files.
+// The first paper results (history: the old batch order) stay what they are
+// when the code around them changes: every planned cell of
+// configs/experiments/paper-batches8.toml names a committed directory (no key
+// re-keyed a run), all 140 runs count as finished, and the tables regenerate
+// byte-identical from the committed run files.
 TEST(Experiment, CommittedPaperResultsKeepTheirCellsAndRegenerateIdentically) {
-  const fs::path committed = CRNN_SOURCE_DIR "/results/paper";
-  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
-  e.source = "configs/experiments/paper.toml";  // as `crnn experiment` was run from the repository root
+  const fs::path committed = CRNN_SOURCE_DIR "/results/paper-batches8";
+  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper-batches8.toml");
+  e.source = "configs/experiments/paper-batches8.toml";  // as `crnn experiment` was run from the repository root
   train::ExperimentOptions o;
-  o.command = "crnn experiment configs/experiments/paper.toml -o results/paper";
+  o.command = "crnn experiment configs/experiments/paper-batches8.toml -o results/paper-batches8";
   const auto p = train::plan_experiment(e, o);
   ASSERT_EQ(p.cells.size(), 36u);
   for (const auto& c : p.cells) EXPECT_TRUE(fs::is_directory(committed / c.dir)) << c.label << ": " << c.dir;
@@ -422,10 +470,12 @@ TEST(Experiment, CommittedPaperResultsKeepTheirCellsAndRegenerateIdentically) {
 // element's extent — estimated at 0.6 em per character, DejaVu Sans's average
 // advance — lies inside the SVG canvas.
 TEST(Experiment, PaperChartsCutNoText) {
-  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/paper.toml");
+ for (const std::string name : {"paper", "paper-batches8"}) {
+  SCOPED_TRACE(name);
+  auto e = train::Experiment::from_file(CRNN_SOURCE_DIR "/configs/experiments/" + name + ".toml");
   const auto p = train::plan_experiment(e, {});
   test::TempDir dir;
-  fs::copy(fs::path(CRNN_SOURCE_DIR "/results/paper/runs"), dir.path() / "runs", fs::copy_options::recursive);
+  fs::copy(fs::path(CRNN_SOURCE_DIR "/results/" + name + "/runs"), dir.path() / "runs", fs::copy_options::recursive);
   train::write_experiment_results(e, p, dir.path().string(), {});
   const std::regex canvas(R"svg(<svg [^>]*width="([0-9.]+)" height="([0-9.]+)")svg");
   const std::regex text(R"svg(<text x="([0-9.]+)" y="([0-9.]+)"([^>]*)>([^<]*)</text>)svg");
@@ -454,4 +504,5 @@ TEST(Experiment, PaperChartsCutNoText) {
     }
     EXPECT_GT(texts, 10u) << name;
   }
+ }
 }
