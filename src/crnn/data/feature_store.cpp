@@ -86,6 +86,17 @@ std::vector<std::string> link_names(hid_t group) {
   return names;
 }
 
+/// Whether a dataset of dims[0] × dims[1] floats can be in the file that holds
+/// `dset`: no row is larger than the file (rows are stored unfiltered). A
+/// damaged size field otherwise makes a file of a few KB ask for gigabytes
+/// before HDF5's read fails.
+bool fits_in_file(hid_t dset, const hsize_t dims[2]) {
+  Handle file(H5Iget_file_id(dset), H5Fclose);
+  hsize_t file_bytes = 0;
+  if (!file.ok() || H5Fget_filesize(file, &file_bytes) < 0) return false;
+  return dims[0] * dims[1] <= file_bytes / sizeof(float);
+}
+
 /// Reads a complete dataset's matrix and whether it matches its stored CRC
 /// (true for rows written before checksums existed). False if unreadable.
 bool row_intact(hid_t group, const std::string& name) {
@@ -96,7 +107,8 @@ bool row_intact(hid_t group, const std::string& name) {
   if (!space.ok() || H5Sget_simple_extent_ndims(space) != 2) return false;
   hsize_t dims[2];
   H5Sget_simple_extent_dims(space, dims, nullptr);
-  if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth || (dims[1] > 0 && dims[0] > kMaxStoredValues / dims[1]))
+  if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth || (dims[1] > 0 && dims[0] > kMaxStoredValues / dims[1]) ||
+      !fits_in_file(dset, dims))
     return false;
   std::vector<float> data(static_cast<size_t>(dims[0] * dims[1]));
   if (!data.empty() && H5Dread(dset, H5T_IEEE_F32LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) return false;
@@ -521,6 +533,10 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
                                                "features and {} values are read)",
                                                id, dims[0], dims[1], kMaxStoredFrames, kMaxStoredWidth,
                                                kMaxStoredValues));
+  if (!fits_in_file(dset, dims))
+    throw FeatureStoreError(path_, fmt::format("dataset for '{}' declares {} × {} values, more than the whole file "
+                                               "holds: the file is damaged; delete it and run `crnn features` again",
+                                               id, dims[0], dims[1]));
   torch::Tensor out =
       torch::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, torch::kFloat);
   if (out.numel() > 0 &&
