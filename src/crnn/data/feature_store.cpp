@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +87,14 @@ std::vector<std::string> link_names(hid_t group) {
   return names;
 }
 
+/// Whether `dset` stores little-endian 32-bit floats, as every row crnn writes:
+/// a damaged datatype (fuzzing: an element size of 4294967291 bytes) makes
+/// libhdf5 allocate a conversion buffer of gigabytes inside H5Dread.
+bool stores_f32le(hid_t dset) {
+  Handle type(H5Dget_type(dset), H5Tclose);
+  return type.ok() && H5Tequal(type, H5T_IEEE_F32LE) > 0;
+}
+
 /// Whether a dataset of dims[0] × dims[1] floats can be in the file that holds
 /// `dset`: no row is larger than the file (rows are stored unfiltered). A
 /// damaged size field otherwise makes a file of a few KB ask for gigabytes
@@ -108,7 +117,7 @@ bool row_intact(hid_t group, const std::string& name) {
   hsize_t dims[2];
   H5Sget_simple_extent_dims(space, dims, nullptr);
   if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth || (dims[1] > 0 && dims[0] > kMaxStoredValues / dims[1]) ||
-      !fits_in_file(dset, dims))
+      !fits_in_file(dset, dims) || !stores_f32le(dset))
     return false;
   std::vector<float> data(static_cast<size_t>(dims[0] * dims[1]));
   if (!data.empty() && H5Dread(dset, H5T_IEEE_F32LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) return false;
@@ -183,6 +192,7 @@ int probe_stall_seconds() {
 std::vector<std::string> probe_in_child(const std::string& path, bool verify_rows) {
   int fds[2];
   if (pipe(fds) != 0) return {};  // no probe possible: open as before
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     close(fds[0]);
@@ -190,6 +200,11 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
     return {};
   }
   if (pid == 0) {
+    // A child that makes libhdf5 loop must not outlive a parent killed
+    // meanwhile (the parent's stall timer is gone with it): it would spin
+    // forever, orphaned (seen when fuzzing runs were interrupted).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(4);  // the parent died before prctl
     close(fds[0]);
     cap_probe_memory();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -537,6 +552,10 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
     throw FeatureStoreError(path_, fmt::format("dataset for '{}' declares {} × {} values, more than the whole file "
                                                "holds: the file is damaged; delete it and run `crnn features` again",
                                                id, dims[0], dims[1]));
+  if (!stores_f32le(dset))
+    throw FeatureStoreError(path_, fmt::format("dataset for '{}' is not stored as 32-bit floats (as crnn writes "
+                                               "them): the file is damaged; delete it and run `crnn features` again",
+                                               id));
   torch::Tensor out =
       torch::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, torch::kFloat);
   if (out.numel() > 0 &&
