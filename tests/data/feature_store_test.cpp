@@ -167,7 +167,63 @@ void add_declared_dataset(const std::string& path, const std::string& name, hsiz
   H5Sclose(s);
   H5Fclose(f);
 }
+
+// A complete-marked 2 × 3 dataset holding 1..6, stored as `file_type` with
+// `layout`: readable by libhdf5, but not how FeatureStore::write stores a row.
+void add_foreign_dataset(const std::string& path, const std::string& name, hid_t file_type, H5D_layout_t layout) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  const hsize_t dims[2] = {2, 3}, chunk[2] = {1, 3};
+  hid_t s = H5Screate_simple(2, dims, nullptr);
+  hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_layout(plist, layout);
+  if (layout == H5D_CHUNKED) H5Pset_chunk(plist, 2, chunk);
+  hid_t d = H5Dcreate2(f, ("/features/" + name).c_str(), file_type, s, H5P_DEFAULT, plist, H5P_DEFAULT);
+  const float values[6] = {1, 2, 3, 4, 5, 6};
+  H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
+  hid_t as = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(d, "complete", H5T_STD_U8LE, as, H5P_DEFAULT, H5P_DEFAULT);
+  const uint8_t one = 1;
+  H5Awrite(a, H5T_NATIVE_UINT8, &one);
+  H5Aclose(a);
+  H5Sclose(as);
+  H5Dclose(d);
+  H5Pclose(plist);
+  H5Sclose(s);
+  H5Fclose(f);
+}
 }  // namespace
+
+// A row stored otherwise than FeatureStore::write stores it is refused before
+// libhdf5 reads it: fuzzing found damaged type and layout fields that made
+// libhdf5 allocate 4 GB (an element size of 4294967291 bytes) or crash with
+// SIGSEGV (a layout turned compact with no bytes behind it) inside H5Dread.
+TEST(FeatureStore, RowsStoredOtherwiseThanCrnnWritesThemAreRefused) {
+  using crnn::test::contains;
+  using crnn::test::error_of;
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  {
+    auto store = FeatureStore::open(path, Mode::Truncate);
+    store.write("ok", torch::ones({2, 3}));
+  }
+  add_foreign_dataset(path, "contiguous-f32", H5T_IEEE_F32LE, H5D_CONTIGUOUS);  // as crnn writes it
+  add_foreign_dataset(path, "double", H5T_IEEE_F64LE, H5D_CONTIGUOUS);
+  add_foreign_dataset(path, "big-endian", H5T_IEEE_F32BE, H5D_CONTIGUOUS);
+  add_foreign_dataset(path, "compact", H5T_IEEE_F32LE, H5D_COMPACT);
+  add_foreign_dataset(path, "chunked", H5T_IEEE_F32LE, H5D_CHUNKED);
+  auto store = FeatureStore::open(path, Mode::Read);
+  EXPECT_TRUE(torch::equal(store.read("ok"), torch::ones({2, 3})));
+  EXPECT_TRUE(torch::equal(store.read("contiguous-f32"), torch::arange(1, 7, torch::kFloat).reshape({2, 3})));
+  for (const char* id : {"double", "big-endian"})
+    EXPECT_TRUE(contains(error_of([&] { store.read(id); }),
+                         path + ": dataset for '" + id + "' is not stored as 32-bit floats (as crnn writes them): the "
+                                                         "file is damaged"))
+        << id;
+  for (const char* id : {"compact", "chunked"})
+    EXPECT_TRUE(contains(error_of([&] { store.read(id); }),
+                         path + ": dataset for '" + id + "' is not stored as one contiguous block (as crnn writes it)"))
+        << id;
+}
 
 // Stored values that are not finite, and sizes no feature matrix has, are
 // errors naming the file and the id — not NaN statistics or an allocator error.

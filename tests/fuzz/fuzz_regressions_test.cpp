@@ -69,6 +69,10 @@ TEST(FuzzRegressions, DamagedFeatureStoresAreErrorsNamingTheFile) {
       // a 4 GB conversion buffer inside H5Dread.
       if (fs::path(f).filename() == "datatype-size-4gb.h5")
         EXPECT_NE(std::string(e.what()).find("is not stored as 32-bit floats"), std::string::npos) << e.what();
+      // A row whose layout turned compact with no bytes behind it: libhdf5's
+      // H5Dread copied past the buffer (SIGSEGV in the reading process).
+      if (fs::path(f).filename() == "compact-layout-segv.h5")
+        EXPECT_NE(std::string(e.what()).find("is not stored as one contiguous block"), std::string::npos) << e.what();
     }
   }
   unsetenv("CRNN_PROBE_STALL_SECONDS");

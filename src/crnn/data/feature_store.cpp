@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <type_traits>
 
 #include "crnn/audio/fbank.h"
@@ -87,23 +88,34 @@ std::vector<std::string> link_names(hid_t group) {
   return names;
 }
 
-/// Whether `dset` stores little-endian 32-bit floats, as every row crnn writes:
-/// a damaged datatype (fuzzing: an element size of 4294967291 bytes) makes
-/// libhdf5 allocate a conversion buffer of gigabytes inside H5Dread.
-bool stores_f32le(hid_t dset) {
-  Handle type(H5Dget_type(dset), H5Tclose);
-  return type.ok() && H5Tequal(type, H5T_IEEE_F32LE) > 0;
-}
-
-/// Whether a dataset of dims[0] × dims[1] floats can be in the file that holds
-/// `dset`: no row is larger than the file (rows are stored unfiltered). A
-/// damaged size field otherwise makes a file of a few KB ask for gigabytes
-/// before HDF5's read fails.
-bool fits_in_file(hid_t dset, const hsize_t dims[2]) {
+/// Why a row's storage is not what FeatureStore::write makes — little-endian
+/// 32-bit floats, contiguous, dims[0] × dims[1] values inside the file — or ""
+/// when it is. libhdf5 trusts these fields when it reads; fuzzing found a
+/// damaged element size (libhdf5 allocated a 4 GB conversion buffer inside
+/// H5Dread), a layout turned compact with no bytes behind it (memcpy past the
+/// buffer: SIGSEGV in the reading process) and a size larger than the file
+/// (gigabytes allocated for a file of a few KB).
+std::string storage_damage(hid_t dset, const hsize_t dims[2]) {
   Handle file(H5Iget_file_id(dset), H5Fclose);
   hsize_t file_bytes = 0;
-  if (!file.ok() || H5Fget_filesize(file, &file_bytes) < 0) return false;
-  return dims[0] * dims[1] <= file_bytes / sizeof(float);
+  if (!file.ok() || H5Fget_filesize(file, &file_bytes) < 0) return "cannot be located in its file";
+  const hsize_t values = dims[0] * dims[1];  // bounded by kMaxStored* before this is called
+  if (values > file_bytes / sizeof(float))
+    return fmt::format("declares {} × {} values, more than the whole file holds", dims[0], dims[1]);
+  Handle type(H5Dget_type(dset), H5Tclose);
+  if (!type.ok() || H5Tequal(type, H5T_IEEE_F32LE) <= 0) return "is not stored as 32-bit floats (as crnn writes them)";
+  if (values == 0) return "";
+  // The file address of the values: defined only for contiguous storage that
+  // was written. Not H5Dget_create_plist: copying the creation properties
+  // (fill value, filters) of a damaged dataset crashed libhdf5 now and then
+  // (FeatureStore.ByteFlippedFilesGiveErrorsNeverCrashesOrWrongRows).
+  const haddr_t offset = H5Dget_offset(dset);
+  if (offset == HADDR_UNDEF) return "is not stored as one contiguous block (as crnn writes it)";
+  const hsize_t stored = H5Dget_storage_size(dset);
+  if (stored != values * sizeof(float) || offset > file_bytes || stored > file_bytes - offset)
+    return fmt::format("declares {} × {} values, but its storage ({} bytes) does not hold them inside the file",
+                       dims[0], dims[1], stored);
+  return "";
 }
 
 /// Reads a complete dataset's matrix and whether it matches its stored CRC
@@ -117,7 +129,7 @@ bool row_intact(hid_t group, const std::string& name) {
   hsize_t dims[2];
   H5Sget_simple_extent_dims(space, dims, nullptr);
   if (dims[0] > kMaxStoredFrames || dims[1] > kMaxStoredWidth || (dims[1] > 0 && dims[0] > kMaxStoredValues / dims[1]) ||
-      !fits_in_file(dset, dims) || !stores_f32le(dset))
+      !storage_damage(dset, dims).empty())
     return false;
   std::vector<float> data(static_cast<size_t>(dims[0] * dims[1]));
   if (!data.empty() && H5Dread(dset, H5T_IEEE_F32LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()) < 0) return false;
@@ -187,9 +199,21 @@ int probe_stall_seconds() {
 /// HDF5 metadata write (kill -9 during a flush) can make libhdf5 itself abort
 /// or corrupt memory while iterating links (free(): invalid pointer); in a
 /// child that costs the child, and the caller gets a message instead of a
-/// crash. Returns the names of rows that failed their check; throws
-/// FeatureStoreError when the child died, exited unexpectedly or stalled.
-std::vector<std::string> probe_in_child(const std::string& path, bool verify_rows) {
+/// crash. Returns the link names of /features as the child read them (the
+/// parent never iterates the link table itself: that libhdf5 bug frees
+/// uninitialized pointers, so whether it crashes depends on the heap's
+/// contents, and a child that came through says nothing about a second walk;
+/// FeatureStore.ByteFlippedFilesGiveErrorsNeverCrashesOrWrongRows caught the
+/// parent's walk crashing after the child's had not) and the rows that failed
+/// their check; throws FeatureStoreError when the child died, exited
+/// unexpectedly or stalled.
+struct ProbeResult {
+  bool ran = false;                  ///< false: no pipe or no fork; the caller reads the links itself
+  std::vector<std::string> names;    ///< every link under /features, in creation order
+  std::vector<std::string> damaged;  ///< complete rows that fail their checksum (verify_rows)
+};
+
+ProbeResult probe_in_child(const std::string& path, bool verify_rows) {
   int fds[2];
   if (pipe(fds) != 0) return {};  // no probe possible: open as before
   const pid_t parent = getpid();
@@ -214,8 +238,9 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
       const hid_t group = H5Gopen2(file, kGroup, H5P_DEFAULT);
       if (group >= 0) {
         for (const auto& name : link_names(group)) {
-          // Progress for the parent's stall timer: a lone '\0' (no row is named "").
-          if (write(fds[1], "", 1) != 1) _exit(4);
+          // The name, which is also progress for the parent's stall timer.
+          const std::string link = 'L' + name + '\0';
+          if (write(fds[1], link.data(), link.size()) != static_cast<ssize_t>(link.size())) _exit(4);
           if (!is_complete(group, name)) continue;
           // The row's source attribute too: a damaged string length in HDF5's
           // global heap makes libhdf5 allocate that much (4 GB in the fuzzed
@@ -223,7 +248,7 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
           // it; source() and data::moved_sources read every row's.
           read_strings_quietly(group, name.c_str(), kSource);
           if (!verify_rows || row_intact(group, name)) continue;
-          const std::string line = name + '\0';
+          const std::string line = 'D' + name + '\0';
           if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(4);
         }
       }
@@ -278,10 +303,13 @@ std::vector<std::string> probe_in_child(const std::string& path, bool verify_row
                                               "with exit status {}): delete it and run `crnn features` again to "
                                               "recompute the features",
                                               WEXITSTATUS(status)));
-  std::vector<std::string> bad;
-  for (size_t start = 0, end; (end = out.find('\0', start)) != std::string::npos; start = end + 1)
-    if (end > start) bad.push_back(out.substr(start, end - start));
-  return bad;
+  ProbeResult result;
+  result.ran = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  for (size_t start = 0, end; (end = out.find('\0', start)) != std::string::npos; start = end + 1) {
+    if (end == start) continue;
+    (out[start] == 'L' ? result.names : result.damaged).push_back(out.substr(start + 1, end - start - 1));
+  }
+  return result;
 }
 
 hid_t create_group(hid_t file) {
@@ -377,7 +405,9 @@ FeatureStore::FeatureStore(FeatureStore&& other) noexcept
       file_(other.file_),
       group_(other.group_),
       writable_(other.writable_),
-      discarded_(std::move(other.discarded_)) {
+      names_(std::move(other.names_)),
+      discarded_(std::move(other.discarded_)),
+      damaged_(std::move(other.damaged_)) {
   other.file_ = other.group_ = -1;
 }
 
@@ -388,7 +418,9 @@ FeatureStore& FeatureStore::operator=(FeatureStore&& other) noexcept {
     file_ = other.file_;
     group_ = other.group_;
     writable_ = other.writable_;
+    names_ = std::move(other.names_);
     discarded_ = std::move(other.discarded_);
+    damaged_ = std::move(other.damaged_);
     other.file_ = other.group_ = -1;
   }
   return *this;
@@ -414,8 +446,8 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
   if (exists && fs::is_directory(path, ec)) throw FeatureStoreError(path, "is a directory, not an HDF5 file");
   if (exists && mode != Mode::Truncate && H5Fis_hdf5(path.c_str()) <= 0)
     throw FeatureStoreError(path, "not an HDF5 file (or unreadable/corrupt)");
-  std::vector<std::string> damaged;
-  if (exists && mode != Mode::Truncate) damaged = probe_in_child(path, /*verify_rows=*/mode == Mode::Append);
+  ProbeResult probe;
+  if (exists && mode != Mode::Truncate) probe = probe_in_child(path, /*verify_rows=*/mode == Mode::Append);
 
   hid_t file = -1;
   if (mode == Mode::Truncate || (mode == Mode::Append && !exists)) {
@@ -450,22 +482,28 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
     throw FeatureStoreError(path, "cannot open the /features group");
   }
   FeatureStore store(path, file, group, writable);
+  // The link names: the probe child's (see probe_in_child), or, where no child
+  // could run (no fork) or the file is new, this process's own walk.
+  store.names_ = probe.ran ? std::move(probe.names) : link_names(group);
   if (mode == Mode::Append) {
     // Datasets without the completion mark were being written when an
     // earlier run stopped: drop them so that they are computed again.
-    for (const auto& name : link_names(group)) {
-      if (!is_complete(group, name)) {
-        H5Ldelete(group, name.c_str(), H5P_DEFAULT);
-        store.discarded_.push_back(unescape_id(name));
-      }
-    }
     // Rows marked complete whose bytes do not match their checksum: a write
     // that failed after the mark reached the disk (disk full, I/O error) or
     // damage since. Recomputed like incomplete ones.
-    for (const auto& name : damaged) {
-      if (link_exists(group, name) && H5Ldelete(group, name.c_str(), H5P_DEFAULT) >= 0)
+    const std::set<std::string> damaged(probe.damaged.begin(), probe.damaged.end());
+    std::vector<std::string> kept;
+    for (const auto& name : store.names_) {
+      if (!is_complete(group, name)) {
+        H5Ldelete(group, name.c_str(), H5P_DEFAULT);
+        store.discarded_.push_back(unescape_id(name));
+      } else if (damaged.count(name) && H5Ldelete(group, name.c_str(), H5P_DEFAULT) >= 0) {
         store.damaged_.push_back(unescape_id(name));
+      } else {
+        kept.push_back(name);
+      }
     }
+    store.names_ = std::move(kept);
     if (!store.discarded_.empty() || !store.damaged_.empty()) store.flush();
   }
   return store;
@@ -513,6 +551,7 @@ void FeatureStore::write(const std::string& id, const torch::Tensor& features, c
   } catch (const std::exception& e) {
     throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
   }
+  names_.push_back(name);
   flush();
   if (fault) throw FeatureStoreError(path_, "flush failed (disk full?) [CRNN_FAULT_WRITE]");
 }
@@ -548,14 +587,10 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
                                                "features and {} values are read)",
                                                id, dims[0], dims[1], kMaxStoredFrames, kMaxStoredWidth,
                                                kMaxStoredValues));
-  if (!fits_in_file(dset, dims))
-    throw FeatureStoreError(path_, fmt::format("dataset for '{}' declares {} × {} values, more than the whole file "
-                                               "holds: the file is damaged; delete it and run `crnn features` again",
-                                               id, dims[0], dims[1]));
-  if (!stores_f32le(dset))
-    throw FeatureStoreError(path_, fmt::format("dataset for '{}' is not stored as 32-bit floats (as crnn writes "
-                                               "them): the file is damaged; delete it and run `crnn features` again",
-                                               id));
+  if (const std::string why = storage_damage(dset, dims); !why.empty())
+    throw FeatureStoreError(path_, fmt::format("dataset for '{}' {}: the file is damaged; delete it and run `crnn "
+                                               "features` again",
+                                               id, why));
   torch::Tensor out =
       torch::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, torch::kFloat);
   if (out.numel() > 0 &&
@@ -599,7 +634,7 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
 std::vector<std::string> FeatureStore::ids() const {
   silence_hdf5();
   std::vector<std::string> out;
-  for (const auto& name : link_names(group_))
+  for (const auto& name : names_)
     if (is_complete(group_, name)) out.push_back(unescape_id(name));
   return out;
 }

@@ -139,6 +139,7 @@ class FeatureStore {
   int64_t file_ = -1;   // hid_t
   int64_t group_ = -1;  // hid_t of /features
   bool writable_ = false;
+  std::vector<std::string> names_;  // link names under /features (escaped ids); see open()
   std::vector<std::string> discarded_;
   std::vector<std::string> damaged_;
 };
