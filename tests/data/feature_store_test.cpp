@@ -147,6 +147,16 @@ TEST(FeatureStore, IdEscaping) {
 }
 
 namespace {
+// The completion mark FeatureStore::write sets on a row, set by hand.
+void mark_complete(hid_t dataset) {
+  hid_t as = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(dataset, "complete", H5T_STD_U8LE, as, H5P_DEFAULT, H5P_DEFAULT);
+  const uint8_t one = 1;
+  H5Awrite(a, H5T_NATIVE_UINT8, &one);
+  H5Aclose(a);
+  H5Sclose(as);
+}
+
 // A complete-marked, chunked dataset of d0 × d1 floats with no chunk written:
 // the size a damaged or hand-made file can declare while staying small.
 void add_declared_dataset(const std::string& path, const std::string& name, hsize_t d0, hsize_t d1) {
@@ -156,12 +166,7 @@ void add_declared_dataset(const std::string& path, const std::string& name, hsiz
   hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(plist, 2, chunk);
   hid_t d = H5Dcreate2(f, ("/features/" + name).c_str(), H5T_IEEE_F32LE, s, H5P_DEFAULT, plist, H5P_DEFAULT);
-  hid_t as = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(d, "complete", H5T_STD_U8LE, as, H5P_DEFAULT, H5P_DEFAULT);
-  const uint8_t one = 1;
-  H5Awrite(a, H5T_NATIVE_UINT8, &one);
-  H5Aclose(a);
-  H5Sclose(as);
+  mark_complete(d);
   H5Dclose(d);
   H5Pclose(plist);
   H5Sclose(s);
@@ -180,12 +185,7 @@ void add_foreign_dataset(const std::string& path, const std::string& name, hid_t
   hid_t d = H5Dcreate2(f, ("/features/" + name).c_str(), file_type, s, H5P_DEFAULT, plist, H5P_DEFAULT);
   const float values[6] = {1, 2, 3, 4, 5, 6};
   H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values);
-  hid_t as = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(d, "complete", H5T_STD_U8LE, as, H5P_DEFAULT, H5P_DEFAULT);
-  const uint8_t one = 1;
-  H5Awrite(a, H5T_NATIVE_UINT8, &one);
-  H5Aclose(a);
-  H5Sclose(as);
+  mark_complete(d);
   H5Dclose(d);
   H5Pclose(plist);
   H5Sclose(s);

@@ -408,6 +408,22 @@ TEST(Experiment, PaperExperimentSharesTableIVCellsWithTablesIToIII) {
   for (const auto& c : old.cells) EXPECT_EQ(c.config.data.batches_per_bucket, 8) << c.label;
 }
 
+namespace {
+
+// Copies the committed runs of `committed`, writes the experiment's tables
+// and charts from them, and expects each byte-identical to the committed one.
+void expect_tables_regenerate_identically(const train::Experiment& e, const train::ExperimentPlan& p,
+                                          const train::ExperimentOptions& o, const fs::path& committed) {
+  test::TempDir dir;
+  fs::copy(committed / "runs", dir.path() / "runs", fs::copy_options::recursive);
+  train::write_experiment_results(e, p, dir.path().string(), o);
+  for (const char* name : {"results.md", "results.json", "table1.svg", "table2.svg", "table3.svg", "table4.svg"})
+    EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
+        << name << " no longer regenerates byte-identical from the committed runs";
+}
+
+}  // namespace
+
 // results/paper, being retrained: every committed run belongs to a planned
 // cell of configs/experiments/paper.toml (nothing orphaned by a re-keyed
 // config), and the tables regenerate byte-identical from the committed runs.
@@ -430,14 +446,8 @@ TEST(Experiment, CommittedPaperRunsBelongToPlannedCellsAndRegenerateIdentically)
   EXPECT_EQ(finished, runs);
   EXPECT_GE(finished, 20u);  // the new-order cells shared with results/batch-order
 
-  test::TempDir dir;
-  fs::copy(committed / "runs", dir.path() / "runs", fs::copy_options::recursive);
-  train::write_experiment_results(e, p, dir.path().string(), o);
-  for (const char* name : {"results.md", "results.json", "table1.svg", "table2.svg", "table3.svg", "table4.svg"})
-    EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
-        << name << " no longer regenerates byte-identical from the committed runs";
+  expect_tables_regenerate_identically(e, p, o, committed);
 }
-
 
 // The first paper results (history: the old batch order) stay what they are
 // when the code around them changes: every planned cell of
@@ -457,12 +467,7 @@ TEST(Experiment, CommittedPaperResultsKeepTheirCellsAndRegenerateIdentically) {
   for (size_t j = 0; j < p.jobs.size(); ++j) finished += train::job_finished(p, j, committed.string());
   EXPECT_EQ(finished, 140u);
 
-  test::TempDir dir;
-  fs::copy(committed / "runs", dir.path() / "runs", fs::copy_options::recursive);
-  train::write_experiment_results(e, p, dir.path().string(), o);
-  for (const char* name : {"results.md", "results.json", "table1.svg", "table2.svg", "table3.svg", "table4.svg"})
-    EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
-        << name << " no longer regenerates byte-identical from the committed runs";
+  expect_tables_regenerate_identically(e, p, o, committed);
 }
 
 // No chart text is cut: in the results charts of the paper experiment (the
