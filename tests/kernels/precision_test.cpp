@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <thread>
 
@@ -166,6 +167,66 @@ TEST(Precision, LinearIsBf16OperandsWithWideAccumulation) {
   PrecisionGuard g(Precision::bf16);
   auto xd = x.to(torch::kDouble), wd = w.to(torch::kDouble), bd = b.to(torch::kDouble);
   EXPECT_TRUE(torch::allclose(crnn::kernels::linear(xd, wd, bd), torch::matmul(xd, wd.t()) + bd, 1e-12, 1e-12));
+}
+
+// Its gradients, over more rows than one bf16 chunk (the linear converts and
+// multiplies in row chunks so that bf16 keeps no full-size copy): dx row by
+// row as bf16(g)·bf16(W) rounded once to bf16; dW = Σ bf16(g)ᵀ·bf16(x) within
+// one bf16 rounding of the sum of |terms| (however the rows are chunked);
+// db = Σ g in fp32. The reference is computed in double from rounded operands.
+TEST(Precision, LinearGradientsAreBf16ProductsOverAnyNumberOfRows) {
+  SKIP_WITHOUT_BF16();
+  torch::manual_seed(6);
+  auto x = torch::randn({3, 1100, 40}).requires_grad_(true);  // 3300 rows
+  auto w = torch::randn({24, 40}).requires_grad_(true), b = torch::randn({24}).requires_grad_(true);
+  auto g = torch::randn({3, 1100, 24});
+  {
+    PrecisionGuard guard(Precision::bf16);
+    auto y = crnn::kernels::linear(x, w, b);
+    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{3, 1100, 24}));
+    y.backward(g);
+  }
+  auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kDouble); };
+  const auto g2 = g.reshape({-1, 24}), x2 = x.detach().reshape({-1, 40});
+  const auto dx_exact = torch::matmul(round(g2), round(w.detach()));
+  const auto dx_err = (x.grad().reshape({-1, 40}).to(torch::kDouble) - dx_exact).abs();
+  const auto dx_bound = dx_exact.abs() * std::pow(2.0, -8) + 1e-5;
+  EXPECT_TRUE((dx_err <= dx_bound).all().item<bool>()) << "dx worst excess " << (dx_err - dx_bound).max().item<double>();
+  const auto dw_exact = torch::matmul(round(g2).t(), round(x2));
+  const auto dw_terms = torch::matmul(round(g2).abs().t(), round(x2).abs());
+  const auto dw_err = (w.grad().to(torch::kDouble) - dw_exact).abs();
+  EXPECT_TRUE((dw_err <= dw_terms * std::pow(2.0, -8) + 1e-4).all().item<bool>())
+      << "dW worst error " << dw_err.max().item<double>();
+  EXPECT_TRUE(torch::allclose(b.grad(), g2.sum(0), 1e-4, 1e-4));
+  // A product of many rows really went through bf16 (not a silent fp32 path).
+  EXPECT_GT((x.grad().reshape({-1, 40}) - torch::matmul(g2, w.detach())).abs().max().item<double>(), 1e-4);
+}
+
+// The batched product (position-specific input weights, extended CLSTM): the
+// same contract per batch entry, gradients included; the bias is broadcast
+// and its gradient summed back to its shape.
+TEST(Precision, BaddbmmIsBf16OperandsWithWideAccumulation) {
+  SKIP_WITHOUT_BF16();
+  torch::manual_seed(7);
+  auto a = torch::randn({5, 300, 26}).requires_grad_(true), bm = torch::randn({5, 26, 40}).requires_grad_(true);
+  auto bias = torch::randn({5, 1, 40}).requires_grad_(true);
+  auto g = torch::randn({5, 300, 40});
+  torch::Tensor y;
+  {
+    PrecisionGuard guard(Precision::bf16);
+    y = crnn::kernels::baddbmm(bias, a, bm);
+    y.backward(g);
+  }
+  auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kDouble); };
+  auto check = [&](const torch::Tensor& got, const torch::Tensor& exact, const char* what) {
+    const auto err = (got.to(torch::kDouble) - exact).abs();
+    const auto bound = exact.abs() * std::pow(2.0, -8) + 1e-4;
+    EXPECT_TRUE((err <= bound).all().item<bool>()) << what << " worst excess " << (err - bound).max().item<double>();
+  };
+  check(y.detach() - bias.detach(), torch::bmm(round(a.detach()), round(bm.detach())), "output");
+  check(a.grad(), torch::bmm(round(g), round(bm.detach()).transpose(1, 2)), "d batch1");
+  check(bm.grad(), torch::bmm(round(a.detach()).transpose(1, 2), round(g)), "d batch2");
+  EXPECT_TRUE(torch::allclose(bias.grad(), g.sum(1, /*keepdim=*/true), 1e-4, 1e-4));
 }
 
 class Bf16ConvRecurrent : public ::testing::TestWithParam<Combo> {};

@@ -11,10 +11,9 @@
 #include <cstdint>
 #include <cstring>
 #include <cstdlib>
-#include <map>
-#include <mutex>
 #include <type_traits>
 
+#include "crnn/kernels/buffer_pool.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::kernels {
@@ -588,73 +587,10 @@ void for_blocks(int64_t n, const Blocking& bl, const F& f) {
   });
 }
 
-// ---------------------------------------------------------------------------
-// Large scratch buffers are recycled. A fresh multi-megabyte tensor comes from
-// mmap, so every training step would page-fault and zero its ~100 MB of gates,
-// states and gradients again (measured: ~15% of a fused step). Freed buffers
-// wait here for the next request of a similar size instead. Bounded, so a
-// change of shapes cannot grow it without limit.
-class BufferPool {
- public:
-  static BufferPool& instance() {
-    static BufferPool* pool = new BufferPool();  // never destroyed: tensors may outlive main
-    return *pool;
-  }
-
-  Tensor empty(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
-    int64_t numel = 1;
-    for (auto s : sizes) numel *= s;
-    const size_t bytes = static_cast<size_t>(numel) * c10::elementSize(c10::typeMetaToScalarType(opts.dtype()));
-    if (bytes < kMinBytes) return torch::empty(sizes, opts);
-    void* ptr = take(bytes);
-    if (!ptr) ptr = std::aligned_alloc(64, round_up(bytes));
-    TORCH_CHECK(ptr, "recurrent_scan: out of memory allocating ", bytes, " bytes");
-    const size_t cap = round_up(bytes);
-    return torch::from_blob(
-        ptr, sizes, [this, cap](void* p) { give_back(p, cap); }, opts);
-  }
-
-  Tensor zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
-    return empty(sizes, opts).zero_();
-  }
-
- private:
-  static constexpr size_t kMinBytes = size_t{1} << 20;
-  static constexpr size_t kMaxPooledBytes = size_t{1} << 30;
-  static size_t round_up(size_t b) { return (b + 4095) / 4096 * 4096; }
-
-  void* take(size_t bytes) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // Smallest free block that fits without wasting more than an eighth of it.
-    auto it = free_.lower_bound(round_up(bytes));
-    if (it == free_.end() || it->first > round_up(bytes) + round_up(bytes) / 8) return nullptr;
-    void* p = it->second;
-    pooled_ -= it->first;
-    free_.erase(it);
-    return p;
-  }
-
-  void give_back(void* p, size_t cap) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (pooled_ + cap > kMaxPooledBytes) {
-      std::free(p);
-      return;
-    }
-    free_.emplace(cap, p);
-    pooled_ += cap;
-  }
-
-  std::mutex mutex_;
-  std::multimap<size_t, void*> free_;
-  size_t pooled_ = 0;
-};
-
-Tensor scratch(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
-  return BufferPool::instance().empty(sizes, opts);
-}
-Tensor scratch_zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) {
-  return BufferPool::instance().zeros(sizes, opts);
-}
+// Large scratch buffers come from the pool (buffer_pool.h): no page faults
+// and zero-fills of ~100 MB per training step.
+Tensor scratch(c10::IntArrayRef sizes, const torch::TensorOptions& opts) { return pooled_empty(sizes, opts); }
+Tensor scratch_zeros(c10::IntArrayRef sizes, const torch::TensorOptions& opts) { return pooled_zeros(sizes, opts); }
 
 /// The raw bits of a bf16 tensor, for the AVX-512 passes.
 uint16_t* bf16_ptr(const Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
@@ -723,8 +659,12 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     if (bf16) {
       const auto bopts = opts.dtype(torch::kBFloat16);
       whh_t_b = weight_hh.to(torch::kBFloat16).t();
-      hb = scratch({2, N, m}, bopts);
-      gb = scratch({N, gm}, bopts);
+      // From LibTorch's allocator, not the pool: one step's worth, allocated
+      // once per call, and a pooled block of an odd size would stay reserved
+      // while the rest of the model runs (bf16 must not take more memory
+      // than fp32; docs/performance.md).
+      hb = torch::empty({2, N, m}, bopts);
+      gb = torch::empty({N, gm}, bopts);
     }
 
     const Blocking bl = blocking_for(N);
@@ -856,7 +796,11 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     // gradients exist, and this halves the backward's largest buffer. The
     // price: this node's backward can run once only (checked above).
     Tensor da = gates;
-    Tensor dhr = scratch({N, m}, opts);
+    // dh from the recurrence, fp32 — not needed where the AVX-512 bf16 pass
+    // reads it from the bf16 product itself.
+    const bool bf16_pass_reads_dh =
+        bf16 && lstm && gates.scalar_type() == torch::kFloat && Kernels<float>::has_bf16_passes();
+    Tensor dhr = bf16_pass_reads_dh ? Tensor() : scratch({N, m}, opts);
     Tensor dcc = lstm ? scratch_zeros({N, m}, opts) : Tensor();
     Tensor ext = red != Reduce::none ? scratch({N, m}, opts) : Tensor();
     const Blocking bl = blocking_for(N);
@@ -870,8 +814,8 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     if (bf16) {
       const auto bopts = opts.dtype(torch::kBFloat16);
       whh_b = weight_hh.to(torch::kBFloat16);
-      dab = scratch({N, gm}, bopts);
-      dhb = scratch({N, m}, bopts);
+      dab = torch::empty({N, gm}, bopts);  // not pooled, as in the forward
+      dhb = torch::empty({N, m}, bopts);
     }
 
     AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "recurrent_scan_backward", [&] {
@@ -890,7 +834,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
         const int64_t rows = n1 - n0, off = n0 * m;
         const T* zr = zero_rows.data_ptr<T>() + off;
         const bool rec = t < T_ - 1;
-        if (rec) {
+        if (rec && dhr.defined()) {
           Tensor dst = dhr.narrow(0, n0, rows);
           if (bf16) {
             if (!bf16_passes) dst.copy_(dhb.narrow(0, n0, rows));
@@ -919,7 +863,7 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
           (reduce_cell ? ec : eh) = e;
         }
         const T* cprev = (lstm && t > 0) ? cbuf[t - 1].data_ptr<T>() + off : zp;
-        const T* dh = rec ? dhr.data_ptr<T>() + off : zr;
+        const T* dh = rec && dhr.defined() ? dhr.data_ptr<T>() + off : zr;
         T* dap = da[t].data_ptr<T>() + n0 * gm;
         if (bf16_passes) {
           Kernels<T>::lstm_backward_bf16(0, rows, m, dap, cprev, cbuf[t].data_ptr<T>() + off, eh, ec, dh,
@@ -950,19 +894,26 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       }
     });
 
+    // The step buffers are freed before the bf16 chunks below are allocated.
+    dab = Tensor();
+    dhb = Tensor();
+    dhr = Tensor();
     // dW_h = Σ_{t ≥ 1} da_tᵀ · h_{t−1}: one GEMM over all steps and sequences.
     Tensor dwhh;
     if (T_ > 1 && bf16) {
-      // In bf16, over chunks of about 4096 rows (whole steps): the bf16 copies
-      // of a chunk stay in cache and the backward needs no full-size copy of
-      // da. The chunks depend on N and T only (deterministic).
+      // In bf16, over chunks of 2048 rows of (step, sequence): a chunk's bf16
+      // copies (≤ 2 MB at 4m = 400) stay in cache and are small enough that
+      // bf16 adds no full-size buffer; each chunk's product is summed in fp32.
+      // The chunks depend on N and T only (deterministic).
       dwhh = torch::zeros_like(weight_hh);
-      const int64_t per = std::max<int64_t>(1, 4096 / std::max<int64_t>(N, 1));
-      for (int64_t t0 = 1; t0 < T_; t0 += per) {
-        const int64_t c = std::min(per, T_ - t0);
-        auto a = da.narrow(0, t0, c).reshape({c * N, gm}).to(torch::kBFloat16);
-        auto h = hbuf.narrow(0, t0 - 1, c).reshape({c * N, m}).to(torch::kBFloat16);
-        dwhh.add_(at::mm(a.t(), h).to(torch::kFloat));
+      const int64_t rows_all = (T_ - 1) * N, per = 2048;
+      const Tensor da_rows = da.narrow(0, 1, T_ - 1).reshape({rows_all, gm});
+      const Tensor h_rows = hbuf.narrow(0, 0, T_ - 1).reshape({rows_all, m});
+      for (int64_t r0 = 0; r0 < rows_all; r0 += per) {
+        const int64_t c = std::min(per, rows_all - r0);
+        auto a = da_rows.narrow(0, r0, c).to(torch::kBFloat16);
+        auto h = h_rows.narrow(0, r0, c).to(torch::kBFloat16);
+        dwhh.add_(at::mm(a.t(), h));
       }
     } else {
       dwhh = T_ > 1 ? at::mm(da.narrow(0, 1, T_ - 1).reshape({(T_ - 1) * N, gm}).t(),
