@@ -177,8 +177,8 @@ TEST(Precision, LinearIsBf16OperandsWithWideAccumulation) {
 TEST(Precision, LinearGradientsAreBf16ProductsOverAnyNumberOfRows) {
   SKIP_WITHOUT_BF16();
   torch::manual_seed(6);
-  auto x = torch::randn({3, 1100, 40}).requires_grad_(true);  // 3300 rows
-  auto w = torch::randn({24, 40}).requires_grad_(true), b = torch::randn({24}).requires_grad_(true);
+  auto x = torch::randn({3, 1100, 1030}).requires_grad_(true);  // 3300 rows of 1030: two chunks
+  auto w = torch::randn({24, 1030}).requires_grad_(true), b = torch::randn({24}).requires_grad_(true);
   auto g = torch::randn({3, 1100, 24});
   {
     PrecisionGuard guard(Precision::bf16);
@@ -187,9 +187,9 @@ TEST(Precision, LinearGradientsAreBf16ProductsOverAnyNumberOfRows) {
     y.backward(g);
   }
   auto round = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kDouble); };
-  const auto g2 = g.reshape({-1, 24}), x2 = x.detach().reshape({-1, 40});
+  const auto g2 = g.reshape({-1, 24}), x2 = x.detach().reshape({-1, 1030});
   const auto dx_exact = torch::matmul(round(g2), round(w.detach()));
-  const auto dx_err = (x.grad().reshape({-1, 40}).to(torch::kDouble) - dx_exact).abs();
+  const auto dx_err = (x.grad().reshape({-1, 1030}).to(torch::kDouble) - dx_exact).abs();
   const auto dx_bound = dx_exact.abs() * std::pow(2.0, -8) + 1e-5;
   EXPECT_TRUE((dx_err <= dx_bound).all().item<bool>()) << "dx worst excess " << (dx_err - dx_bound).max().item<double>();
   const auto dw_exact = torch::matmul(round(g2).t(), round(x2));
@@ -199,7 +199,7 @@ TEST(Precision, LinearGradientsAreBf16ProductsOverAnyNumberOfRows) {
       << "dW worst error " << dw_err.max().item<double>();
   EXPECT_TRUE(torch::allclose(b.grad(), g2.sum(0), 1e-4, 1e-4));
   // A product of many rows really went through bf16 (not a silent fp32 path).
-  EXPECT_GT((x.grad().reshape({-1, 40}) - torch::matmul(g2, w.detach())).abs().max().item<double>(), 1e-4);
+  EXPECT_GT((x.grad().reshape({-1, 1030}) - torch::matmul(g2, w.detach())).abs().max().item<double>(), 1e-4);
 }
 
 // The batched product (position-specific input weights, extended CLSTM): the

@@ -41,18 +41,22 @@ torch::Tensor to_bf16(const torch::Tensor& t) { return t.to(torch::kBFloat16); }
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-/// Rows per bf16 product: a chunk's bf16 operand and product (≤ 1024 × 1024
-/// × 2 bytes) stay small and are reused by the allocator, so bf16 adds no
-/// full-size copy of any activation; a 1024-row product still runs at
-/// oneDNN's full rate.
-constexpr int64_t kChunkRows = 1024;
+/// Rows per bf16 product chunk: as many as keep the chunk's largest bf16
+/// buffer (operand or product, rows × width × 2 bytes) at 4 MB, but at least
+/// 1,024. The chunks are reused by the allocator, so bf16 adds no full-size
+/// copy of any activation, and each call still has enough rows for oneDNN's
+/// full rate (fewer, larger calls: each costs a fork-join of its threads).
+int64_t chunk_rows(int64_t width) {
+  constexpr int64_t kChunkBytes = int64_t{4} << 20;
+  return std::max<int64_t>(1024, kChunkBytes / (2 * std::max<int64_t>(width, 1)));
+}
 
 /// x (rows × k, fp32) · b (k × n, bf16) → rows × n fp32, in row chunks.
 torch::Tensor bf16_rows_times(const torch::Tensor& x, const torch::Tensor& b) {
-  const int64_t rows = x.size(0);
+  const int64_t rows = x.size(0), per = chunk_rows(std::max(x.size(1), b.size(1)));
   auto y = torch::empty({rows, b.size(1)}, x.options());
-  for (int64_t r0 = 0; r0 < rows; r0 += kChunkRows) {
-    const int64_t c = std::min(kChunkRows, rows - r0);
+  for (int64_t r0 = 0; r0 < rows; r0 += per) {
+    const int64_t c = std::min(per, rows - r0);
     y.narrow(0, r0, c).copy_(at::mm(to_bf16(x.narrow(0, r0, c)), b));
   }
   return y;
@@ -60,7 +64,7 @@ torch::Tensor bf16_rows_times(const torch::Tensor& x, const torch::Tensor& b) {
 
 /// x·weightᵀ + bias with bf16 operands and fp32 accumulation, fp32 result.
 /// It saves the fp32 x (which the caller's graph keeps anyway: a layer's
-/// output, the features) and converts in row chunks, forward and backward: a
+/// output, the features) and converts in row chunks (chunk_rows), forward and backward: a
 /// linear composed of autograd ops (`matmul(to_bf16(x), to_bf16(w).t())`)
 /// kept a half-size bf16 copy of every linear input alive until backward and
 /// allocated full-size bf16 products, so bf16 training took up to 19 % more
@@ -95,8 +99,9 @@ class Bf16Linear : public torch::autograd::Function<Bf16Linear> {
     // One pass over row chunks: g converted once per chunk for both products;
     // dW sums the chunks' bf16 products in fp32 (the chunks depend on the
     // sizes only: deterministic).
-    for (int64_t r0 = 0; r0 < rows; r0 += kChunkRows) {
-      const int64_t c = std::min(kChunkRows, rows - r0);
+    const int64_t per = chunk_rows(std::max(k, n));
+    for (int64_t r0 = 0; r0 < rows; r0 += per) {
+      const int64_t c = std::min(per, rows - r0);
       const auto gb = to_bf16(g.narrow(0, r0, c));
       if (want_x) gx.narrow(0, r0, c).copy_(at::mm(gb, wb));
       if (want_w) gw.add_(at::mm(gb.t(), to_bf16(x2.narrow(0, r0, c))));
