@@ -796,11 +796,12 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
     // gradients exist, and this halves the backward's largest buffer. The
     // price: this node's backward can run once only (checked above).
     Tensor da = gates;
-    // dh from the recurrence, fp32 — not needed where the AVX-512 bf16 pass
-    // reads it from the bf16 product itself.
-    const bool bf16_pass_reads_dh =
+    // The AVX-512 LSTM pass reads and writes the bf16 operands itself (bf16
+    // exists for float only); then it reads dh from the bf16 product and the
+    // fp32 dh buffer is not needed.
+    const bool bf16_passes =
         bf16 && lstm && gates.scalar_type() == torch::kFloat && Kernels<float>::has_bf16_passes();
-    Tensor dhr = bf16_pass_reads_dh ? Tensor() : scratch({N, m}, opts);
+    Tensor dhr = bf16_passes ? Tensor() : scratch({N, m}, opts);
     Tensor dcc = lstm ? scratch_zeros({N, m}, opts) : Tensor();
     Tensor ext = red != Reduce::none ? scratch({N, m}, opts) : Tensor();
     const Blocking bl = blocking_for(N);
@@ -826,7 +827,6 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
       const int32_t* am = argmax.defined() ? argmax.data_ptr<int32_t>() : nullptr;
       T* ex = ext.defined() ? ext.data_ptr<T>() : nullptr;
       const T inv_steps = T(1) / T(T_);
-      const bool bf16_passes = bf16 && lstm && Kernels<T>::has_bf16_passes();
       // Step t of block b (rows [n0, n1)): dh from step t+1 through W_h
       // (fp32: here, on the block; bf16: already in dhb for all rows), the
       // reduction's gradient, the fused elementwise backward.

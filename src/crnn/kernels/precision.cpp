@@ -64,8 +64,8 @@ torch::Tensor bf16_rows_times(const torch::Tensor& x, const torch::Tensor& b) {
 
 /// x·weightᵀ + bias with bf16 operands and fp32 accumulation, fp32 result.
 /// It saves the fp32 x (which the caller's graph keeps anyway: a layer's
-/// output, the features) and converts in row chunks (chunk_rows), forward and backward: a
-/// linear composed of autograd ops (`matmul(to_bf16(x), to_bf16(w).t())`)
+/// output, the features) and converts in row chunks (chunk_rows), forward and
+/// backward: a linear composed of autograd ops (`matmul(to_bf16(x), to_bf16(w).t())`)
 /// kept a half-size bf16 copy of every linear input alive until backward and
 /// allocated full-size bf16 products, so bf16 training took up to 19 % more
 /// memory than fp32 (agender-baseline; docs/performance.md).
@@ -112,7 +112,9 @@ class Bf16Linear : public torch::autograd::Function<Bf16Linear> {
 };
 
 /// bias + batch1 · batch2 with bf16 operands, fp32 result; like Bf16Linear
-/// it saves the fp32 operands and converts into pooled buffers.
+/// it saves the fp32 operands. Unlike it, not chunked: its buffers (the
+/// extended CLSTM's per-position projections) have the same sizes every
+/// step, so they come from the buffer pool.
 class Bf16Baddbmm : public torch::autograd::Function<Bf16Baddbmm> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& bias, const torch::Tensor& batch1,
