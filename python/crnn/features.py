@@ -1,14 +1,31 @@
-"""crnn's feature extractors from Python."""
+"""crnn's feature extractors from Python: the same code `crnn features` runs."""
 
 import torch
 
-__all__ = ["fbank"]
+__all__ = ["fbank", "egemaps", "egemaps_names"]
+
+
+def _waveform(waveform):
+    return waveform if isinstance(waveform, torch.Tensor) else torch.as_tensor(waveform)
 
 
 def fbank(waveform, sample_rate, num_bins=26):
     """Kaldi log mel filterbank of a mono waveform (samples in [-1, 1)), frames × num_bins float32,
     exactly as `crnn features` computes it (25 ms Povey windows every 10 ms, no dither; docs/features.md).
     The waveform is analysed at `sample_rate` as given (no resampling)."""
-    if not isinstance(waveform, torch.Tensor):
-        waveform = torch.as_tensor(waveform)
-    return torch.ops.crnn.fbank(waveform, int(sample_rate), int(num_bins))
+    return torch.ops.crnn.fbank(_waveform(waveform), int(sample_rate), int(num_bins))
+
+
+def egemaps(waveform, sample_rate, smooth=True):
+    """The 25 eGeMAPS v02 low-level descriptors of a mono waveform (samples in [-1, 1]) per 10 ms
+    frame, float32, exactly as `crnn features --kind egemaps` computes them (docs/features.md):
+    smoothed (sma3 / sma3nz, the default; one frame more than the whole 60 ms windows) or raw.
+    A waveform at another rate is resampled to 16 kHz first, as `crnn features` does for files.
+    Columns in the order of egemaps_names(smooth); a waveform shorter than 60 ms gives 0 × 25."""
+    return torch.ops.crnn.egemaps(_waveform(waveform), int(sample_rate), bool(smooth))
+
+
+def egemaps_names(smooth=True):
+    """The 25 column names of egemaps(): "Loudness_sma3", ..., "F3amplitudeLogRelF0_sma3nz"
+    (without the suffixes when smooth is False), as `crnn features` stores them."""
+    return list(torch.ops.crnn.egemaps_names(bool(smooth)))

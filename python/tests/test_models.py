@@ -1,6 +1,5 @@
-"""Trained crnn models from Python: crnn.load, crnn.Classifier, crnn export, and
-the feature extractor — against the `crnn` command and the committed Kaldi
-reference."""
+"""Trained crnn models from Python: crnn.load, crnn.Classifier, crnn export —
+against the `crnn` command (the feature extractors: test_features.py)."""
 
 import csv
 import json
@@ -156,26 +155,6 @@ def test_load_of_a_file_that_is_not_a_model_names_it(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(RuntimeError, match="bad.pt"):
         crnn.load(bad)
-
-
-def test_fbank_equals_the_kaldi_reference():
-    fixture = os.path.join(SOURCE, "tests", "fixtures", "fbank")
-    with wave.open(os.path.join(fixture, "tiny.wav")) as w:
-        rate = w.getframerate()
-        raw = w.readframes(w.getnframes())
-    samples = torch.frombuffer(bytearray(raw), dtype=torch.int16).float() / 32768
-    want = torch.tensor([[float(v) for v in line.strip().strip(",").split(",")]
-                         for line in open(os.path.join(fixture, "tiny_fbank26.csv")) if line.strip()])
-    got = crnn.features.fbank(samples, rate)
-    assert got.shape == want.shape
-    torch.testing.assert_close(got, want, rtol=0, atol=1e-3)
-
-
-def test_fbank_bad_input():
-    with pytest.raises(RuntimeError, match="expected a 1-D"):
-        crnn.features.fbank(torch.zeros(2, 100), 16000)
-    with pytest.raises(RuntimeError, match="sample_rate must be in"):
-        crnn.features.fbank(torch.zeros(1000), 0)
 
 
 def test_the_trained_model_example_runs(trained):

@@ -6,7 +6,9 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "crnn/audio/egemaps.h"
 #include "crnn/audio/fbank.h"
+#include "crnn/audio/read_audio.h"
 #include "crnn/infer/classifier.h"
 #include "crnn/kernels/precision.h"
 #include "crnn/ops/module_spec.h"
@@ -262,6 +264,30 @@ Tensor fbank(const Tensor& waveform, int64_t sample_rate, int64_t num_bins) {
                               audio::FbankOptions().sample_rate(sample_rate).num_bins(num_bins));
 }
 
+/// The eGeMAPS LLDs `crnn features --kind egemaps` stores: the waveform is
+/// resampled to 16 kHz first (as read_audio does for files), since the
+/// descriptors' bands and frame lengths are defined at the analysis rate.
+Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
+  TORCH_CHECK(waveform.device().is_cpu(), "crnn.features.egemaps: the waveform is on ", waveform.device(),
+              "; pass a CPU tensor");
+  TORCH_CHECK(waveform.dim() == 1, "crnn.features.egemaps: expected a 1-D (mono) waveform, got shape ",
+              waveform.sizes());
+  TORCH_CHECK(waveform.is_floating_point(),
+              "crnn.features.egemaps: the waveform must be floating point (samples in [-1, 1)), got ",
+              waveform.scalar_type());
+  TORCH_CHECK(sample_rate >= audio::kMinFileSampleRate && sample_rate <= audio::kMaxFileSampleRate,
+              "crnn.features.egemaps: sample_rate must be in ", audio::kMinFileSampleRate, "..",
+              audio::kMaxFileSampleRate, " Hz, got ", sample_rate);
+  const auto options = audio::EgemapsOptions().smooth(smooth);
+  auto wave = waveform.detach().to(torch::kFloat).contiguous();
+  if (sample_rate != options.sample_rate())
+    wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(options.sample_rate()));
+  const double peak = wave.numel() ? wave.abs().max().item<double>() : 0.0;
+  TORCH_CHECK(std::isfinite(peak) && peak <= 1e6,
+              "crnn.features.egemaps: eGeMAPS needs samples in [-1, 1]; they reach |x| = ", peak);
+  return audio::compute_egemaps(wave, options);
+}
+
 void register_ops() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -273,6 +299,9 @@ void register_ops() {
         &module_forward);
     lib.def("load_model(str path) -> (str, str[], Tensor[])", &load_model);
     lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);
+    lib.def("egemaps(Tensor waveform, int sample_rate, bool smooth=True) -> Tensor", &egemaps);
+    lib.def("egemaps_names(bool smooth=True) -> str[]",
+            [](bool smooth) { return audio::egemaps_feature_names(smooth); });
     lib.def("set_num_threads(int n) -> int", [](int64_t n) -> int64_t {
       TORCH_CHECK(n >= 0 && n <= kMaxThreads, "crnn.set_num_threads: n must be in 0..", kMaxThreads, ", got ", n);
       return crnn::set_num_threads(static_cast<int>(n));
