@@ -25,6 +25,12 @@ void expect_finite_with_unvoiced_rule(const torch::Tensor& lld, const char* what
   ASSERT_EQ(lld.dim(), 2);
   ASSERT_EQ(lld.size(1), kEgemapsLlds);
   EXPECT_TRUE(torch::isfinite(lld).all().item<bool>()) << "NaN or Inf";
+  // Formants are resonances inside the analysed band (0 where none is found):
+  // centre frequency and bandwidth both within 0..8 kHz at 16 kHz.
+  for (int64_t c : {16, 17, 19, 20, 22, 23}) {
+    EXPECT_GE(lld.select(1, c).min().item<float>(), 0.0f) << "column " << c;
+    EXPECT_LE(lld.select(1, c).max().item<float>(), 8000.0f) << "column " << c;
+  }
   // Where F0 is 0 the voiced-only descriptors are 0 and the levels -201 (raw).
   for (int64_t t = 0; t < lld.size(0); ++t) {
     if (lld[t][10].item<float>() != 0.0f) continue;
@@ -109,8 +115,10 @@ TEST(Egemaps, BadSignalsNeverGiveNanOrInf) {
   }
   // One whole window: 1 raw frame, 2 smoothed.
   EXPECT_EQ(compute_egemaps(to_tensor(noise).narrow(0, 0, 960).contiguous()).size(0), 2);
-  // Silence and noise are unvoiced throughout.
+  // Silence and noise are unvoiced throughout; digital silence has no formants.
   EXPECT_EQ(compute_egemaps(torch::zeros({n})).select(1, 10).abs().sum().item<float>(), 0.0f);
+  for (int64_t c : {16, 17, 19, 20, 22, 23})
+    EXPECT_EQ(compute_egemaps(torch::zeros({n})).select(1, c).abs().max().item<float>(), 0.0f) << "column " << c;
   EXPECT_LE((compute_egemaps(to_tensor(noise), EgemapsOptions().smooth(false)).select(1, 10) != 0).sum().item<int64_t>(), 5);
 }
 

@@ -101,6 +101,10 @@ Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t fr
   auto fo = out.frequency.accessor<float, 2>(), bo = out.bandwidth.accessor<float, 2>();
   std::vector<std::pair<double, double>> found;
   for (int64_t t = 0; t < frames; ++t) {
+    // Digital silence: the predictor is 1 (every root at the origin), no formants.
+    bool silent = true;
+    for (int64_t i = 1; i <= p && silent; ++i) silent = aa[t][i] == 0.0;
+    if (silent) continue;
     if (!warm) z = start;
     warm = aberth_roots(&aa[t][0], p, z);
     if (!warm) {  // not converged from the previous frame's roots: once more from the circle
@@ -113,6 +117,9 @@ Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t fr
       const double hz = std::arg(z[i]) * rate / (2.0 * M_PI);
       const double bw = -std::log(std::max(1e-12, std::abs(z[i]))) * rate / M_PI;
       if (hz < o.min_hz() || hz > 0.5 * rate - o.min_hz()) continue;
+      // A pole wider than the whole band (|z| < e^(-pi/2)) is no resonance:
+      // near-silent frames put such poles close to the origin.
+      if (bw > 0.5 * rate) continue;
       if (o.max_bandwidth_hz() > 0.0 && bw > o.max_bandwidth_hz()) continue;
       found.emplace_back(hz, bw);
     }

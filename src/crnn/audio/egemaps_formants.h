@@ -30,7 +30,7 @@ struct FormantOptions {
   TORCH_ARG(int64_t, order) = 14;          ///< LPC order
   TORCH_ARG(double, preemphasis) = 0.97;   ///< y[n] = x[n] - c x[n-1] before windowing
   TORCH_ARG(double, min_hz) = 50.0;        ///< roots below this are not formants
-  TORCH_ARG(double, max_bandwidth_hz) = 0.0;  ///< > 0: roots with wider bandwidth are skipped
+  TORCH_ARG(double, max_bandwidth_hz) = 0.0;  ///< > 0: roots with wider bandwidth are skipped (wider than rate / 2: always)
   TORCH_ARG(int64_t, count) = 3;           ///< formants reported
 };
 
