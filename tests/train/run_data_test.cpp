@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/data/error.h"
 #include "crnn/data/manifest.h"
@@ -273,4 +274,28 @@ TEST(RunData, SelectSplitErrorsNameTheProblem) {
   // Without any split the rows get 6-fold speaker-group cross-validation: 4 of the 24 actors are the test set.
   for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split.clear();
   EXPECT_EQ(speakers_by_split(train::select_split(m, config, "test")).at("test").size(), 4u);
+}
+
+// The command a "does not cover" error suggests makes features of the store's
+// own kind: `crnn features` without --kind egemaps would refuse to add fbank
+// rows to an eGeMAPS store.
+TEST(RunData, CoverErrorSuggestsTheCommandForTheStoresOwnKind) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Append);
+    auto attrs = store.attributes();
+    attrs.extractor = audio::FeatureExtractor::egemaps({}).describe() + " resampler=soxr-hq";
+    store.set_attributes(attrs);
+    std::ofstream(c.manifest, std::ios::app) << "ghost,audio/ghost.wav,spk0,up,train\n";
+  }
+  auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Read);
+  try {
+    train::check_features_cover(store, data::Manifest::read(c.manifest), c.features, c.manifest);
+    ADD_FAILURE() << "no error for a manifest row without features";
+  } catch (const data::DataError& e) {
+    EXPECT_TRUE(test::contains(e.what(), fmt::format("run `crnn features {} -o {} --kind egemaps` to extract them",
+                                                     c.manifest, c.features)));
+    EXPECT_TRUE(test::contains(e.what(), "(first: ghost)"));
+  }
 }

@@ -171,6 +171,31 @@ TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
   // The data setup is fixed too; the training schedule is not.
   EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set data.task=other", &out), 2) << out;
   EXPECT_EQ(read(dir.path() / "run" / "config.toml"), config_before);
+  // Data from elsewhere must be the data the checkpoint was trained on: features
+  // of the same extractor (here: same ids and width, other options) and the same
+  // classes. Both are refused naming the files, config.toml left as it was.
+  fs::copy_file(dir.file("tiny.h5"), dir.file("other.h5"));
+  {
+    auto store = data::FeatureStore::open(dir.file("other.h5"), data::FeatureStore::Mode::Append);
+    auto attrs = store.attributes();
+    attrs.extractor += " window=hamming";
+    store.set_attributes(attrs);
+  }
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set data.features=" + dir.file("other.h5"), &out), 2)
+      << out;
+  EXPECT_TRUE(test::contains(out, "other.h5: features made with other options than")) << out;
+  EXPECT_TRUE(test::contains(out, "window=hamming")) << out;
+  EXPECT_EQ(read(dir.path() / "run" / "config.toml"), config_before);
+  {
+    std::string relabelled = read(dir.file("tiny.csv"));
+    for (size_t at; (at = relabelled.find(",up,")) != std::string::npos;) relabelled.replace(at, 4, ",rise,");
+    std::ofstream(dir.file("relabelled.csv")) << relabelled;
+  }
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set data.manifest=" + dir.file("relabelled.csv"), &out),
+            2)
+      << out;
+  EXPECT_TRUE(test::contains(out, "relabelled.csv: task 'trend' has the classes down, rise, the checkpoint")) << out;
+  EXPECT_EQ(read(dir.path() / "run" / "config.toml"), config_before);
   // A metrics.csv that is not one: a data error naming the file and line, not a bare "stoll".
   std::ofstream(dir.path() / "run" / "metrics.csv") << "epoch,train_loss\nxyz,1\n";
   EXPECT_EQ(run_cli("train --resume " + dir.file("run"), &out), 2) << out;
@@ -239,12 +264,15 @@ TEST(Trainer, BadInputsGiveClearErrors) {
   std::stringstream log;
   auto expect_error = [&](const std::string& text, const std::vector<std::string>& overrides, const std::string& fragment,
                           const std::string& run) {
+    const bool existed = fs::exists(dir.file(run));
     try {
       train::train_run(train::RunConfig::parse(text, overrides), dir.file(run), {}, log);
       ADD_FAILURE() << "expected an error containing " << fragment;
     } catch (const std::exception& e) {
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
     }
+    // A run refused for its config or data leaves no directory behind.
+    if (!existed) EXPECT_FALSE(fs::exists(dir.file(run))) << run << " was created";
   };
   const auto cfg = test::tiny_config(c, 1);
   expect_error(cfg, {"data.task=emotion"}, "no label column 'emotion'", "r1");

@@ -41,11 +41,7 @@ int run_eval(const EvalCliOptions& o) {
   const data::Manifest part = train::select_split(manifest, dc, o.split);
   auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
   train::check_features_cover(store, part, dc.features, dc.manifest);
-  // Features made with other options (rate, window, bins, ...) would be scored
-  // without complaint and give meaningless numbers.
-  if (store.extractor() != loaded.bundle.feature_extractor)
-    throw data::DataError(fmt::format("{}: features made with other options than {} was trained on:\n  file:  {}\n  model: {}",
-                                      dc.features, model_path, store.extractor(), loaded.bundle.feature_extractor));
+  train::check_features_match(store.extractor(), loaded.bundle.feature_extractor, dc.features, model_path);
   data::LabelSet labels(loaded.bundle.labels, loaded.bundle.task);
   std::vector<std::string> skipped;
   // The model's own normalization: per speaker, or the training set's global statistics.

@@ -102,6 +102,27 @@ Result extract(const FeatureJob& job, const audio::FeatureExtractor& extractor) 
 
 }  // namespace
 
+std::string command_options(const std::string& extractor_line) {
+  audio::FeatureExtractor fx = audio::FeatureExtractor::fbank({});
+  try {
+    fx = audio::FeatureExtractor::parse(extractor_line);
+  } catch (const std::exception&) {
+    return "";
+  }
+  // The defaults as `crnn features` declares them: ExtractOptions' own.
+  const ExtractOptions defaults;
+  std::string out;
+  if (fx.kind_name() != defaults.kind) out += " --kind " + fx.kind_name();
+  if (fx.sample_rate() != defaults.fbank.sample_rate()) out += fmt::format(" --sample-rate {}", fx.sample_rate());
+  if (fx.kind() == audio::FeatureExtractor::Kind::Fbank) {
+    if (fx.fbank_options().num_bins() != defaults.fbank.num_bins())
+      out += fmt::format(" --num-bins {}", fx.fbank_options().num_bins());
+    if (fx.fbank_options().window() != defaults.fbank.window())
+      out += " --window " + audio::to_string(fx.fbank_options().window());
+  }
+  return out;
+}
+
 ExtractReport extract_features(const std::string& manifest, const std::string& output,
                                const ExtractOptions& options) {
   if (options.kind != "fbank" && options.kind != "egemaps")

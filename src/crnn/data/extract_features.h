@@ -43,6 +43,13 @@ struct ExtractReport {
   int workers = 0;
 };
 
+/// The `crnn features` options that make features with `extractor_line` (a
+/// store's or model's extractor, audio::FeatureExtractor::describe()): the
+/// non-default ones, each with a leading space (" --kind egemaps", "
+/// --num-bins 40 --window hamming"); "" for the defaults or a line that does
+/// not parse. For messages that tell the user which command to run.
+std::string command_options(const std::string& extractor_line);
+
 /// Throws DataError for a bad manifest, an unknown kind or a store made with other options,
 /// FeatureStoreError for an unusable output file. Per-file failures do not
 /// throw: they are reported in the result.

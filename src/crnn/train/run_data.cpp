@@ -1,5 +1,7 @@
 #include "crnn/train/run_data.h"
 
+#include "crnn/data/extract_features.h"
+
 #include <fmt/core.h>
 #include <fmt/format.h>
 
@@ -8,6 +10,7 @@
 #include <ostream>
 #include <set>
 
+#include "crnn/data/extract_features.h"
 #include "crnn/data/splits.h"
 #include "crnn/util/text.h"
 
@@ -140,10 +143,10 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
     for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i) first += (i ? ", " : "") + missing[i];
     throw data::DataError(fmt::format(
         "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}); run "
-        "`crnn features {} -o {}` to extract them, or drop those rows (files it reported as failed or "
+        "`crnn features {} -o {}{}` to extract them, or drop those rows (files it reported as failed or "
         "shorter than one frame are never stored)",
         features_path, manifest_path, missing.size(), manifest.size(), first, manifest_path,
-        features_path));
+        features_path, data::command_options(store.extractor())));
   }
   // As `crnn features` refuses to resume into it: rows computed from other audio files.
   std::vector<std::pair<std::string, std::string>> id_paths;
@@ -151,8 +154,16 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
   const auto moved = data::moved_sources(store, id_paths);
   if (!moved.empty())
     throw data::DataError(fmt::format("{}: holds features of other audio files than the manifest {} names for {} "
-                                      "id(s), e.g.\n  {}\nRun `crnn features {} -o NEW.h5` and use that file.",
-                                      features_path, manifest_path, moved.size(), moved.front(), manifest_path));
+                                      "id(s), e.g.\n  {}\nRun `crnn features {} -o NEW.h5{}` and use that file.",
+                                      features_path, manifest_path, moved.size(), moved.front(), manifest_path,
+                                      data::command_options(store.extractor())));
+}
+
+void check_features_match(const std::string& features_extractor, const std::string& model_extractor,
+                          const std::string& features_path, const std::string& model_path) {
+  if (features_extractor != model_extractor)
+    throw data::DataError(fmt::format("{}: features made with other options than {} was trained on:\n  file:  {}\n  model: {}",
+                                      features_path, model_path, features_extractor, model_extractor));
 }
 
 RunData load_run_data(const DataConfig& config, std::ostream& log) {

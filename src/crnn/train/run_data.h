@@ -52,6 +52,13 @@ RunData load_run_data(const DataConfig& config, std::ostream& log);
 void check_features_cover(const data::FeatureStore& store, const data::Manifest& manifest,
                           const std::string& features_path, const std::string& manifest_path);
 
+/// Throws data::DataError naming both files when features made by one
+/// extractor (`features_extractor`, the store's describe() line) would be fed
+/// to a model made for another (`model_extractor`): scored or trained on
+/// without complaint, they would give meaningless numbers.
+void check_features_match(const std::string& features_extractor, const std::string& model_extractor,
+                          const std::string& features_path, const std::string& model_path);
+
 /// The manifest with its split assigned as `config` says — the data protocol
 /// follows the data: the manifest's split column as it is (plus carved
 /// validation speakers when it has no valid rows), unless the config asks for

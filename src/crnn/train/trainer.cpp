@@ -142,6 +142,22 @@ void check_resumable(const RunConfig& saved, const RunConfig& resumed, const std
                                 checkpoint, fmt::join(changed, "\n  ")));
 }
 
+/// A resumed run may read its data from elsewhere (check_resumable), but the
+/// data must be what the checkpoint was trained on: features made with the
+/// same extractor, as many values per frame, the same classes. Otherwise the
+/// weights would be trained on (or fail on) features they were not made for.
+void check_resumed_data(const ModelBundle& saved, const RunData& d, const DataConfig& data,
+                        const std::string& checkpoint) {
+  check_features_match(d.features.extractor, saved.feature_extractor, data.features, checkpoint);
+  if (d.input_size != saved.input_size)
+    throw data::DataError(fmt::format("{}: features have {} values per frame, the checkpoint {} has {}", data.features,
+                                      d.input_size, checkpoint, saved.input_size));
+  if (d.labels.names() != saved.labels)
+    throw data::DataError(fmt::format("{}: task '{}' has the classes {}, the checkpoint {} was trained on {}",
+                                      data.manifest, data.task, fmt::join(d.labels.names(), ", "), checkpoint,
+                                      fmt::join(saved.labels, ", ")));
+}
+
 /// Refuses a model whose weights, gradients and Adam state alone (16 bytes
 /// per parameter), or those plus one training step's activations for a batch
 /// of `batch` × `frames` (nn::activation_parts), exceed this machine's memory,
@@ -232,7 +248,6 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   const fs::path dir(run_dir);
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
-  if (writer) fs::create_directories(dir);
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
   // A run killed before its first checkpoint has nothing to resume from: it
   // starts from the beginning, which is what resuming it means.
@@ -250,10 +265,9 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     check_resumable(RunConfig::parse(resumed->bundle.config_toml, {}, last_path.string() + " (embedded config)"),
                     config, last_path.string());
   }
-  if (writer) crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
-
   torch::manual_seed(config.train.seed);
   RunData d = load_run_data(config.data, log);
+  if (resumed) check_resumed_data(resumed->bundle, d, config.data, last_path.string());
   if (group) {
     // Ranks with other configs, data or checkpoints would silently train different things.
     uint32_t data_sum = 0;
@@ -272,6 +286,12 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   for (const auto& e : d.train) longest = std::max<int64_t>(longest, e.features.size(0));
   check_model_fits(model_options, std::min<int64_t>(config.train.batch_size, std::max<size_t>(d.train.size(), 1)),
                    longest);
+  // Only now, with the config, data and model accepted: a run refused for them
+  // leaves no directory behind, and a rejected resume leaves it as it was.
+  if (writer) {
+    fs::create_directories(dir);
+    crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
+  }
   nn::SequenceClassifier model(model_options);
   torch::optim::Adam optimizer(
       model->parameters(),
