@@ -9,11 +9,18 @@ def _waveform(waveform):
     return waveform if isinstance(waveform, torch.Tensor) else torch.as_tensor(waveform)
 
 
+def _rate(name, sample_rate):
+    rate = int(sample_rate)
+    if rate != sample_rate:
+        raise ValueError(f"crnn.features.{name}: sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    return rate
+
+
 def fbank(waveform, sample_rate, num_bins=26):
     """Kaldi log mel filterbank of a mono waveform (samples in [-1, 1)), frames × num_bins float32,
     exactly as `crnn features` computes it (25 ms Povey windows every 10 ms, no dither; docs/features.md).
     The waveform is analysed at `sample_rate` as given (no resampling)."""
-    return torch.ops.crnn.fbank(_waveform(waveform), int(sample_rate), int(num_bins))
+    return torch.ops.crnn.fbank(_waveform(waveform), _rate("fbank", sample_rate), int(num_bins))
 
 
 def egemaps(waveform, sample_rate, smooth=True):
@@ -22,7 +29,7 @@ def egemaps(waveform, sample_rate, smooth=True):
     smoothed (sma3 / sma3nz, the default; one frame more than the whole 60 ms windows) or raw.
     A waveform at another rate is resampled to 16 kHz first, as `crnn features` does for files.
     Columns in the order of egemaps_names(smooth); a waveform shorter than 60 ms gives 0 × 25."""
-    return torch.ops.crnn.egemaps(_waveform(waveform), int(sample_rate), bool(smooth))
+    return torch.ops.crnn.egemaps(_waveform(waveform), _rate("egemaps", sample_rate), bool(smooth))
 
 
 def egemaps_names(smooth=True):

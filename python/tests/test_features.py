@@ -84,5 +84,9 @@ def test_egemaps_short_silent_and_bad_input():
         crnn.features.egemaps(torch.zeros(1000), 100)
     with pytest.raises(RuntimeError, match="samples in \\[-1, 1\\]"):
         crnn.features.egemaps(torch.full((2000,), 1e7), 16000)
-    with pytest.raises(RuntimeError, match="samples in \\[-1, 1\\]"):
+    with pytest.raises(RuntimeError, match="NaN or infinite samples"):
         crnn.features.egemaps(torch.full((2000,), float("nan")), 16000)
+    with pytest.raises(ValueError, match="whole number of Hz, got 8000.5"):
+        crnn.features.egemaps(torch.zeros(2000), 8000.5)
+    with pytest.raises(ValueError, match="whole number of Hz"):
+        crnn.features.fbank(torch.zeros(2000), 16000.25)

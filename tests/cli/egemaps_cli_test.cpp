@@ -49,6 +49,11 @@ TEST(EgemapsCli, FeaturesKindEgemapsStoresTheTwentyFiveNamedColumns) {
   EXPECT_NE(r.out.find("holds features made with other options"), std::string::npos) << r.out;
   r = run_crnn("features '" + dir.file("m.csv") + "' -o '" + dir.file("x.h5") + "' --kind mfcc");
   EXPECT_NE(r.status, 0) << r.out;
+  // fbank's options with eGeMAPS are a mistake, not something to ignore.
+  r = run_crnn("features '" + dir.file("m.csv") + "' -o '" + dir.file("y.h5") + "' --kind egemaps --num-bins 40");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "--num-bins and --window apply to --kind fbank only (not egemaps)")) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("y.h5")));
 }
 
 TEST(EgemapsCli, PredictComputesTheFeaturesTheModelWasTrainedOn) {
@@ -70,4 +75,8 @@ TEST(EgemapsCli, PredictComputesTheFeaturesTheModelWasTrainedOn) {
   // The frames predict reports are eGeMAPS frames (T + 1 for T whole 60 ms windows), not fbank frames.
   const auto wave = crnn::audio::read_audio(manifest.utterances()[0].path, 16000);
   EXPECT_EQ(j["frames"].get<int64_t>(), crnn::audio::egemaps_num_frames(wave.size(0)) + 1);
+  // A file too short for one 60 ms window: the reason `crnn features` gives, with the numbers.
+  crnn::test::write_audio(dir.file("short.wav"), std::vector<float>(800, 0.1f), 16000, 1);
+  r = run_crnn("predict '" + dir.file("run/best.pt") + "' '" + dir.file("short.wav") + "'");
+  EXPECT_TRUE(crnn::test::contains(r.out, "short.wav: shorter than one 60 ms frame (800 samples at 16000 Hz)")) << r.out;
 }

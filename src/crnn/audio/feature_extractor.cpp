@@ -1,5 +1,8 @@
 #include "crnn/audio/feature_extractor.h"
 
+#include <fmt/core.h>
+
+#include <cmath>
 #include <stdexcept>
 
 namespace crnn::audio {
@@ -44,6 +47,11 @@ int64_t FeatureExtractor::sample_rate() const {
 double FeatureExtractor::frame_shift_ms() const { return kind_ == Kind::Egemaps ? 10.0 : fbank_.frame_shift_ms(); }
 
 double FeatureExtractor::min_input_ms() const { return kind_ == Kind::Egemaps ? 60.0 : fbank_.frame_length_ms(); }
+
+std::string FeatureExtractor::too_short_reason(double audio_seconds) const {
+  return fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)", min_input_ms(),
+                     std::llround(audio_seconds * static_cast<double>(sample_rate())), sample_rate());
+}
 
 torch::Tensor FeatureExtractor::of_file(const std::string& path, double* audio_seconds) const {
   return kind_ == Kind::Egemaps ? egemaps_of_file(path, egemaps_, audio_seconds)

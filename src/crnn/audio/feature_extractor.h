@@ -47,6 +47,10 @@ class FeatureExtractor {
   /// Length of the shortest input that gives a frame (25 ms fbank frame,
   /// 60 ms eGeMAPS window), for messages about files that are too short.
   double min_input_ms() const;
+  /// Why a file of `audio_seconds` gave no frames, as `crnn features` and
+  /// `crnn predict` report it: "shorter than one 60 ms frame (800 samples at
+  /// 16000 Hz)".
+  std::string too_short_reason(double audio_seconds) const;
 
   /// Features of an audio file (fbank_of_file / egemaps_of_file): frames x
   /// num_features(); 0 frames for a file shorter than min_input_ms(). Throws

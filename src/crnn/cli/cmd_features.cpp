@@ -37,6 +37,7 @@ struct FeaturesOptions {
   int num_bins = 26;
   std::string window = "povey";
   std::string dump_id;
+  bool fbank_options_given = false;  // --num-bins or --window on the command line
 };
 
 int dump(const FeaturesOptions& o) {
@@ -68,6 +69,10 @@ int run_features(const FeaturesOptions& o) {
   if (!o.dump_id.empty()) return dump(o);
   if (o.output.empty()) {
     fmt::print(stderr, "crnn features: -o FEATURES.h5 is required (unless --dump)\n");
+    return kExitUsage;
+  }
+  if (o.kind != "fbank" && o.fbank_options_given) {
+    fmt::print(stderr, "crnn features: --num-bins and --window apply to --kind fbank only (not {})\n", o.kind);
     return kExitUsage;
   }
   data::ExtractOptions eo;
@@ -117,14 +122,17 @@ Registrar reg{
       app.add_option("--sample-rate", o->sample_rate, "Resample audio to this rate (Hz)")
           ->check(CLI::Range(4000, 192000))
           ->capture_default_str();
-      app.add_option("--num-bins", o->num_bins, "Mel bins")
+      auto* bins = app.add_option("--num-bins", o->num_bins, "Mel bins (fbank)")
           ->check(CLI::Range(3, 1024))
           ->capture_default_str();
-      app.add_option("--window", o->window, "Analysis window")
+      auto* window = app.add_option("--window", o->window, "Analysis window (fbank)")
           ->check(CLI::IsMember({"povey", "hamming", "hanning", "rectangular", "blackman"}))
           ->capture_default_str();
       app.add_option("--dump", o->dump_id, "Print the matrix stored for this id as CSV and exit");
-      return [o] { return run_features(*o); };
+      return [o, bins, window] {
+        o->fbank_options_given = bins->count() > 0 || window->count() > 0;
+        return run_features(*o);
+      };
     },
     20};
 

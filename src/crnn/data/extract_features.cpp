@@ -90,8 +90,7 @@ Result extract(const FeatureJob& job, const audio::FeatureExtractor& extractor) 
     r.features = extractor.of_file(job.path, &r.audio_seconds);
     if (r.features.size(0) == 0) {
       r.status = Result::Status::TooShort;
-      r.reason = fmt::format("shorter than one {:g} ms frame ({} samples at {} Hz)", extractor.min_input_ms(),
-                             std::llround(r.audio_seconds * extractor.sample_rate()), extractor.sample_rate());
+      r.reason = extractor.too_short_reason(r.audio_seconds);
     }
   } catch (const std::exception& e) {
     r.status = Result::Status::Failed;

@@ -142,7 +142,10 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
     if (!out[i].error.empty()) continue;
     const auto& x = inputs[i].features;
     if (x.dim() != 2 || x.size(0) == 0) {
-      out[i].error = (inputs[i].path.empty() ? inputs[i].id : inputs[i].path) + ": shorter than one feature frame";
+      // Audio read here: the reason `crnn features` gives; stored features: none to give.
+      out[i].error = out[i].audio_seconds > 0.0
+                         ? inputs[i].path + ": " + extractor().too_short_reason(out[i].audio_seconds)
+                         : (inputs[i].path.empty() ? inputs[i].id : inputs[i].path) + ": no feature frames";
     } else if (x.size(1) != k) {
       out[i].error = fmt::format("{}: {} features per frame, the model expects {}", inputs[i].id, x.size(1), k);
     } else {

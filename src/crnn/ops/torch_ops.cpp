@@ -282,9 +282,9 @@ Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
   auto wave = waveform.detach().to(torch::kFloat).contiguous();
   if (sample_rate != options.sample_rate())
     wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(options.sample_rate()));
+  TORCH_CHECK(torch::isfinite(wave).all().item<bool>(), "crnn.features.egemaps: the waveform has NaN or infinite samples");
   const double peak = wave.numel() ? wave.abs().max().item<double>() : 0.0;
-  TORCH_CHECK(std::isfinite(peak) && peak <= 1e6,
-              "crnn.features.egemaps: eGeMAPS needs samples in [-1, 1]; they reach |x| = ", peak);
+  TORCH_CHECK(peak <= 1e6, "crnn.features.egemaps: eGeMAPS needs samples in [-1, 1]; they reach |x| = ", peak);
   return audio::compute_egemaps(wave, options);
 }
 
