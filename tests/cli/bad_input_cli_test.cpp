@@ -168,6 +168,27 @@ TEST(BadInputCli, EvalRejectsFeaturesTheModelWasNotTrainedOn) {
   EXPECT_EQ(only.status, 0) << only.out;
   const auto first_line = [](const std::string& s) { return s.substr(0, s.find('\n')); };
   EXPECT_EQ(first_line(only.out), first_line(r.out)) << only.out;
+  // A label the model does not know: the file, line and utterance are named.
+  {
+    std::ifstream in(dir.file("testonly.csv"));
+    std::stringstream all;
+    all << in.rdbuf();
+    std::string text = all.str();
+    const auto at = text.find(",up,test");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(at, 8, ",upp,test");
+    std::ofstream(dir.file("typo.csv")) << text;
+  }
+  r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --manifest '" + dir.file("typo.csv") + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "typo.csv:2: utterance 's5_c0_0': unknown label 'upp' for task 'trend'"))
+      << r.out;
+  // predict --manifest prints such a row's label as the truth, with a warning naming it.
+  r = run_crnn("--threads 1 predict '" + dir.file("run") + "' --manifest '" + dir.file("typo.csv") + "'");
+  EXPECT_TRUE(crnn::test::contains(
+      r.out, "warning: " + dir.file("typo.csv") +
+                 ":2: utterance 's5_c0_0': label 'upp' is not one of the model's classes (down, up)"))
+      << r.out;
   // A --json path that cannot be written is refused before evaluating.
   r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --json '" + dir.file("run") + "'");
   EXPECT_EQ(r.status, 2) << r.out;

@@ -1,6 +1,7 @@
 // `crnn predict MODEL INPUT...`: audio files, directories, list files or stdin
 // in; JSON lines or CSV out (infer/classifier.h does the work).
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,8 +100,18 @@ int run_predict(const PredictCliOptions& o) {
     const auto manifest = data::Manifest::read(o.manifest);
     const data::Manifest part = train::select_split(manifest, cfg.data, o.split);
     const bool has_truth = manifest.has_task(classifier.task());
-    for (const auto& u : part.utterances())
+    const data::LabelSet known(classifier.labels(), classifier.task());
+    size_t unknown = 0;
+    for (const auto& u : part.utterances()) {
       inputs.push_back({u.id, u.path, u.speaker, has_truth ? u.label(classifier.task()) : "", {}});
+      // A truth the model cannot predict is most often a typo: say where (the first few).
+      const std::string& truth = inputs.back().truth;
+      if (truth.empty() || known.contains(truth)) continue;
+      if (++unknown <= 5)
+        fmt::print(stderr, "crnn predict: warning: {}utterance '{}': label '{}' is not one of the model's classes ({})\n",
+                   u.origin.empty() ? "" : u.origin + ": ", u.id, truth, fmt::join(classifier.labels(), ", "));
+    }
+    if (unknown > 5) fmt::print(stderr, "crnn predict: warning: {} rows in all have labels the model does not know\n", unknown);
   } else {
     for (const auto& p : expand_inputs(o.inputs)) inputs.push_back({fs::path(p).stem().string(), p, "", "", {}});
     if (inputs.empty()) throw data::DataError("no audio files among the inputs");

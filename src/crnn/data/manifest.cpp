@@ -337,13 +337,18 @@ LabelSet LabelSet::from_manifest(const Manifest& manifest, const std::string& ta
   }
   if (order.empty()) return LabelSet({seen.begin(), seen.end()}, task);
   LabelSet fixed(order, task);
-  for (const auto& u : manifest.utterances()) {
-    const auto& l = u.label(task);
-    if (l.empty() || fixed.contains(l)) continue;
-    throw DataError(fmt::format("{}utterance '{}': unknown label '{}' for task '{}' (known: {})",
-                                u.origin.empty() ? "" : u.origin + ": ", u.id, l, task, fmt::join(order, ", ")));
-  }
+  for (const auto& u : manifest.utterances())
+    if (!u.label(task).empty()) fixed.index_of(u, task);  // throws naming the row
   return fixed;
+}
+
+int64_t LabelSet::index_of(const Utterance& u, const std::string& task) const {
+  const auto& l = u.label(task);
+  auto it = index_.find(l);
+  if (it == index_.end())
+    throw DataError(fmt::format("{}utterance '{}': unknown label '{}' for task '{}' (known: {})",
+                                u.origin.empty() ? "" : u.origin + ": ", u.id, l, task, fmt::join(names_, ", ")));
+  return it->second;
 }
 
 int64_t LabelSet::index(const std::string& label) const {

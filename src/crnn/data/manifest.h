@@ -147,6 +147,10 @@ class LabelSet {
   /// Class index of `label`; throws DataError naming the label, the task and
   /// the known labels if it is unknown.
   int64_t index(const std::string& label) const;
+  /// Class index of `u`'s label for `task`; an unknown one throws DataError
+  /// naming where the row was read and the utterance ("corpus.csv:12:
+  /// utterance 'x': unknown label 'angyr' for task 'emotion' (known: ...)").
+  int64_t index_of(const Utterance& u, const std::string& task) const;
   bool contains(const std::string& label) const { return index_.count(label) > 0; }
   const std::string& name(int64_t index) const;
   const std::vector<std::string>& names() const { return names_; }

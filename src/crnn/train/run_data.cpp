@@ -126,7 +126,7 @@ std::vector<data::Example> load_examples(const data::Manifest& manifest, const d
   for (auto& [u, x] : rows) {
     data::Example e;
     e.features = (fixed_stats ? data::apply(x, *fixed_stats) : stats.apply(x, u->speaker)).contiguous();
-    e.label = labels.index(u->label(task));
+    e.label = labels.index_of(*u, task);  // a model's classes against another manifest: names the row
     e.id = u->id;
     out.push_back(std::move(e));
   }
