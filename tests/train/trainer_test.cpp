@@ -237,6 +237,32 @@ TEST(Trainer, WarnsWhenASplitLacksAClass) {
   EXPECT_EQ(log.str().find("the test split has no"), std::string::npos) << log.str();
 }
 
+// A class with one training utterance trains (it may be real) but is named
+// with its row: most often it is a typo of another label.
+TEST(Trainer, WarnsAboutAClassWithOneTrainingUtterance) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    std::string text = read(c.manifest);
+    const auto at = text.find("s0_c0_0,audio/s0_c0_0.wav,spk0,up,");
+    ASSERT_NE(at, std::string::npos);
+    text.replace(text.find(",up,", at), 4, ",pu,");
+    std::ofstream(dir.file("typo.csv")) << text;
+  }
+  std::stringstream log;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1), {"data.manifest=" + dir.file("typo.csv")}),
+                   dir.file("run"), {}, log);
+  EXPECT_TRUE(test::contains(log.str(), "data: warning: class 'pu' of task 'trend' has only 1 training utterance(s) (" +
+                                            dir.file("typo.csv") + ":2: utterance 's0_c0_0'); class balancing copies "
+                                                                   "them up to the largest class's 24. A typo of "
+                                                                   "another label?"))
+      << log.str();
+  // The tiny corpus's own classes (24 training utterances each) give no such warning.
+  std::stringstream plain;
+  train::train_run(train::RunConfig::parse(test::tiny_config(c, 1)), dir.file("run2"), {}, plain);
+  EXPECT_FALSE(test::contains(plain.str(), "training utterance(s)")) << plain.str();
+}
+
 // Labels differing only in case or spaces stay separate classes (taken verbatim)
 // but are warned about.
 TEST(Trainer, WarnsAboutLabelsThatDifferOnlyInCaseOrSpaces) {

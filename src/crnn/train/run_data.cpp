@@ -237,6 +237,19 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
                            "separate classes (fix the manifest if they are one)\n",
                            fmt::join(names, ", "), config.task);
   }
+  // A class with one or two training utterances is most often a typo of
+  // another label; class balancing would repeat them up to the largest class.
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    if (per_class[c] >= kFewestTrainingUtterances) continue;
+    const std::string& name = d.labels.names()[c];
+    std::vector<std::string> rows;
+    for (const auto& u : split.train.utterances())
+      if (u.label(config.task) == name) rows.push_back((u.origin.empty() ? "" : u.origin + ": ") + "utterance '" + u.id + "'");
+    log << fmt::format("data: warning: class '{}' of task '{}' has only {} training utterance(s) ({}); class "
+                       "balancing copies them up to the largest class's {}. A typo of another label?\n",
+                       name, config.task, per_class[c], fmt::join(rows, ", "),
+                       *std::max_element(per_class.begin(), per_class.end()));
+  }
   // UA recall averages the classes present: on a split missing some, a model
   // that predicts one class can score 100 % (and be selected as best).
   auto missing_classes = [&](const std::vector<data::Example>& split_examples) {
