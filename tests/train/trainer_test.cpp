@@ -444,6 +444,18 @@ TEST(Trainer, EvaluationTableMarksAbsentClasses) {
       << table;
 }
 
+// Labels that share their first six letters stay apart in the confusion header.
+TEST(Trainer, EvaluationTableHeaderShowsWholeLabels) {
+  train::Evaluation e;
+  e.confusion = train::ConfusionMatrix(2);
+  e.confusion.add(0, 0);
+  e.confusion.add(1, 0);
+  e.count = 2;
+  const auto table = train::evaluation_table(e, "test", {"neutral", "nuetral"});
+  EXPECT_TRUE(test::contains(table, " neutral nuetral\n")) << table;
+  EXPECT_TRUE(test::contains(table, "100.00%        1       0\n")) << table;  // counts right-aligned under them
+}
+
 // Data paths given relative to the working directory are stored absolute in the
 // run's config.toml (and model file), so a later eval or replay from another
 // directory reads the same data, not whatever the relative path names there.

@@ -105,8 +105,12 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
   size_t w = 10;
   for (auto& l : labels) w = std::max(w, l.size() + 1);
   out += fmt::format("{:<{}} {:>8}  confusion (rows: truth, columns: predicted)\n", "class", w, "recall");
+  // Count columns as wide as the longest label (6 to 12 characters): "neutral"
+  // and "nuetral" must not both print as "neutra".
+  size_t cw = 6;
+  for (auto& l : labels) cw = std::min<size_t>(12, std::max(cw, l.size()));
   out += fmt::format("{:<{}} {:>8} ", "", w, "");
-  for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>6}", labels[c].substr(0, 6));
+  for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>{}}", labels[c].substr(0, cw), cw);
   out += "\n";
   auto rec = e.confusion.per_class_recall();
   size_t absent = 0;
@@ -116,7 +120,7 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
     if (std::isnan(rec[r])) ++absent;
     out += std::isnan(rec[r]) ? fmt::format("{:<{}} {:>8} ", labels[r], w, "n/a")
                               : fmt::format("{:<{}} {:>7.2f}% ", labels[r], w, 100 * rec[r]);
-    for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>6}", e.confusion.counts()[r][c]);
+    for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>{}}", e.confusion.counts()[r][c], cw);
     out += "\n";
   }
   if (absent > 0)
