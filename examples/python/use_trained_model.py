@@ -18,7 +18,8 @@ for p in crnn.Classifier(run_dir).predict(files):
 
 # The network itself as a torch.nn.Module (eval mode), e.g. to fine-tune or inspect:
 model = crnn.load(run_dir)
-feats = model.features(files[0])                      # frames × 26, as in training
-normed = (feats - feats.mean(0)) / feats.std(0, unbiased=False)   # one utterance, its own statistics
+feats = model.features(files[0])                      # frames × k (26 fbank / 25 eGeMAPS), as in training
+std = feats.std(0, unbiased=False)                    # one utterance, its own statistics;
+normed = (feats - feats.mean(0)) * torch.where(std > 1e-5, 1 / std, 0.0)  # constant columns -> 0, as crnn
 log_p = model(normed.unsqueeze(0), torch.tensor([feats.shape[0]]))
 print(dict(zip(model.labels, log_p.exp()[0].tolist())))
