@@ -1,6 +1,5 @@
 #include "crnn/train/run_data.h"
 
-#include "crnn/data/extract_features.h"
 
 #include <fmt/core.h>
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 
 #include "crnn/data/extract_features.h"
 #include "crnn/data/splits.h"
+#include "crnn/train/data_warnings.h"
 #include "crnn/util/text.h"
 
 namespace crnn::train {
@@ -222,54 +222,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
                      config.task, d.labels.size(), fmt::join(d.labels.names(), ", "), d.train.size(),
                      d.train_speakers, d.valid.size(), d.valid_speakers, d.test.size(), d.test_speakers)
       << "\n";
-  // Labels are taken verbatim; ones that differ only in case or surrounding
-  // spaces ("calm", "Calm", "calm ") are almost always one class typed twice.
-  {
-    std::map<std::string, std::vector<std::string>> by_folded;
-    for (const auto& name : d.labels.names()) {
-      std::string folded;
-      for (unsigned char ch : name) folded += static_cast<char>(std::tolower(ch));
-      by_folded[trim(folded)].push_back("'" + name + "'");
-    }
-    for (const auto& [folded, names] : by_folded)
-      if (names.size() > 1)
-        log << fmt::format("data: warning: classes {} of task '{}' differ only in case or spaces; they are "
-                           "separate classes (fix the manifest if they are one)\n",
-                           fmt::join(names, ", "), config.task);
-  }
-  // A class with one or two training utterances is most often a typo of
-  // another label; class balancing would repeat them up to the largest class.
-  for (size_t c = 0; c < per_class.size(); ++c) {
-    if (per_class[c] >= kFewestTrainingUtterances) continue;
-    const std::string& name = d.labels.names()[c];
-    std::vector<std::string> rows;
-    for (const auto& u : split.train.utterances())
-      if (u.label(config.task) == name) rows.push_back((u.origin.empty() ? "" : u.origin + ": ") + "utterance '" + u.id + "'");
-    log << fmt::format("data: warning: class '{}' of task '{}' has only {} training utterance(s) ({}); class "
-                       "balancing copies them up to the largest class's {}. A typo of another label?\n",
-                       name, config.task, per_class[c], fmt::join(rows, ", "),
-                       *std::max_element(per_class.begin(), per_class.end()));
-  }
-  // UA recall averages the classes present: on a split missing some, a model
-  // that predicts one class can score 100 % (and be selected as best).
-  auto missing_classes = [&](const std::vector<data::Example>& split_examples) {
-    std::vector<bool> seen(d.labels.size(), false);
-    for (const auto& e : split_examples) seen[static_cast<size_t>(e.label)] = true;
-    std::vector<std::string> missing;
-    for (size_t c = 0; c < seen.size(); ++c)
-      if (!seen[c]) missing.push_back(d.labels.names()[c]);
-    return missing;
-  };
-  for (const auto& [name, examples] : {std::pair<const char*, const std::vector<data::Example>*>{"validation", &d.valid},
-                                       {"test", &d.test}}) {
-    const auto missing = missing_classes(*examples);
-    if (!examples->empty() && !missing.empty())
-      log << fmt::format("data: warning: the {} split has no utterances of class(es) {}; its UA recall averages "
-                         "only the classes present{}",
-                         name, fmt::join(missing, ", "),
-                         std::string(name) == "validation" ? ", so model selection and early stopping are weak" : "")
-          << "\n";
-  }
+  warn_about_data(split, d, config, per_class, log);
   if (!d.skipped.empty()) {
     log << fmt::format("data: skipped {} utterance(s):", d.skipped.size()) << "\n";
     for (size_t i = 0; i < std::min<size_t>(10, d.skipped.size()); ++i) log << "  " << d.skipped[i] << "\n";

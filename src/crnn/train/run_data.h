@@ -36,10 +36,6 @@ struct RunData {
   std::string split_source;          ///< where the split came from, in words (assign_splits)
 };
 
-/// Fewer training utterances than this in a class: load_run_data warns (a
-/// typo of another label, most often).
-inline constexpr int64_t kFewestTrainingUtterances = 3;
-
 /// k of the speaker-group cross-validation used when the manifest has no
 /// split column and the config sets no data.folds.
 inline constexpr int64_t kDefaultFolds = 6;

@@ -1,0 +1,149 @@
+#include "crnn/train/data_warnings.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <ostream>
+#include <string>
+
+#include "crnn/util/text.h"
+
+namespace crnn::train {
+
+namespace {
+
+/// "corpus.csv:12: utterance 'x'" (or "utterance 'x'" for a row built in code).
+std::string where(const data::Utterance& u) {
+  return (u.origin.empty() ? "" : u.origin + ": ") + "utterance '" + u.id + "'";
+}
+
+std::string folded(const std::string& name) {
+  std::string out;
+  for (unsigned char ch : name) out += static_cast<char>(std::tolower(ch));
+  return trim(out);
+}
+
+bool is_number(const std::string& s) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size();
+}
+
+}  // namespace
+
+void warn_about_data(const data::Splits& split, const RunData& d, const DataConfig& config,
+                     const std::vector<int64_t>& per_class, std::ostream& log) {
+  // Labels are taken verbatim; ones that differ only in case or surrounding
+  // spaces ("calm", "Calm", "calm ") are almost always one class typed twice.
+  {
+    std::map<std::string, std::vector<std::string>> by_folded;
+    for (const auto& name : d.labels.names()) by_folded[folded(name)].push_back("'" + name + "'");
+    for (const auto& [key, names] : by_folded)
+      if (names.size() > 1)
+        log << fmt::format("data: warning: classes {} of task '{}' differ only in case or spaces; they are "
+                           "separate classes (fix the manifest if they are one)\n",
+                           fmt::join(names, ", "), config.task);
+  }
+  // A class with one or two training utterances is most often a typo of
+  // another label; class balancing would repeat them up to the largest class.
+  for (size_t c = 0; c < per_class.size(); ++c) {
+    if (per_class[c] >= kFewestTrainingUtterances) continue;
+    const std::string& name = d.labels.names()[c];
+    std::vector<std::string> rows;
+    for (const auto& u : split.train.utterances())
+      if (u.label(config.task) == name) rows.push_back(where(u));
+    log << fmt::format("data: warning: class '{}' of task '{}' has only {} training utterance(s) ({}); class "
+                       "balancing copies them up to the largest class's {}. A typo of another label?\n",
+                       name, config.task, per_class[c], fmt::join(rows, ", "),
+                       *std::max_element(per_class.begin(), per_class.end()));
+  }
+  // UA recall averages the classes present: on a split missing some, a model
+  // that predicts one class can score 100 % (and be selected as best).
+  auto missing_classes = [&](const std::vector<data::Example>& split_examples) {
+    std::vector<bool> seen(d.labels.size(), false);
+    for (const auto& e : split_examples) seen[static_cast<size_t>(e.label)] = true;
+    std::vector<std::string> missing;
+    for (size_t c = 0; c < seen.size(); ++c)
+      if (!seen[c]) missing.push_back(d.labels.names()[c]);
+    return missing;
+  };
+  for (const auto& [name, examples] : {std::pair<const char*, const std::vector<data::Example>*>{"validation", &d.valid},
+                                       {"test", &d.test}}) {
+    const auto missing = missing_classes(*examples);
+    if (!examples->empty() && !missing.empty())
+      log << fmt::format("data: warning: the {} split has no utterances of class(es) {}; its UA recall averages "
+                         "only the classes present{}",
+                         name, fmt::join(missing, ", "),
+                         std::string(name) == "validation" ? ", so model selection and early stopping are weak" : "")
+          << "\n";
+  }
+  const std::vector<const data::Manifest*> parts = {&split.train, &split.valid, &split.test};
+  // Speakers are ids too: "s6", "S6" and "s6 " are three speakers to the
+  // speaker-independent split, so one person can sit in training and test.
+  {
+    std::map<std::string, std::map<std::string, const data::Utterance*>> by_folded;
+    for (const auto* part : parts)
+      for (const auto& u : part->utterances()) by_folded[folded(u.speaker)].emplace(u.speaker, &u);
+    for (const auto& [key, spellings] : by_folded) {
+      if (spellings.size() < 2) continue;
+      std::vector<std::string> named;
+      for (const auto& [speaker, u] : spellings)
+        named.push_back(fmt::format("'{}' ({}, split {})", speaker, where(*u), u->split.empty() ? "none" : u->split));
+      log << fmt::format("data: warning: speakers {} differ only in case or spaces; they count as different "
+                         "speakers, so one person may be in more than one split (fix the manifest if they are "
+                         "one)\n",
+                         fmt::join(named, ", "));
+    }
+  }
+  // One recording behind several rows: in two splits, the test set holds
+  // training audio.
+  {
+    std::map<std::string, std::vector<const data::Utterance*>> by_path;
+    for (const auto* part : parts)
+      for (const auto& u : part->utterances()) by_path[u.path].push_back(&u);
+    size_t shown = 0, shared = 0;
+    for (const auto& [path, rows] : by_path) {
+      if (rows.size() < 2) continue;
+      ++shared;
+      if (++shown > 3) continue;
+      std::vector<std::string> named;
+      for (const auto* u : rows) named.push_back(fmt::format("{} (split {})", where(*u), u->split.empty() ? "none" : u->split));
+      log << fmt::format("data: warning: {} is the audio of {} rows: {}\n", path, rows.size(), fmt::join(named, ", "));
+    }
+    if (shared > 3) log << fmt::format("data: warning: {} audio files in all are behind more than one row\n", shared);
+  }
+  // crnn classifies: numbers as labels are classes, ordered as text.
+  {
+    const auto& names = d.labels.names();
+    if (names.size() >= 3 && std::all_of(names.begin(), names.end(), is_number))
+      log << fmt::format("data: note: the labels of task '{}' are numbers ({}); each distinct value is a class "
+                         "(crnn classifies, it does not regress): for groups such as age ranges, write the group "
+                         "into the CSV\n",
+                         config.task, fmt::join(names, ", "));
+  }
+  // Batches group neighbouring lengths, so a far longer utterance pads its
+  // batch to its own length: memory and time of a batch of that length.
+  if (!d.train.empty()) {
+    std::vector<int64_t> frames;
+    for (const auto& e : d.train) frames.push_back(e.features.size(0));
+    std::vector<int64_t> sorted = frames;
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    const int64_t median = sorted[sorted.size() / 2];
+    const auto longest = std::max_element(frames.begin(), frames.end());
+    if (median > 0 && static_cast<double>(*longest) > kLongUtteranceFactor * static_cast<double>(median)) {
+      const auto& e = d.train[static_cast<size_t>(longest - frames.begin())];
+      const auto& u = split.train.find(e.id);
+      log << fmt::format("data: warning: the longest training utterance, {}, has {} frames, {:.0f} times the median "
+                         "({}); its batch is padded to that length (memory and time grow with train.batch_size × "
+                         "longest): cut such files, or lower train.batch_size\n",
+                         where(u), *longest, static_cast<double>(*longest) / static_cast<double>(median), median);
+    }
+  }
+}
+
+}  // namespace crnn::train

@@ -1,0 +1,99 @@
+// Data warnings (train/data_warnings.h): each names the rows, and the tiny
+// corpus as made gives none of them.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "crnn/data/feature_store.h"
+#include "crnn/train/config.h"
+#include "crnn/train/run_data.h"
+#include "train/tiny_corpus.h"
+
+using namespace crnn;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void replace_all(std::string& text, const std::string& from, const std::string& to) {
+  for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
+}
+
+/// load_run_data's log for the tiny corpus with its manifest replaced by `manifest_text`.
+std::string warnings_of(test::TempDir& dir, const test::TinyCorpus& c, const std::string& manifest_text) {
+  std::ofstream(dir.file("m.csv")) << manifest_text;
+  auto cfg = train::RunConfig::parse(test::tiny_config(c), {"data.manifest=" + dir.file("m.csv")});
+  std::ostringstream log;
+  train::load_run_data(cfg.data, log);
+  return log.str();
+}
+
+}  // namespace
+
+TEST(DataWarnings, TheTinyCorpusAsMadeGivesNone) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  const auto log = warnings_of(dir, c, read(c.manifest));
+  EXPECT_FALSE(test::contains(log, "warning")) << log;
+  EXPECT_FALSE(test::contains(log, "note")) << log;
+}
+
+TEST(DataWarnings, SpeakersTypedTwoWaysAreNamedWithTheirSplits) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::string text = read(c.manifest);
+  replace_all(text, "s0_c0_0.wav,spk0,", "s0_c0_0.wav,SPK5 ,");  // a training row, typed as test speaker spk5
+  const auto log = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(log, "data: warning: speakers 'SPK5 ' (" + dir.file("m.csv") +
+                                      ":2: utterance 's0_c0_0', split train), 'spk5' (" + dir.file("m.csv") +
+                                      ":62: utterance 's5_c0_0', split test) differ only in case or spaces"))
+      << log;
+}
+
+TEST(DataWarnings, OneAudioFileBehindTwoRowsIsNamed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::string text = read(c.manifest);
+  replace_all(text, "s5_c0_0,audio/s5_c0_0.wav,", "s5_c0_0,audio/s0_c0_0.wav,");  // test row, training audio
+  const auto log = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(log, "audio/s0_c0_0.wav is the audio of 2 rows: " + dir.file("m.csv") +
+                                      ":2: utterance 's0_c0_0' (split train), " + dir.file("m.csv") +
+                                      ":62: utterance 's5_c0_0' (split test)"))
+      << log;
+}
+
+TEST(DataWarnings, NumbersAsLabelsAreSaidToBeClasses) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::string text = read(c.manifest);
+  replace_all(text, ",up,", ",7,");
+  replace_all(text, ",down,", ",25,");
+  for (int s = 0; s < 6; ++s) replace_all(text, "s" + std::to_string(s) + "_c0_5,audio/s" + std::to_string(s) + "_c0_5.wav,spk" + std::to_string(s) + ",7,",
+                                         "s" + std::to_string(s) + "_c0_5,audio/s" + std::to_string(s) + "_c0_5.wav,spk" + std::to_string(s) + ",40,");
+  const auto log = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(log, "data: note: the labels of task 'trend' are numbers (25, 40, 7); each distinct value "
+                                  "is a class"))
+      << log;
+}
+
+TEST(DataWarnings, AFarLongerTrainingUtteranceIsNamed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Append);
+    store.write("long", torch::randn({2000, 4}));
+    store.flush();
+  }
+  const auto log = warnings_of(dir, c, read(c.manifest) + "long,audio/long.wav,spk0,up,train\n");
+  // Tiny-corpus utterances have 20-34 frames: median 27 or so, 2000 is ~74 times that.
+  EXPECT_TRUE(test::contains(log, "data: warning: the longest training utterance, " + dir.file("m.csv") +
+                                      ":74: utterance 'long', has 2000 frames,"))
+      << log;
+  EXPECT_TRUE(test::contains(log, "lower train.batch_size")) << log;
+}
