@@ -161,6 +161,12 @@ TEST(Splits, SpeakerInTwoSplitsIsRejected) {
   Manifest n;
   n.add({"a", "/a", "alice", {}, ""});
   EXPECT_TRUE(contains(error_of([&] { split_by_column(n); }), "has no split"));
+  // Read from a file: the row is named, and the way out is a config key, not a library call.
+  const auto read = Manifest::parse("id,path,speaker,split\na,/a,alice,train\nb,/b,bob,\n", "/", "corpus.csv");
+  const auto message = error_of([&] { split_by_column(read); });
+  EXPECT_TRUE(contains(message, "corpus.csv:3: utterance 'b' has no split (an empty split cell)"));
+  EXPECT_TRUE(contains(message, "set data.folds = K to split by speakers instead"));
+  EXPECT_FALSE(contains(message, "library"));
 }
 
 TEST(Splits, SpeakerLabels) {

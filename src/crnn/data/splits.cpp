@@ -27,10 +27,10 @@ Splits split_by_column(const Manifest& manifest) {
   check_speaker_independent(manifest);
   for (const auto& u : manifest.utterances())
     if (u.split.empty())
-      throw DataError(fmt::format("utterance '{}' has no split (an empty split cell): give every row train, "
-                                  "valid or test, or set data.folds for k-fold cross-validation (library: "
-                                  "carve_validation or kfold first)",
-                                  u.id));
+      throw DataError(fmt::format("{}utterance '{}' has no split (an empty split cell): give every row train, "
+                                  "valid or test, or set data.folds = K to split by speakers instead "
+                                  "(docs/splits.md)",
+                                  u.origin.empty() ? "" : u.origin + ": ", u.id));
   return {manifest.subset("train"), manifest.subset("valid"), manifest.subset("test")};
 }
 
