@@ -117,6 +117,8 @@ TEST(ReadAudio, Resamples48kStereoTo16kMono) {
 TEST(ReadAudio, MissingFile) {
   TempDir dir;
   expect_audio_error(dir.file("nope.wav"), "file not found");
+  // A Windows path from a CSV made elsewhere: the likely cause is said.
+  expect_audio_error(dir.file("wav\\s1_0.wav"), "file not found (the path contains '\\'; write paths with '/'");
 }
 
 TEST(ReadAudio, DirectoryIsNotAFile) { 

@@ -108,6 +108,26 @@ TEST(FeaturesCli, RefusesToMixOptionsInOneStore) {
   EXPECT_NE(r.out.find("other options"), std::string::npos) << r.out;
 }
 
+// Every failure is printed as it happens; the closing summary repeats the
+// first five and counts the rest (30 missing files gave 60 lines).
+TEST(FeaturesCli, ManyFailuresAreListedOnceAndSummarized) {
+  crnn::test::TempDir dir;
+  std::ofstream m(dir.file("m.csv"));
+  m << "id,path,speaker\n";
+  for (int i = 0; i < 8; ++i) m << "u" << i << ",missing" << i << ".wav,s\n";
+  m.close();
+  CliRun r = run_crnn("--threads 1 features '" + dir.file("m.csv") + "' -o '" + dir.file("f.h5") + "'");
+  EXPECT_EQ(r.status, 3) << r.out;
+  auto count = [&](const std::string& part) {
+    size_t n = 0;
+    for (size_t at = 0; (at = r.out.find(part, at)) != std::string::npos; at += part.size()) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("features: failed: "), 8u) << r.out;
+  EXPECT_EQ(count("features: FAILED: "), 5u) << r.out;
+  EXPECT_EQ(count("features: ... and 3 more failed (each listed above)"), 1u) << r.out;
+}
+
 // Resuming into a store whose matrix for an id came from another audio file
 // would keep the old features under the id: refused. The same file names in
 // another folder (a moved corpus) resume.

@@ -45,7 +45,10 @@ std::string format_name(int format) {
 SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) throw AudioError(path, "file not found");
+  if (ec || !fs::exists(status))
+    throw AudioError(path, path.find('\\') != std::string::npos
+                               ? "file not found (the path contains '\\'; write paths with '/', as on Linux)"
+                               : "file not found");
   if (!fs::is_regular_file(status)) throw AudioError(path, "not a regular file");
   if (fs::file_size(path, ec) == 0 && !ec)
     throw AudioError(path, "zero-length file (0 bytes, no audio header)");

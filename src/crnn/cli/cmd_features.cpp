@@ -87,7 +87,11 @@ int run_features(const FeaturesOptions& o) {
     return kExitUsage;
   }
   for (const auto& s : r.skipped) fmt::print(stderr, "features: skipped: {}\n", s);
-  for (const auto& s : r.failed) fmt::print(stderr, "features: FAILED: {}\n", s);
+  // Each failure was printed as it happened; the summary repeats the first few only.
+  constexpr size_t kRepeated = 5;
+  for (size_t i = 0; i < std::min(kRepeated, r.failed.size()); ++i) fmt::print(stderr, "features: FAILED: {}\n", r.failed[i]);
+  if (r.failed.size() > kRepeated)
+    fmt::print(stderr, "features: ... and {} more failed (each listed above)\n", r.failed.size() - kRepeated);
   fmt::print("features: {} utterances: {} extracted, {} already present, {} skipped (too short), "
              "{} failed -> {}\n",
              r.total, r.extracted, r.present, r.skipped.size(), r.failed.size(), o.output);
