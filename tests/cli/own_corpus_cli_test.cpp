@@ -104,12 +104,16 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
     for (size_t c = 0; c < 2; ++c) EXPECT_NEAR(p.second[c], e.second[c], 1e-6) << id;
   }
 
-  // Files, a directory (recursive; a non-audio file is reported and skipped),
+  // Files, a directory (recursive; a non-audio file is reported and skipped,
+  // hidden files and folders such as macOS "._x.wav" and ".git" are skipped),
   // a list file and stdin all classify the same files.
   dir.write("wav/notes.txt", "not audio\n");
+  dir.write("wav/._spk5_low_0.wav", "\x05\x16\x07\x00 resource fork\n");
+  dir.write("wav/.hidden/x.wav", "not audio either\n");
   r = test::run_crnn("predict " + dir.file("run") + " " + dir.file("wav") + " -o " + dir.file("dir.jsonl"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(test::contains(r.out, "notes.txt: not an audio file extension")) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "skipped 1 hidden file(s) in " + dir.file("wav"))) << r.out;
   const std::string lines = crnn::read_text_file(dir.file("dir.jsonl"));
   EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 48);
   dir.write("list.txt", dir.file("wav/spk5_low_0.wav") + "\n# a comment\n" + dir.file("wav/nested/spk5_high_3.wav") + "\n");

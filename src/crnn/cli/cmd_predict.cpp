@@ -66,13 +66,23 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
       add_list(f, list, paths);
     } else if (fs::is_directory(in)) {
       std::vector<std::string> found;
-      size_t other = 0;
-      for (const auto& e : fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied)) {
-        if (!e.is_regular_file()) continue;
-        if (audio_extension(e.path())) found.push_back(e.path().string());
-        else if (++other <= 5) fmt::print(stderr, "crnn predict: skipped {}: not an audio file extension\n", e.path().string());
+      size_t other = 0, hidden = 0;
+      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied);
+           it != fs::recursive_directory_iterator(); ++it) {
+        // Hidden entries (".git", macOS "._x.wav" resource forks) are not recordings.
+        if (it->path().filename().string().rfind('.', 0) == 0) {
+          if (it->is_directory()) it.disable_recursion_pending();
+          else ++hidden;
+          continue;
+        }
+        if (!it->is_regular_file()) continue;
+        if (audio_extension(it->path())) found.push_back(it->path().string());
+        else if (++other <= 5) fmt::print(stderr, "crnn predict: skipped {}: not an audio file extension\n", it->path().string());
       }
       if (other > 5) fmt::print(stderr, "crnn predict: skipped {} more non-audio file(s) in {}\n", other - 5, in);
+      if (hidden > 0)
+        fmt::print(stderr, "crnn predict: skipped {} hidden file(s) in {} (names starting with '.', e.g. macOS ._ files)\n",
+                   hidden, in);
       std::sort(found.begin(), found.end());
       if (found.empty()) fmt::print(stderr, "crnn predict: {}: no audio files\n", in);
       paths.insert(paths.end(), found.begin(), found.end());
