@@ -160,7 +160,10 @@ TEST(FeaturesCli, BadManifest) {
   std::ofstream(m) << "name,file\nx,y.wav\n";
   CliRun r = run_crnn("features '" + m + "' -o '" + dir.file("f.h5") + "'");
   EXPECT_EQ(r.status, 2) << r.out;
-  EXPECT_NE(r.out.find("missing required column 'id'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("missing required columns 'id', 'path', 'speaker' (header has: name, file); if 'file' holds "
+                       "the audio files, name it 'path'"),
+            std::string::npos)
+      << r.out;
 }
 
 namespace {

@@ -87,6 +87,16 @@ TEST(Manifest, ErrorsNameFileLineAndProblem) {
   EXPECT_TRUE(contains(err("id,path,speaker,id\n"), "duplicate column 'id'"));
   EXPECT_TRUE(contains(err(""), "empty manifest"));
   EXPECT_TRUE(contains(error_of([] { Manifest::read("/nonexistent/m.csv"); }), "/nonexistent/m.csv"));
+  // Header mistakes a new user makes, each with its likely cause.
+  EXPECT_TRUE(contains(err("file,label,speaker\nx.wav,a,s\n"),
+                       "m.csv:1: missing required columns 'id', 'path' (header has: file, label, speaker); if 'file' "
+                       "holds the audio files, name it 'path'"));
+  EXPECT_TRUE(contains(err("id;path;speaker;label\na;x.wav;s;b\n"),
+                       "the header is one field: crnn reads comma-separated CSV, save it with ',' as the separator"));
+  EXPECT_TRUE(contains(err("ID,Path,speaker\na,x.wav,s\n"), "column names are case-sensitive: rename 'ID' to 'id'"));
+  EXPECT_TRUE(contains(err("ID,Path,speaker\na,x.wav,s\n"), "rename 'Path' to 'path'"));
+  EXPECT_TRUE(contains(err("id,path,speaker,\na,x.wav,s,\n"), "m.csv:1: column 4 has an empty name (a trailing comma?)"));
+  EXPECT_TRUE(contains(err(",id,path,speaker\n0,a,x.wav,s\n"), "(an index column? pandas: to_csv(..., index=False))"));
 }
 
 TEST(Manifest, WriteThenReadRoundTripsTrickyFieldsAtomically) {

@@ -200,7 +200,10 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
   for (size_t c = 0; c < header.fields.size(); ++c) {
     std::string name = trim(header.fields[c]);
     if (name.empty())
-      throw DataError(fmt::format("{}:{}: column {} has an empty name", source, header.line, c + 1));
+      throw DataError(fmt::format("{}:{}: column {} has an empty name{}", source, header.line, c + 1,
+                                  c + 1 == header.fields.size() ? " (a trailing comma?)"
+                                  : c == 0                     ? " (an index column? pandas: to_csv(..., index=False))"
+                                                               : ""));
     if (!col.emplace(name, c).second)
       throw DataError(fmt::format("{}:{}: duplicate column '{}'", source, header.line, name));
     if (!kReserved.count(name)) {
@@ -208,10 +211,28 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
       task_cols.push_back(c);
     }
   }
+  std::vector<std::string> missing;
   for (const char* required : {"id", "path", "speaker"})
-    if (!col.count(required))
-      throw DataError(fmt::format("{}:{}: missing required column '{}' (header has: {})", source,
-                                  header.line, required, fmt::join(header.fields, ", ")));
+    if (!col.count(required)) missing.push_back(std::string("'") + required + "'");
+  if (!missing.empty()) {
+    // The usual causes, said: another separator, other capitals, another name for the audio path.
+    std::string hint;
+    if (header.fields.size() == 1 && header.fields[0].find_first_of(";\t") != std::string::npos) {
+      hint = "; the header is one field: crnn reads comma-separated CSV, save it with ',' as the separator";
+    } else {
+      for (const auto& [name, c] : col) {
+        std::string lower;
+        for (unsigned char ch : name) lower += static_cast<char>(std::tolower(ch));
+        if (lower != name && (lower == "id" || lower == "path" || lower == "speaker") && !col.count(lower))
+          hint += fmt::format("; column names are case-sensitive: rename '{}' to '{}'", name, lower);
+        else if (!col.count("path") && (lower == "file" || lower == "filename" || lower == "wav" || lower == "audio"))
+          hint += fmt::format("; if '{}' holds the audio files, name it 'path'", name);
+      }
+    }
+    throw DataError(fmt::format("{}:{}: missing required column{} {} (header has: {}){}", source, header.line,
+                                missing.size() > 1 ? "s" : "", fmt::join(missing, ", "),
+                                fmt::join(header.fields, ", "), hint));
+  }
 
   Manifest m(tasks);
   const size_t c_id = col["id"], c_path = col["path"], c_spk = col["speaker"];
