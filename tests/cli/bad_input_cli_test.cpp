@@ -189,6 +189,14 @@ TEST(BadInputCli, EvalRejectsFeaturesTheModelWasNotTrainedOn) {
       r.out, "warning: " + dir.file("typo.csv") +
                  ":2: utterance 's5_c0_0': label 'upp' is not one of the model's classes (down, up)"))
       << r.out;
+  // The run's features moved away: the key they came from, and the option that helps.
+  std::filesystem::rename(c.features, c.features + ".moved");
+  r = run_crnn("--threads 1 eval '" + dir.file("run") + "'");
+  std::filesystem::rename(c.features + ".moved", c.features);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, c.features + ": file not found (data.features of the run's config; give "
+                                                        "--features FILE to use another)"))
+      << r.out;
   // A --json path that cannot be written is refused before evaluating.
   r = run_crnn("--threads 1 eval '" + dir.file("run") + "' --json '" + dir.file("run") + "'");
   EXPECT_EQ(r.status, 2) << r.out;

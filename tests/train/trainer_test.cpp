@@ -321,7 +321,12 @@ TEST(Trainer, BadInputsGiveClearErrors) {
     m << read(c.manifest) << "ghost,audio/ghost.wav,spk0,up,train\n";
   }
   expect_error(cfg, {"data.manifest=" + dir.file("extra.csv")}, "does not cover the manifest", "r3");
-  expect_error(cfg, {"data.features=" + dir.file("missing.h5")}, "missing.h5", "r4");
+  expect_error(cfg, {"data.features=" + dir.file("missing.h5")}, "data.features: " + dir.file("missing.h5") + ": file not found",
+               "r4");
+  expect_error(cfg, {"data.manifest=no/such.csv"},
+               "data.manifest: no/such.csv: file not found (a relative path is taken from the working directory, " +
+                   fs::current_path().string() + ")",
+               "r4b");
   // A model larger than any memory: the key that sizes it, before LibTorch's allocator.
   // (recurrent_size 65536: 4·65536² recurrent weights alone are 1.7e10 parameters.)
   expect_error(cfg, {"model.recurrent_size=65536"}, "model.recurrent_size: the model would have 1.72e+10 parameters",

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <tuple>
 
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
@@ -35,6 +36,16 @@ int run_eval(const EvalCliOptions& o) {
   train::DataConfig dc = cfg.data;
   if (!o.manifest.empty()) dc.manifest = o.manifest;
   if (!o.features.empty()) dc.features = o.features;
+  // The run's own data files, moved or deleted since: say where the path came from and the way out.
+  for (const auto& [path, given, key, option] :
+       {std::tuple<std::string, bool, const char*, const char*>{dc.manifest, !o.manifest.empty(), "data.manifest",
+                                                                "--manifest"},
+        {dc.features, !o.features.empty(), "data.features", "--features"}})
+    if (!std::filesystem::exists(path))
+      throw data::DataError(given ? fmt::format("{}: file not found (given with {})", path, option)
+                                  : fmt::format("{}: file not found ({} of the run's config; give {} FILE to use "
+                                                "another)",
+                                                path, key, option));
   auto manifest = data::Manifest::read(dc.manifest);
   if (!manifest.has_task(loaded.bundle.task))
     throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));

@@ -236,8 +236,18 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   // ones would be resolved against whatever directory a later eval, replay or
   // resume runs in, and could silently read other data.
   RunConfig config = config_in;
-  for (std::string* path : {&config.data.manifest, &config.data.features})
-    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  for (const auto& [key, path] : {std::pair<const char*, std::string*>{"data.manifest", &config.data.manifest},
+                                  {"data.features", &config.data.features}}) {
+    if (path->empty()) continue;
+    // Say which key named a missing file, and from where a relative path was taken.
+    if (!fs::exists(*path))
+      throw ConfigError(fmt::format("{}: {}: file not found{}", key, *path,
+                                    fs::path(*path).is_relative()
+                                        ? fmt::format(" (a relative path is taken from the working directory, {})",
+                                                      fs::current_path().string())
+                                        : ""));
+    *path = fs::absolute(*path).lexically_normal().string();
+  }
   // Training, validation and the test evaluation all run in the run's precision.
   const auto precision = precision_guard(config.train.precision, "train.precision = \"bf16\"");
   // Several processes (distributed.h): every rank trains its share of each
