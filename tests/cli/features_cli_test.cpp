@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -106,6 +107,23 @@ TEST(FeaturesCli, RefusesToMixOptionsInOneStore) {
   CliRun r = run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --num-bins 40");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("other options"), std::string::npos) << r.out;
+}
+
+// Audio below the extraction rate is upsampled, and said so with the rates:
+// a corpus whose classes come from different sources can differ in rate alone.
+TEST(FeaturesCli, UpsampledFilesAreCountedByTheirRate) {
+  crnn::test::TempDir dir;
+  std::vector<float> tone(8000);
+  for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * std::sin(0.05f * static_cast<float>(i));
+  crnn::test::write_audio(dir.file("a.wav"), tone, 16000, 1);
+  crnn::test::write_audio(dir.file("b.wav"), tone, 8000, 1);
+  crnn::test::write_audio(dir.file("c.wav"), tone, 44100, 1);  // downsampled: nothing to say
+  std::ofstream(dir.file("m.csv")) << "id,path,speaker\na,a.wav,s\nb,b.wav,s\nc,c.wav,s\n";
+  CliRun r = run_crnn("--threads 1 features '" + dir.file("m.csv") + "' -o '" + dir.file("f.h5") + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "features: note: 1 of 3 file(s) were upsampled to 16000 Hz from a lower rate "
+                                          "(8000 Hz: 1)"))
+      << r.out;
 }
 
 // Every failure is printed as it happens; the closing summary repeats the

@@ -9,6 +9,7 @@
 // 25 ms frame; 60 ms for eGeMAPS), kExitPartial (3) if any file failed (0 with --keep-going),
 // kExitUsage (2) for a bad manifest / incompatible store.
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -100,6 +101,18 @@ int run_features(const FeaturesOptions& o) {
                "{:.0f} (audio seconds / wall second)\n",
                r.audio_seconds, r.wall_seconds, r.workers,
                r.wall_seconds > 0 ? r.audio_seconds / r.wall_seconds : 0.0);
+  if (!r.upsampled.empty()) {
+    size_t files = 0;
+    std::vector<std::string> rates;
+    for (const auto& [rate, n] : r.upsampled) {
+      files += n;
+      rates.push_back(fmt::format("{} Hz: {}", rate, n));
+    }
+    fmt::print(stderr,
+               "features: note: {} of {} file(s) were upsampled to {} Hz from a lower rate ({}); they hold nothing "
+               "above half their own rate, so if rates differ between classes the rate itself can be learned\n",
+               files, r.extracted, o.sample_rate, fmt::join(rates, ", "));
+  }
   if (!r.failed.empty() && !o.keep_going) {
     fmt::print(stderr, "features: {} file(s) failed; exit status {} (use --keep-going to accept)\n",
                r.failed.size(), kExitPartial);

@@ -49,6 +49,7 @@ struct Result {
   torch::Tensor features;
   std::string reason;
   double audio_seconds = 0.0;
+  int file_rate = 0;  ///< the file's own sample rate (header)
 };
 
 // Bounded so that fast workers cannot pile up matrices faster than HDF5 writes.
@@ -88,6 +89,7 @@ Result extract(const FeatureJob& job, const audio::FeatureExtractor& extractor) 
   Result r;
   try {
     r.features = extractor.of_file(job.path, &r.audio_seconds);
+    r.file_rate = audio::audio_info(job.path).sample_rate;  // the header only: cheap next to decoding
     if (r.features.size(0) == 0) {
       r.status = Result::Status::TooShort;
       r.reason = extractor.too_short_reason(r.audio_seconds);
@@ -208,6 +210,7 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
           store.write(job.id, r.features, job.path);
           ++written;
           audio_seconds += r.audio_seconds;
+          if (r.file_rate > 0 && r.file_rate < extractor.sample_rate()) ++report.upsampled[r.file_rate];
         } catch (...) {
           write_error = std::current_exception();
         }

@@ -17,6 +17,7 @@
 ///   for (auto& f : r.failed) std::cerr << f << "\n";
 /// \endcode
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct ExtractReport {
   size_t present = 0;    ///< already in the store (resumed)
   std::vector<std::string> skipped;  ///< "id (path): reason" — shorter than one frame
   std::vector<std::string> failed;   ///< "id (path): reason" — unreadable audio etc.
+  /// Files written by this call whose own rate was below the extractor's:
+  /// their rate → how many. Upsampled audio has no content above half its
+  /// rate, so in a corpus of mixed rates the rate can stand in for the class.
+  std::map<int, size_t> upsampled;
   double audio_seconds = 0, wall_seconds = 0;
   int workers = 0;
 };
