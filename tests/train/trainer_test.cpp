@@ -71,6 +71,10 @@ TEST(Trainer, TinyRunWritesTheRunDirectoryAndLearns) {
   for (auto k : {"best_epoch", "epochs_run", "val_ua_recall", "test_ua_recall", "test_wa", "wall_seconds"})
     EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_DOUBLE_EQ(j["test_ua_recall"].get<double>(), s.test_ua_recall);
+  // Which features the run was trained on: the store's extractor line, read back too.
+  EXPECT_EQ(j["feature_extractor"], "kaldi-fbank num_bins=4");
+  EXPECT_EQ(train::read_run_summary((dir.path() / "run" / "summary.json").string()).feature_extractor,
+            "kaldi-fbank num_bins=4");
   // metrics.csv: header + one row per epoch.
   auto metrics = read(dir.path() / "run" / "metrics.csv");
   EXPECT_EQ(metrics.rfind("epoch,train_loss,val_loss,val_ua_recall,val_wa,epoch_seconds,frames_per_s\n", 0), 0u);

@@ -291,6 +291,7 @@ RunSummary read_run_summary(const std::string& path) {
   s.test_speakers = f.integer("test_speakers");
   s.seed = static_cast<uint64_t>(f.integer("seed"));
   s.split = f.string("split");
+  s.feature_extractor = f.string("feature_extractor");
   return s;
 }
 
@@ -313,6 +314,7 @@ void write_run_summary(const std::string& path, const RunSummary& s) {
   j["test_speakers"] = s.test_speakers;
   j["seed"] = s.seed;
   if (!s.split.empty()) j["split"] = s.split;
+  if (!s.feature_extractor.empty()) j["feature_extractor"] = s.feature_extractor;
   write_json(path, j);
 }
 

@@ -87,6 +87,8 @@ struct RunSummary {
   int64_t train_speakers = 0, valid_speakers = 0, test_speakers = 0;
   uint64_t seed = 0;
   std::string split;  ///< where the split came from, in words ("" in runs before it was recorded)
+  /// The features' extractor line ("egemaps-v02 …", "kaldi-fbank …"; "" in runs before it was recorded).
+  std::string feature_extractor;
 };
 
 /// Throws RunFileError unless the file is a JSON object with epochs_run.

@@ -501,6 +501,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   s.test_speakers = d.test_speakers;
   s.seed = config.train.seed;
   s.split = d.split_source;
+  s.feature_extractor = d.features.extractor;
   write_run_summary((dir / "summary.json").string(), s);
   return s;
 }
