@@ -287,6 +287,12 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   EXPECT_NEAR(pg.remaining_seconds, expected, 1e-9);
   EXPECT_EQ(train::eta_text(pg, 2), ", ETA " + format_duration(expected / 2));
   EXPECT_NE(partial.find("The 2 unfinished runs"), std::string::npos) << partial;
+  // results.md's figure counts the unfinished runs whole: it must not change
+  // with an interrupted run's epochs, which are never committed.
+  EXPECT_NEAR(train::experiment_progress(e, p, out, /*count_trained_epochs=*/false).remaining_seconds, 2 * row1_wall,
+              1e-9);
+  EXPECT_NE(partial.find("need about " + format_duration(2 * row1_wall) + " more training time"), std::string::npos)
+      << partial;
   // Without any finished run nothing can be estimated.
   for (int seed = 1; seed <= 2; ++seed)
     fs::remove(fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][0][0]].dir, seed));

@@ -60,7 +60,8 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
   js["source"] = e.source;
   js["tables"] = nlohmann::json::array();
 
-  const ExperimentProgress progress = experiment_progress(e, plan, out_dir);
+  // Whole-run estimates: results.md is a function of the finished runs only.
+  const ExperimentProgress progress = experiment_progress(e, plan, out_dir, /*count_trained_epochs=*/false);
   const auto& pg = progress;
   md += fmt::format("Finished runs: **{} of {}**; their training wall time adds up to {} (h:mm:ss).", pg.finished,
                     pg.planned, format_duration(pg.wall_seconds));

@@ -33,7 +33,8 @@ static FileLock results_lock(const std::string& out_dir) {
   return FileLock((fs::path(out_dir) / ".lock").string());
 }
 
-ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir) {
+ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir,
+                                       bool count_trained_epochs) {
   ExperimentProgress pg;
   std::set<std::pair<size_t, uint64_t>> planned_runs, finished_runs;
   std::map<size_t, std::pair<double, int64_t>> cell_wall;  // cell → (sum, count)
@@ -85,7 +86,7 @@ ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan
     // An interrupted run resumes: its epochs so far need not be trained again.
     const fs::path metrics = fs::path(out_dir) / plan.cells[ci].dir / fmt::format("seed_{}", seed) / "metrics.csv";
     double done = 0;
-    if (fs::exists(metrics)) {
+    if (count_trained_epochs && fs::exists(metrics)) {
       try {
         for (const auto& m : read_metrics_csv(metrics.string()))
           if (std::isfinite(m.epoch_seconds)) done += m.epoch_seconds;

@@ -36,7 +36,12 @@ struct ExperimentProgress {
   /// Per estimated unfinished (cell, seed): its remaining seconds, one process.
   std::map<std::pair<size_t, uint64_t>, double> remaining_by_run;
 };
-ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir);
+/// With `count_trained_epochs` false, unfinished runs are estimated whole: a
+/// figure that depends on the finished runs alone, as results.md needs to
+/// regenerate identically from the committed runs (an interrupted run's
+/// metrics.csv is not committed).
+ExperimentProgress experiment_progress(const Experiment& e, const ExperimentPlan& plan, const std::string& out_dir,
+                                       bool count_trained_epochs = true);
 
 /// Whether plan.jobs[job] is expected to finish within `seconds_left`: time is
 /// left, and its estimated remaining time in `p` fits or it has none (nothing
