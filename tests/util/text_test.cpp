@@ -29,3 +29,10 @@ TEST(Trim, SingleCharacter) {
 }
 
 }  // namespace
+
+TEST(Text, ToLowerFoldsAsciiLettersOnly) {
+  EXPECT_EQ(crnn::to_lower("Path ID .WAV"), "path id .wav");
+  EXPECT_EQ(crnn::to_lower(""), "");
+  // UTF-8 bytes are left alone (no locale-dependent folding of "É").
+  EXPECT_EQ(crnn::to_lower("\xC3\x89t\xC3\xA9 S6"), "\xC3\x89t\xC3\xA9 s6");
+}

@@ -39,9 +39,7 @@ struct PredictCliOptions {
 /// Extensions read as audio when a directory is searched (libsndfile's formats).
 bool audio_extension(const fs::path& p) {
   static const std::set<std::string> kAudio{".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".mp3"};
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return kAudio.count(ext) > 0;
+  return kAudio.count(crnn::to_lower(p.extension().string())) > 0;
 }
 
 void add_list(std::istream& in, const std::string& source, std::vector<std::string>& paths) {

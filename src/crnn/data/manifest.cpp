@@ -221,8 +221,7 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
       hint = "; the header is one field: crnn reads comma-separated CSV, save it with ',' as the separator";
     } else {
       for (const auto& [name, c] : col) {
-        std::string lower;
-        for (unsigned char ch : name) lower += static_cast<char>(std::tolower(ch));
+        const std::string lower = to_lower(name);
         if (lower != name && (lower == "id" || lower == "path" || lower == "speaker") && !col.count(lower))
           hint += fmt::format("; column names are case-sensitive: rename '{}' to '{}'", name, lower);
         else if (!col.count("path") && (lower == "file" || lower == "filename" || lower == "wav" || lower == "audio"))

@@ -38,8 +38,7 @@ void require_dir(const std::string& dir, const std::string& recipe) {
 }
 
 bool is_audio(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = to_lower(p.extension().string());
   return ext == ".wav" || ext == ".flac";
 }
 
@@ -247,8 +246,7 @@ Manifest prepare_speechocean762(const std::string& dir, PrepareReport* report) {
                                  age_s->second));
         continue;
       }
-      std::string g = gen->second;
-      std::transform(g.begin(), g.end(), g.begin(), [](unsigned char c) { return std::tolower(c); });
+      const std::string g = to_lower(gen->second);
       if (g != "m" && g != "f") {
         skip(report, fmt::format("{}: speaker {} has gender '{}' (expected m or f)", utt, spk->second,
                                  gen->second));

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <ostream>
@@ -21,11 +20,7 @@ std::string where(const data::Utterance& u) {
   return (u.origin.empty() ? "" : u.origin + ": ") + "utterance '" + u.id + "'";
 }
 
-std::string folded(const std::string& name) {
-  std::string out;
-  for (unsigned char ch : name) out += static_cast<char>(std::tolower(ch));
-  return trim(out);
-}
+std::string folded(const std::string& name) { return trim(to_lower(name)); }
 
 bool is_number(const std::string& s) {
   if (s.empty()) return false;

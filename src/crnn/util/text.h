@@ -21,6 +21,9 @@ namespace crnn {
 /// by default); "" when `s` holds nothing else.
 std::string trim(std::string_view s, std::string_view chars = " \t");
 
+/// `s` with ASCII letters in lower case (other bytes, UTF-8 included, as they are).
+std::string to_lower(std::string_view s);
+
 /// Escapes text for XML/HTML content and attribute values (& < > " ').
 std::string xml_escape(std::string_view s);
 
