@@ -72,6 +72,12 @@ std::string describe(const EgemapsOptions& options);
 /// A trailing " resampler=…" is ignored.
 EgemapsOptions parse_egemaps_description(const std::string& description);
 
+/// What makes `wave` unusable for compute_egemaps, or "" when it is fine:
+/// "NaN or infinite samples", or samples far outside [-1, 1] (|x| > 1e6, e.g.
+/// int16 values passed as floats at a large gain), whose powers overflow.
+/// egemaps_of_file and the Python operator both check with it.
+std::string egemaps_input_problem(const torch::Tensor& wave);
+
 /// The LLDs of an audio file: read_audio at the options' sample rate, then
 /// compute_egemaps. Throws AudioError naming the file for unreadable audio and
 /// for non-finite features. `audio_seconds` receives the duration read.

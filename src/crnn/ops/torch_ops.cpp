@@ -248,14 +248,18 @@ std::tuple<std::string, std::vector<std::string>, std::vector<Tensor>> load_mode
   return {info.dump(), names, params};
 }
 
-Tensor fbank(const Tensor& waveform, int64_t sample_rate, int64_t num_bins) {
-  TORCH_CHECK(waveform.device().is_cpu(), "crnn.features.fbank: the waveform is on ", waveform.device(),
+/// What every feature operator requires of its waveform; `op` names the
+/// operator in the messages ("crnn.features.fbank").
+void check_waveform(const char* op, const Tensor& waveform) {
+  TORCH_CHECK(waveform.device().is_cpu(), op, ": the waveform is on ", waveform.device(),
               "; this crnn build runs on the CPU only");
-  TORCH_CHECK(waveform.dim() == 1, "crnn.features.fbank: expected a 1-D (mono) waveform, got shape ",
-              waveform.sizes());
-  TORCH_CHECK(at::isFloatingType(waveform.scalar_type()),
-              "crnn.features.fbank: the waveform must be floating point (samples in [-1, 1)), got ",
-              waveform.scalar_type());
+  TORCH_CHECK(waveform.dim() == 1, op, ": expected a 1-D (mono) waveform, got shape ", waveform.sizes());
+  TORCH_CHECK(at::isFloatingType(waveform.scalar_type()), op,
+              ": the waveform must be floating point (samples in [-1, 1)), got ", waveform.scalar_type());
+}
+
+Tensor fbank(const Tensor& waveform, int64_t sample_rate, int64_t num_bins) {
+  check_waveform("crnn.features.fbank", waveform);
   TORCH_CHECK(sample_rate >= 1 && sample_rate <= audio::kMaxSampleRate,
               "crnn.features.fbank: sample_rate must be in 1..", audio::kMaxSampleRate, ", got ", sample_rate);
   TORCH_CHECK(num_bins >= 1 && num_bins <= 1024, "crnn.features.fbank: num_bins must be in 1..1024, got ",
@@ -268,13 +272,7 @@ Tensor fbank(const Tensor& waveform, int64_t sample_rate, int64_t num_bins) {
 /// resampled to 16 kHz first (as read_audio does for files), since the
 /// descriptors' bands and frame lengths are defined at the analysis rate.
 Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
-  TORCH_CHECK(waveform.device().is_cpu(), "crnn.features.egemaps: the waveform is on ", waveform.device(),
-              "; pass a CPU tensor");
-  TORCH_CHECK(waveform.dim() == 1, "crnn.features.egemaps: expected a 1-D (mono) waveform, got shape ",
-              waveform.sizes());
-  TORCH_CHECK(waveform.is_floating_point(),
-              "crnn.features.egemaps: the waveform must be floating point (samples in [-1, 1)), got ",
-              waveform.scalar_type());
+  check_waveform("crnn.features.egemaps", waveform);
   TORCH_CHECK(sample_rate >= audio::kMinFileSampleRate && sample_rate <= audio::kMaxFileSampleRate,
               "crnn.features.egemaps: sample_rate must be in ", audio::kMinFileSampleRate, "..",
               audio::kMaxFileSampleRate, " Hz, got ", sample_rate);
@@ -282,9 +280,8 @@ Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
   auto wave = waveform.detach().to(torch::kFloat).contiguous();
   if (sample_rate != options.sample_rate())
     wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(options.sample_rate()));
-  TORCH_CHECK(torch::isfinite(wave).all().item<bool>(), "crnn.features.egemaps: the waveform has NaN or infinite samples");
-  const double peak = wave.numel() ? wave.abs().max().item<double>() : 0.0;
-  TORCH_CHECK(peak <= 1e6, "crnn.features.egemaps: eGeMAPS needs samples in [-1, 1]; they reach |x| = ", peak);
+  const std::string problem = audio::egemaps_input_problem(wave);
+  TORCH_CHECK(problem.empty(), "crnn.features.egemaps: ", problem);
   return audio::compute_egemaps(wave, options);
 }
 
