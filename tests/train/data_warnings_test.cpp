@@ -8,18 +8,12 @@
 #include "crnn/data/feature_store.h"
 #include "crnn/train/config.h"
 #include "crnn/train/run_data.h"
+#include "crnn/util/file_io.h"
 #include "train/tiny_corpus.h"
 
 using namespace crnn;
 
 namespace {
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void replace_all(std::string& text, const std::string& from, const std::string& to) {
   for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
@@ -39,7 +33,7 @@ std::string warnings_of(test::TempDir& dir, const test::TinyCorpus& c, const std
 TEST(DataWarnings, TheTinyCorpusAsMadeGivesNone) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
-  const auto log = warnings_of(dir, c, read(c.manifest));
+  const auto log = warnings_of(dir, c, crnn::read_text_file(c.manifest));
   EXPECT_FALSE(test::contains(log, "warning")) << log;
   EXPECT_FALSE(test::contains(log, "note")) << log;
 }
@@ -47,7 +41,7 @@ TEST(DataWarnings, TheTinyCorpusAsMadeGivesNone) {
 TEST(DataWarnings, SpeakersTypedTwoWaysAreNamedWithTheirSplits) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
-  std::string text = read(c.manifest);
+  std::string text = crnn::read_text_file(c.manifest);
   replace_all(text, "s0_c0_0.wav,spk0,", "s0_c0_0.wav,SPK5 ,");  // a training row, typed as test speaker spk5
   const auto log = warnings_of(dir, c, text);
   EXPECT_TRUE(test::contains(log, "data: warning: speakers 'SPK5 ' (" + dir.file("m.csv") +
@@ -59,7 +53,7 @@ TEST(DataWarnings, SpeakersTypedTwoWaysAreNamedWithTheirSplits) {
 TEST(DataWarnings, OneAudioFileBehindTwoRowsIsNamed) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
-  std::string text = read(c.manifest);
+  std::string text = crnn::read_text_file(c.manifest);
   replace_all(text, "s5_c0_0,audio/s5_c0_0.wav,", "s5_c0_0,audio/s0_c0_0.wav,");  // test row, training audio
   const auto log = warnings_of(dir, c, text);
   EXPECT_TRUE(test::contains(log, "audio/s0_c0_0.wav is the audio of 2 rows: " + dir.file("m.csv") +
@@ -71,7 +65,7 @@ TEST(DataWarnings, OneAudioFileBehindTwoRowsIsNamed) {
 TEST(DataWarnings, NumbersAsLabelsAreSaidToBeClasses) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
-  std::string text = read(c.manifest);
+  std::string text = crnn::read_text_file(c.manifest);
   replace_all(text, ",up,", ",7,");
   replace_all(text, ",down,", ",25,");
   for (int s = 0; s < 6; ++s) replace_all(text, "s" + std::to_string(s) + "_c0_5,audio/s" + std::to_string(s) + "_c0_5.wav,spk" + std::to_string(s) + ",7,",
@@ -90,7 +84,7 @@ TEST(DataWarnings, AFarLongerTrainingUtteranceIsNamed) {
     store.write("long", torch::randn({2000, 4}));
     store.flush();
   }
-  const auto log = warnings_of(dir, c, read(c.manifest) + "long,audio/long.wav,spk0,up,train\n");
+  const auto log = warnings_of(dir, c, crnn::read_text_file(c.manifest) + "long,audio/long.wav,spk0,up,train\n");
   // Tiny-corpus utterances have 20-34 frames: median 27 or so, 2000 is ~74 times that.
   EXPECT_TRUE(test::contains(log, "data: warning: the longest training utterance, " + dir.file("m.csv") +
                                       ":74: utterance 'long', has 2000 frames,"))
