@@ -47,6 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& id : store.ids()) {
       try {
         (void)store.source(id);
+        (void)store.source_stamp(id);
         torch::Tensor x = store.read(id);
         if (x.dim() != 2) std::abort();  // read() promises frames x features
       } catch (const std::exception& e) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "crnn/audio/fbank.h"
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/feature_store.h"
 #include "support/test_support.h"
@@ -170,6 +171,39 @@ TEST(FeaturesCli, RefusesToResumeWhenAnIdNamesAnotherFile) {
   r = run_crnn("features '" + moved + "' -o '" + c.h5 + "'");
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("1 already present"), std::string::npos) << r.out;
+}
+
+// An audio file rewritten in place (same name; here even the same size) has
+// its features computed again on the next run, and only it; a copy of the
+// corpus with new file times but the same bytes is not recomputed.
+TEST(FeaturesCli, RecomputesRowsWhoseAudioChangedSinceAndKeepsCopies) {
+  Corpus c;
+  const std::string args = "features '" + c.manifest + "' -o '" + c.h5 + "' --keep-going";
+  ASSERT_EQ(run_crnn(args).status, 0);
+  const auto before = crnn::data::FeatureStore::open(c.h5, crnn::data::FeatureStore::Mode::Read).read("b");
+  // Every file an hour newer: a copy that did not keep the times.
+  for (const char* f : {"a.wav", "b.wav", "sub/c.flac"})
+    std::filesystem::last_write_time(c.dir.file(f), std::filesystem::file_time_type::clock::now() +
+                                                        std::chrono::hours(1));
+  CliRun r = run_crnn(args);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("0 extracted, 3 already present"), std::string::npos) << r.out;
+  // b.wav re-recorded: another tone, the same length and so the same size.
+  const auto size = std::filesystem::file_size(c.dir.file("b.wav"));
+  crnn::test::write_audio(c.dir.file("b.wav"), crnn::test::sine(1700, 16000, 0.25), 16000, 1);
+  ASSERT_EQ(std::filesystem::file_size(c.dir.file("b.wav")), size);
+  r = run_crnn(args);
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("features: 'b' (" + c.dir.file("b.wav") + ") changed since its features were computed: "
+                       "recomputing"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("1 extracted (1 of them again: their audio changed), 2 already present"), std::string::npos)
+      << r.out;
+  const auto after = crnn::data::FeatureStore::open(c.h5, crnn::data::FeatureStore::Mode::Read).read("b");
+  const auto expected = crnn::audio::FeatureExtractor::fbank({}).of_file(c.dir.file("b.wav"));
+  EXPECT_FALSE(torch::allclose(after, before));
+  EXPECT_TRUE(torch::allclose(after, expected, 1e-5, 1e-5));
 }
 
 TEST(FeaturesCli, BadManifest) {

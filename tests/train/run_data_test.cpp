@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -297,5 +300,42 @@ TEST(RunData, CoverErrorSuggestsTheCommandForTheStoresOwnKind) {
     EXPECT_TRUE(test::contains(e.what(), fmt::format("run `crnn features {} -o {} --kind egemaps` to extract them",
                                                      c.manifest, c.features)));
     EXPECT_TRUE(test::contains(e.what(), "(first: ghost)"));
+  }
+}
+
+// A row whose audio file changed since its features were computed: train and
+// eval refuse the store, naming the utterance and the command that updates it.
+TEST(RunData, CoverErrorNamesFeaturesOfAudioThatChangedSince) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::filesystem::create_directories(dir.path() / "audio");
+  const std::string wav = dir.file("audio/s0_c0_0.wav");
+  std::ofstream(wav, std::ios::binary) << "the audio as it was";
+  std::filesystem::last_write_time(wav, std::filesystem::file_time_type::clock::now() - std::chrono::hours(1));
+  {
+    auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Append);
+    const auto x = store.read("s0_c0_0");
+    store.remove("s0_c0_0");
+    store.write("s0_c0_0", x, wav, stamp_of_file(wav));
+  }
+  const auto manifest = data::Manifest::read(c.manifest);
+  {
+    auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Read);
+    EXPECT_NO_THROW(train::check_features_cover(store, manifest, c.features, c.manifest));
+  }
+  std::ofstream(wav, std::ios::binary) << "the audio, now edited";
+  auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Read);
+  try {
+    train::check_features_cover(store, manifest, c.features, c.manifest);
+    ADD_FAILURE() << "no error for features of audio that changed since";
+  } catch (const data::DataError& e) {
+    EXPECT_TRUE(test::contains(e.what(), fmt::format("{}: the features of 1 utterance(s) were computed from an earlier "
+                                                     "version of their audio file",
+                                                     c.features)))
+        << e.what();
+    EXPECT_TRUE(test::contains(e.what(), fmt::format("e.g. 's0_c0_0' ({}); run `crnn features {} -o {} --num-bins 4` to "
+                                                     "recompute them",
+                                                     wav, c.manifest, c.features)))
+        << e.what();
   }
 }

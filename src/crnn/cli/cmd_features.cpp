@@ -93,9 +93,10 @@ int run_features(const FeaturesOptions& o) {
   for (size_t i = 0; i < std::min(kRepeated, r.failed.size()); ++i) fmt::print(stderr, "features: FAILED: {}\n", r.failed[i]);
   if (r.failed.size() > kRepeated)
     fmt::print(stderr, "features: ... and {} more failed (each listed above)\n", r.failed.size() - kRepeated);
-  fmt::print("features: {} utterances: {} extracted, {} already present, {} skipped (too short), "
+  fmt::print("features: {} utterances: {} extracted{}, {} already present, {} skipped (too short), "
              "{} failed -> {}\n",
-             r.total, r.extracted, r.present, r.skipped.size(), r.failed.size(), o.output);
+             r.total, r.extracted, r.changed ? fmt::format(" ({} of them again: their audio changed)", r.changed) : "",
+             r.present, r.skipped.size(), r.failed.size(), o.output);
   if (r.workers > 0)
     fmt::print("features: {:.1f} s of audio in {:.2f} s wall with {} thread(s): real-time factor "
                "{:.0f} (audio seconds / wall second)\n",

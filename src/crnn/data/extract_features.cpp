@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "crnn/audio/fbank.h"
@@ -50,6 +51,7 @@ struct Result {
   std::string reason;
   double audio_seconds = 0.0;
   int file_rate = 0;  ///< the file's own sample rate (header)
+  FileStamp stamp;    ///< what the file held when it was read
 };
 
 // Bounded so that fast workers cannot pile up matrices faster than HDF5 writes.
@@ -88,6 +90,13 @@ std::string strip_path(const std::string& message, const std::string& path) {
 Result extract(const FeatureJob& job, const audio::FeatureExtractor& extractor) {
   Result r;
   try {
+    // Before decoding: a file rewritten meanwhile then has a newer stamp than
+    // its features, and the next run recomputes them.
+    // A file that cannot be read gets its error from the decoder below.
+    try {
+      r.stamp = stamp_of_file(job.path);
+    } catch (const std::exception&) {
+    }
     r.features = extractor.of_file(job.path, &r.audio_seconds);
     r.file_rate = audio::audio_info(job.path).sample_rate;  // the header only: cheap next to decoding
     if (r.features.size(0) == 0) {
@@ -154,18 +163,28 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
     fmt::print(stderr, "features: '{}' failed its checksum in {} (a failed write or damage): recomputing\n", id,
                output);
 
-  std::vector<size_t> todo;
   std::vector<std::pair<std::string, std::string>> id_paths;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    if (!store.contains(jobs[i].id)) todo.push_back(i);
-    id_paths.emplace_back(jobs[i].id, jobs[i].path);
-  }
+  for (const auto& job : jobs) id_paths.emplace_back(job.id, job.path);
   const std::vector<std::string> moved = data::moved_sources(store, id_paths);
   // Resuming would keep the old file's features under the id: silently wrong data.
   if (!moved.empty())
     throw DataError(fmt::format("{} holds features of other audio files for {} id(s) of {}, e.g.\n  {}\nUse "
                                 "another output file or delete it.",
                                 output, moved.size(), manifest, moved.front()));
+  // Audio rewritten in place since its features were computed (same name,
+  // other bytes): stale rows, computed again like incomplete ones.
+  const std::vector<std::string> changed = data::changed_sources(store, id_paths);
+  for (size_t i = 0; i < changed.size(); ++i) {
+    if (i < 5)
+      fmt::print(stderr, "features: '{}' ({}) changed since its features were computed: recomputing\n", changed[i],
+                 store.source(changed[i]));
+    store.remove(changed[i]);
+  }
+  if (changed.size() > 5) fmt::print(stderr, "features: ... and {} more changed files: recomputing\n", changed.size() - 5);
+  const std::set<std::string> stale(changed.begin(), changed.end());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    if (!store.contains(jobs[i].id)) todo.push_back(i);
   const size_t present = jobs.size() - todo.size();
 
   const int threads = options.threads > 0 ? options.threads : at::get_num_threads();
@@ -207,8 +226,9 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
     switch (r.status) {
       case Result::Status::Ok:
         try {
-          store.write(job.id, r.features, job.path);
+          store.write(job.id, r.features, job.path, r.stamp);
           ++written;
+          report.changed += stale.count(job.id);
           audio_seconds += r.audio_seconds;
           if (r.file_rate > 0 && r.file_rate < extractor.sample_rate()) ++report.upsampled[r.file_rate];
         } catch (...) {

@@ -1,7 +1,8 @@
 #pragma once
 /// \file extract_features.h
 /// Feature extraction for every row of a manifest into an HDF5 FeatureStore,
-/// parallel over files, resumable (ids already in the store are skipped).
+/// parallel over files, resumable (ids already in the store are skipped,
+/// unless their audio file changed since: data::changed_sources).
 ///
 /// N worker threads (N = `threads`) each decode, resample and compute the
 /// fbank of the next row with LibTorch restricted to one intra-op thread (the
@@ -38,6 +39,7 @@ struct ExtractReport {
   size_t total = 0;      ///< manifest rows
   size_t extracted = 0;  ///< written by this call
   size_t present = 0;    ///< already in the store (resumed)
+  size_t changed = 0;    ///< of `extracted`: stored before, but their audio file changed since (data::changed_sources)
   std::vector<std::string> skipped;  ///< "id (path): reason" — shorter than one frame
   std::vector<std::string> failed;   ///< "id (path): reason" — unreadable audio etc.
   /// Files written by this call whose own rate was below the extractor's:

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -35,6 +36,10 @@ constexpr const char* kFormat = "crnn-features-1";
 constexpr const char* kComplete = "complete";
 constexpr const char* kSource = "source";  // the audio file a matrix was computed from
 constexpr const char* kCrc = "crc32";      // CRC-32 of the matrix's float32 bytes (little-endian)
+// The source file's FileStamp when the matrix was computed from it.
+constexpr const char* kSourceBytes = "source_bytes";
+constexpr const char* kSourceMtime = "source_mtime_ns";
+constexpr const char* kSourceCrc = "source_crc32";
 
 // HDF5 prints its error stack to stderr by default; we report errors
 // ourselves. With the thread-safe library the setting is per thread.
@@ -514,7 +519,8 @@ bool FeatureStore::contains(const std::string& id) const {
   return is_complete(group_, escape_id(id));
 }
 
-void FeatureStore::write(const std::string& id, const torch::Tensor& features, const std::string& source) {
+void FeatureStore::write(const std::string& id, const torch::Tensor& features, const std::string& source,
+                         const FileStamp& stamp) {
   silence_hdf5();
   TORCH_CHECK(!id.empty(), "FeatureStore::write: empty id (", path_, ")");
   TORCH_CHECK(features.dim() == 2, "FeatureStore::write: expected frames x features, got shape ",
@@ -546,6 +552,11 @@ void FeatureStore::write(const std::string& id, const torch::Tensor& features, c
   // checksum catches a marked row whose data did not all reach the disk.
   try {
     if (!source.empty()) write_string_attr(dset, kSource, {source}, true);
+    if (stamp.known()) {
+      write_scalar_attr<int64_t>(dset, kSourceBytes, H5T_NATIVE_INT64, stamp.bytes);
+      write_scalar_attr<int64_t>(dset, kSourceMtime, H5T_NATIVE_INT64, stamp.mtime_ns);
+      write_scalar_attr<uint32_t>(dset, kSourceCrc, H5T_NATIVE_UINT32, stamp.crc32);
+    }
     write_scalar_attr<uint32_t>(dset, kCrc, H5T_NATIVE_UINT32, crc);
     write_scalar_attr<uint8_t>(dset, kComplete, H5T_NATIVE_UINT8, 1);
   } catch (const std::exception& e) {
@@ -567,6 +578,37 @@ std::string FeatureStore::source(const std::string& id) const {
   } catch (const std::exception& e) {
     throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
   }
+}
+
+FileStamp FeatureStore::source_stamp(const std::string& id) const {
+  silence_hdf5();
+  const std::string name = escape_id(id);
+  if (!is_complete(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  Handle dset(H5Dopen2(group_, name.c_str(), H5P_DEFAULT), H5Dclose);
+  FileStamp stamp;
+  if (!dset.ok() || H5Aexists(dset, kSourceBytes) <= 0) return stamp;
+  try {
+    stamp.bytes = read_scalar_attr<int64_t>(dset, kSourceBytes, H5T_NATIVE_INT64);
+    stamp.mtime_ns = read_scalar_attr<int64_t>(dset, kSourceMtime, H5T_NATIVE_INT64);
+    stamp.crc32 = read_scalar_attr<uint32_t>(dset, kSourceCrc, H5T_NATIVE_UINT32);
+  } catch (const std::exception& e) {
+    throw FeatureStoreError(path_, fmt::format("'{}': {}", id, e.what()));
+  }
+  if (stamp.bytes < 0)
+    throw FeatureStoreError(path_, fmt::format("'{}': attribute {} = {} is not a file size", id, kSourceBytes,
+                                               stamp.bytes));
+  return stamp;
+}
+
+void FeatureStore::remove(const std::string& id) {
+  silence_hdf5();
+  if (!writable_) throw FeatureStoreError(path_, "opened read-only; cannot remove '" + id + "'");
+  const std::string name = escape_id(id);
+  if (!link_exists(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  if (H5Ldelete(group_, name.c_str(), H5P_DEFAULT) < 0)
+    throw FeatureStoreError(path_, "cannot delete the features of '" + id + "'");
+  names_.erase(std::remove(names_.begin(), names_.end(), name), names_.end());
+  flush();
 }
 
 torch::Tensor FeatureStore::read(const std::string& id) const {
@@ -685,6 +727,14 @@ void FeatureStore::flush() {
   silence_hdf5();
   if (writable_ && H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0)
     throw FeatureStoreError(path_, "flush failed (disk full?)");
+}
+
+std::vector<std::string> changed_sources(const FeatureStore& store,
+                                         const std::vector<std::pair<std::string, std::string>>& id_paths) {
+  std::vector<std::string> changed;
+  for (const auto& [id, path] : id_paths)
+    if (store.contains(id) && !unchanged_since(store.source_stamp(id), path)) changed.push_back(id);
+  return changed;
 }
 
 std::vector<std::string> moved_sources(const FeatureStore& store,

@@ -7,8 +7,10 @@
 ///                         frame_shift_ms (double), feature_names (string array),
 ///                         extractor (string: every extractor option, see audio::describe)
 ///   /features/<id>        float32 dataset, frames x features, one per utterance;
-///                         attributes source (the audio file), crc32 (CRC-32 of
-///                         the float32 bytes) and, after the data, complete = 1
+///                         attributes source (the audio file), source_bytes,
+///                         source_mtime_ns and source_crc32 (its FileStamp),
+///                         crc32 (CRC-32 of the float32 bytes) and, after the
+///                         data, complete = 1
 /// Ids are stored with '%' and '/' percent-escaped ("a/b" -> "a%2Fb"), since
 /// '/' separates HDF5 path components; ids() returns the original ids, in
 /// the order they were written.
@@ -45,6 +47,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "crnn/util/file_stamp.h"
 
 namespace crnn::data {
 
@@ -101,11 +105,18 @@ class FeatureStore {
   bool contains(const std::string& id) const;
   /// Stores `features` (2-D, any floating dtype; saved as float32) under `id`
   /// and flushes the file. Throws if `id` is already stored or the store is
-  /// read-only. A non-empty `source` (the audio path) is kept with the matrix.
-  void write(const std::string& id, const torch::Tensor& features, const std::string& source = "");
+  /// read-only. A non-empty `source` (the audio path) is kept with the matrix,
+  /// and a known `stamp` (what that file held when the features were computed).
+  void write(const std::string& id, const torch::Tensor& features, const std::string& source = "",
+             const FileStamp& stamp = {});
   /// The source recorded by write() for `id`; empty if none was (or for files
   /// written before sources were recorded).
   std::string source(const std::string& id) const;
+  /// The stamp recorded by write() for `id`; unknown (bytes = -1) if none was.
+  FileStamp source_stamp(const std::string& id) const;
+  /// Deletes the matrix stored under `id` (to compute it again) and flushes.
+  /// Throws if it is absent or the store is read-only.
+  void remove(const std::string& id);
   /// The frames x features float32 matrix stored under `id`. Throws
   /// FeatureStoreError if it is absent, declares more than kMaxStoredFrames
   /// frames, kMaxStoredWidth features or kMaxStoredValues values, or holds NaN
@@ -151,6 +162,14 @@ class FeatureStore {
 /// `eval` refuse such a store: it would give one file's features to another.
 std::vector<std::string> moved_sources(const FeatureStore& store,
                                        const std::vector<std::pair<std::string, std::string>>& id_paths);
+
+/// Stored ids whose audio file, named by `id_paths`, now holds other bytes
+/// than when their features were computed (util/file_stamp.h: size, time and
+/// content): re-recorded or edited in place under the same name. Rows without
+/// a stamp and files that cannot be inspected are skipped. `features`
+/// recomputes these rows; `train` and `eval` refuse a store holding any.
+std::vector<std::string> changed_sources(const FeatureStore& store,
+                                         const std::vector<std::pair<std::string, std::string>>& id_paths);
 
 /// '%' -> "%25", '/' -> "%2F", "." -> "%2E": an id as an HDF5 link name.
 std::string escape_id(const std::string& id);

@@ -157,6 +157,14 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
                                       "id(s), e.g.\n  {}\nRun `crnn features {} -o NEW.h5{}` and use that file.",
                                       features_path, manifest_path, moved.size(), moved.front(), manifest_path,
                                       data::command_options(store.extractor())));
+  // Audio rewritten in place since: the stored rows describe its old content.
+  const auto changed = data::changed_sources(store, id_paths);
+  if (!changed.empty())
+    throw data::DataError(fmt::format("{}: the features of {} utterance(s) were computed from an earlier version of "
+                                      "their audio file (it changed since: size or content), e.g. '{}' ({}); run "
+                                      "`crnn features {} -o {}{}` to recompute them",
+                                      features_path, changed.size(), changed.front(), store.source(changed.front()),
+                                      manifest_path, features_path, data::command_options(store.extractor())));
 }
 
 void check_features_match(const std::string& features_extractor, const std::string& model_extractor,

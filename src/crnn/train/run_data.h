@@ -48,7 +48,8 @@ RunData load_run_data(const DataConfig& config, std::ostream& log);
 /// Throws data::DataError naming both files if any row of `manifest` has no
 /// features in `store` (how many, the first few ids, and how to fix it), or if
 /// the store's rows were computed from other audio files than the manifest
-/// names (data::moved_sources).
+/// names (data::moved_sources) or from an earlier version of them
+/// (data::changed_sources).
 void check_features_cover(const data::FeatureStore& store, const data::Manifest& manifest,
                           const std::string& features_path, const std::string& manifest_path);
 
