@@ -41,6 +41,19 @@ def test_fbank_equals_the_kaldi_reference():
 def test_fbank_bad_input():
     with pytest.raises(RuntimeError, match="expected a 1-D"):
         crnn.features.fbank(torch.zeros(2, 100), 16000)
+    # 16-bit PCM, as an integer tensor or as floats that were never scaled:
+    # features of it would all be shifted by 2 ln 32768, with no error.
+    pcm = (vowel(200.0, 16000) * 32767).round()
+    with pytest.raises(RuntimeError, match="got Short \\(integer PCM: divide by 32768"):
+        crnn.features.fbank(pcm.to(torch.int16), 16000)
+    with pytest.raises(RuntimeError, match="samples reach \\|x\\| = 9830, but they must be in \\[-1, 1\\)"):
+        crnn.features.fbank(pcm, 16000)
+    assert crnn.features.fbank(pcm / 32768, 16000).shape == (98, 26)
+    # One NaN sample would make NaN features (78 values) without complaint.
+    x = vowel(200.0, 16000)
+    x[1234] = float("nan")
+    with pytest.raises(RuntimeError, match="1 NaN or infinite sample\\(s\\), the first at sample 1234"):
+        crnn.features.fbank(x, 16000)
     with pytest.raises(RuntimeError, match="sample_rate must be in"):
         crnn.features.fbank(torch.zeros(1000), 0)
 
@@ -82,9 +95,9 @@ def test_egemaps_short_silent_and_bad_input():
         crnn.features.egemaps(torch.zeros(2, 1000), 16000)
     with pytest.raises(RuntimeError, match="sample_rate must be in"):
         crnn.features.egemaps(torch.zeros(1000), 100)
-    with pytest.raises(RuntimeError, match="samples in \\[-1, 1\\]"):
+    with pytest.raises(RuntimeError, match="must be in \\[-1, 1\\)"):
         crnn.features.egemaps(torch.full((2000,), 1e7), 16000)
-    with pytest.raises(RuntimeError, match="NaN or infinite samples"):
+    with pytest.raises(RuntimeError, match="2000 NaN or infinite sample"):
         crnn.features.egemaps(torch.full((2000,), float("nan")), 16000)
     with pytest.raises(ValueError, match="whole number of Hz, got 8000.5"):
         crnn.features.egemaps(torch.zeros(2000), 8000.5)

@@ -91,6 +91,23 @@ def test_load_gives_a_module_with_the_model_files_description(trained):
     torch.testing.assert_close(log_p.exp().sum(), torch.tensor(1.0))
 
 
+def test_model_features_of_a_waveform_refuse_unscaled_pcm_and_nan(trained):
+    model = crnn.load(trained / "run")
+    with wave.open(str(trained / "s5_1.wav")) as w:
+        rate = w.getframerate()
+        pcm = torch.frombuffer(bytearray(w.readframes(w.getnframes())), dtype=torch.int16)
+    # The same features as from the file, for samples scaled to [-1, 1).
+    torch.testing.assert_close(model.features(pcm.float() / 32768, rate), model.features(trained / "s5_1.wav"))
+    with pytest.raises(RuntimeError, match="must be floating point with samples in \\[-1, 1\\), got Short"):
+        model.features(pcm, rate)
+    with pytest.raises(RuntimeError, match="but they must be in \\[-1, 1\\)"):
+        model.features(pcm.float(), rate)
+    x = pcm.float() / 32768
+    x[100] = float("inf")
+    with pytest.raises(RuntimeError, match="1 NaN or infinite sample\\(s\\), the first at sample 100"):
+        model.features(x, rate)
+
+
 def test_python_probabilities_equal_crnn_predict(trained):
     files = [trained / f"s5_{i}.wav" for i in range(6)]
     out = run("predict", trained / "run", *files)

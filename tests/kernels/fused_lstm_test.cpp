@@ -154,6 +154,48 @@ TEST(FusedPeepholeLSTM, MatchesComposedRaggedUniAndBidirectional) {
       }
 }
 
+// A NaN in a real (not padding) frame reaches exactly the outputs it reaches
+// on the composed path, as in plain LibTorch: it must not come out as a
+// finite, confident-looking number (the fused clamp once turned NaN into ±87).
+TEST(FusedPeepholeLSTM, NaNInAFrameReachesTheSameOutputsAsComposed) {
+  for (bool bidirectional : {false, true})
+    for (int64_t batch : {4, 300}) {
+      const std::string label = std::string(bidirectional ? "blstm" : "lstm") + " batch " + std::to_string(batch);
+      auto opts = PeepholeLSTMOptions(5, 7).bidirectional(bidirectional);
+      torch::manual_seed(8);
+      PeepholeLSTM composed(PeepholeLSTMOptions(opts).impl(Implementation::composed));
+      torch::manual_seed(8);
+      PeepholeLSTM fused(PeepholeLSTMOptions(opts).impl(Implementation::fused));
+      torch::NoGradGuard no_grad;
+      auto x = torch::randn({batch, 11, 5});
+      auto lengths = torch::full({batch}, 11, torch::kLong);
+      x[0][3][2] = NAN;
+      x[batch - 1][10][0] = INFINITY;
+      const auto nan_c = torch::isnan(composed->forward_states(x, lengths).hidden);
+      const auto nan_f = torch::isnan(fused->forward_states(x, lengths).hidden);
+      EXPECT_GT(nan_c.sum().item<int64_t>(), 0) << label;
+      EXPECT_TRUE(torch::equal(nan_f, nan_c)) << label << ": " << nan_f.sum().item<int64_t>() << " NaN fused, "
+                                              << nan_c.sum().item<int64_t>() << " composed";
+    }
+  for (const auto& c : crnn::testing::all_combos()) {
+    auto opts = ConvRecurrentOptions(6, 4).kind(c.kind).source(c.source).combine(c.combine).reduce(c.reduce)
+                    .extended(c.extended).window(3).shift(2).pool(2).pool_shift(1);
+    torch::manual_seed(3);
+    ConvRecurrent composed(ConvRecurrentOptions(opts).impl(Implementation::composed));
+    torch::manual_seed(3);
+    ConvRecurrent fused(ConvRecurrentOptions(opts).impl(Implementation::fused));
+    torch::NoGradGuard no_grad;
+    auto x = torch::randn({2, 30, 6});
+    x[0][7][3] = NAN;
+    const auto lengths = torch::tensor({30, 30}, torch::kLong);
+    const auto nan_c = torch::isnan(composed(PaddedSequence{x, lengths}).data);
+    const auto nan_f = torch::isnan(fused(PaddedSequence{x, lengths}).data);
+    EXPECT_GT(nan_c.sum().item<int64_t>(), 0) << combo_name({c, 0});
+    EXPECT_TRUE(torch::equal(nan_f, nan_c)) << combo_name({c, 0}) << ": " << nan_f.sum().item<int64_t>()
+                                            << " NaN fused, " << nan_c.sum().item<int64_t>() << " composed";
+  }
+}
+
 // Saturated gates and a cell state that grows far past ±43 (long sequences,
 // large inputs) must stay finite: tanh(c) of such a c is ±1, not NaN.
 TEST(FusedPeepholeLSTM, SaturatedGatesAndLargeCellStatesStayFinite) {

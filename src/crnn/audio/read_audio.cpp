@@ -1,6 +1,7 @@
 #include "crnn/audio/read_audio.h"
 
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <sndfile.h>
 #include <soxr.h>
 
@@ -181,6 +182,29 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
     }
   }
   return resample(mono, info.samplerate, target_rate);
+}
+
+std::string waveform_problem(const torch::Tensor& waveform) {
+  if (!waveform.defined()) return "no waveform (an undefined tensor)";
+  if (!waveform.device().is_cpu())
+    return fmt::format("the waveform is on {}; this crnn build runs on the CPU only", waveform.device().str());
+  if (waveform.dim() != 1)
+    return fmt::format("expected a 1-D (mono) waveform, got shape [{}]", fmt::join(waveform.sizes(), ", "));
+  if (!at::isFloatingType(waveform.scalar_type()))
+    return fmt::format("the waveform must be floating point with samples in [-1, 1), got {} (integer PCM: divide "
+                       "by 32768 for 16-bit)",
+                       c10::toString(waveform.scalar_type()));
+  if (waveform.numel() == 0) return "";
+  const auto finite = torch::isfinite(waveform);
+  if (!finite.all().item<bool>())
+    return fmt::format("the waveform holds {} NaN or infinite sample(s), the first at sample {}",
+                       (~finite).sum().item<int64_t>(), torch::nonzero(~finite)[0][0].item<int64_t>());
+  const double peak = waveform.abs().max().item<double>();
+  if (peak > kMaxWaveformPeak)
+    return fmt::format("samples reach |x| = {:g}, but they must be in [-1, 1): integer PCM passed as floats? "
+                       "(divide 16-bit samples by 32768)",
+                       peak);
+  return "";
 }
 
 torch::Tensor resample(const torch::Tensor& waveform, int from_rate, int to_rate) {

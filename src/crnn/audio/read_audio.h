@@ -65,6 +65,19 @@ torch::Tensor read_audio(const std::string& path, int target_rate = 16000);
 inline constexpr int kMinFileSampleRate = 4000;
 inline constexpr int kMaxFileSampleRate = 768000;
 
+/// Largest |sample| an in-memory waveform may reach: samples are floats in
+/// [-1, 1) (what read_audio returns). Above this (+18 dBFS) the samples are
+/// integer PCM passed without scaling, which would silently shift every log
+/// mel energy by 2 ln 32768 and distort the eGeMAPS descriptors.
+inline constexpr double kMaxWaveformPeak = 8.0;
+
+/// Why an in-memory waveform (Python's crnn.features.*, Model.features,
+/// infer::Classifier::features_of_waveform) cannot be turned into features,
+/// or "" if it can: not on the CPU, not 1-D, not floating point (int16 PCM),
+/// NaN or infinite samples, or a peak above kMaxWaveformPeak — each with what
+/// to do about it.
+std::string waveform_problem(const torch::Tensor& waveform);
+
 /// Resamples a 1-D float32 waveform from `from_rate` to `to_rate` with libsoxr
 /// (SOXR_HQ). Returns the input unchanged when the rates are equal.
 ///

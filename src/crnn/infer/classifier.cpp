@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <atomic>
@@ -75,7 +76,8 @@ Classifier::Classifier(const std::string& model_or_run_dir) : path_(model_or_run
 torch::Tensor Classifier::features_of_file(const std::string& path) const { return extractor_.of_file(path); }
 
 torch::Tensor Classifier::features_of_waveform(const torch::Tensor& samples, int64_t sample_rate) const {
-  TORCH_CHECK(samples.dim() == 1, "features_of_waveform: expected a 1-D (mono) waveform, got ", samples.sizes());
+  const std::string problem = audio::waveform_problem(samples);
+  TORCH_CHECK(problem.empty(), "features_of_waveform: ", problem);
   auto wave = samples.to(torch::kFloat).contiguous();
   const int64_t rate = extractor_.sample_rate();
   if (sample_rate != rate) wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(rate));
@@ -104,6 +106,8 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
     for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
       const size_t i = todo[k];
       try {
+        if (inputs[i].path.empty())
+          throw std::invalid_argument(fmt::format("{}: no features and no audio path given", inputs[i].id));
         double seconds = 0;
         inputs[i].features = c.extractor().of_file(inputs[i].path, &seconds);
         out[i].audio_seconds = seconds;
@@ -141,13 +145,20 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!out[i].error.empty()) continue;
     const auto& x = inputs[i].features;
-    if (x.dim() != 2 || x.size(0) == 0) {
+    if (x.defined() && x.dim() != 2) {
+      out[i].error = fmt::format("{}: features must be frames × features (2-D), got shape [{}]",
+                                 inputs[i].id, fmt::join(x.sizes(), ", "));
+    } else if (x.dim() != 2 || x.size(0) == 0) {
       // Audio read here: the reason `crnn features` gives; stored features: none to give.
       out[i].error = out[i].audio_seconds > 0.0
                          ? inputs[i].path + ": " + extractor().too_short_reason(out[i].audio_seconds)
                          : (inputs[i].path.empty() ? inputs[i].id : inputs[i].path) + ": no feature frames";
     } else if (x.size(1) != k) {
       out[i].error = fmt::format("{}: {} features per frame, the model expects {}", inputs[i].id, x.size(1), k);
+    } else if (const auto bad = torch::nonzero(~torch::isfinite(x)); bad.size(0) > 0) {
+      // Normalized and scored, they would give an ordinary-looking label.
+      out[i].error = fmt::format("{}: features hold {} NaN or infinite value(s), the first at frame {}, feature {}",
+                                 inputs[i].id, bad.size(0), bad[0][0].item<int64_t>(), bad[0][1].item<int64_t>());
     } else {
       out[i].frames = x.size(0);
       ok.push_back(i);

@@ -279,7 +279,10 @@ CRNN_VECTOR_CLONES void rnn_backward_f(int64_t n0, int64_t n1, int64_t m, const 
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 CRNN_AVX512 inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(80.0f));
+  // The bound first: max/min return their second operand when one is NaN, so
+  // a NaN x stays NaN (with x first it became −87, and a NaN frame gave
+  // sigmoid = tanh = 1: finite, ordinary-looking outputs).
+  x = _mm512_min_ps(_mm512_set1_ps(80.0f), _mm512_max_ps(_mm512_set1_ps(-87.0f), x));
   const __m512 fn = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(fn, _mm512_set1_ps(0.693359375f), x);
@@ -718,7 +721,9 @@ class RecurrentScan : public torch::autograd::Function<RecurrentScan> {
         const int64_t cnt = rows * m;
         if (red == Reduce::max) {
           for (int64_t i = 0; i < cnt; ++i) {
-            if (t == 0 || st[i] > o[i]) {
+            // As torch's max: the first NaN wins and stays (a NaN state
+            // must not be passed over as if it were small).
+            if (t == 0 || st[i] > o[i] || (st[i] != st[i] && o[i] == o[i])) {
               o[i] = st[i];
               a[i] = static_cast<int32_t>(t);
             }

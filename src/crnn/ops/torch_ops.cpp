@@ -251,11 +251,8 @@ std::tuple<std::string, std::vector<std::string>, std::vector<Tensor>> load_mode
 /// What every feature operator requires of its waveform; `op` names the
 /// operator in the messages ("crnn.features.fbank").
 void check_waveform(const char* op, const Tensor& waveform) {
-  TORCH_CHECK(waveform.device().is_cpu(), op, ": the waveform is on ", waveform.device(),
-              "; this crnn build runs on the CPU only");
-  TORCH_CHECK(waveform.dim() == 1, op, ": expected a 1-D (mono) waveform, got shape ", waveform.sizes());
-  TORCH_CHECK(at::isFloatingType(waveform.scalar_type()), op,
-              ": the waveform must be floating point (samples in [-1, 1)), got ", waveform.scalar_type());
+  const std::string problem = audio::waveform_problem(waveform);
+  TORCH_CHECK(problem.empty(), op, ": ", problem);
 }
 
 Tensor fbank(const Tensor& waveform, int64_t sample_rate, int64_t num_bins) {

@@ -1,0 +1,82 @@
+// infer::Classifier on inputs a user can get wrong: features that are not a
+// matrix, hold NaN, or are missing with no audio path; waveforms that are
+// integer PCM, unscaled, or hold NaN. Each gets an error naming the input,
+// never an ordinary-looking label.
+#include "crnn/infer/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include "crnn/audio/fbank.h"
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/config.h"
+#include "support/test_support.h"
+#include "train/tiny_corpus.h"
+
+using namespace crnn;
+
+namespace {
+
+/// An untrained tiny model (4 features per frame) whose bundle says 4-bin fbank.
+std::string save_tiny_model(const test::TempDir& dir) {
+  auto c = test::make_tiny_corpus(dir, 3, 1);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c));
+  torch::manual_seed(1);
+  nn::SequenceClassifier model(cfg.model_options(2, 4));
+  train::ModelBundle b;
+  b.config_toml = cfg.to_toml();
+  b.task = "trend";
+  b.labels = {"down", "up"};
+  b.input_size = 4;
+  b.feature_extractor = audio::FeatureExtractor::fbank(audio::FbankOptions().num_bins(4)).describe();
+  const std::string path = dir.file("best.pt");
+  train::save_checkpoint(path, model, nullptr, b, nullptr);
+  return path;
+}
+
+}  // namespace
+
+TEST(Classifier, BadFeaturesGiveAnErrorNamingTheInputNotALabel) {
+  test::TempDir dir;
+  infer::Classifier c(save_tiny_model(dir));
+  auto good = torch::randn({30, 4});
+  auto nan = good.clone();
+  nan[7][2] = NAN;
+  std::vector<infer::Input> in(4);
+  in[0].id = "good", in[0].features = good;
+  in[1].id = "nan", in[1].features = nan;
+  in[2].id = "batched", in[2].features = good.unsqueeze(0);
+  in[3].id = "nothing";
+  const auto out = c.predict(in);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].error, "");
+  EXPECT_FALSE(out[0].label.empty());
+  EXPECT_EQ(out[1].error, "nan: features hold 1 NaN or infinite value(s), the first at frame 7, feature 2");
+  EXPECT_EQ(out[2].error, "batched: features must be frames × features (2-D), got shape [1, 30, 4]");
+  EXPECT_EQ(out[3].error, "nothing: no features and no audio path given");
+  for (size_t i = 1; i < 4; ++i) EXPECT_TRUE(out[i].label.empty()) << i;
+}
+
+TEST(Classifier, WaveformsMustBeFloatSamplesInPlusMinusOne) {
+  test::TempDir dir;
+  infer::Classifier c(save_tiny_model(dir));
+  const auto wave = torch::tensor(test::sine(300, 16000, 0.5));
+  const auto expected = audio::compute_fbank(wave, audio::FbankOptions().num_bins(4));
+  EXPECT_TRUE(torch::allclose(c.features_of_waveform(wave, 16000), expected));
+  const auto pcm = (wave * 32767).round();
+  auto message = [&](const torch::Tensor& x) {
+    try {
+      c.features_of_waveform(x, 16000);
+    } catch (const c10::Error& e) {
+      return std::string(e.what_without_backtrace());
+    }
+    return std::string("no error");
+  };
+  EXPECT_TRUE(test::contains(message(pcm.to(torch::kShort)), "must be floating point with samples in [-1, 1), got "
+                                                              "Short (integer PCM: divide by 32768 for 16-bit)"))
+      << message(pcm.to(torch::kShort));
+  EXPECT_TRUE(test::contains(message(pcm), "samples reach |x| = 1638")) << message(pcm);
+  auto x = wave.clone();
+  x[10] = NAN;
+  EXPECT_TRUE(test::contains(message(x), "1 NaN or infinite sample(s), the first at sample 10")) << message(x);
+  EXPECT_TRUE(test::contains(message(wave.unsqueeze(0)), "expected a 1-D (mono) waveform, got shape [1, 8000]"));
+}
