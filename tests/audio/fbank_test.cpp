@@ -165,3 +165,39 @@ TEST(Fbank, DescriptionRoundTripsAndRejectsUnusableOptions) {
             std::string::npos);
   EXPECT_EQ(error_of(describe(FbankOptions().preemphasis(0.0))), "(accepted)");
 }
+
+// Too many mel bins for the FFT: a triangle that holds no FFT bin would be a
+// constant log-floor column. Refused, as Kaldi refuses it; which counts are
+// refused follows from a direct count of FFT bins inside each triangle
+// (16 kHz, 512-point FFT, 20 Hz to Nyquist).
+TEST(Fbank, BinCountsWhoseTrianglesHoldNoFftBinAreRefused) {
+  auto mel = [](double hz) { return 1127.0 * std::log(1.0 + hz / 700.0); };
+  const auto wave = torch::tensor(crnn::test::sine(440, 16000, 0.5));
+  for (int64_t n : {26, 40, 64, 80, 100, 128, 200, 256}) {
+    const double lo = mel(20.0), delta = (mel(8000.0) - lo) / static_cast<double>(n + 1);
+    int64_t empty = 0;
+    for (int64_t b = 0; b < n; ++b) {
+      const double left = lo + b * delta, right = lo + (b + 2) * delta;
+      bool any = false;
+      for (int j = 0; j < 256 && !any; ++j) any = mel(j * 31.25) > left && mel(j * 31.25) < right;
+      empty += !any;
+    }
+    const auto o = FbankOptions().num_bins(n);
+    if (empty == 0) {
+      const auto f = compute_fbank(wave, o);
+      EXPECT_EQ(f.size(1), n);
+    } else {
+      try {
+        compute_fbank(wave, o);
+        ADD_FAILURE() << n << " bins: no error, " << empty << " empty";
+      } catch (const c10::Error& e) {
+        EXPECT_TRUE(crnn::test::contains(e.what_without_backtrace(),
+                                         "num_bins = " + std::to_string(n) + " is too many for a 512-point FFT at 16000 Hz: " +
+                                             std::to_string(empty) + " mel bin(s)"))
+            << e.what_without_backtrace();
+      }
+    }
+    if (n == 80) EXPECT_EQ(empty, 0);  // the common 80-bin setting stays usable
+    if (n == 256) EXPECT_GT(empty, 0);
+  }
+}

@@ -206,6 +206,18 @@ TEST(FeaturesCli, RecomputesRowsWhoseAudioChangedSinceAndKeepsCopies) {
   EXPECT_TRUE(torch::allclose(after, expected, 1e-5, 1e-5));
 }
 
+// More mel bins than the FFT can fill: refused before any file is read, with
+// no output file left behind.
+TEST(FeaturesCli, TooManyMelBinsIsAUsageError) {
+  Corpus c;
+  CliRun r = run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --num-bins 256");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("crnn features: --num-bins 256: num_bins = 256 is too many for a 512-point FFT at 16000 Hz"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists(c.h5));
+}
+
 TEST(FeaturesCli, BadManifest) {
   crnn::test::TempDir dir;
   const std::string m = dir.file("m.csv");

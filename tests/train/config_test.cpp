@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 
 #include "crnn/train/config.h"
@@ -193,4 +194,33 @@ TEST(Config, DumpsShowShortestFloatsThatReadBackExactly) {
   // Strings are left alone, digits and all.
   auto paths = RunConfig::parse("[data]\nmanifest = 'corpus 0.50.csv'\n");
   EXPECT_NE(paths.to_toml().find("manifest = 'corpus 0.50.csv'"), std::string::npos);
+}
+
+// A config whose fields were set in code gets parse()'s checks from
+// validate(), naming the key: train_run calls it before writing anything
+// (an invalid value used to surface only after training, reading best.pt back).
+TEST(Config, ValidateChecksFieldsSetInCode) {
+  auto error_in = [](const std::function<void(RunConfig&)>& edit) {
+    RunConfig c = RunConfig::for_preset("emotion-clstm");
+    edit(c);
+    try {
+      c.validate("app");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_in([](RunConfig&) {}), "");
+  EXPECT_NE(error_in([](RunConfig& c) { c.data.normalization = "Speaker"; }).find("app: data.normalization"),
+            std::string::npos);
+  EXPECT_NE(error_in([](RunConfig& c) { c.train.selection_metric = "accuracy"; }).find("train.selection_metric"),
+            std::string::npos);
+  EXPECT_NE(error_in([](RunConfig& c) { c.train.batch_size = 0; }).find("train.batch_size"), std::string::npos);
+  EXPECT_NE(error_in([](RunConfig& c) { c.train.max_epochs = 0; }).find("train.max_epochs"), std::string::npos);
+  EXPECT_NE(error_in([](RunConfig& c) { c.train.patience = -1; }).find("train.patience"), std::string::npos);
+  EXPECT_NE(error_in([](RunConfig& c) { c.train.beta1 = 1.5; }).find("train.betas: each beta must be in [0, 1)"),
+            std::string::npos);
+  // The paper's decay rates taken for betas (the C++ probe's 0.1 / 0.001).
+  EXPECT_NE(error_in([](RunConfig& c) { c.train.beta1 = 0.1, c.train.beta2 = 0.001; }).find("train.betas"),
+            std::string::npos);
 }

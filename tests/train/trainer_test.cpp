@@ -575,3 +575,20 @@ TEST(Trainer, DiskFullWhileCheckpointingIsAnErrorAndResumeGivesTheSameResult) {
   EXPECT_EQ(deterministic_columns(dir.path() / "full" / "metrics.csv"),
             deterministic_columns(dir.path() / "cut" / "metrics.csv"));
 }
+
+// A config built in code with an invalid value is refused before anything is
+// trained or written, naming the key.
+TEST(Trainer, InvalidConfigSetInCodeIsRefusedBeforeTraining) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c));
+  cfg.data.normalization = "Speaker";
+  std::ostringstream log;
+  try {
+    train::train_run(cfg, dir.file("run"), {}, log);
+    ADD_FAILURE() << "no error";
+  } catch (const train::ConfigError& e) {
+    EXPECT_TRUE(test::contains(e.what(), "data.normalization")) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run")));
+}

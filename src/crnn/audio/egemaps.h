@@ -21,6 +21,7 @@
 /// -201; the smoothing of those ("sma3nz") averages non-zero values only.
 ///
 /// \code
+///   // with #include "crnn/audio/read_audio.h"
 ///   auto wave = crnn::audio::read_audio("utt.flac", 16000);
 ///   auto lld = crnn::audio::compute_egemaps(wave);                   // (T+1) x 25, smoothed
 ///   auto raw = crnn::audio::compute_egemaps(wave, crnn::audio::EgemapsOptions().smooth(false));

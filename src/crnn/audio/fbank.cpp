@@ -219,6 +219,13 @@ torch::Tensor mel_banks(const FbankOptions& o) {
   auto up = (mel - left) / (center - left);
   auto down = (right - mel) / (right - center);
   auto banks = torch::clamp_min(torch::min(up, down), 0.0);
+  // A triangle narrower than one FFT bin gets no weight at all: its column
+  // would be the log floor in every frame. Kaldi refuses such settings too
+  // ("You may have set --num-mel-bins too large").
+  const auto empty = torch::nonzero(banks.sum(1) <= 0.0);
+  TORCH_CHECK(empty.size(0) == 0, "num_bins = ", o.num_bins(), " is too many for a ", padded, "-point FFT at ",
+              o.sample_rate(), " Hz: ", empty.size(0), " mel bin(s), the first bin ", empty[0][0].item<int64_t>(),
+              ", cover no FFT bin and would be constant; use fewer bins (or a longer frame)");
   // The Nyquist bin of the rfft gets weight 0 (Kaldi's triangles cover
   // [0, padded/2) only).
   return torch::constant_pad_nd(banks, {0, 1}, 0.0).contiguous();

@@ -8,6 +8,7 @@
 /// for all frames at once with tensor ops and one batched real FFT.
 ///
 /// \code
+///   // with #include "crnn/audio/read_audio.h"
 ///   auto wave = crnn::audio::read_audio("utt.flac");                  // [-1, 1), 16 kHz
 ///   auto feats = crnn::audio::compute_fbank(wave);                     // frames x 26
 ///   auto f40 = crnn::audio::compute_fbank(

@@ -11,6 +11,7 @@ FeatureExtractor FeatureExtractor::fbank(const FbankOptions& options) {
   FeatureExtractor f;
   f.kind_ = Kind::Fbank;
   f.fbank_ = options;
+  (void)mel_banks(options);  // settings whose filterbank is unusable fail here, before any file
   return f;
 }
 

@@ -16,6 +16,7 @@
 ///   // idx = {0, 1, 2, 3, 3, 3}: the originals in order, then the copies
 /// \endcode
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -263,6 +263,11 @@ std::string RunConfig::to_toml() const {
       toml_text(*this, [this](const ConfigKey& k) { return k.dump_default || !k.at_default(*this); }));
 }
 
+void RunConfig::validate(const std::string& source) const {
+  // One validation place: the fields as TOML, through the same key checks as a file.
+  (void)parse(to_toml(), {}, source);
+}
+
 std::string RunConfig::identity_toml() const {
   return toml_text(*this, [this](const ConfigKey& k) { return !k.at_legacy || !k.at_legacy(*this); });
 }

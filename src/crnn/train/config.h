@@ -14,7 +14,7 @@
 ///   auto cfg = crnn::train::RunConfig::from_file("configs/ravdess-emotion8-clstm.toml",
 ///                                               {"train.max_epochs=5"});
 ///   std::cout << cfg.to_toml();
-///   auto model_opts = cfg.model_options(/*num_classes=*/8);
+///   auto model_opts = cfg.model_options(/*num_classes=*/8, /*input_size=*/26);
 /// \endcode
 
 #include <stdexcept>
@@ -102,6 +102,12 @@ struct RunConfig {
 
   /// The fully resolved config as TOML (explicit layers, every key).
   std::string to_toml() const;
+
+  /// Throws ConfigError naming the key if a value is invalid — the checks
+  /// parse() applies, for a config whose fields were set in code
+  /// (train_run calls it before anything is written). `source` names the
+  /// config in the message.
+  void validate(const std::string& source = "<config set in code>") const;
 
   /// The canonical text an experiment cell's identity hashes: like to_toml(),
   /// but keys added after the first cells were named (config_keys.h,

@@ -246,8 +246,8 @@ std::vector<ConfigKey> make_config_keys() {
     keys.push_back(added_later(
         scalar("data", "batches_per_bucket", field,
                "training batches per length bucket (docs/batching.md): 1 = neighbouring lengths per batch, batch "
-               "order shuffled over the epoch; 8 = eight batches of a bucket in a row (the order before 0.2); 0 = "
-               "no length bucketing",
+               "order shuffled over the epoch; 8 = eight batches of a bucket in a row (the order of crnn 0.1.0 "
+               "before issue 31, kept for comparisons); 0 = no length bucketing",
                [](C c) { return c.data.batches_per_bucket < 0 ? "must be >= 0 (0 = one bucket: no length bucketing)"
                                                              : ""; }),
         field, int64_t{8}));

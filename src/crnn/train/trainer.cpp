@@ -235,6 +235,9 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   // The run's config.toml and model file record absolute data paths: relative
   // ones would be resolved against whatever directory a later eval, replay or
   // resume runs in, and could silently read other data.
+  // A config built in code has not been through parse()'s checks: an invalid
+  // value would otherwise surface only after training, when best.pt is read back.
+  config_in.validate();
   RunConfig config = config_in;
   for (const auto& [key, path] : {std::pair<const char*, std::string*>{"data.manifest", &config.data.manifest},
                                   {"data.features", &config.data.features}}) {
