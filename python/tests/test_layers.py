@@ -179,6 +179,27 @@ def test_forward_leaves_the_random_stream_alone():
     assert torch.equal(after, torch.rand(3))
 
 
+@pytest.mark.parametrize("make", [
+    lambda: crnn.nn.ConvRecurrent(4, 6),
+    lambda: crnn.nn.PeepholeLSTM(4, 5, bidirectional=True),
+    lambda: crnn.nn.SequenceClassifier.preset("emotion-clstm", 3, input_size=4),
+])
+def test_inference_mode_gives_the_no_grad_result(make):
+    # torch.inference_mode() is PyTorch's recommended way to run a model; it
+    # used to fail inside crnn's op ("Inference tensors do not track version counter").
+    torch.manual_seed(5)
+    module = make().eval()
+    x, lengths = ragged(dtype=torch.float32)
+    with torch.no_grad():
+        want = module(x, lengths)
+    with torch.inference_mode():
+        got = module(x, lengths)
+        x_inference = x.clone()  # an inference tensor as input too
+        got_again = module(x_inference, lengths)
+    for w, g, h in zip(want, got, got_again):
+        assert torch.equal(w, g) and torch.equal(w, h)
+
+
 # --- bad input: Python exceptions with clear messages, never a crash -----------
 
 @pytest.fixture

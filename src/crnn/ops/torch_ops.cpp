@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "crnn/audio/egemaps.h"
@@ -210,6 +211,14 @@ std::tuple<Tensor, Tensor> module_forward(const std::string& kind, const std::st
                                           const std::vector<Tensor>& params, const Tensor& x, const Tensor& lengths,
                                           bool training) {
   const std::string who = python_name(kind);
+  // Under torch.inference_mode() the module built here would hold inference
+  // tensors, which bind_parameters cannot re-point ("Inference tensors do not
+  // track version counter"). Inference mode implies no grad: run the forward
+  // as under torch.no_grad(); the inputs may still be inference tensors.
+  const bool inference = c10::InferenceMode::is_enabled();
+  c10::InferenceMode inference_off(false);
+  std::optional<torch::NoGradGuard> no_grad_for_inference;
+  if (inference) no_grad_for_inference.emplace();
   // Options first (their errors name the option), then the inputs.
   auto probe = build_quietly(kind, options);
   check_inputs(who, probe.input_size, x, lengths);
