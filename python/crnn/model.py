@@ -23,7 +23,7 @@ class Model(SequenceClassifier):
     labels (class names in output order), task, feature_extractor (the describe()
     line of its front end), sample_rate, normalization ("speaker" or "global": how
     its training features were standardized), global_mean / global_std (training
-    frames), and features(path_or_waveform, sample_rate=None) — raw features made
+    frames, float32 tensors of k values; None if the file has none), and features(path_or_waveform, sample_rate=None) — raw features made
     exactly as for training. crnn.Classifier does files end to end."""
 
     def __init__(self, info, names, params, path):
@@ -38,6 +38,9 @@ class Model(SequenceClassifier):
         self.feature_extractor = info["feature_extractor"]
         self.sample_rate = int(info["sample_rate"])
         self.normalization = info["normalization"]
+        # float32 tensors of k values; None for model files that do not record them.
+        self.global_mean = torch.tensor(info["global_mean"]) if "global_mean" in info else None
+        self.global_std = torch.tensor(info["global_std"]) if "global_std" in info else None
         self.path = path
         self._classifier = None
         self.eval()

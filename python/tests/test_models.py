@@ -146,7 +146,8 @@ m = torch.jit.load({str(tmp_path / 'model.ts.pt')!r})
 torch.manual_seed(0)
 x = torch.randn(3, 50, 26)
 lengths = torch.tensor([50, 31, 12])
-print(json.dumps({{"labels": list(m.labels), "task": m.task, "log_p": m(x, lengths).tolist()}}))
+print(json.dumps({{"labels": list(m.labels), "task": m.task, "log_p": m(x, lengths).tolist(),
+                  "global_mean": m.global_mean.tolist(), "global_std": m.global_std.tolist()}}))
 """
     r = subprocess.run(["/usr/bin/python3", "-c", script], capture_output=True, text=True,
                        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
@@ -158,6 +159,10 @@ print(json.dumps({{"labels": list(m.labels), "task": m.task, "log_p": m(x, lengt
     want = model(x, torch.tensor([50, 31, 12]))
     assert got["labels"] == model.labels and got["task"] == "label"
     torch.testing.assert_close(torch.tensor(got["log_p"]), want, rtol=1e-6, atol=1e-6)
+    # The training statistics, as the TorchScript export carries them (bit for bit).
+    assert model.global_mean.shape == (26,) and model.global_mean.dtype == torch.float32
+    assert torch.equal(model.global_mean, torch.tensor(got["global_mean"]))
+    assert torch.equal(model.global_std, torch.tensor(got["global_std"])) and (model.global_std > 0).all()
 
 
 def test_export_of_a_missing_model_is_an_error(tmp_path):

@@ -248,6 +248,14 @@ std::tuple<std::string, std::vector<std::string>, std::vector<Tensor>> load_mode
   info["feature_extractor"] = b.feature_extractor;
   info["sample_rate"] = b.sample_rate;
   info["normalization"] = config.data.normalization;
+  // The training frames' statistics (float32 values, exact through JSON's doubles),
+  // for data.normalization = "global" models and unseen-speaker fallbacks.
+  for (const auto& [key, t] : {std::pair<const char*, const Tensor*>{"global_mean", &b.global_stats.mean},
+                               {"global_std", &b.global_stats.std}}) {
+    if (!t->defined()) continue;
+    const Tensor v = t->to(torch::kFloat).contiguous().view(-1);
+    info[key] = std::vector<float>(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+  }
   std::vector<std::string> names;
   std::vector<Tensor> params;
   for (const auto& item : loaded.model->named_parameters(/*recurse=*/true)) {
