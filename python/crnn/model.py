@@ -82,8 +82,10 @@ class Classifier:
     """The one inference path of `crnn predict`: audio files → features made as in
     training → normalization → model, batched as `crnn eval` batches.
 
-    normalization: "auto" (as trained), "speaker" (each file its own speaker),
-    "utterance" or "global"."""
+    normalization: "auto" (as trained), "speaker", "utterance" or "global".
+    speakers (optional, one per path): files of the same speaker are normalized
+    with their joint statistics, as `crnn eval` and `crnn predict --manifest`
+    do; without it each file is its own speaker."""
 
     def __init__(self, path):
         self.path = _model_file(path)
@@ -92,8 +94,15 @@ class Classifier:
         self.task = self._impl.task()
         self.feature_extractor = self._impl.feature_extractor()
 
-    def predict(self, paths, normalization="auto", batch_size=32):
+    def predict(self, paths, normalization="auto", batch_size=32, speakers=None):
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        rows = self._impl.predict([os.fspath(p) for p in paths], normalization, int(batch_size))
+        paths = [os.fspath(p) for p in paths]
+        if isinstance(speakers, str):
+            raise ValueError("crnn.Classifier.predict: speakers is a list with one speaker per path, not a string")
+        speakers = [] if speakers is None else [str(s) for s in speakers]
+        if speakers and len(speakers) != len(paths):
+            raise ValueError(f"crnn.Classifier.predict: {len(speakers)} speakers for {len(paths)} paths "
+                             "(one speaker per path)")
+        rows = self._impl.predict(paths, normalization, int(batch_size), speakers)
         return [Prediction(*row) for row in rows]

@@ -123,6 +123,32 @@ def test_python_probabilities_equal_crnn_predict(trained):
         assert p.probabilities == pytest.approx(want_probs, abs=1e-6)
 
 
+def test_classifier_speakers_normalize_each_speakers_files_together(trained):
+    # Files given speakers are standardized with the joint statistics of that
+    # speaker's frames (population std), as crnn eval does: derived here by hand.
+    model = crnn.load(trained / "run")
+    classifier = crnn.Classifier(trained / "run")
+    files = [trained / f"s5_{i}.wav" for i in range(6)]
+    speakers = ["a", "b", "a", "b", "a", "a"]
+    feats = [model.features(f) for f in files]
+    got = classifier.predict(files, speakers=speakers, normalization="speaker")
+    for spk in set(speakers):
+        frames = torch.cat([x for x, s in zip(feats, speakers) if s == spk])
+        mean, std = frames.mean(0), frames.std(0, unbiased=False)
+        for x, s, p in zip(feats, speakers, got):
+            if s != spk:
+                continue
+            probs = model(((x - mean) / std).unsqueeze(0), torch.tensor([x.shape[0]])).exp()[0]
+            assert p.error == "" and p.probabilities == pytest.approx(probs.tolist(), abs=1e-5)
+    # Without speakers each file is its own speaker: other statistics, other numbers.
+    alone = classifier.predict(files, normalization="speaker")
+    assert any(abs(a - b) > 1e-4 for x, y in zip(alone, got) for a, b in zip(x.probabilities, y.probabilities))
+    with pytest.raises(ValueError, match="2 speakers for 6 paths"):
+        classifier.predict(files, speakers=["a", "b"])
+    with pytest.raises(ValueError, match="not a string"):
+        classifier.predict(files, speakers="a")
+
+
 def test_load_forward_equals_the_classifier_with_utterance_statistics(trained):
     # One utterance, normalized with its own statistics: load()'s module on those
     # features must give the Classifier's probabilities.

@@ -171,9 +171,13 @@ struct ClassifierHolder : torch::CustomClassHolder {
 using PredictionTuple = std::tuple<std::string, std::string, std::vector<double>, int64_t, std::string>;
 
 std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>& self, std::vector<std::string> paths,
-                                     std::string normalization, int64_t batch_size) {
+                                     std::string normalization, int64_t batch_size,
+                                     std::vector<std::string> speakers) {
+  TORCH_CHECK(speakers.empty() || speakers.size() == paths.size(), "crnn.Classifier.predict: speakers must give one "
+              "speaker per path (", paths.size(), "), got ", speakers.size());
   std::vector<infer::Input> inputs;
-  for (auto& p : paths) inputs.push_back({p, p, "", "", {}});
+  for (size_t i = 0; i < paths.size(); ++i)
+    inputs.push_back({paths[i], paths[i], speakers.empty() ? "" : speakers[i], "", {}});
   infer::PredictOptions o;
   o.normalization = infer::parse_normalization(normalization);
   TORCH_CHECK(batch_size >= 1, "crnn.Classifier.predict: batch_size must be at least 1, got ", batch_size);
