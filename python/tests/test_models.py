@@ -185,6 +185,10 @@ print(json.dumps({{"labels": list(m.labels), "task": m.task, "log_p": m(x, lengt
     want = model(x, torch.tensor([50, 31, 12]))
     assert got["labels"] == model.labels and got["task"] == "label"
     torch.testing.assert_close(torch.tensor(got["log_p"]), want, rtol=1e-6, atol=1e-6)
+    # crnn's own commands read model files, not exports: said so, not "corrupt".
+    r = subprocess.run([CRNN, "predict", tmp_path / "model.ts.pt", trained / "s5_1.wav"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "a TorchScript export (`crnn export`)" in r.stderr, r.stderr
     # The training statistics, as the TorchScript export carries them (bit for bit).
     assert model.global_mean.shape == (26,) and model.global_mean.dtype == torch.float32
     assert torch.equal(model.global_mean, torch.tensor(got["global_mean"]))

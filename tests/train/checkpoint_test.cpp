@@ -251,3 +251,27 @@ TEST(Checkpoint, RandomByteFlipsNeverLoadAsAnotherModel) {
     EXPECT_TRUE(outcome == "same" || outcome == "error") << "trial " << trial << ": " << outcome;
   }
 }
+
+// A model whose embedded config has a key this build does not declare was
+// most likely written by a newer crnn: said so, not "corrupt".
+TEST(Checkpoint, AConfigKeyFromANewerCrnnIsNamedAsSuch) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir, 3, 1);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c));
+  nn::SequenceClassifier model(cfg.model_options(2, 4));
+  train::ModelBundle b;
+  b.config_toml = cfg.to_toml();
+  const auto at = b.config_toml.find("[model]\n");
+  ASSERT_NE(at, std::string::npos);
+  b.config_toml.insert(at + 8, "dropout = 0.1\n");
+  b.task = "trend";
+  b.labels = {"down", "up"};
+  b.input_size = 4;
+  b.feature_extractor = "kaldi-fbank num_bins=4";
+  train::save_checkpoint(dir.file("newer.pt"), model, nullptr, b, nullptr);
+  const std::string e = load_error(dir.file("newer.pt"));
+  EXPECT_TRUE(test::contains(e, "the model's config has a key this crnn (" CRNN_VERSION ") does not know, so it was "
+                                "probably written by a newer crnn"))
+      << e;
+  EXPECT_TRUE(test::contains(e, "model.dropout: unknown key")) << e;
+}

@@ -273,7 +273,18 @@ LoadedModel load_model_unchecked(const std::string& path) {
                                           g->numel(), b.input_size));
     }
   }
-  auto cfg = RunConfig::parse(b.config_toml, {}, path + " (embedded config)");
+  RunConfig cfg;
+  try {
+    cfg = RunConfig::parse(b.config_toml, {}, path + " (embedded config)");
+  } catch (const ConfigError& e) {
+    // A key this build does not declare: most likely a model from a newer crnn, not damage.
+    const std::string what = e.what();
+    if (what.find(": unknown key") != std::string::npos)
+      throw data::DataError(fmt::format("{}: the model's config has a key this crnn ({}) does not know, so it was "
+                                        "probably written by a newer crnn: {}",
+                                        path, CRNN_VERSION, what));
+    throw data::DataError(path + ": corrupt model file (" + what + ")");
+  }
   out.model = nn::SequenceClassifier(cfg.model_options(static_cast<int64_t>(b.labels.size()), b.input_size));
   // Module::load adopts the archive's tensors whatever their shape: remember what the
   // config implies, and check shape, storage and values of everything loaded.
@@ -340,6 +351,10 @@ LoadedModel load_model(const std::string& path) {
         first = l;
         break;
       }
+    // `crnn export`'s TorchScript file, whose code calls crnn's operators.
+    if (first.find("Unknown builtin op: crnn::") != std::string::npos)
+      throw data::DataError(path + ": a TorchScript export (`crnn export`), for PyTorch's torch.jit.load with crnn's "
+                                   "ops library loaded (docs/python.md); crnn reads the run's model file (best.pt)");
     throw data::DataError(path + ": corrupt model file (" + first + ")");
   }
 }
