@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <torch/torch.h>
 
+#include "crnn/nn/conv_recurrent.h"
+#include "crnn/nn/peephole_lstm.h"
 #include "crnn/nn/sequence.h"
 
 using namespace crnn::nn;
@@ -70,4 +74,34 @@ TEST(PaddedSequence, RejectsBadLengths) {
   EXPECT_THROW(check_padded({d, torch::tensor({5}, torch::kLong)}, "t"), c10::Error);
   EXPECT_THROW(check_padded({d, torch::tensor({5, 1}, torch::kInt)}, "t"), c10::Error);
   EXPECT_NO_THROW(check_padded({d, torch::tensor({5, 1}, torch::kLong)}, "t"));
+}
+
+// Input a module cannot take gets crnn's message naming the module, not an
+// error from inside LibTorch (mm's dtype mismatch, max() of an empty tensor).
+TEST(PaddedSequence, ModulesNameAnEmptyBatchAndADtypeOtherThanTheirParameters) {
+  auto message = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const c10::Error& e) {
+      return std::string(e.what_without_backtrace());
+    }
+    return std::string("no error");
+  };
+  ConvRecurrent conv(ConvRecurrentOptions(4, 6));
+  PeepholeLSTM lstm(PeepholeLSTMOptions(4, 5));
+  const auto lengths = torch::tensor({7, 3}, torch::kLong);
+  const auto x64 = torch::randn({2, 7, 4}, torch::kDouble);
+  EXPECT_EQ(message([&] { conv(PaddedSequence{x64, lengths}); }),
+            "ConvRecurrent: data is Double but the module's parameters are Float; convert one of them (data.to(...) "
+            "or module->to(...))");
+  EXPECT_EQ(message([&] { lstm(PaddedSequence{x64, lengths}); }).rfind("PeepholeLSTM: data is Double", 0), 0u);
+  const auto empty = torch::zeros({0, 7, 4});
+  EXPECT_EQ(message([&] { conv(PaddedSequence{empty, torch::zeros({0}, torch::kLong)}); }),
+            "ConvRecurrent: empty batch (data of shape [0, 7, 4]); give at least one sequence of at least one frame");
+  // The module converted to double takes double input (and gives what float gives, to float precision).
+  conv->to(torch::kDouble);
+  const auto y64 = conv(PaddedSequence{x64, lengths}).data;
+  conv->to(torch::kFloat);
+  const auto y32 = conv(PaddedSequence{x64.to(torch::kFloat), lengths}).data;
+  EXPECT_TRUE(torch::allclose(y64.to(torch::kFloat), y32, 1e-4, 1e-5));
 }

@@ -109,7 +109,7 @@ torch::Tensor ConvRecurrentImpl::window_features(const torch::Tensor& windows) {
 }
 
 PaddedSequence ConvRecurrentImpl::forward(const PaddedSequence& x) {
-  check_padded(x, "ConvRecurrent");
+  check_padded(x, "ConvRecurrent", this);
   TORCH_CHECK(x.features() == options.input_size(), "ConvRecurrent: input has ", x.features(),
               " features per frame but the layer was built for input_size=",
               options.input_size());
@@ -121,7 +121,7 @@ PaddedSequence ConvRecurrentImpl::forward(const PaddedSequence& x) {
 }
 
 PaddedSequence ConvRecurrentImpl::forward_fused(const PaddedSequence& x) {
-  check_padded(x, "ConvRecurrent");
+  check_padded(x, "ConvRecurrent", this);
   const int64_t b = x.batch_size(), k = x.features();
   const int64_t r1 = options.window(), r2 = options.shift();
   const bool rnn = options.kind() == RecurrentKind::rnn;
@@ -219,7 +219,7 @@ PaddedSequence ConvRecurrentImpl::forward_fused(const PaddedSequence& x) {
 }
 
 PaddedSequence ConvRecurrentImpl::forward_composed(const PaddedSequence& x) {
-  check_padded(x, "ConvRecurrent");
+  check_padded(x, "ConvRecurrent", this);
   const int64_t b = x.batch_size(), r1 = options.window();
   auto windows = extract_windows(x, r1, options.shift());  // B × W × r1 × k
   const int64_t w = windows.size(1);

@@ -250,7 +250,7 @@ LSTMStates PeepholeLSTMImpl::forward_states_fused(const torch::Tensor& x,
 }
 
 PaddedSequence PeepholeLSTMImpl::forward(const PaddedSequence& x) {
-  check_padded(x, "PeepholeLSTM");
+  check_padded(x, "PeepholeLSTM", this);
   return {forward_states(x.data, x.lengths).hidden, x.lengths};
 }
 

@@ -9,10 +9,19 @@ void check_window_options(const char* who, int64_t window, int64_t shift, int64_
     TORCH_CHECK(v >= 1 && v <= kMaxWindowFrames, who, ": ", name, " must be in 1..", kMaxWindowFrames, ", got ", v);
 }
 
-void check_padded(const PaddedSequence& x, const char* who) {
+void check_padded(const PaddedSequence& x, const char* who, const torch::nn::Module* module) {
   TORCH_CHECK(x.data.defined() && x.data.dim() == 3, who,
               ": expected data of shape B × T × features, got ",
               x.data.defined() ? x.data.sizes() : c10::IntArrayRef{});
+  TORCH_CHECK(x.data.size(0) >= 1 && x.data.size(1) >= 1, who, ": empty batch (data of shape ", x.data.sizes(),
+              "); give at least one sequence of at least one frame");
+  if (module) {
+    const auto params = module->parameters();
+    if (!params.empty())
+      TORCH_CHECK(x.data.scalar_type() == params.front().scalar_type(), who, ": data is ", x.data.scalar_type(),
+                  " but the module's parameters are ", params.front().scalar_type(),
+                  "; convert one of them (data.to(...) or module->to(...))");
+  }
   TORCH_CHECK(x.lengths.defined() && x.lengths.dim() == 1 &&
                   x.lengths.size(0) == x.data.size(0),
               who, ": expected one length per sequence (", x.data.size(0), ")");

@@ -39,7 +39,9 @@ void check_window_options(const char* who, int64_t window, int64_t shift, int64_
                           int64_t pool_shift);
 
 /// Checks the invariants of a PaddedSequence; `who` names the caller in errors.
-void check_padded(const PaddedSequence& x, const char* who);
+/// With `module`, also that x has its parameters' floating type (float64 input
+/// to a float32 module would otherwise fail deep inside LibTorch's mm).
+void check_padded(const PaddedSequence& x, const char* who, const torch::nn::Module* module = nullptr);
 
 /// B × T boolean mask, true on valid frames.
 torch::Tensor length_mask(const torch::Tensor& lengths, int64_t max_length,

@@ -132,7 +132,7 @@ void SequenceClassifierImpl::reset_parameters() {
 }
 
 PaddedSequence SequenceClassifierImpl::front_end_forward(const PaddedSequence& x) {
-  check_padded(x, "SequenceClassifier");
+  check_padded(x, "SequenceClassifier", this);
   TORCH_CHECK(x.features() == options.input_size(), "SequenceClassifier: input has ",
               x.features(), " features per frame but the model was built for input_size=",
               options.input_size());

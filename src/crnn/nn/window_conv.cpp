@@ -30,7 +30,7 @@ void WindowConvImpl::reset_parameters() {
 }
 
 PaddedSequence WindowConvImpl::forward(const PaddedSequence& x) {
-  check_padded(x, "WindowConv");
+  check_padded(x, "WindowConv", this);
   TORCH_CHECK(x.features() == options.input_size(), "WindowConv: input has ", x.features(),
               " features per frame but the layer was built for input_size=",
               options.input_size());
