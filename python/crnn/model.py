@@ -57,6 +57,9 @@ class Model(SequenceClassifier):
     def features(self, audio, sample_rate=None):
         """Raw (unnormalized) features, frames × k, of an audio file or a mono waveform."""
         if isinstance(audio, (str, os.PathLike)):
+            if sample_rate is not None:
+                raise ValueError("crnn.Model.features: a file's sample rate comes from its header; pass "
+                                 "sample_rate only with a waveform")
             return self.classifier.features_of_file(os.fspath(audio))
         if sample_rate is None:
             raise ValueError("crnn.Model.features: a waveform needs its sample_rate")

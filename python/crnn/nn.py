@@ -13,6 +13,7 @@ module gives the C++ module built after torch::manual_seed(s).
 """
 
 import json
+import os
 
 import torch
 
@@ -34,6 +35,8 @@ class _CrnnModule(torch.nn.Module):
             self.register_parameter(name, torch.nn.Parameter(value))
 
     def _run(self, x, lengths):
+        if not isinstance(lengths, torch.Tensor):  # a list or tuple of lengths, as a user would write them
+            lengths = torch.as_tensor(lengths)
         params = [getattr(self, n) for n in self.parameter_names]
         return torch.ops.crnn.module_forward(self._kind, self.options, params, x, lengths, self.training)
 
@@ -116,6 +119,10 @@ class SequenceClassifier(_CrnnModule):
     _kind = "sequence_classifier"
 
     def __init__(self, *, classes, input_size=None, preset=None, config=None):
+        if isinstance(config, os.PathLike) or (isinstance(config, str) and "\n" not in config
+                                                and config.strip().endswith(".toml")):
+            raise ValueError(f"crnn.nn.SequenceClassifier: config takes the TOML text of a run config, not a file "
+                             f"name ({os.fspath(config)!r}): pass open(path).read()")
         super().__init__(classes=classes, input_size=input_size, preset=preset, config=config)
 
     @classmethod

@@ -88,6 +88,8 @@ def test_egemaps_pitch_of_a_known_tone(rate):
 
 
 def test_egemaps_short_silent_and_bad_input():
+    with pytest.raises(TypeError, match="smooth must be True or False, got 'no'"):
+        crnn.features.egemaps(torch.zeros(2000), 16000, smooth="no")
     assert crnn.features.egemaps(torch.zeros(959), 16000).shape == (0, 25)
     silence = crnn.features.egemaps([0.0] * 16000, 16000)
     assert torch.isfinite(silence).all() and (silence[:, F0] == 0).all()

@@ -267,6 +267,15 @@ def test_bad_options_name_the_option():
         crnn.nn.SequenceClassifier.preset("emotion-gru", 4)
     with pytest.raises(RuntimeError, match="unknown option 'windows'"):
         torch.ops.crnn.module_init("conv_recurrent", json.dumps({"input_size": 4, "features": 6, "windows": 3}))
+    with pytest.raises(ValueError, match="config takes the TOML text of a run config, not a file name"):
+        crnn.nn.SequenceClassifier(classes=3, config="configs/ravdess-emotion8-clstm.toml")
+
+
+def test_lengths_as_a_list_equal_lengths_as_a_tensor(layer):
+    x, lengths = ragged(dtype=torch.float32)
+    want = layer(x, lengths)
+    got = layer(x, lengths.tolist())
+    assert torch.equal(want[0], got[0]) and torch.equal(want[1], got[1])
 
 
 def test_wrong_parameter_shape_is_named(layer):

@@ -98,6 +98,8 @@ def test_model_features_of_a_waveform_refuse_unscaled_pcm_and_nan(trained):
         pcm = torch.frombuffer(bytearray(w.readframes(w.getnframes())), dtype=torch.int16)
     # The same features as from the file, for samples scaled to [-1, 1).
     torch.testing.assert_close(model.features(pcm.float() / 32768, rate), model.features(trained / "s5_1.wav"))
+    with pytest.raises(ValueError, match="sample_rate only with a waveform"):
+        model.features(trained / "s5_1.wav", 8000)
     with pytest.raises(RuntimeError, match="must be floating point with samples in \\[-1, 1\\), got Short"):
         model.features(pcm, rate)
     with pytest.raises(RuntimeError, match="but they must be in \\[-1, 1\\)"):
