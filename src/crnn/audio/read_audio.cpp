@@ -195,10 +195,10 @@ std::string waveform_problem(const torch::Tensor& waveform) {
                        "by 32768 for 16-bit)",
                        c10::toString(waveform.scalar_type()));
   if (waveform.numel() == 0) return "";
-  const auto finite = torch::isfinite(waveform);
-  if (!finite.all().item<bool>())
-    return fmt::format("the waveform holds {} NaN or infinite sample(s), the first at sample {}",
-                       (~finite).sum().item<int64_t>(), torch::nonzero(~finite)[0][0].item<int64_t>());
+  const auto bad = torch::nonzero(~torch::isfinite(waveform));
+  if (bad.size(0) > 0)
+    return fmt::format("the waveform holds {} NaN or infinite sample(s), the first at sample {}", bad.size(0),
+                       bad[0][0].item<int64_t>());
   const double peak = waveform.abs().max().item<double>();
   if (peak > kMaxWaveformPeak)
     return fmt::format("samples reach |x| = {:g}, but they must be in [-1, 1): integer PCM passed as floats? "

@@ -145,10 +145,11 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!out[i].error.empty()) continue;
     const auto& x = inputs[i].features;
-    if (x.defined() && x.dim() != 2) {
+    // Defined here: inputs without features had them computed, or an error set above.
+    if (x.dim() != 2) {
       out[i].error = fmt::format("{}: features must be frames × features (2-D), got shape [{}]",
                                  inputs[i].id, fmt::join(x.sizes(), ", "));
-    } else if (x.dim() != 2 || x.size(0) == 0) {
+    } else if (x.size(0) == 0) {
       // Audio read here: the reason `crnn features` gives; stored features: none to give.
       out[i].error = out[i].audio_seconds > 0.0
                          ? inputs[i].path + ": " + extractor().too_short_reason(out[i].audio_seconds)
