@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 from typing import List, NamedTuple
 
 import torch
@@ -86,9 +87,13 @@ class Classifier:
     training → normalization → model, batched as `crnn eval` batches.
 
     normalization: "auto" (as trained), "speaker", "utterance" or "global".
+    paths: audio files and folders; a folder stands for the audio files under it
+    (searched recursively, sorted; skipped files are reported as a warning),
+    as `crnn predict DIR` does.
     speakers (optional, one per path): files of the same speaker are normalized
     with their joint statistics, as `crnn eval` and `crnn predict --manifest`
-    do; without it each file is its own speaker."""
+    do; a folder's speaker is that of every file in it. Without it each file is
+    its own speaker."""
 
     def __init__(self, path):
         self.path = _model_file(path)
@@ -107,5 +112,16 @@ class Classifier:
         if speakers and len(speakers) != len(paths):
             raise ValueError(f"crnn.Classifier.predict: {len(speakers)} speakers for {len(paths)} paths "
                              "(one speaker per path)")
-        rows = self._impl.predict(paths, normalization, int(batch_size), speakers)
+        files, file_speakers = [], []
+        for i, path in enumerate(paths):
+            if os.path.isdir(path):
+                found, notes = torch.ops.crnn.find_audio_files(path)
+                for note in notes:
+                    warnings.warn(f"crnn.Classifier.predict: {note}", stacklevel=2)
+            else:
+                found = [path]
+            files += found
+            if speakers:
+                file_speakers += [speakers[i]] * len(found)
+        rows = self._impl.predict(files, normalization, int(batch_size), file_speakers)
         return [Prediction(*row) for row in rows]

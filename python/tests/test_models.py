@@ -151,6 +151,31 @@ def test_classifier_speakers_normalize_each_speakers_files_together(trained):
         classifier.predict(files, speakers="a")
 
 
+def test_classifier_predicts_a_folder_as_its_audio_files(trained, tmp_path):
+    # A folder stands for its audio files, sorted, as `crnn predict DIR` does;
+    # a folder's speaker is every file's speaker.
+    folder = tmp_path / "recordings"
+    (folder / "sub").mkdir(parents=True)
+    for i, name in enumerate(["b.wav", "sub/a.wav", "c.WAV"]):
+        (folder / name).write_bytes((trained / f"s5_{i}.wav").read_bytes())
+    (folder / "notes.txt").write_text("not audio")
+    classifier = crnn.Classifier(trained / "run")
+    with pytest.warns(UserWarning, match="notes.txt: not an audio file extension"):
+        got = classifier.predict(folder)
+    want_order = sorted(str(folder / n) for n in ["b.wav", "sub/a.wav", "c.WAV"])
+    assert [p.path for p in got] == want_order
+    by_file = classifier.predict(want_order)
+    assert [p.probabilities for p in got] == [p.probabilities for p in by_file]
+    with pytest.warns(UserWarning):
+        together = classifier.predict([folder], speakers=["x"], normalization="speaker")
+    assert together == classifier.predict(want_order, speakers=["x"] * 3, normalization="speaker")
+    assert together != by_file  # one speaker's joint statistics, not each file's own
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.warns(UserWarning, match="empty: no audio files"):
+        assert classifier.predict(empty) == []
+
+
 def test_load_forward_equals_the_classifier_with_utterance_statistics(trained):
     # One utterance, normalized with its own statistics: load()'s module on those
     # features must give the Classifier's probabilities.

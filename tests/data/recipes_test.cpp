@@ -69,7 +69,7 @@ TEST(Ravdess, ParsesNamesIntoSpeakersAndTasks) {
 
   std::string all;
   for (const auto& s : report.skipped) all += s + "\n";
-  EXPECT_TRUE(contains(all, "readme.txt: not a .wav/.flac file"));
+  EXPECT_TRUE(contains(all, "readme.txt: not an audio file extension"));
   EXPECT_TRUE(contains(all, "take1.flac: name does not follow"));
   EXPECT_TRUE(contains(all, "not audio-only speech"));
   EXPECT_TRUE(contains(all, "emotion code 09"));
@@ -184,7 +184,7 @@ TEST(Speechocean762, BadListsAndEntries) {
   EXPECT_EQ(report.skipped, (std::vector<std::string>{
                                 "u1: speaker S1 has age '-5' (expected whole years, 0..150)",
                                 "u2: speaker S2 has age '10.5' (expected whole years, 0..150)",
-                                "train/wav.scp: u3: not a .wav or .flac path: /etc/passwd"}));
+                                "train/wav.scp: u3: not an audio file extension: /etc/passwd"}));
   d.write("so/train/wav.scp", "");
   EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "train/wav.scp: no utterances (empty list)"));
   d.write("so/train/wav.scp", std::string("u1\xff\xfe\x01\n", 6));
@@ -198,7 +198,7 @@ TEST(Speechocean762, BadListsAndEntries) {
   report = PrepareReport{};
   Manifest mixed = prepare_speechocean762(so, &report);
   EXPECT_EQ(mixed.find("u3").path, (d.path() / "so/WAVE/S3/u3.Flac").string());
-  EXPECT_EQ(report.skipped, (std::vector<std::string>{"train/wav.scp: u1: not a .wav or .flac path: " + so +
+  EXPECT_EQ(report.skipped, (std::vector<std::string>{"train/wav.scp: u1: not an audio file extension: " + so +
                                                       "/WAVE/S1/u1.mp3"}));
   d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.flac\n");
   fs::remove_all(d.path() / "so/test");

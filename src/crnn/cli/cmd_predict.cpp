@@ -4,14 +4,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <set>
 
+#include "crnn/audio/audio_files.h"
 #include "crnn/cli/command.h"
 #include "crnn/data/error.h"
 #include "crnn/data/manifest.h"
@@ -36,12 +34,6 @@ struct PredictCliOptions {
   std::string precision = "fp32";
 };
 
-/// Extensions read as audio when a directory is searched (libsndfile's formats).
-bool audio_extension(const fs::path& p) {
-  static const std::set<std::string> kAudio{".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".mp3"};
-  return kAudio.count(crnn::to_lower(p.extension().string())) > 0;
-}
-
 void add_list(std::istream& in, const std::string& source, std::vector<std::string>& paths) {
   for (std::string line; std::getline(in, line);) {
     line = crnn::trim(line, " \t\r");
@@ -63,27 +55,9 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
       if (!f) throw crnn::DataError(list + ": cannot open the list file");
       add_list(f, list, paths);
     } else if (fs::is_directory(in)) {
-      std::vector<std::string> found;
-      size_t other = 0, hidden = 0;
-      for (auto it = fs::recursive_directory_iterator(in, fs::directory_options::skip_permission_denied);
-           it != fs::recursive_directory_iterator(); ++it) {
-        // Hidden entries (".git", macOS "._x.wav" resource forks) are not recordings.
-        if (it->path().filename().string().rfind('.', 0) == 0) {
-          if (it->is_directory()) it.disable_recursion_pending();
-          else ++hidden;
-          continue;
-        }
-        if (!it->is_regular_file()) continue;
-        if (audio_extension(it->path())) found.push_back(it->path().string());
-        else if (++other <= 5) fmt::print(stderr, "crnn predict: skipped {}: not an audio file extension\n", it->path().string());
-      }
-      if (other > 5) fmt::print(stderr, "crnn predict: skipped {} more non-audio file(s) in {}\n", other - 5, in);
-      if (hidden > 0)
-        fmt::print(stderr, "crnn predict: skipped {} hidden file(s) in {} (names starting with '.', e.g. macOS ._ files)\n",
-                   hidden, in);
-      std::sort(found.begin(), found.end());
-      if (found.empty()) fmt::print(stderr, "crnn predict: {}: no audio files\n", in);
-      paths.insert(paths.end(), found.begin(), found.end());
+      auto found = crnn::audio::find_audio_files(in);
+      for (const auto& note : found.notes) fmt::print(stderr, "crnn predict: {}\n", note);
+      paths.insert(paths.end(), found.files.begin(), found.files.end());
     } else {
       paths.push_back(in);  // a missing file is reported as that file's error
     }

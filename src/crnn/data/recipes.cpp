@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "crnn/audio/audio_files.h"
 #include "crnn/util/text.h"
 
 namespace fs = std::filesystem;
@@ -35,11 +36,6 @@ std::vector<std::string> task_names(const std::vector<TaskSpec>& specs) {
 void require_dir(const std::string& dir, const std::string& recipe) {
   if (!fs::exists(dir)) throw DataError(fmt::format("{}: corpus directory not found: {}", recipe, dir));
   if (!fs::is_directory(dir)) throw DataError(fmt::format("{}: not a directory: {}", recipe, dir));
-}
-
-bool is_audio(const fs::path& p) {
-  const std::string ext = to_lower(p.extension().string());
-  return ext == ".wav" || ext == ".flac";
 }
 
 // Parses "MM-VV-EE-II-SS-RR-AA" into 7 numbers; false if it does not match.
@@ -147,8 +143,8 @@ Manifest prepare_ravdess(const std::string& dir, PrepareReport* report) {
                                  fs::is_directory(f) ? "a folder" : fs::is_symlink(f) ? "a broken link" : "special file"));
         continue;
       }
-      if (!is_audio(f)) {
-        skip(report, fmt::format("{}: not a .wav/.flac file", f.string()));
+      if (!audio::has_audio_extension(f)) {
+        skip(report, fmt::format("{}: not an audio file extension", f.string()));
         continue;
       }
       int fld[7];
@@ -217,8 +213,8 @@ Manifest prepare_speechocean762(const std::string& dir, PrepareReport* report) {
       fs::path p(where_s);
       if (p.is_relative()) p = root / p;  // the corpus's wav.scp paths are relative to its root
       p = p.lexically_normal();
-      if (!is_audio(p)) {  // the same case-insensitive test as the RAVDESS recipe's
-        skip(report, fmt::format("{}/wav.scp: {}: not a .wav or .flac path: {}", split, utt, p.string()));
+      if (!audio::has_audio_extension(p)) {  // the same case-insensitive test as the RAVDESS recipe's
+        skip(report, fmt::format("{}/wav.scp: {}: not an audio file extension: {}", split, utt, p.string()));
         continue;
       }
       auto spk = utt2spk.find(utt);

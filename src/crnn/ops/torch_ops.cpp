@@ -7,6 +7,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "crnn/audio/audio_files.h"
 #include "crnn/audio/egemaps.h"
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
@@ -314,6 +315,16 @@ void register_ops() {
     lib.def("load_model(str path) -> (str, str[], Tensor[])", &load_model);
     lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);
     lib.def("egemaps(Tensor waveform, int sample_rate, bool smooth=True) -> Tensor", &egemaps);
+    lib.def("find_audio_files(str folder) -> (str[], str[])",
+            [](std::string folder) -> std::tuple<std::vector<std::string>, std::vector<std::string>> {
+              audio::AudioFileSearch found;
+              try {
+                found = audio::find_audio_files(folder);
+              } catch (const std::runtime_error& e) {
+                TORCH_CHECK_VALUE(false, e.what());
+              }
+              return {found.files, found.notes};
+            });
     lib.def("egemaps_names(bool smooth=True) -> str[]",
             [](bool smooth) { return audio::egemaps_feature_names(smooth); });
     lib.def("set_num_threads(int n) -> int", [](int64_t n) -> int64_t {

@@ -1,0 +1,54 @@
+#include "crnn/audio/audio_files.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "crnn/util/text.h"
+
+namespace crnn::audio {
+
+namespace fs = std::filesystem;
+
+bool has_audio_extension(const fs::path& path) {
+  static const std::set<std::string> kAudio{".wav", ".flac", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".au", ".mp3"};
+  return kAudio.count(to_lower(path.extension().string())) > 0;
+}
+
+AudioFileSearch find_audio_files(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw std::runtime_error(dir + ": not a folder");
+  constexpr size_t kNamed = 5;  // skipped files named one by one; the rest are counted
+  AudioFileSearch out;
+  std::vector<std::string> other;
+  size_t hidden = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    // Hidden entries (".git", macOS "._x.wav" resource forks) are not recordings.
+    std::error_code entry_ec;  // an entry that vanished or cannot be stat'ed is skipped
+    if (it->path().filename().string().rfind('.', 0) == 0) {
+      if (it->is_directory(entry_ec)) it.disable_recursion_pending();
+      else ++hidden;
+      continue;
+    }
+    if (!it->is_regular_file(entry_ec)) continue;
+    if (has_audio_extension(it->path())) out.files.push_back(it->path().string());
+    else other.push_back(it->path().string());
+  }
+  if (ec) throw std::runtime_error(fmt::format("{}: cannot search the folder: {}", dir, ec.message()));
+  std::sort(out.files.begin(), out.files.end());
+  std::sort(other.begin(), other.end());
+  for (size_t i = 0; i < other.size() && i < kNamed; ++i)
+    out.notes.push_back(fmt::format("skipped {}: not an audio file extension", other[i]));
+  if (other.size() > kNamed)
+    out.notes.push_back(fmt::format("skipped {} more non-audio file(s) in {}", other.size() - kNamed, dir));
+  if (hidden > 0)
+    out.notes.push_back(
+        fmt::format("skipped {} hidden file(s) in {} (names starting with '.', e.g. macOS ._ files)", hidden, dir));
+  if (out.files.empty()) out.notes.push_back(dir + ": no audio files");
+  return out;
+}
+
+}  // namespace crnn::audio
