@@ -279,7 +279,7 @@ LoadedModel load_model_unchecked(const std::string& path) {
   } catch (const ConfigError& e) {
     // A key this build does not declare: most likely a model from a newer crnn, not damage.
     const std::string what = e.what();
-    if (what.find(": unknown key") != std::string::npos)
+    if (e.unknown_key())
       throw data::DataError(fmt::format("{}: the model's config has a key this crnn ({}) does not know, so it was "
                                         "probably written by a newer crnn: {}",
                                         path, CRNN_VERSION, what));

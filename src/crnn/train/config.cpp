@@ -107,7 +107,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::vector<std::strin
   try {
     return parse_unblamed(text, overrides, source);
   } catch (const ConfigError& e) {
-    throw ConfigError(blame_override(e.what(), overrides, source));
+    throw ConfigError(blame_override(e.what(), overrides, source), e.unknown_key());
   }
 }
 

@@ -28,7 +28,14 @@ namespace crnn::train {
 /// A config problem: the message names the file (or "--set") and the key.
 class ConfigError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ConfigError(const std::string& what, bool unknown_key = false)
+      : std::runtime_error(what), unknown_key_(unknown_key) {}
+  /// The problem is a key this build does not declare: in a file that crnn
+  /// wrote (a model file), most likely a newer crnn's, not damage.
+  bool unknown_key() const noexcept { return unknown_key_; }
+
+ private:
+  bool unknown_key_;
 };
 
 struct DataConfig {

@@ -28,8 +28,10 @@
 namespace crnn::train {
 
 /// Throws ConfigError "<source>: <key>: <msg>".
-[[noreturn]] inline void fail_key(const std::string& source, const std::string& key, const std::string& msg) {
-  throw ConfigError(fmt::format("{}: {}: {}", source, key, msg));
+/// `unknown_key`: the key is not declared (ConfigError::unknown_key()).
+[[noreturn]] inline void fail_key(const std::string& source, const std::string& key, const std::string& msg,
+                                  bool unknown_key = false) {
+  throw ConfigError(fmt::format("{}: {}: {}", source, key, msg), unknown_key);
 }
 
 /// Parses TOML text; malformed input throws ConfigError "<source>:<line>:<column>: malformed TOML: …".
@@ -53,8 +55,9 @@ struct TomlReader {
     return where.empty() ? key : where + "." + key;
   }
 
-  [[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& msg) const {
-    fail_key(source, join(where, key), msg);
+  [[noreturn]] void fail(const std::string& where, const std::string& key, const std::string& msg,
+                         bool unknown_key = false) const {
+    fail_key(source, join(where, key), msg, unknown_key);
   }
 
   /// Every key of `t` must be in `known`.
@@ -64,7 +67,7 @@ struct TomlReader {
       if (known.count(std::string(k.str()))) continue;
       std::string list;
       for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
-      fail(where, std::string(k.str()), "unknown key (known: " + list + ")");
+      fail(where, std::string(k.str()), "unknown key (known: " + list + ")", /*unknown_key=*/true);
     }
   }
 
