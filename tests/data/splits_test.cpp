@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "crnn/data/splits.h"
 #include "support/test_support.h"
@@ -174,4 +175,35 @@ TEST(Splits, SpeakerLabels) {
   EXPECT_EQ(speaker_labels(m, "gender").size(), 24u);
   EXPECT_EQ(speaker_labels(m, "gender").at("s03"), "m");
   EXPECT_TRUE(speaker_labels(m, "emotion").empty());
+}
+
+TEST(Splits, MembersGroupIdsBySplitAndSpeakerSorted) {
+  Manifest m({"emotion"});
+  for (const auto& [id, spk, split] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"b2", "bob", "train"}, {"a1", "ann", "train"}, {"b1", "bob", "train"}, {"c1", "cy", "test"},
+           {"d1", "dee", ""}}) {
+    Utterance u;
+    u.id = id, u.speaker = spk, u.split = split, u.path = "/x/" + id + ".wav";
+    m.add(u);
+  }
+  const SplitMembers want{{"train", {{"ann", {"a1"}}, {"bob", {"b1", "b2"}}}}, {"test", {{"cy", {"c1"}}}}};
+  EXPECT_EQ(split_members(m), want);  // the unassigned row is no member
+}
+
+TEST(Splits, ChangesNameEachSpeakersMovesAndCapTheList) {
+  const SplitMembers before{{"train", {{"ann", {"a1", "a2"}}, {"bob", {"b1"}}}}, {"test", {{"cy", {"c1", "c2"}}}}};
+  EXPECT_TRUE(split_changes(before, before).empty());
+  // cy's two utterances trade places with ann's; bob's utterance is gone, dee is new,
+  // and a1 changed speaker.
+  const SplitMembers now{{"train", {{"cy", {"c1", "c2"}}, {"dee", {"d1"}}}},
+                         {"test", {{"ann", {"a2"}}, {"eve", {"a1"}}}}};
+  EXPECT_EQ(split_changes(before, now),
+            (std::vector<std::string>{"speaker 'ann': 1 utterance(s) train → test",
+                                      "speaker 'bob': 1 utterance(s) train → (not in the manifest)",
+                                      "speaker 'cy': 2 utterance(s) test → train",
+                                      "speaker 'dee': 1 utterance(s) new in train",
+                                      "utterance 'a1': speaker 'ann' → 'eve'"}));
+  EXPECT_EQ(split_changes(before, now, 2),
+            (std::vector<std::string>{"speaker 'ann': 1 utterance(s) train → test",
+                                      "speaker 'bob': 1 utterance(s) train → (not in the manifest)", "… and 3 more"}));
 }

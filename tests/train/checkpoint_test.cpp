@@ -96,6 +96,30 @@ TEST(Checkpoint, SavedModelLoadsBackExactly) {
   EXPECT_EQ(load_error(dir.file("copy.pt")), "");
 }
 
+TEST(Checkpoint, TheSplitRecordLoadsBackAndIsCoveredByTheChecksum) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir, 3, 1);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c));
+  nn::SequenceClassifier model(cfg.model_options(2, 4));
+  train::ModelBundle b;
+  b.config_toml = cfg.to_toml();
+  b.task = "trend";
+  b.labels = {"down", "up"};
+  b.input_size = 4;
+  b.feature_extractor = "kaldi-fbank num_bins=4";
+  b.splits = {{"train", {{"ann", {"a1", "a2"}}}}, {"test", {{"bo\"b", {"b\n1"}}}}};  // quotes, newlines survive
+  train::save_checkpoint(dir.file("m.pt"), model, nullptr, b, nullptr);
+  EXPECT_EQ(train::load_model(dir.file("m.pt")).bundle.splits, b.splits);
+  // The entry renamed (so absent): the checksum, which covers it, no longer matches.
+  rewrite_archive(dir.file("m.pt"), dir.file("old.pt"), [](const std::string&, std::string d) -> std::optional<std::string> {
+    const std::string key = "splits";
+    for (size_t at; (at = d.find(key)) != std::string::npos;) d.replace(at, key.size(), "spl1ts");  // another key
+    return d;
+  });
+  const std::string err = load_error(dir.file("old.pt"));
+  EXPECT_TRUE(test::contains(err, "model file damaged")) << err;
+}
+
 TEST(Checkpoint, TruncatedTensorRecordIsCorruptNotAnOverRead) {
   test::TempDir dir;
   auto s = save_tiny(dir, "m.pt");

@@ -160,6 +160,46 @@ TEST(Trainer, ResumeAfterACrashMidEpochGivesTheSameResult) {
   EXPECT_EQ(a["best_epoch"], b["best_epoch"]);
 }
 
+// The model file records who was in which split: resuming with speakers moved
+// between splits is refused (naming the moves), and evaluating a split that
+// holds training speakers warns that the score is not speaker-independent.
+TEST(Trainer, ASplitChangedSinceTrainingIsRefusedOnResumeAndFlaggedOnEval) {
+  test::TempDir dir;
+  train_tiny_run(dir, 2, "run");
+  {
+    // spk0 (train) and spk5 (test) trade places.
+    std::ifstream in(dir.file("tiny.csv"));
+    std::ofstream swapped(dir.file("swapped.csv"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(",spk0,") != std::string::npos) line.replace(line.rfind(",train"), 6, ",test");
+      else if (line.find(",spk5,") != std::string::npos) line.replace(line.rfind(",test"), 5, ",train");
+      swapped << line << "\n";
+    }
+  }
+  const auto metrics_before = read(dir.path() / "run" / "metrics.csv");
+  std::string out;
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set data.manifest=" + dir.file("swapped.csv") +
+                        " --set train.max_epochs=3",
+                    &out),
+            2)
+      << out;
+  EXPECT_TRUE(test::contains(out, "swapped.csv: the split is not the one")) << out;
+  EXPECT_TRUE(test::contains(out, "speaker 'spk0': 12 utterance(s) train → test")) << out;
+  EXPECT_TRUE(test::contains(out, "speaker 'spk5': 12 utterance(s) test → train")) << out;
+  EXPECT_EQ(read(dir.path() / "run" / "metrics.csv"), metrics_before);
+  // Evaluating: the test split of the swapped manifest is spk0's, a training speaker.
+  EXPECT_EQ(run_cli("eval " + dir.file("run") + " --manifest " + dir.file("swapped.csv"), &out), 0) << out;
+  EXPECT_TRUE(test::contains(out, "crnn eval: warning: 12 of the 12 test utterances are of speakers")) << out;
+  EXPECT_TRUE(test::contains(out, "was trained on (spk0)")) << out;
+  EXPECT_EQ(run_cli("predict " + dir.file("run") + " --manifest " + dir.file("swapped.csv") + " --split test", &out), 3)
+      << out;  // 3: the tiny corpus's audio files do not exist; the warning comes first
+  EXPECT_TRUE(test::contains(out, "crnn predict: warning: 12 of the 12 test utterances")) << out;
+  // The run's own manifest: no warning, and the unchanged split resumes.
+  EXPECT_EQ(run_cli("eval " + dir.file("run"), &out), 0) << out;
+  EXPECT_FALSE(test::contains(out, "warning")) << out;
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set train.max_epochs=3", &out), 0) << out;
+}
+
 // A resume that cannot work is refused before anything in the run directory changes.
 TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
   test::TempDir dir;

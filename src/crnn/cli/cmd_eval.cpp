@@ -50,6 +50,8 @@ int run_eval(const EvalCliOptions& o) {
   if (!manifest.has_task(loaded.bundle.task))
     throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, loaded.bundle.task));
   const data::Manifest part = train::select_split(manifest, dc, o.split);
+  const std::string leak = train::training_speakers_warning(loaded.bundle.splits, part, o.split, model_path);
+  if (!leak.empty()) fmt::print(stderr, "crnn eval: warning: {}\n", leak);
   auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
   train::check_features_cover(store, part, dc.features, dc.manifest);
   train::check_features_match(store.extractor(), loaded.bundle.feature_extractor, dc.features, model_path);

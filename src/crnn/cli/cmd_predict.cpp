@@ -81,6 +81,10 @@ int run_predict(const PredictCliOptions& o) {
     cfg.data.manifest = o.manifest;
     const auto manifest = data::Manifest::read(o.manifest);
     const data::Manifest part = train::select_split(manifest, cfg.data, o.split);
+    if (const auto w = train::training_speakers_warning(classifier.model().bundle.splits, part, o.split,
+                                                        classifier.model_path());
+        !w.empty())
+      fmt::print(stderr, "crnn predict: warning: {}\n", w);
     const bool has_truth = manifest.has_task(classifier.task());
     const data::LabelSet known(classifier.labels(), classifier.task());
     size_t unknown = 0;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
+#include <vector>
 
 #include "crnn/data/random.h"
 
@@ -163,6 +165,55 @@ Manifest kfold(const Manifest& manifest, int64_t fold, const KFoldOptions& o) {
     Utterance& u = out.mutable_at(i);
     const int64_t f = folds.at(u.speaker);
     u.split = f == fold ? "test" : (f == valid ? "valid" : "train");
+  }
+  return out;
+}
+
+SplitMembers split_members(const Manifest& manifest) {
+  SplitMembers out;
+  for (const auto& u : manifest.utterances())
+    if (u.split == "train" || u.split == "valid" || u.split == "test") out[u.split][u.speaker].push_back(u.id);
+  for (auto& [split, speakers] : out)
+    for (auto& [speaker, ids] : speakers) std::sort(ids.begin(), ids.end());
+  return out;
+}
+
+std::vector<std::string> split_changes(const SplitMembers& before, const SplitMembers& now, size_t max_lines) {
+  struct Place {
+    std::string split, speaker;
+  };
+  auto places = [](const SplitMembers& m) {
+    std::map<std::string, Place> out;
+    for (const auto& [split, speakers] : m)
+      for (const auto& [speaker, ids] : speakers)
+        for (const auto& id : ids) out[id] = {split, speaker};
+    return out;
+  };
+  const auto was = places(before), is = places(now);
+  const std::string kAbsent = "(not in the manifest)";
+  // (speaker, from, to) → utterances, for utterances that kept their speaker.
+  std::map<std::tuple<std::string, std::string, std::string>, size_t> moves;
+  std::vector<std::string> lines;
+  for (const auto& [id, p] : was) {
+    auto it = is.find(id);
+    if (it == is.end()) ++moves[{p.speaker, p.split, kAbsent}];
+    else if (it->second.speaker != p.speaker)
+      lines.push_back(fmt::format("utterance '{}': speaker '{}' → '{}'", id, p.speaker, it->second.speaker));
+    else if (it->second.split != p.split) ++moves[{p.speaker, p.split, it->second.split}];
+  }
+  for (const auto& [id, p] : is)
+    if (!was.count(id)) ++moves[{p.speaker, "", p.split}];
+  std::vector<std::string> out;
+  for (const auto& [key, n] : moves) {
+    const auto& [speaker, from, to] = key;
+    out.push_back(from.empty() ? fmt::format("speaker '{}': {} utterance(s) new in {}", speaker, n, to)
+                               : fmt::format("speaker '{}': {} utterance(s) {} → {}", speaker, n, from, to));
+  }
+  out.insert(out.end(), lines.begin(), lines.end());
+  if (out.size() > max_lines) {
+    const size_t more = out.size() - max_lines;
+    out.resize(max_lines);
+    out.push_back(fmt::format("… and {} more", more));
   }
   return out;
 }

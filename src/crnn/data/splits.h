@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "crnn/data/manifest.h"
 
@@ -39,6 +40,22 @@ void check_speaker_independent(const Manifest& manifest);
 /// Separates a manifest by its `split` column after check_speaker_independent.
 /// Rows without a split are an error (assign them first: carve_validation or kfold).
 Splits split_by_column(const Manifest& manifest);
+
+/// Who is in which split: split name ("train", "valid", "test") → speaker →
+/// utterance ids (sorted). What a model file records of the data it was
+/// trained with, so that a resume with another split is refused and an
+/// evaluation on training speakers is flagged (train/checkpoint.h).
+using SplitMembers = std::map<std::string, std::map<std::string, std::vector<std::string>>>;
+
+/// The members of a manifest's train, valid and test rows (others ignored).
+SplitMembers split_members(const Manifest& manifest);
+
+/// How `now` differs from `before`, one line per speaker and move, e.g.
+/// "speaker 'dave': 12 utterance(s) test → train", "speaker 'eve': 3
+/// utterance(s) new in train", "speaker 'bob': 2 utterance(s) train → (not in
+/// the manifest)", or per utterance "utterance 'u7': speaker 'ann' → 'bob'".
+/// Empty when they are equal. At most `max_lines` lines (then "… and N more").
+std::vector<std::string> split_changes(const SplitMembers& before, const SplitMembers& now, size_t max_lines = 8);
 
 /// For each speaker, its label for `task` if that label is the same for all
 /// of the speaker's utterances (and present); speakers with mixed or missing

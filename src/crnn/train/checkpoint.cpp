@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <malloc.h>
 
@@ -69,6 +70,22 @@ void check_loaded_tensor(const std::string& path, const std::string& name, const
     throw data::DataError(fmt::format("{}: corrupt model file (non-finite values in '{}')", path, name));
 }
 
+/// The "splits" entry: {"train": {"speaker": ["id", ...], ...}, ...}.
+std::string splits_json(const data::SplitMembers& splits) { return nlohmann::json(splits).dump(); }
+
+data::SplitMembers parse_splits_json(const std::string& text, const std::string& path) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    data::SplitMembers out = j.get<data::SplitMembers>();
+    for (const auto& [split, speakers] : out)
+      if (split != "train" && split != "valid" && split != "test")
+        throw std::runtime_error("unknown split '" + split + "'");
+    return out;
+  } catch (const std::exception& e) {
+    throw data::DataError(fmt::format("{}: corrupt model file (its 'splits' entry: {})", path, e.what()));
+  }
+}
+
 /// CRC-32 over everything a model file says about the model: its description
 /// and every parameter and buffer (name and bytes, in module order). Written
 /// with the file and checked on load, so damaged bytes (a disk or copy error)
@@ -84,6 +101,7 @@ uint32_t model_checksum(const ModelBundle& b, const nn::SequenceClassifier& mode
     const torch::Tensor d = t.detach().to(torch::kCPU).contiguous();
     c = crnn::crc32(d.data_ptr(), static_cast<size_t>(d.numel()) * d.element_size(), c);
   };
+  if (!b.splits.empty()) c = crnn::crc32(splits_json(b.splits) + '\n', c);
   if (b.global_stats.mean.defined()) {
     add_tensor("global_mean", b.global_stats.mean);
     add_tensor("global_std", b.global_stats.std);
@@ -106,6 +124,7 @@ std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimi
   root.write("input_size", c10::IValue(b.input_size));
   root.write("sample_rate", c10::IValue(b.sample_rate));
   root.write("feature_extractor", c10::IValue(b.feature_extractor));
+  if (!b.splits.empty()) root.write("splits", c10::IValue(splits_json(b.splits)));
   if (b.global_stats.mean.defined()) {
     root.write("global_mean", b.global_stats.mean);
     root.write("global_std", b.global_stats.std);
@@ -260,6 +279,10 @@ LoadedModel load_model_unchecked(const std::string& path) {
     throw data::DataError(fmt::format("{}: corrupt model file (input_size {})", path, b.input_size));
   b.sample_rate = read_int("sample_rate");
   b.feature_extractor = read_string("feature_extractor");
+  if (c10::IValue s; root.try_read("splits", s)) {  // model files from before it have none
+    if (!s.isString()) throw data::DataError(path + ": corrupt model file ('splits' is not text)");
+    b.splits = parse_splits_json(s.toStringRef(), path);
+  }
   torch::Tensor t;
   if (root.try_read("global_mean", t)) {
     b.global_stats.mean = t;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "crnn/data/normalization.h"
+#include "crnn/data/splits.h"
 #include "crnn/nn/sequence_classifier.h"
 
 namespace crnn::train {
@@ -34,6 +35,11 @@ struct ModelBundle {
   int64_t sample_rate = 16000;
   std::string feature_extractor;     ///< audio::describe(FbankOptions) of the features
   data::FeatureStats global_stats;   ///< fallback normalization (training frames)
+  /// Who was in which split when the model was trained (empty in model files
+  /// from before crnn recorded it): a resume with another split is refused,
+  /// and `crnn eval` / `crnn predict --manifest` warn about test or valid
+  /// rows of training speakers.
+  data::SplitMembers splits;
 };
 
 /// Where training stands (checkpoints only).

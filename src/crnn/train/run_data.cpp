@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <ostream>
@@ -193,7 +194,9 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   auto store = data::FeatureStore::open(config.features, data::FeatureStore::Mode::Read);
   check_features_cover(store, manifest, config.features, config.manifest);
   d.features = store.attributes();
-  auto split = data::split_by_column(assign_splits(manifest, config, &d.split_source));
+  const data::Manifest assigned = assign_splits(manifest, config, &d.split_source);
+  auto split = data::split_by_column(assigned);
+  d.members = data::split_members(assigned);
 
   // Global statistics over the raw training frames: the normalization with
   // data.normalization = "global", else the fallback for unseen speakers.
@@ -237,6 +240,29 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
     if (d.skipped.size() > 10) log << "  …\n";
   }
   return d;
+}
+
+std::string training_speakers_warning(const data::SplitMembers& trained, const data::Manifest& part,
+                                      const std::string& split, const std::string& model_path) {
+  if (split != "valid" && split != "test") return "";
+  const auto train = trained.find("train");
+  if (train == trained.end()) return "";
+  std::set<std::string> speakers;
+  size_t rows = 0;
+  for (const auto& u : part.utterances())
+    if (train->second.count(u.speaker)) {
+      speakers.insert(u.speaker);
+      ++rows;
+    }
+  if (rows == 0) return "";
+  std::vector<std::string> named(speakers.begin(), speakers.end());
+  const size_t more = named.size() > 5 ? named.size() - 5 : 0;
+  named.resize(std::min<size_t>(named.size(), 5));
+  return fmt::format("{} of the {} {} utterances are of speakers {} was trained on ({}{}): this is not a "
+                     "speaker-independent score. The manifest's split probably changed since training; the model "
+                     "file records its training speakers",
+                     rows, part.size(), split, model_path, fmt::join(named, ", "),
+                     more ? fmt::format(" and {} more", more) : "");
 }
 
 }  // namespace crnn::train

@@ -19,6 +19,7 @@
 #include "crnn/data/feature_store.h"
 #include "crnn/data/manifest.h"
 #include "crnn/data/normalization.h"
+#include "crnn/data/splits.h"
 #include "crnn/train/config.h"
 
 namespace crnn::train {
@@ -34,6 +35,7 @@ struct RunData {
   data::FeatureAttributes features;
   std::vector<std::string> skipped;  ///< "id: reason" for rows left out
   std::string split_source;          ///< where the split came from, in words (assign_splits)
+  data::SplitMembers members;        ///< who is in which split (recorded in the model file)
 };
 
 /// k of the speaker-group cross-validation used when the manifest has no
@@ -82,6 +84,15 @@ data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& c
 ///   auto test = crnn::train::select_split(data::Manifest::read(cfg.data.manifest), cfg.data, "test");
 /// \endcode
 data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split);
+
+/// A warning when rows of `part` (the evaluated `split`: "valid" or "test")
+/// belong to speakers that `trained` (a model file's record) has in its
+/// training split: "" when there are none, when `split` is "train" or "all",
+/// or when the model file records no splits. The score of such rows is not
+/// speaker-independent; most likely the manifest's split changed since
+/// training.
+std::string training_speakers_warning(const data::SplitMembers& trained, const data::Manifest& part,
+                                      const std::string& split, const std::string& model_path);
 
 /// Normalized examples for the rows of `manifest` (each speaker with its own
 /// statistics, or all with `fixed_stats` when given), labels from `labels`

@@ -160,6 +160,16 @@ void check_resumed_data(const ModelBundle& saved, const RunData& d, const DataCo
     throw data::DataError(fmt::format("{}: task '{}' has the classes {}, the checkpoint {} was trained on {}",
                                       data.manifest, data.task, fmt::join(d.labels.names(), ", "), checkpoint,
                                       fmt::join(saved.labels, ", ")));
+  // The same utterances in the same splits: a speaker moved from test to train
+  // would be trained on and then scored as unseen.
+  if (!saved.splits.empty()) {
+    const auto changes = data::split_changes(saved.splits, d.members);
+    if (!changes.empty())
+      throw data::DataError(fmt::format("{}: the split is not the one {} was trained with; resuming would mix "
+                                        "training and evaluation speakers. Changed:\n  {}\nRestore the manifest's "
+                                        "split, or train a new run",
+                                        data.manifest, checkpoint, fmt::join(changes, "\n  ")));
+  }
 }
 
 /// Refuses a model whose weights, gradients and Adam state alone (16 bytes
@@ -322,6 +332,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   bundle.sample_rate = d.features.sample_rate;
   bundle.feature_extractor = d.features.extractor;
   bundle.global_stats = d.global_stats;
+  bundle.splits = d.members;
 
   Scheduler scheduler(config.train.selection_metric, config.train.patience, config.train.min_epochs);
   TrainingState state;
