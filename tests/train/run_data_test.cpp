@@ -339,3 +339,32 @@ TEST(RunData, CoverErrorNamesFeaturesOfAudioThatChangedSince) {
         << e.what();
   }
 }
+
+// Too few speakers for the folds: the error says what to change (a split
+// column, or data.folds within the speaker count), not just that k-fold failed.
+TEST(RunData, TooFewSpeakersForTheFoldsSaysHowToFixIt) {
+  data::Manifest few({"emotion"});
+  for (int s = 0; s < 4; ++s)
+    for (int k = 0; k < 2; ++k) {
+      data::Utterance u;
+      u.id = fmt::format("s{}_{}", s, k);
+      u.path = "/nonexistent/" + u.id + ".wav";
+      u.speaker = fmt::format("spk{}", s);
+      u.labels["emotion"] = k ? "happy" : "sad";
+      few.add(u);
+    }
+  train::DataConfig config;
+  config.manifest = "few.csv";
+  config.task = "emotion";
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::assign_splits(few, config); }),
+                             "few.csv: the manifest has no split column, so crnn splits it by speakers into 6 folds, "
+                             "but it has only 4 speaker(s); add a split column (train / valid / test per row), or set "
+                             "data.folds = K with 3 <= K <= 4"));
+  config.folds = 4;
+  EXPECT_EQ(speakers_by_split(train::assign_splits(few, config)).size(), 3u);
+  config.folds = 5;
+  EXPECT_THROW(train::assign_splits(few, config), train::ConfigError);
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::assign_splits(few, config); }),
+                             "few.csv: data.folds = 5, but the manifest has only 4 speaker(s); set data.folds to at "
+                             "most 4"));
+}

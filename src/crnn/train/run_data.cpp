@@ -33,6 +33,13 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
     say(fmt::format("{}-fold speaker-group cross-validation, fold {} as test and fold {} as validation (the manifest "
                     "has no split column; set data.folds to choose k)",
                     ko.k, config.fold % ko.k, (config.fold + 1) % ko.k));
+    const size_t speakers = m.speakers().size();
+    if (speakers < static_cast<size_t>(ko.k))
+      throw data::DataError(fmt::format(
+          "{}: the manifest has no split column, so crnn splits it by speakers into {} folds, but it has only {} "
+          "speaker(s); add a split column (train / valid / test per row), or set data.folds = K with 3 <= K <= {} "
+          "(docs/splits.md)",
+          config.manifest, ko.k, speakers, speakers));
     return data::kfold(m, config.fold % ko.k, ko);
   }
   if (config.folds > 0) {
@@ -43,6 +50,10 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                     "validation{}",
                     ko.k, ko.k, config.fold, (config.fold + 1) % ko.k,
                     m.has_split() ? "; the manifest's own split column is not used" : ""));
+    if (const size_t speakers = m.speakers().size(); speakers < static_cast<size_t>(ko.k))
+      throw ConfigError(fmt::format("{}: data.folds = {}, but the manifest has only {} speaker(s); set data.folds to "
+                                    "at most {} (each fold needs a speaker)",
+                                    config.manifest, ko.k, speakers, speakers));
     return data::kfold(m, config.fold, ko);
   }
   if (custom_column) {

@@ -113,18 +113,19 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
   for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>{}}", labels[c].substr(0, cw), cw);
   out += "\n";
   auto rec = e.confusion.per_class_recall();
-  size_t absent = 0;
+  std::vector<std::string> absent;
   for (size_t r = 0; r < labels.size(); ++r) {
     // A class without utterances in this split has no recall (not 0 %); UA
     // recall is the mean over the classes present.
-    if (std::isnan(rec[r])) ++absent;
+    if (std::isnan(rec[r])) absent.push_back(labels[r]);
     out += std::isnan(rec[r]) ? fmt::format("{:<{}} {:>8} ", labels[r], w, "n/a")
                               : fmt::format("{:<{}} {:>7.2f}% ", labels[r], w, 100 * rec[r]);
     for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>{}}", e.confusion.counts()[r][c], cw);
     out += "\n";
   }
-  if (absent > 0)
-    out += fmt::format("({} class(es) without utterances in this split: n/a, left out of UA recall)\n", absent);
+  if (!absent.empty())
+    out += fmt::format("({} class(es) without utterances in this split, recall n/a, left out of UA recall: {})\n",
+                       absent.size(), fmt::join(absent, ", "));
   return out;
 }
 
