@@ -149,6 +149,8 @@ def test_classifier_speakers_normalize_each_speakers_files_together(trained):
         classifier.predict(files, speakers=["a", "b"])
     with pytest.raises(ValueError, match="not a string"):
         classifier.predict(files, speakers="a")
+    with pytest.raises(ValueError, match="unknown normalization 'speakers'"):
+        classifier.predict(files, normalization="speakers")
 
 
 def test_classifier_predicts_a_folder_as_its_audio_files(trained, tmp_path):

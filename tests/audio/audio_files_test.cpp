@@ -39,13 +39,17 @@ TEST(AudioFiles, FindsAudioRecursivelySortedAndSaysWhatItSkipped) {
   touch(root / ".DS_Store");
   touch(root / "a" / "._B.FLAC");          // a macOS resource fork: hidden, not audio
   touch(root / ".git" / "hidden.wav");     // a hidden folder is not searched at all
+  fs::create_symlink(root / "gone.wav", root / "a" / "link.wav");   // a link to nothing
+  fs::create_symlink(root / "z.wav", root / "a" / "alias.wav");      // a link to a file is that file
   const auto found = find_audio_files(root.string());
   EXPECT_EQ(found.files, (std::vector<std::string>{(root / "a" / "B.FLAC").string(),
+                                                    (root / "a" / "alias.wav").string(),
                                                     (root / "a" / "deeper" / "c.ogg").string(),
                                                     (root / "z.wav").string()}));
   EXPECT_EQ(found.notes,
             (std::vector<std::string>{
                 "skipped " + (root / "notes.txt").string() + ": not an audio file extension",
+                "skipped " + (root / "a" / "link.wav").string() + ": a link to nothing (broken link)",
                 "skipped 2 hidden file(s) in " + root.string() + " (names starting with '.', e.g. macOS ._ files)"}));
 }
 

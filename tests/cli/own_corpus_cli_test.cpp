@@ -130,6 +130,35 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   EXPECT_TRUE(test::contains(r.out, "\"error\"")) << r.out;
   EXPECT_TRUE(test::contains(r.out, "\"id\":\"spk5_low_2\",\"path\"")) << r.out;
 
+  // --speaker: the files are one speaker's, normalized together — exactly what
+  // predict --manifest (and eval) give the test speaker's 8 utterances. Without
+  // it, each file is its own speaker, and predict says so.
+  std::string spk5_files;
+  for (const auto& [id, p] : from_predict) spk5_files += " " + dir.file((id.back() == '3' ? "wav/nested/" : "wav/") + id + ".wav");
+  r = test::run_crnn("predict " + dir.file("run") + spk5_files + " --speaker s5 --format csv -o " + dir.file("spk5.csv"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_FALSE(test::contains(r.out, "note:")) << r.out;
+  const auto together = read_predictions(dir.file("spk5.csv"));
+  ASSERT_EQ(together.size(), from_predict.size());
+  for (const auto& [id, p] : from_predict) {
+    ASSERT_TRUE(together.count(id)) << id;
+    for (size_t c = 0; c < 2; ++c) EXPECT_NEAR(together.at(id).second[c], p.second[c], 1e-6) << id;
+  }
+  r = test::run_crnn("predict " + dir.file("run") + spk5_files + " --format csv");
+  EXPECT_TRUE(test::contains(r.out, "crnn predict: note: each file is standardized with its own statistics")) << r.out;
+  r = test::run_crnn("predict " + dir.file("run") + " --manifest " + manifest + " --speaker s5");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "--speaker is for audio inputs")) << r.out;
+  // Two inputs with one file name: each is named by its path, not both by the name.
+  fs::create_directories(dir.path() / "copy");
+  fs::copy_file(dir.file("wav/spk5_low_0.wav"), dir.file("copy/spk5_low_0.wav"));
+  r = test::run_crnn("predict " + dir.file("run") + " " + dir.file("wav/spk5_low_0.wav") + " " +
+                     dir.file("copy/spk5_low_0.wav") + " " + dir.file("wav/spk5_low_1.wav"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "\"id\":\"" + dir.file("copy/spk5_low_0.wav") + "\"")) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "\"id\":\"" + dir.file("wav/spk5_low_0.wav") + "\"")) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "\"id\":\"spk5_low_1\"")) << r.out;
+
   r = test::run_crnn("report " + dir.file("run"));
   EXPECT_EQ(r.status, 0) << r.out;
 }

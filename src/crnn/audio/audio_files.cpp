@@ -22,7 +22,7 @@ AudioFileSearch find_audio_files(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) throw std::runtime_error(dir + ": not a folder");
   constexpr size_t kNamed = 5;  // skipped files named one by one; the rest are counted
   AudioFileSearch out;
-  std::vector<std::string> other;
+  std::vector<std::string> other, broken;
   size_t hidden = 0;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -33,7 +33,10 @@ AudioFileSearch find_audio_files(const std::string& dir) {
       else ++hidden;
       continue;
     }
-    if (!it->is_regular_file(entry_ec)) continue;
+    if (!it->is_regular_file(entry_ec)) {  // follows links
+      if (it->is_symlink(entry_ec) && !it->is_directory(entry_ec)) broken.push_back(it->path().string());
+      continue;
+    }
     if (has_audio_extension(it->path())) out.files.push_back(it->path().string());
     else other.push_back(it->path().string());
   }
@@ -44,6 +47,8 @@ AudioFileSearch find_audio_files(const std::string& dir) {
     out.notes.push_back(fmt::format("skipped {}: not an audio file extension", other[i]));
   if (other.size() > kNamed)
     out.notes.push_back(fmt::format("skipped {} more non-audio file(s) in {}", other.size() - kNamed, dir));
+  std::sort(broken.begin(), broken.end());
+  for (const auto& b : broken) out.notes.push_back(fmt::format("skipped {}: a link to nothing (broken link)", b));
   if (hidden > 0)
     out.notes.push_back(
         fmt::format("skipped {} hidden file(s) in {} (names starting with '.', e.g. macOS ._ files)", hidden, dir));

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "crnn/audio/audio_files.h"
@@ -29,7 +30,7 @@ namespace fs = std::filesystem;
 struct PredictCliOptions {
   std::string model;
   std::vector<std::string> inputs;
-  std::string manifest, split = "all", format = "json", output, normalize = "auto";
+  std::string manifest, split = "all", format = "json", output, normalize = "auto", speaker;
   int64_t batch_size = 32;
   std::string precision = "fp32";
 };
@@ -72,6 +73,8 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("nothing to classify: give audio files, directories, @LIST or -, or --manifest");
   if (!o.manifest.empty() && !o.inputs.empty())
     throw data::DataError("give either --manifest or audio inputs, not both");
+  if (!o.manifest.empty() && !o.speaker.empty())
+    throw data::DataError("--speaker is for audio inputs; with --manifest the speakers are the manifest's");
   const auto precision = train::precision_guard(o.precision, "--precision bf16");
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;
@@ -99,8 +102,24 @@ int run_predict(const PredictCliOptions& o) {
     }
     if (unknown > 5) fmt::print(stderr, "crnn predict: warning: {} rows in all have labels the model does not know\n", unknown);
   } else {
-    for (const auto& p : expand_inputs(o.inputs)) inputs.push_back({fs::path(p).stem().string(), p, "", "", {}});
+    // An input's id is its file name without the extension, unless another
+    // input has the same one (a/x.wav, b/x.wav): then both are named by path.
+    const auto paths = expand_inputs(o.inputs);
+    std::map<std::string, size_t> stems;
+    for (const auto& p : paths) ++stems[fs::path(p).stem().string()];
+    for (const auto& p : paths) {
+      const std::string stem = fs::path(p).stem().string();
+      inputs.push_back({stems[stem] > 1 ? p : stem, p, o.speaker, "", {}});
+    }
     if (inputs.empty()) throw data::DataError("no audio files among the inputs");
+    // Several files, each its own speaker, for a per-speaker model: short or
+    // one-class files then get noisy statistics. Say so once, with the ways out.
+    if (inputs.size() > 1 && o.speaker.empty() && o.normalize == "auto" &&
+        classifier.trained_normalization() == infer::Normalization::speaker)
+      fmt::print(stderr,
+                 "crnn predict: note: each file is standardized with its own statistics (the model normalizes per "
+                 "speaker and no speakers are given); for files of one speaker give --speaker NAME, for several "
+                 "speakers a --manifest with a speaker column (docs/training.md, Normalization)\n");
   }
 
   infer::PredictOptions po;
@@ -151,6 +170,9 @@ crnn::cli::Registrar reg{
                      "path per line) or - (paths on stdin)");
       app.add_option("--manifest", o->manifest,
                      "Classify a manifest's rows instead, normalized per speaker exactly as `crnn eval` does");
+      app.add_option("--speaker", o->speaker,
+                     "The audio inputs are all this speaker's: normalized together (as training and `crnn eval` "
+                     "normalize a speaker's utterances) instead of each file on its own");
       app.add_option("--split", o->split, "With --manifest: train | valid | test | all (split as the model's config says)")
           ->check(CLI::IsMember({"train", "valid", "test", "all"}));
       app.add_option("--format", o->format, "json (JSON lines, default) or csv")->check(CLI::IsMember({"json", "csv"}));

@@ -180,7 +180,11 @@ std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>&
   for (size_t i = 0; i < paths.size(); ++i)
     inputs.push_back({paths[i], paths[i], speakers.empty() ? "" : speakers[i], "", {}});
   infer::PredictOptions o;
-  o.normalization = infer::parse_normalization(normalization);
+  try {
+    o.normalization = infer::parse_normalization(normalization);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK_VALUE(false, "crnn.Classifier.predict: normalization: ", e.what());
+  }
   TORCH_CHECK(batch_size >= 1, "crnn.Classifier.predict: batch_size must be at least 1, got ", batch_size);
   o.batch_size = batch_size;
   std::vector<PredictionTuple> out;
