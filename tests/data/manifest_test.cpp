@@ -75,6 +75,19 @@ TEST(Manifest, SplitColumnIsOptional) {
   EXPECT_EQ(m[0].split, "");
 }
 
+// Text columns must be UTF-8 (a Latin-1 "léger" would come back as "l\uFFFDger"
+// in every result file); paths are file names and may hold any bytes.
+TEST(Manifest, TextThatIsNotUtf8IsAnErrorButPathsMayBeAnyBytes) {
+  auto err = [](const std::string& text) { return error_of([&] { Manifest::parse(text, "/d", "m.csv"); }); };
+  EXPECT_EQ(err("id,path,speaker,weight\nu1,/a.wav,s,l\xc3\xa9ger\n"), "");  // UTF-8 é
+  EXPECT_EQ(err("id,path,speaker,weight\nu1,/caf\xe9.wav,s,heavy\n"), "");    // a Latin-1 file name
+  EXPECT_EQ(err("id,path,speaker,weight\nu1,/a.wav,s,l\xe9ger\n"),
+            "m.csv:2: column 'weight' holds 'l\\xe9ger', which is not UTF-8 text (byte 0xe9 at position 2); save the "
+            "manifest as UTF-8");
+  EXPECT_TRUE(contains(err("id,path,speaker\nu1,/a.wav,J\xfcrgen\n"), "m.csv:2: column 'speaker' holds 'J\\xfcrgen'"));
+  EXPECT_TRUE(contains(err("id,path,speaker\nu\xff,/a.wav,s\n"), "m.csv:2: column 'id' holds 'u\\xff'"));
+}
+
 TEST(Manifest, ErrorsNameFileLineAndProblem) {
   auto err = [](const std::string& text) { return error_of([&] { Manifest::parse(text, "/d", "m.csv"); }); };
   EXPECT_TRUE(contains(err("id,path,emotion\na,x.wav,happy\n"), "m.csv:1: missing required column 'speaker'"));

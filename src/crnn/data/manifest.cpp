@@ -244,6 +244,18 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
     if (rec.fields.size() != header.fields.size())
       throw DataError(fmt::format("{}:{}: expected {} fields (as in the header), found {}", source,
                                   rec.line, header.fields.size(), rec.fields.size()));
+    // Ids, speakers, splits and labels are text that every result file repeats
+    // (as JSON, UTF-8): a Latin-1 label would come back altered (U+FFFD) and no
+    // longer match the CSV. Paths are file names, whatever their bytes.
+    for (size_t c = 0; c < rec.fields.size(); ++c) {
+      if (c == c_path) continue;
+      const std::string& f = rec.fields[c];
+      if (const size_t at = utf8_error_at(f); at != std::string::npos)
+        throw DataError(fmt::format("{}:{}: column '{}' holds '{}', which is not UTF-8 text (byte 0x{:02x} at "
+                                    "position {}); save the manifest as UTF-8",
+                                    source, rec.line, header.fields[c], printable(f),
+                                    static_cast<unsigned char>(f[at]), at + 1));
+    }
     Utterance u;
     u.id = rec.fields[c_id];
     u.speaker = rec.fields[c_spk];

@@ -52,20 +52,6 @@ bool parse_ravdess_stem(const std::string& stem, int (&f)[7]) {
   return true;
 }
 
-// A line of a file for an error message: at most 80 bytes, control bytes and bytes
-// that never occur in UTF-8 as \xHH, so a binary file does not garble the terminal.
-std::string quoted_line(const std::string& line) {
-  std::string out;
-  for (size_t i = 0; i < line.size() && i < 80; ++i) {
-    const auto c = static_cast<unsigned char>(line[i]);
-    if (c < 0x20 || c == 0x7f || c == 0xc0 || c == 0xc1 || c >= 0xf5)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += line[i];
-  }
-  return line.size() > 80 ? out + "..." : out;
-}
-
 // Reads a Kaldi "key<whitespace>value" list into a map (value = rest of line, trimmed).
 std::map<std::string, std::string> read_kaldi_map(const fs::path& file) {
   if (!fs::is_regular_file(file))
@@ -81,7 +67,7 @@ std::map<std::string, std::string> read_kaldi_map(const fs::path& file) {
     if (b == std::string::npos) continue;
     size_t e = line.find_first_of(" \t", b);
     if (e == std::string::npos)
-      throw DataError(fmt::format("{}:{}: expected 'key value', found '{}'", file.string(), lineno, quoted_line(line)));
+      throw DataError(fmt::format("{}:{}: expected 'key value', found '{}'", file.string(), lineno, printable(line)));
     std::string key = line.substr(b, e - b);
     std::string value = trim(std::string_view(line).substr(e));
     if (value.empty())

@@ -21,6 +21,7 @@
 #include "crnn/data/error.h"
 #include "crnn/train/config.h"
 #include "crnn/util/checksum.h"
+#include "crnn/util/json_text.h"
 
 namespace crnn::train {
 namespace {
@@ -71,7 +72,9 @@ void check_loaded_tensor(const std::string& path, const std::string& name, const
 }
 
 /// The "splits" entry: {"train": {"speaker": ["id", ...], ...}, ...}.
-std::string splits_json(const data::SplitMembers& splits) { return nlohmann::json(splits).dump(); }
+/// Never throws: bytes that are not UTF-8 (possible only in a manifest built in
+/// code; Manifest::read refuses them) become U+FFFD.
+std::string splits_json(const data::SplitMembers& splits) { return crnn::json_text(nlohmann::json(splits)); }
 
 data::SplitMembers parse_splits_json(const std::string& text, const std::string& path) {
   try {

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <cctype>
+#include <cstdint>
 #include <cmath>
 
 namespace crnn {
@@ -55,6 +56,59 @@ std::string file_safe_name(std::string_view s) {
 std::string percent(double fraction, int decimals, std::string_view suffix) {
   if (!std::isfinite(fraction)) return "—";
   return fmt::format("{:.{}f}{}", 100 * fraction, decimals, suffix);
+}
+
+size_t utf8_error_at(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      n = 1, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return i;  // a continuation byte, 0xc0/0xc1 (always overlong) or 0xf5..0xff
+    }
+    if (i + n >= s.size()) return i;  // truncated: the sequence needs bytes i+1 .. i+n
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return i;
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
+std::string printable(std::string_view s, size_t max_bytes) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size() && i < max_bytes) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    } else if (c < 0x80) {
+      out += s[i++];
+    } else if (const size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+               i + n <= s.size() && utf8_error_at(s.substr(i, n)) == std::string_view::npos) {
+      out.append(s.substr(i, n));  // one valid multi-byte character
+      i += n;
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    }
+  }
+  return i < s.size() ? out + "..." : out;
 }
 
 }  // namespace crnn

@@ -35,6 +35,16 @@ bool is_file_safe(std::string_view s);
 /// by '_' ("_" for an empty `s`).
 std::string file_safe_name(std::string_view s);
 
+/// The byte offset of the first byte of `s` that does not begin a valid UTF-8
+/// sequence (overlong forms, surrogates and code points above U+10FFFF are
+/// invalid, as in RFC 3629), or std::string_view::npos when `s` is valid UTF-8.
+size_t utf8_error_at(std::string_view s);
+
+/// `s` for a message: at most `max_bytes` bytes (then "..."), and bytes that
+/// are control characters or not valid UTF-8 as \xHH (so a Latin-1 byte
+/// shows as \xe9 and a binary file does not garble the terminal).
+std::string printable(std::string_view s, size_t max_bytes = 80);
+
 /// A fraction as a percentage with `decimals` decimals and `suffix` after it
 /// ("41.25", "41.3%"); "—" when not finite (a missing value).
 std::string percent(double fraction, int decimals, std::string_view suffix = "");
