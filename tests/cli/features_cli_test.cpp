@@ -224,7 +224,7 @@ TEST(FeaturesCli, BadManifest) {
   std::ofstream(m) << "name,file\nx,y.wav\n";
   CliRun r = run_crnn("features '" + m + "' -o '" + dir.file("f.h5") + "'");
   EXPECT_EQ(r.status, 2) << r.out;
-  EXPECT_NE(r.out.find("missing required columns 'id', 'path', 'speaker' (header has: name, file); if 'file' holds "
+  EXPECT_NE(r.out.find("missing required columns 'path', 'speaker' (header has: name, file); if 'file' holds "
                        "the audio files, name it 'path'"),
             std::string::npos)
       << r.out;

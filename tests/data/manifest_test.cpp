@@ -88,6 +88,22 @@ TEST(Manifest, TextThatIsNotUtf8IsAnErrorButPathsMayBeAnyBytes) {
   EXPECT_TRUE(contains(err("id,path,speaker\nu\xff,/a.wav,s\n"), "m.csv:2: column 'id' holds 'u\\xff'"));
 }
 
+// Without an id column, the id is the file name without its extension.
+TEST(Manifest, IdColumnIsOptionalAndDefaultsToTheFileName) {
+  auto m = Manifest::parse("path,speaker,emotion\nwav/ann_1.wav,ann,happy\nother/bob 2.flac,bob,sad\n", "/d");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0].id, "ann_1");
+  EXPECT_EQ(m[1].id, "bob 2");
+  EXPECT_EQ(m[1].path, "/d/other/bob 2.flac");
+  EXPECT_EQ(m.tasks(), (std::vector<std::string>{"emotion"}));
+  auto err = [](const std::string& text) { return error_of([&] { Manifest::parse(text, "/d", "m.csv"); }); };
+  EXPECT_EQ(err("path,speaker\na/x.wav,s\nb/x.wav,t\n"),
+            "m.csv:3: duplicate utterance id 'x' (first on line 2); without an id column the id is the file name "
+            "without its extension, so two files of one name need an id column");
+  EXPECT_TRUE(contains(err("path,speaker\ncaf\xe9.wav,s\n"), "m.csv:2: the id would be the file name 'caf\\xe9'"));
+  EXPECT_EQ(err("path,speaker\n,s\n"), "m.csv:2: empty path");
+}
+
 TEST(Manifest, ErrorsNameFileLineAndProblem) {
   auto err = [](const std::string& text) { return error_of([&] { Manifest::parse(text, "/d", "m.csv"); }); };
   EXPECT_TRUE(contains(err("id,path,emotion\na,x.wav,happy\n"), "m.csv:1: missing required column 'speaker'"));
@@ -102,11 +118,12 @@ TEST(Manifest, ErrorsNameFileLineAndProblem) {
   EXPECT_TRUE(contains(error_of([] { Manifest::read("/nonexistent/m.csv"); }), "/nonexistent/m.csv"));
   // Header mistakes a new user makes, each with its likely cause.
   EXPECT_TRUE(contains(err("file,label,speaker\nx.wav,a,s\n"),
-                       "m.csv:1: missing required columns 'id', 'path' (header has: file, label, speaker); if 'file' "
+                       "m.csv:1: missing required column 'path' (header has: file, label, speaker); if 'file' "
                        "holds the audio files, name it 'path'"));
   EXPECT_TRUE(contains(err("id;path;speaker;label\na;x.wav;s;b\n"),
                        "the header is one field: crnn reads comma-separated CSV, save it with ',' as the separator"));
   EXPECT_TRUE(contains(err("ID,Path,speaker\na,x.wav,s\n"), "column names are case-sensitive: rename 'ID' to 'id'"));
+  EXPECT_TRUE(contains(err("ID,path,speaker\na,x.wav,s\n"), "m.csv:1: column names are case-sensitive: rename 'ID' to 'id'"));
   EXPECT_TRUE(contains(err("ID,Path,speaker\na,x.wav,s\n"), "rename 'Path' to 'path'"));
   EXPECT_TRUE(contains(err("id,path,speaker,\na,x.wav,s,\n"), "m.csv:1: column 4 has an empty name (a trailing comma?)"));
   EXPECT_TRUE(contains(err(",id,path,speaker\n0,a,x.wav,s\n"), "(an index column? pandas: to_csv(..., index=False))"));

@@ -212,7 +212,10 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
     }
   }
   std::vector<std::string> missing;
-  for (const char* required : {"id", "path", "speaker"})
+  // Without an id column, an utterance's id is its file name without the
+  // extension (a folder of WAVs and a CSV of labels need no made-up ids).
+  const bool has_id = col.count("id") > 0;
+  for (const char* required : {"path", "speaker"})
     if (!col.count(required)) missing.push_back(std::string("'") + required + "'");
   if (!missing.empty()) {
     // The usual causes, said: another separator, other capitals, another name for the audio path.
@@ -233,8 +236,13 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
                                 fmt::join(header.fields, ", "), hint));
   }
 
+  if (!has_id)  // "ID" meant as the ids would otherwise become a label column
+    for (const auto& [name, c] : col)
+      if (to_lower(name) == "id")
+        throw DataError(fmt::format("{}:{}: column names are case-sensitive: rename '{}' to 'id'", source,
+                                    header.line, name));
   Manifest m(tasks);
-  const size_t c_id = col["id"], c_path = col["path"], c_spk = col["speaker"];
+  const size_t c_path = col["path"], c_spk = col["speaker"], c_id = has_id ? col["id"] : c_path;
   const bool has_split = col.count("split") > 0;
   const size_t c_split = has_split ? col["split"] : 0;
   fs::path base(base_dir);
@@ -257,11 +265,15 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
                                     static_cast<unsigned char>(f[at]), at + 1));
     }
     Utterance u;
-    u.id = rec.fields[c_id];
-    u.speaker = rec.fields[c_spk];
     std::string p = rec.fields[c_path];
+    u.id = has_id ? rec.fields[c_id] : fs::path(p).stem().string();
+    u.speaker = rec.fields[c_spk];
+    if (p.empty()) throw DataError(fmt::format("{}:{}: empty path{}", source, rec.line, has_id ? " for '" + u.id + "'" : ""));
     if (u.id.empty()) throw DataError(fmt::format("{}:{}: empty id", source, rec.line));
-    if (p.empty()) throw DataError(fmt::format("{}:{}: empty path for '{}'", source, rec.line, u.id));
+    if (!has_id && utf8_error_at(u.id) != std::string::npos)
+      throw DataError(fmt::format("{}:{}: the id would be the file name '{}', which is not UTF-8 text; add an id "
+                                  "column",
+                                  source, rec.line, printable(u.id)));
     if (u.speaker.empty())
       throw DataError(fmt::format("{}:{}: empty speaker for '{}'", source, rec.line, u.id));
     fs::path fp(p);
@@ -278,8 +290,10 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
       if (!v.empty()) u.labels[tasks[t]] = v;
     }
     if (m.contains(u.id))
-      throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on line {})", source,
-                                  rec.line, u.id, line_of_row[m.index_.at(u.id)]));
+      throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on line {}){}", source, rec.line, u.id,
+                                  line_of_row[m.index_.at(u.id)],
+                                  has_id ? "" : "; without an id column the id is the file name without its "
+                                                "extension, so two files of one name need an id column"));
     u.origin = fmt::format("{}:{}", source, rec.line);
     m.add(std::move(u));
     line_of_row.push_back(rec.line);
