@@ -145,6 +145,24 @@ TEST(FeaturesCli, ManyFailuresAreListedOnceAndSummarized) {
   EXPECT_EQ(count("features: failed: "), 8u) << r.out;
   EXPECT_EQ(count("features: FAILED: "), 5u) << r.out;
   EXPECT_EQ(count("features: ... and 3 more failed (each listed above)"), 1u) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "features: note: 8 of the 8 failed file(s) do not exist; a relative path in "
+                                          "a manifest is taken from the manifest's folder"))
+      << r.out;
+}
+
+// The usual mistake: paths written relative to the working directory, in a
+// manifest kept in another folder. The note says which folder they are taken from.
+TEST(FeaturesCli, MissingFilesThatExistFromTheWorkingDirectoryAreExplained) {
+  crnn::test::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "meta");
+  std::filesystem::create_directories(dir.path() / "wav");
+  crnn::test::write_audio(dir.file("wav/a.wav"), crnn::test::sine(300, 16000, 0.5), 16000, 1);
+  std::ofstream(dir.file("meta/m.csv")) << "path,speaker,label\nwav/a.wav,s,x\n";
+  CliRun r = crnn::test::run_command("cd '" + dir.path().string() + "' && '" CRNN_BINARY "' features meta/m.csv -o f.h5");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "not the working directory — 'wav/a.wav' exists from the working directory: "
+                                          "write the paths relative to " + dir.file("meta") + ", or absolute"))
+      << r.out;
 }
 
 // Resuming into a store whose matrix for an id came from another audio file

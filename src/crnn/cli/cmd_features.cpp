@@ -102,6 +102,7 @@ int run_features(const FeaturesOptions& o) {
   for (size_t i = 0; i < std::min(kRepeated, r.failed.size()); ++i) fmt::print(stderr, "features: FAILED: {}\n", r.failed[i]);
   if (r.failed.size() > kRepeated)
     fmt::print(stderr, "features: ... and {} more failed (each listed above)\n", r.failed.size() - kRepeated);
+  if (!r.missing_note.empty()) fmt::print(stderr, "features: note: {}\n", r.missing_note);
   fmt::print("features: {} utterances: {} extracted{}, {} already present, {} skipped (too short), "
              "{} failed -> {}\n",
              r.total, r.extracted, r.changed ? fmt::format(" ({} of them again: their audio changed)", r.changed) : "",

@@ -257,8 +257,26 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
 
   for (const auto& r : shorts)
     report.skipped.push_back(fmt::format("{} ({}): {}", jobs[r.job].id, jobs[r.job].path, r.reason));
-  for (const auto& r : failures)
+  size_t missing = 0;
+  std::string from_cwd;  // a missing file's manifest-relative path that exists from the working directory
+  const fs::path manifest_dir = fs::absolute(manifest).parent_path();
+  for (const auto& r : failures) {
     report.failed.push_back(fmt::format("{} ({}): {}", jobs[r.job].id, jobs[r.job].path, r.reason));
+    std::error_code ec;
+    if (fs::exists(jobs[r.job].path, ec) || ec) continue;
+    ++missing;
+    const fs::path rel = fs::path(jobs[r.job].path).lexically_relative(manifest_dir);
+    if (from_cwd.empty() && !rel.empty() && *rel.begin() != ".." && fs::exists(rel, ec)) from_cwd = rel.string();
+  }
+  if (missing > 0)
+    report.missing_note = fmt::format(
+        "{} of the {} failed file(s) do not exist; a relative path in a manifest is taken from the manifest's "
+        "folder ({}), not the working directory{}",
+        missing, failures.size(), manifest_dir.string(),
+        from_cwd.empty() ? ""
+                         : fmt::format(" — '{}' exists from the working directory: write the paths relative to {}, "
+                                       "or absolute",
+                                       from_cwd, manifest_dir.string()));
   report.total = jobs.size();
   report.extracted = written;
   report.present = present;

@@ -42,6 +42,10 @@ struct ExtractReport {
   size_t changed = 0;    ///< of `extracted`: stored before, but their audio file changed since (data::changed_sources)
   std::vector<std::string> skipped;  ///< "id (path): reason" — shorter than one frame
   std::vector<std::string> failed;   ///< "id (path): reason" — unreadable audio etc.
+  /// When failed files do not exist: how many, where relative paths are taken
+  /// from, and whether they exist from the working directory instead (the
+  /// usual mistake); "" otherwise.
+  std::string missing_note;
   /// Files written by this call whose own rate was below the extractor's:
   /// their rate → how many. Upsampled audio has no content above half its
   /// rate, so in a corpus of mixed rates the rate can stand in for the class.
