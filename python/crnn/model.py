@@ -13,8 +13,8 @@ __all__ = ["Classifier", "Model", "Prediction", "load"]
 
 
 def _model_file(path):
-    path = os.fspath(path)
-    return os.path.join(path, "best.pt") if os.path.isdir(path) else path
+    # A run directory's best.pt (an error saying why when it has none), or the file.
+    return torch.ops.crnn.model_file(os.fspath(path))
 
 
 class Model(SequenceClassifier):

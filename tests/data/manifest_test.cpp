@@ -116,6 +116,12 @@ TEST(Manifest, ErrorsNameFileLineAndProblem) {
   EXPECT_TRUE(contains(err("id,path,speaker,id\n"), "duplicate column 'id'"));
   EXPECT_TRUE(contains(err(""), "empty manifest"));
   EXPECT_TRUE(contains(error_of([] { Manifest::read("/nonexistent/m.csv"); }), "/nonexistent/m.csv"));
+  {
+    crnn::test::TempDir dir;
+    std::ofstream(dir.file("header.csv")) << "id,path,speaker,label\n";
+    EXPECT_EQ(error_of([&] { Manifest::read(dir.file("header.csv")); }),
+              dir.file("header.csv") + ": no utterances (the manifest has a header row only)");
+  }
   // Header mistakes a new user makes, each with its likely cause.
   EXPECT_TRUE(contains(err("file,label,speaker\nx.wav,a,s\n"),
                        "m.csv:1: missing required column 'path' (header has: file, label, speaker); if 'file' "

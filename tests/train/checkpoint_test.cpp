@@ -299,3 +299,19 @@ TEST(Checkpoint, AConfigKeyFromANewerCrnnIsNamedAsSuch) {
       << e;
   EXPECT_TRUE(test::contains(e, "model.dropout: unknown key")) << e;
 }
+
+// A run directory stands for its best.pt; one without it says why, with the way on.
+TEST(Checkpoint, ModelFileOfARunDirectory) {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "run");
+  EXPECT_EQ(test::error_of([&] { train::model_file(dir.file("run")); }),
+            dir.file("run") + ": not a run directory (no best.pt or config.toml); give a run directory made by "
+                              "`crnn train` or a model file");
+  std::ofstream(dir.file("run/config.toml")) << "";
+  EXPECT_EQ(test::error_of([&] { train::model_file(dir.file("run")); }),
+            dir.file("run") + ": no model yet (no best.pt): the run has not finished its first epoch; continue it "
+                              "with `crnn train --resume " + dir.file("run") + "`");
+  std::ofstream(dir.file("run/best.pt")) << "";
+  EXPECT_EQ(train::model_file(dir.file("run")), dir.file("run/best.pt"));
+  EXPECT_EQ(train::model_file(dir.file("m.pt")), dir.file("m.pt"));  // a file (existing or not) is itself
+}

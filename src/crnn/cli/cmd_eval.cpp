@@ -28,8 +28,7 @@ int run_eval(const EvalCliOptions& o) {
   // Before the evaluation, not after it: a --json path that cannot be written.
   if (!o.json.empty()) crnn::check_output_file_path(o.json);
   if (!o.predictions.empty()) crnn::check_output_file_path(o.predictions);
-  std::string model_path = o.model;
-  if (std::filesystem::is_directory(model_path)) model_path = (std::filesystem::path(model_path) / "best.pt").string();
+  const std::string model_path = train::model_file(o.model);
   auto loaded = train::load_model(model_path);
   auto cfg = train::RunConfig::parse(loaded.bundle.config_toml, {}, model_path);
   // Default data: the run's own manifest and features and split rule.

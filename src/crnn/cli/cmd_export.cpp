@@ -12,6 +12,7 @@
 
 #include "crnn/cli/command.h"
 #include "crnn/ops/export.h"
+#include "crnn/train/checkpoint.h"
 #include "crnn/util/file_io.h"
 
 namespace {
@@ -21,9 +22,8 @@ struct ExportOptions {
 };
 
 int run_export(const ExportOptions& o) {
-  namespace fs = std::filesystem;
-  const std::string model = fs::is_directory(o.model) ? (fs::path(o.model) / "best.pt").string() : o.model;
   try {
+    const std::string model = crnn::train::model_file(o.model);
     crnn::ops::export_torchscript(model, o.out);
     fmt::print("wrote {} (TorchScript; load the crnn ops library first, see docs/python.md)\n", o.out);
     return 0;

@@ -186,7 +186,11 @@ void Manifest::add(Utterance u) {
 Manifest Manifest::read(const std::string& path) {
   std::string text = read_text_file(path);
   fs::path base = fs::absolute(fs::path(path)).parent_path();
-  return parse(text, base.string(), path);
+  Manifest m = parse(text, base.string(), path);
+  // Nothing any command can do with it; "0 utterances extracted" (exit 0) and
+  // "task has 0 classes" would not say why.
+  if (m.size() == 0) throw DataError(path + ": no utterances (the manifest has a header row only)");
+  return m;
 }
 
 Manifest Manifest::parse(const std::string& text, const std::string& base_dir,

@@ -71,7 +71,7 @@ class Manifest {
 
   /// Reads a CSV manifest. Throws DataError naming the file and line for
   /// malformed CSV, a missing required column, an empty id/path/speaker, a
-  /// duplicate id or an unknown split value.
+  /// duplicate id, an unknown split value, text that is not UTF-8, or no rows at all.
   static Manifest read(const std::string& path);
   /// Parses CSV text; `base_dir` resolves relative paths and `source` names
   /// the input in error messages.

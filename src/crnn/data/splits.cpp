@@ -18,9 +18,10 @@ void check_speaker_independent(const Manifest& manifest) {
     auto [it, inserted] = first.emplace(u.speaker, &u);
     if (!inserted && it->second->split != u.split) {
       auto name = [](const std::string& s) { return s.empty() ? std::string("(none)") : s; };
+      auto where = [](const Utterance* x) { return x->origin.empty() ? x->id : x->id + ", " + x->origin; };
       throw DataError(fmt::format(
           "speaker '{}' is in two splits: '{}' ({}) and '{}' ({}); splits must be speaker-independent",
-          u.speaker, name(it->second->split), it->second->id, name(u.split), u.id));
+          u.speaker, name(it->second->split), where(it->second), name(u.split), where(&u)));
     }
   }
 }

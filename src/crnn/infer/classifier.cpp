@@ -60,8 +60,7 @@ std::vector<Prediction> predictions_of(const train::Evaluation& e, const std::ve
   return out;
 }
 
-Classifier::Classifier(const std::string& model_or_run_dir) : path_(model_or_run_dir) {
-  if (fs::is_directory(path_)) path_ = (fs::path(path_) / "best.pt").string();
+Classifier::Classifier(const std::string& model_or_run_dir) : path_(train::model_file(model_or_run_dir)) {
   model_ = train::load_model(path_);  // not a crnn model: an error naming the file
   try {
     extractor_ = audio::FeatureExtractor::parse(model_.bundle.feature_extractor);  // fbank or eGeMAPS

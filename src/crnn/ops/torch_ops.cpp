@@ -317,6 +317,7 @@ void register_ops() {
         "(Tensor, Tensor)",
         &module_forward);
     lib.def("load_model(str path) -> (str, str[], Tensor[])", &load_model);
+    lib.def("model_file(str model_or_run) -> str", [](std::string path) { return train::model_file(path); });
     lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);
     lib.def("egemaps(Tensor waveform, int sample_rate, bool smooth=True) -> Tensor", &egemaps);
     lib.def("find_audio_files(str folder) -> (str[], str[])",

@@ -358,6 +358,21 @@ LoadedModel load_model_unchecked(const std::string& path) {
 
 }  // namespace
 
+std::string model_file(const std::string& model_or_run) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(model_or_run, ec)) return model_or_run;
+  const fs::path dir(model_or_run), best = dir / "best.pt";
+  if (fs::exists(best, ec)) return best.string();
+  if (fs::exists(dir / "config.toml", ec))
+    throw data::DataError(fmt::format("{}: no model yet (no best.pt): the run has not finished its first epoch; "
+                                      "continue it with `crnn train --resume {}`",
+                                      model_or_run, model_or_run));
+  throw data::DataError(fmt::format("{}: not a run directory (no best.pt or config.toml); give a run directory "
+                                    "made by `crnn train` or a model file",
+                                    model_or_run));
+}
+
 LoadedModel load_model(const std::string& path) {
   if (!std::filesystem::exists(path)) throw data::DataError(path + ": model file not found");
   try {

@@ -68,6 +68,14 @@ struct LoadedModel {
   TrainingState state;
 };
 
+/// The model file that `model_or_run` names: a run directory's best.pt, or
+/// the file itself. Throws data::DataError when a run directory has none yet
+/// (its training has not finished an epoch: how to resume it) or is no run.
+/// \code
+///   auto loaded = crnn::train::load_model(crnn::train::model_file("runs/clstm"));  // runs/clstm/best.pt
+/// \endcode
+std::string model_file(const std::string& model_or_run);
+
 /// Rebuilds the model from the file's own config and loads its weights.
 /// Throws std::runtime_error naming the file if it is missing or not a crnn model.
 LoadedModel load_model(const std::string& path);

@@ -230,10 +230,18 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   std::vector<std::string> untrained;
   for (size_t c = 0; c < per_class.size(); ++c)
     if (per_class[c] == 0) untrained.push_back(d.labels.names()[c]);
-  if (!untrained.empty())
+  if (!untrained.empty()) {
+    // Where the first of them is, so the row can be found in the CSV.
+    std::string first;
+    for (const auto& u : assigned.utterances())
+      if (u.label(config.task) == untrained.front() && !u.origin.empty()) {
+        first = fmt::format(" ('{}' first at {}, split '{}')", untrained.front(), u.origin, u.split);
+        break;
+      }
     throw data::DataError(fmt::format("{}: class(es) {} of task '{}' have no training utterances (only in "
-                                      "valid/test or skipped); drop those rows or relabel them",
-                                      config.manifest, fmt::join(untrained, ", "), config.task));
+                                      "valid/test or skipped){}; drop those rows or relabel them",
+                                      config.manifest, fmt::join(untrained, ", "), config.task, first));
+  }
   d.input_size = d.train.front().features.size(1);
   d.train_speakers = static_cast<int64_t>(split.train.speakers().size());
   d.valid_speakers = static_cast<int64_t>(split.valid.speakers().size());
