@@ -24,8 +24,9 @@ class Model(SequenceClassifier):
     labels (class names in output order), task, feature_extractor (the describe()
     line of its front end), sample_rate, normalization ("speaker" or "global": how
     its training features were standardized), global_mean / global_std (training
-    frames, float32 tensors of k values; None if the file has none), and features(path_or_waveform, sample_rate=None) — raw features made
-    exactly as for training. crnn.Classifier does files end to end."""
+    frames, float32 tensors of k values; None if the file has none), features(path_or_waveform, sample_rate=None) — raw features made
+    exactly as for training — and save(path), which writes the current weights
+    as a crnn model file. crnn.Classifier does files end to end."""
 
     def __init__(self, info, names, params, path):
         options = info["options"]
@@ -54,6 +55,14 @@ class Model(SequenceClassifier):
         if self._classifier is None:
             self._classifier = torch.classes.crnn.Classifier(self.path)
         return self._classifier
+
+    def save(self, path):
+        """Writes this model, with its current weights (fine-tuned in PyTorch, say),
+        as a crnn model file that `crnn predict` / `crnn eval` / crnn.Classifier
+        use like any other. Config, labels, feature extractor and global
+        statistics are those of the file it was loaded from; written atomically."""
+        params = [getattr(self, name).detach() for name in self.parameter_names]
+        torch.ops.crnn.save_model(self.path, self.parameter_names, params, os.fspath(path))
 
     def features(self, audio, sample_rate=None):
         """Raw (unnormalized) features, frames × k, of an audio file or a mono waveform."""

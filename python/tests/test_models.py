@@ -191,6 +191,43 @@ def test_load_forward_equals_the_classifier_with_utterance_statistics(trained):
     assert p.probabilities == pytest.approx(probs.tolist(), abs=1e-5)
 
 
+def test_a_model_changed_in_pytorch_saves_as_a_crnn_model_file(trained, tmp_path):
+    # Weights changed in Python (as fine-tuning would) and saved: the file loads
+    # back with those weights, and `crnn predict` on it gives what the Python
+    # module computes, not what the original file gives.
+    model = crnn.load(trained / "run")
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=gen))
+    out = tmp_path / "tuned.pt"
+    model.save(out)
+    again = crnn.load(out)
+    assert again.labels == model.labels and again.feature_extractor == model.feature_extractor
+    for name in model.parameter_names:
+        assert torch.equal(getattr(again, name), getattr(model, name)), name
+    path = trained / "s5_2.wav"
+    feats = model.features(path)
+    normed = (feats - feats.mean(0)) / feats.std(0, unbiased=False)
+    with torch.no_grad():
+        probs = model(normed.unsqueeze(0), torch.tensor([feats.shape[0]])).exp()[0].tolist()
+        original = crnn.load(trained / "run")(normed.unsqueeze(0), torch.tensor([feats.shape[0]])).exp()[0].tolist()
+    line = json.loads(run("predict", out, path, "--normalize", "utterance"))
+    got = [line["probabilities"][label] for label in model.labels]
+    assert got == pytest.approx(probs, abs=1e-5)
+    assert got != pytest.approx(original, abs=1e-3)
+    # What cannot be a crnn model file is refused, naming the parameter.
+    name = model.parameter_names[0]
+    with torch.no_grad():
+        getattr(model, name)[(0,) * getattr(model, name).dim()] = float("nan")
+    with pytest.raises(ValueError, match=f"parameter '{name}' holds NaN"):
+        model.save(tmp_path / "nan.pt")
+    model.register_parameter(name, torch.nn.Parameter(torch.zeros(3)))
+    with pytest.raises(ValueError, match=f"parameter '{name}' has shape \\[3\\]"):
+        model.save(tmp_path / "shape.pt")
+    assert not (tmp_path / "nan.pt").exists() and not (tmp_path / "shape.pt").exists()
+
+
 def test_exported_torchscript_model_equals_the_cpp_model(trained, tmp_path):
     run("export", trained / "run", "-o", tmp_path / "model.ts.pt")
     # A fresh interpreter with plain PyTorch: only the ops library is loaded.

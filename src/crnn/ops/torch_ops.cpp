@@ -274,6 +274,40 @@ std::tuple<std::string, std::vector<std::string>, std::vector<Tensor>> load_mode
   return {info.dump(), names, params};
 }
 
+/// `crnn.Model.save`: the model file `source` with its parameters replaced by
+/// `params` (attribute names as load_model gives them), written atomically to
+/// `out`. Everything else — config, labels, extractor, global statistics — is
+/// the source's; the split record is dropped, since the new weights were
+/// trained on data the file does not know.
+void save_model(const std::string& source, const std::vector<std::string>& names, const std::vector<Tensor>& params,
+                const std::string& out) {
+  TORCH_CHECK_VALUE(names.size() == params.size(), "crnn.Model.save: ", names.size(), " names for ", params.size(),
+                    " parameters");
+  auto loaded = train::load_model(source);
+  std::map<std::string, Tensor> given;
+  for (size_t i = 0; i < names.size(); ++i) given[names[i]] = params[i];
+  torch::NoGradGuard no_grad;
+  for (auto& item : loaded.model->named_parameters(/*recurse=*/true)) {
+    const std::string name = parameter_attribute_name(item.key());
+    auto it = given.find(name);
+    TORCH_CHECK_VALUE(it != given.end(), "crnn.Model.save: parameter '", name, "' is missing");
+    const Tensor& t = it->second;
+    TORCH_CHECK_VALUE(t.sizes() == item.value().sizes(), "crnn.Model.save: parameter '", name, "' has shape ",
+                      t.sizes(), ", the model's is ", item.value().sizes());
+    TORCH_CHECK_VALUE(t.is_floating_point(), "crnn.Model.save: parameter '", name, "' is not floating point (",
+                      t.scalar_type(), ")");
+    TORCH_CHECK_VALUE(torch::isfinite(t).all().item<bool>(), "crnn.Model.save: parameter '", name,
+                      "' holds NaN or infinite values");
+    item.value().copy_(t.detach().to(torch::kCPU, item.value().scalar_type()));
+    given.erase(it);
+  }
+  TORCH_CHECK_VALUE(given.empty(), "crnn.Model.save: '", given.empty() ? "" : given.begin()->first,
+                    "' is not a parameter of this model");
+  auto bundle = loaded.bundle;
+  bundle.splits.clear();
+  train::save_checkpoint(out, loaded.model, nullptr, bundle, nullptr);
+}
+
 /// What every feature operator requires of its waveform; `op` names the
 /// operator in the messages ("crnn.features.fbank").
 void check_waveform(const char* op, const Tensor& waveform) {
@@ -317,6 +351,7 @@ void register_ops() {
         "(Tensor, Tensor)",
         &module_forward);
     lib.def("load_model(str path) -> (str, str[], Tensor[])", &load_model);
+    lib.def("save_model(str source, str[] names, Tensor[] params, str out) -> ()", &save_model);
     lib.def("model_file(str model_or_run) -> str", [](std::string path) { return train::model_file(path); });
     lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);
     lib.def("egemaps(Tensor waveform, int sample_rate, bool smooth=True) -> Tensor", &egemaps);
