@@ -191,6 +191,15 @@ def test_load_forward_equals_the_classifier_with_utterance_statistics(trained):
     assert p.probabilities == pytest.approx(probs.tolist(), abs=1e-5)
 
 
+def test_a_run_directory_without_a_model_says_why(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.toml").write_text("")
+    with pytest.raises(RuntimeError, match="no model yet .* has not finished its first epoch"):
+        crnn.load(tmp_path / "run")
+    with pytest.raises(RuntimeError, match="not a run directory"):
+        crnn.Classifier(tmp_path)
+
+
 def test_a_model_changed_in_pytorch_saves_as_a_crnn_model_file(trained, tmp_path):
     # Weights changed in Python (as fine-tuning would) and saved: the file loads
     # back with those weights, and `crnn predict` on it gives what the Python

@@ -48,8 +48,8 @@ TEST(AudioFiles, FindsAudioRecursivelySortedAndSaysWhatItSkipped) {
                                                     (root / "z.wav").string()}));
   EXPECT_EQ(found.notes,
             (std::vector<std::string>{
-                "skipped " + (root / "notes.txt").string() + ": not an audio file extension",
                 "skipped " + (root / "a" / "link.wav").string() + ": a link to nothing (broken link)",
+                "skipped " + (root / "notes.txt").string() + ": not an audio file extension",
                 "skipped 2 hidden file(s) in " + root.string() + " (names starting with '.', e.g. macOS ._ files)"}));
 }
 

@@ -163,6 +163,11 @@ TEST(FeaturesCli, MissingFilesThatExistFromTheWorkingDirectoryAreExplained) {
   EXPECT_TRUE(crnn::test::contains(r.out, "not the working directory — 'wav/a.wav' exists from the working directory: "
                                           "write the paths relative to " + dir.file("meta") + ", or absolute"))
       << r.out;
+  // Given as ./meta/../meta/m.csv: the same folder, the same note.
+  r = crnn::test::run_command("cd '" + dir.path().string() + "' && '" CRNN_BINARY "' features ./meta/../meta/m.csv -o f.h5");
+  EXPECT_TRUE(crnn::test::contains(r.out, "'wav/a.wav' exists from the working directory: write the paths relative to " +
+                                          dir.file("meta") + ", or absolute"))
+      << r.out;
 }
 
 // Resuming into a store whose matrix for an id came from another audio file

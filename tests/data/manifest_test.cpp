@@ -86,6 +86,8 @@ TEST(Manifest, TextThatIsNotUtf8IsAnErrorButPathsMayBeAnyBytes) {
             "manifest as UTF-8");
   EXPECT_TRUE(contains(err("id,path,speaker\nu1,/a.wav,J\xfcrgen\n"), "m.csv:2: column 'speaker' holds 'J\\xfcrgen'"));
   EXPECT_TRUE(contains(err("id,path,speaker\nu\xff,/a.wav,s\n"), "m.csv:2: column 'id' holds 'u\\xff'"));
+  EXPECT_EQ(err("id,path,speaker,\xe9motion\nu1,/a.wav,s,happy\n"),
+            "m.csv:1: column name '\\xe9motion' is not UTF-8 text (byte 0xe9); save the manifest as UTF-8");
 }
 
 // Without an id column, the id is the file name without its extension.
@@ -102,6 +104,7 @@ TEST(Manifest, IdColumnIsOptionalAndDefaultsToTheFileName) {
             "without its extension, so two files of one name need an id column");
   EXPECT_TRUE(contains(err("path,speaker\ncaf\xe9.wav,s\n"), "m.csv:2: the id would be the file name 'caf\\xe9'"));
   EXPECT_EQ(err("path,speaker\n,s\n"), "m.csv:2: empty path");
+  EXPECT_EQ(err("path,speaker\na/x.wav,s\na/x.wav,s\n"), "m.csv:3: duplicate utterance id 'x' (first on line 2); the same file twice");
 }
 
 TEST(Manifest, ErrorsNameFileLineAndProblem) {

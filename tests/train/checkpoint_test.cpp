@@ -110,6 +110,12 @@ TEST(Checkpoint, TheSplitRecordLoadsBackAndIsCoveredByTheChecksum) {
   b.splits = {{"train", {{"ann", {"a1", "a2"}}}}, {"test", {{"bo\"b", {"b\n1"}}}}};  // quotes, newlines survive
   train::save_checkpoint(dir.file("m.pt"), model, nullptr, b, nullptr);
   EXPECT_EQ(train::load_model(dir.file("m.pt")).bundle.splits, b.splits);
+  // A speaker renamed inside the record: the checksum, which covers it, no longer matches.
+  rewrite_archive(dir.file("m.pt"), dir.file("edited.pt"), [](const std::string&, std::string d) -> std::optional<std::string> {
+    for (size_t at; (at = d.find("\"ann\"")) != std::string::npos;) d.replace(at, 5, "\"anx\"");
+    return d;
+  });
+  EXPECT_TRUE(test::contains(load_error(dir.file("edited.pt")), "model file damaged")) << load_error(dir.file("edited.pt"));
   // The entry renamed (so absent): the checksum, which covers it, no longer matches.
   rewrite_archive(dir.file("m.pt"), dir.file("old.pt"), [](const std::string&, std::string d) -> std::optional<std::string> {
     const std::string key = "splits";

@@ -362,6 +362,17 @@ TEST(RunData, TooFewSpeakersForTheFoldsSaysHowToFixIt) {
                              "data.folds = K with 3 <= K <= 4"));
   config.folds = 4;
   EXPECT_EQ(speakers_by_split(train::assign_splits(few, config)).size(), 3u);
+  // Fewer than 3 speakers: no number of folds works, and the message does not suggest one.
+  data::Manifest two({"emotion"});
+  for (size_t i = 0; i < 4; ++i) two.add(few[i]);  // spk0 and spk1
+  EXPECT_EQ(test::error_of([&] { train::assign_splits(two, config); }),
+            "few.csv: 2 speaker(s); speaker-independent training needs at least 3 (one each for train, validation "
+            "and test)");
+  config.folds = 0;
+  EXPECT_EQ(test::error_of([&] { train::assign_splits(two, config); }),
+            "few.csv: 2 speaker(s); speaker-independent training needs at least 3 (one each for train, validation "
+            "and test)");
+  config.folds = 4;
   config.folds = 5;
   EXPECT_THROW(train::assign_splits(few, config), train::ConfigError);
   EXPECT_TRUE(test::contains(test::error_of([&] { train::assign_splits(few, config); }),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 #include <stdexcept>
+#include <utility>
 
 #include "crnn/util/text.h"
 
@@ -22,7 +23,7 @@ AudioFileSearch find_audio_files(const std::string& dir) {
   if (!fs::is_directory(dir, ec)) throw std::runtime_error(dir + ": not a folder");
   constexpr size_t kNamed = 5;  // skipped files named one by one; the rest are counted
   AudioFileSearch out;
-  std::vector<std::string> other, broken;
+  std::vector<std::pair<std::string, std::string>> skipped;  // path, why
   size_t hidden = 0;
   for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -34,21 +35,20 @@ AudioFileSearch find_audio_files(const std::string& dir) {
       continue;
     }
     if (!it->is_regular_file(entry_ec)) {  // follows links
-      if (it->is_symlink(entry_ec) && !it->is_directory(entry_ec)) broken.push_back(it->path().string());
-      continue;
+      if (it->is_symlink(entry_ec) && !fs::exists(it->path(), entry_ec))
+        skipped.push_back({it->path().string(), "a link to nothing (broken link)"});
+      continue;  // folders are searched; sockets, FIFOs and devices are no recordings
     }
     if (has_audio_extension(it->path())) out.files.push_back(it->path().string());
-    else other.push_back(it->path().string());
+    else skipped.push_back({it->path().string(), "not an audio file extension"});
   }
   if (ec) throw std::runtime_error(fmt::format("{}: cannot search the folder: {}", dir, ec.message()));
   std::sort(out.files.begin(), out.files.end());
-  std::sort(other.begin(), other.end());
-  for (size_t i = 0; i < other.size() && i < kNamed; ++i)
-    out.notes.push_back(fmt::format("skipped {}: not an audio file extension", other[i]));
-  if (other.size() > kNamed)
-    out.notes.push_back(fmt::format("skipped {} more non-audio file(s) in {}", other.size() - kNamed, dir));
-  std::sort(broken.begin(), broken.end());
-  for (const auto& b : broken) out.notes.push_back(fmt::format("skipped {}: a link to nothing (broken link)", b));
+  std::sort(skipped.begin(), skipped.end());
+  for (size_t i = 0; i < skipped.size() && i < kNamed; ++i)
+    out.notes.push_back(fmt::format("skipped {}: {}", skipped[i].first, skipped[i].second));
+  if (skipped.size() > kNamed)
+    out.notes.push_back(fmt::format("skipped {} more non-audio file(s) in {}", skipped.size() - kNamed, dir));
   if (hidden > 0)
     out.notes.push_back(
         fmt::format("skipped {} hidden file(s) in {} (names starting with '.', e.g. macOS ._ files)", hidden, dir));

@@ -56,7 +56,12 @@ std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs) {
       if (!f) throw crnn::DataError(list + ": cannot open the list file");
       add_list(f, list, paths);
     } else if (fs::is_directory(in)) {
-      auto found = crnn::audio::find_audio_files(in);
+      crnn::audio::AudioFileSearch found;
+      try {
+        found = crnn::audio::find_audio_files(in);
+      } catch (const std::runtime_error& e) {
+        throw crnn::data::DataError(e.what());
+      }
       for (const auto& note : found.notes) fmt::print(stderr, "crnn predict: {}\n", note);
       paths.insert(paths.end(), found.files.begin(), found.files.end());
     } else {
@@ -104,22 +109,32 @@ int run_predict(const PredictCliOptions& o) {
   } else {
     // An input's id is its file name without the extension, unless another
     // input has the same one (a/x.wav, b/x.wav): then both are named by path.
+    // (If even that leaves two alike — "x.wav" the stem of "y/x.wav.wav" — every id is its path.)
     const auto paths = expand_inputs(o.inputs);
     std::map<std::string, size_t> stems;
     for (const auto& p : paths) ++stems[fs::path(p).stem().string()];
+    std::vector<std::string> ids;
     for (const auto& p : paths) {
       const std::string stem = fs::path(p).stem().string();
-      inputs.push_back({stems[stem] > 1 ? p : stem, p, o.speaker, "", {}});
+      ids.push_back(stems[stem] > 1 ? p : stem);
     }
+    std::map<std::string, std::string> path_of_id;
+    bool unique = true;  // the same file given twice may keep its one id
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto [it, fresh] = path_of_id.emplace(ids[i], paths[i]);
+      if (!fresh && it->second != paths[i]) unique = false;
+    }
+    for (size_t i = 0; i < paths.size(); ++i) inputs.push_back({unique ? ids[i] : paths[i], paths[i], o.speaker, "", {}});
     if (inputs.empty()) throw data::DataError("no audio files among the inputs");
     // Several files, each its own speaker, for a per-speaker model: short or
     // one-class files then get noisy statistics. Say so once, with the ways out.
-    if (inputs.size() > 1 && o.speaker.empty() && o.normalize == "auto" &&
-        classifier.trained_normalization() == infer::Normalization::speaker)
+    if (inputs.size() > 1 && o.speaker.empty() &&
+        (o.normalize == "speaker" ||
+         (o.normalize == "auto" && classifier.trained_normalization() == infer::Normalization::speaker)))
       fmt::print(stderr,
-                 "crnn predict: note: each file is standardized with its own statistics (the model normalizes per "
-                 "speaker and no speakers are given); for files of one speaker give --speaker NAME, for several "
-                 "speakers a --manifest with a speaker column (docs/training.md, Normalization)\n");
+                 "crnn predict: note: each file is standardized with its own statistics (normalization per speaker, "
+                 "and no speakers are given); for files of one speaker give --speaker NAME, for several speakers a "
+                 "--manifest with a speaker column (docs/training.md, Normalization)\n");
   }
 
   infer::PredictOptions po;

@@ -259,7 +259,7 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
     report.skipped.push_back(fmt::format("{} ({}): {}", jobs[r.job].id, jobs[r.job].path, r.reason));
   size_t missing = 0;
   std::string from_cwd;  // a missing file's manifest-relative path that exists from the working directory
-  const fs::path manifest_dir = fs::absolute(manifest).parent_path();
+  const fs::path manifest_dir = fs::absolute(manifest).lexically_normal().parent_path();
   for (const auto& r : failures) {
     report.failed.push_back(fmt::format("{} ({}): {}", jobs[r.job].id, jobs[r.job].path, r.reason));
     std::error_code ec;

@@ -203,6 +203,11 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
   std::vector<size_t> task_cols;
   for (size_t c = 0; c < header.fields.size(); ++c) {
     std::string name = trim(header.fields[c]);
+    // A column name is a task name, repeated in every result file (JSON, UTF-8).
+    if (const size_t at = utf8_error_at(name); at != std::string::npos)
+      throw DataError(fmt::format("{}:{}: column name '{}' is not UTF-8 text (byte 0x{:02x}); save the manifest as "
+                                  "UTF-8",
+                                  source, header.line, printable(name), static_cast<unsigned char>(name[at])));
     if (name.empty())
       throw DataError(fmt::format("{}:{}: column {} has an empty name{}", source, header.line, c + 1,
                                   c + 1 == header.fields.size() ? " (a trailing comma?)"
@@ -296,8 +301,11 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
     if (m.contains(u.id))
       throw DataError(fmt::format("{}:{}: duplicate utterance id '{}' (first on line {}){}", source, rec.line, u.id,
                                   line_of_row[m.index_.at(u.id)],
-                                  has_id ? "" : "; without an id column the id is the file name without its "
-                                                "extension, so two files of one name need an id column"));
+                                  has_id ? ""
+                                  : m[m.index_.at(u.id)].path == u.path
+                                      ? "; the same file twice"
+                                      : "; without an id column the id is the file name without its extension, so "
+                                        "two files of one name need an id column"));
     u.origin = fmt::format("{}:{}", source, rec.line);
     m.add(std::move(u));
     line_of_row.push_back(rec.line);

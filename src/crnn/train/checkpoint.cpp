@@ -26,7 +26,10 @@
 namespace crnn::train {
 namespace {
 
-constexpr int64_t kFormatVersion = 1;
+/// 1: the first format. 2: adds the "splits" entry, which the checksum covers
+/// (a crnn that reads only 1 would call such a file damaged, so it is told the
+/// file is newer instead). Both are read.
+constexpr int64_t kFormatVersion = 2;
 
 std::string join_lines(const std::vector<std::string>& v) {
   std::string s;

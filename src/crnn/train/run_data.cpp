@@ -34,6 +34,10 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                     "has no split column; set data.folds to choose k)",
                     ko.k, config.fold % ko.k, (config.fold + 1) % ko.k));
     const size_t speakers = m.speakers().size();
+    if (speakers < 3)
+      throw data::DataError(fmt::format("{}: {} speaker(s); speaker-independent training needs at least 3 (one each "
+                                        "for train, validation and test)",
+                                        config.manifest, speakers));
     if (speakers < static_cast<size_t>(ko.k))
       throw data::DataError(fmt::format(
           "{}: the manifest has no split column, so crnn splits it by speakers into {} folds, but it has only {} "
@@ -50,7 +54,11 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                     "validation{}",
                     ko.k, ko.k, config.fold, (config.fold + 1) % ko.k,
                     m.has_split() ? "; the manifest's own split column is not used" : ""));
-    if (const size_t speakers = m.speakers().size(); speakers < static_cast<size_t>(ko.k))
+    if (const size_t speakers = m.speakers().size(); speakers < 3)
+      throw data::DataError(fmt::format("{}: {} speaker(s); speaker-independent training needs at least 3 (one each "
+                                        "for train, validation and test)",
+                                        config.manifest, speakers));
+    else if (speakers < static_cast<size_t>(ko.k))
       throw ConfigError(fmt::format("{}: data.folds = {}, but the manifest has only {} speaker(s); set data.folds to "
                                     "at most {} (each fold needs a speaker)",
                                     config.manifest, ko.k, speakers, speakers));
@@ -266,20 +274,24 @@ std::string training_speakers_warning(const data::SplitMembers& trained, const d
   if (split != "valid" && split != "test") return "";
   const auto train = trained.find("train");
   if (train == trained.end()) return "";
+  // The same utterance (id) of the same speaker: speaker names alone would
+  // flag another corpus whose speakers happen to be called "01" or "spk1" too.
   std::set<std::string> speakers;
   size_t rows = 0;
-  for (const auto& u : part.utterances())
-    if (train->second.count(u.speaker)) {
+  for (const auto& u : part.utterances()) {
+    const auto spk = train->second.find(u.speaker);
+    if (spk != train->second.end() && std::binary_search(spk->second.begin(), spk->second.end(), u.id)) {
       speakers.insert(u.speaker);
       ++rows;
     }
+  }
   if (rows == 0) return "";
   std::vector<std::string> named(speakers.begin(), speakers.end());
   const size_t more = named.size() > 5 ? named.size() - 5 : 0;
   named.resize(std::min<size_t>(named.size(), 5));
-  return fmt::format("{} of the {} {} utterances are of speakers {} was trained on ({}{}): this is not a "
-                     "speaker-independent score. The manifest's split probably changed since training; the model "
-                     "file records its training speakers",
+  return fmt::format("{} of the {} {} utterances were in the training split of {} (speakers {}{}): this is not a "
+                     "speaker-independent score. The manifest's split changed since training; the model file "
+                     "records who it was trained on",
                      rows, part.size(), split, model_path, fmt::join(named, ", "),
                      more ? fmt::format(" and {} more", more) : "");
 }

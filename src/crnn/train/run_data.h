@@ -86,8 +86,8 @@ data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& c
 data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split);
 
 /// A warning when rows of `part` (the evaluated `split`: "valid" or "test")
-/// belong to speakers that `trained` (a model file's record) has in its
-/// training split: "" when there are none, when `split` is "train" or "all",
+/// are utterances that `trained` (a model file's record) has in its training
+/// split, same id and speaker: "" when there are none, when `split` is "train" or "all",
 /// or when the model file records no splits. The score of such rows is not
 /// speaker-independent; most likely the manifest's split changed since
 /// training.
