@@ -192,14 +192,14 @@ TEST(Speechocean762, BadListsAndEntries) {
   // A key followed only by blanks has no value (line 2: the first line is fine).
   d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.flac\nu4 \t \r\n");
   EXPECT_TRUE(contains(error_of([&] { prepare_speechocean762(so); }), "wav.scp:2: no value for 'u4'"));
-  // The extension test ignores case, as the RAVDESS recipe's does: .Flac is audio, .mp3 is not.
+  // The extension test (audio::has_audio_extension) ignores case: .Flac is audio, .txt is not.
   d.write("so/WAVE/S3/u3.Flac");
-  d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.Flac\nu1\tWAVE/S1/u1.mp3\n");
+  d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.Flac\nu1\tWAVE/S1/u1.txt\n");
   report = PrepareReport{};
   Manifest mixed = prepare_speechocean762(so, &report);
   EXPECT_EQ(mixed.find("u3").path, (d.path() / "so/WAVE/S3/u3.Flac").string());
   EXPECT_EQ(report.skipped, (std::vector<std::string>{"train/wav.scp: u1: not an audio file extension: " + so +
-                                                      "/WAVE/S1/u1.mp3"}));
+                                                      "/WAVE/S1/u1.txt"}));
   d.write("so/train/wav.scp", "u3\tWAVE/S3/u3.flac\n");
   fs::remove_all(d.path() / "so/test");
   d.write("so/test", "a file");
