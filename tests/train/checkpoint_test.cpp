@@ -27,7 +27,8 @@ struct Saved {
 /// Saves an untrained tiny model with `labels` in the bundle; `edit` may change
 /// the weights before saving.
 Saved save_tiny(const test::TempDir& dir, const std::string& name, std::vector<std::string> labels = {"down", "up"},
-                const std::function<void(nn::SequenceClassifier&)>& edit = {}) {
+                const std::function<void(nn::SequenceClassifier&)>& edit = {},
+                const std::function<void(train::ModelBundle&)>& edit_bundle = {}) {
   auto c = test::make_tiny_corpus(dir, 3, 1);
   auto cfg = train::RunConfig::parse(test::tiny_config(c));
   torch::manual_seed(1);
@@ -39,6 +40,7 @@ Saved save_tiny(const test::TempDir& dir, const std::string& name, std::vector<s
   b.labels = std::move(labels);
   b.input_size = 4;
   b.feature_extractor = "kaldi-fbank num_bins=4";
+  if (edit_bundle) edit_bundle(b);
   train::save_checkpoint(s.path, s.model, nullptr, b, nullptr);
   return s;
 }
@@ -170,22 +172,59 @@ TEST(Checkpoint, NonFiniteWeightsAreCorrupt) {
       << msg;
 }
 
+/// `from` with every occurrence of `what` in its records replaced by `with`
+/// (of the same length, so the pickled strings stay well-formed): a model file
+/// as an editor, another tool or damage could leave it.
+void edit_model_file(const std::string& from, const std::string& to, const std::string& what, const std::string& with) {
+  ASSERT_EQ(what.size(), with.size());
+  size_t edits = 0;
+  rewrite_archive(from, to, [&](const std::string&, std::string d) -> std::optional<std::string> {
+    for (size_t at; (at = d.find(what)) != std::string::npos; ++edits) d.replace(at, what.size(), with);
+    return d;
+  });
+  ASSERT_GT(edits, 0u) << what;
+}
+
 TEST(Checkpoint, LabelsMustMatchTheWeightsAndBeDistinct) {
   test::TempDir dir;
-  // Three labels for a two-class output layer: the config would build a 3-way layer.
-  auto three = save_tiny(dir, "three.pt", {"a", "b", "c"});
-  auto msg = load_error(three.path);
+  auto s = save_tiny(dir, "m.pt");  // labels "down\nup"
+  // Four labels for a two-class output layer: the config would build a 4-way layer.
+  edit_model_file(s.path, dir.file("four.pt"), "down\nup", "a\nb\nc\nd");
+  auto msg = load_error(dir.file("four.pt"));
   EXPECT_NE(msg.find("has shape [2"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("3 labels imply [3"), std::string::npos) << msg;
-  auto one = save_tiny(dir, "one.pt", {"a"});
-  msg = load_error(one.path);
+  EXPECT_NE(msg.find("4 labels imply [4"), std::string::npos) << msg;
+  edit_model_file(s.path, dir.file("one.pt"), "down\nup", "downxup");
+  msg = load_error(dir.file("one.pt"));
   EXPECT_NE(msg.find("1 class label(s); a classifier needs at least 2"), std::string::npos) << msg;
-  auto twice = save_tiny(dir, "twice.pt", {"a", "a"});
-  msg = load_error(twice.path);
-  EXPECT_NE(msg.find("class label 'a' twice"), std::string::npos) << msg;
-  auto empty = save_tiny(dir, "empty.pt", {"", "up"});
-  msg = load_error(empty.path);
-  EXPECT_NE(msg.find(empty.path + ": corrupt model file (class label 1 of 2 is empty)"), std::string::npos) << msg;
+  edit_model_file(s.path, dir.file("twice.pt"), "down\nup", "abc\nabc");
+  msg = load_error(dir.file("twice.pt"));
+  EXPECT_NE(msg.find("class label 'abc' twice"), std::string::npos) << msg;
+  edit_model_file(s.path, dir.file("empty.pt"), "down\nup", "\nupupup");
+  msg = load_error(dir.file("empty.pt"));
+  EXPECT_NE(msg.find(dir.file("empty.pt") + ": corrupt model file (class label 1 of 2 is empty)"), std::string::npos)
+      << msg;
+}
+
+// save_checkpoint refuses a bundle that does not describe the model: such a
+// file would be written fine and refused by every load.
+TEST(Checkpoint, ABundleThatDoesNotDescribeTheModelIsRefusedWhenSaving) {
+  test::TempDir dir;
+  auto save_error = [&](std::vector<std::string> labels, const std::function<void(train::ModelBundle&)>& edit = {}) {
+    try {
+      save_tiny(dir, "m.pt", std::move(labels), {}, edit);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_TRUE(test::contains(save_error({"a", "b", "c"}), "'classes.weight' has shape [2, 8], the bundle's config and "
+                                                          "3 labels imply [3, 8]"))
+      << save_error({"a", "b", "c"});
+  EXPECT_TRUE(test::contains(save_error({"a"}), "1 label(s); a classifier has at least 2"));
+  EXPECT_TRUE(test::contains(save_error({"a", "b"}, [](train::ModelBundle& b) { b.config_toml.clear(); }),
+                             "the model has 'front_end_0.lstm.weight_ih', the bundle's config does not"));
+  EXPECT_EQ(save_error({"a", "b"}), "");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("m.pt.tmp")));
 }
 
 }  // namespace
@@ -291,14 +330,14 @@ TEST(Checkpoint, AConfigKeyFromANewerCrnnIsNamedAsSuch) {
   nn::SequenceClassifier model(cfg.model_options(2, 4));
   train::ModelBundle b;
   b.config_toml = cfg.to_toml();
-  const auto at = b.config_toml.find("[model]\n");
-  ASSERT_NE(at, std::string::npos);
-  b.config_toml.insert(at + 8, "dropout = 0.1\n");
+  ASSERT_TRUE(test::contains(b.config_toml, "\ndense_size = ")) << b.config_toml;
   b.task = "trend";
   b.labels = {"down", "up"};
   b.input_size = 4;
   b.feature_extractor = "kaldi-fbank num_bins=4";
-  train::save_checkpoint(dir.file("newer.pt"), model, nullptr, b, nullptr);
+  train::save_checkpoint(dir.file("m.pt"), model, nullptr, b, nullptr);
+  // A key this crnn does not declare, as a newer crnn's file would have.
+  edit_model_file(dir.file("m.pt"), dir.file("newer.pt"), "\ndense_size = ", "\ndropout    = ");
   const std::string e = load_error(dir.file("newer.pt"));
   EXPECT_TRUE(test::contains(e, "the model's config has a key this crnn (" CRNN_VERSION ") does not know, so it was "
                                 "probably written by a newer crnn"))

@@ -45,7 +45,9 @@ inline constexpr int64_t kEgemapsLlds = 25;
 struct EgemapsOptions {
   /// Smoothed LLDs (sma3 / sma3nz, T + 1 frames) or raw ones (T frames).
   TORCH_ARG(bool, smooth) = true;
-  /// Audio is resampled to this rate before analysis (Hz).
+  /// The analysis rate (Hz): the rate of the waveform given to compute_egemaps
+  /// (which does not resample), and the rate files are resampled to when read
+  /// for eGeMAPS (`crnn features --kind egemaps`, read_audio).
   TORCH_ARG(int64_t, sample_rate) = 16000;
   TORCH_ARG(egemaps::PitchOptions, pitch) = {};
   TORCH_ARG(egemaps::FormantOptions, formants) = {};

@@ -169,7 +169,7 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
   // Normalization: the same statistics and grouping as training and `crnn eval`.
   Normalization mode = o.normalization == Normalization::automatic ? trained_ : o.normalization;
   if (mode == Normalization::global && !model_.bundle.global_stats.mean.defined())
-    throw data::DataError(path_ + ": the model file has no global statistics (--normalize global)");
+    throw data::DataError(path_ + ": the model file has no global statistics (normalization 'global')");
   auto group_of = [&](size_t i) {
     return mode == Normalization::utterance || inputs[i].speaker.empty() ? "\x01" + std::to_string(i)
                                                                          : inputs[i].speaker;

@@ -10,6 +10,7 @@
 ///   SequenceClassifier model(SequenceClassifierOptions::preset("emotion-clstm", /*classes=*/8));
 ///   PaddedSequence x{torch::randn({4, 300, 26}), torch::tensor({300, 250, 120, 40})};
 ///   torch::Tensor log_p = model(x);                          // 4 × 8, log of averaged probabilities
+///   torch::Tensor labels = torch::tensor({0, 3, 7, 1});
 ///   torch::Tensor loss = torch::nll_loss(log_p, labels);     // −log(mean_t softmax_t)[label]
 /// \endcode
 

@@ -118,10 +118,41 @@ uint32_t model_checksum(const ModelBundle& b, const nn::SequenceClassifier& mode
   return c;
 }
 
+/// load_model rebuilds the model from the bundle (config, labels, input size):
+/// a bundle that implies other shapes would be written fine and refused on
+/// every load, so it is refused here, where the mistake is made.
+void check_bundle_describes(const ModelBundle& b, const nn::SequenceClassifier& model) {
+  auto fail = [](const std::string& why) {
+    throw std::invalid_argument("save_checkpoint: the ModelBundle does not describe this model: " + why +
+                                " (bundle.config_toml must be RunConfig::to_toml() of the config the model was built "
+                                "from, with bundle.labels its classes and bundle.input_size its features per frame)");
+  };
+  if (b.labels.size() < 2) fail(fmt::format("{} label(s); a classifier has at least 2", b.labels.size()));
+  if (b.input_size < 1) fail(fmt::format("input_size {}", b.input_size));
+  RunConfig cfg;
+  try {
+    cfg = RunConfig::parse(b.config_toml, {}, "bundle.config_toml");
+  } catch (const ConfigError& e) {
+    fail(e.what());
+  }
+  nn::SequenceClassifier implied(cfg.model_options(static_cast<int64_t>(b.labels.size()), b.input_size));
+  const auto want = implied->named_parameters(), have = model->named_parameters();
+  for (const auto& p : have) {
+    const auto* w = want.find(p.key());
+    if (!w) fail(fmt::format("the model has '{}', the bundle's config does not", p.key()));
+    if (w->sizes() != p.value().sizes())
+      fail(fmt::format("'{}' has shape [{}], the bundle's config and {} labels imply [{}]", p.key(),
+                       fmt::join(p.value().sizes(), ", "), b.labels.size(), fmt::join(w->sizes(), ", ")));
+  }
+  if (want.size() != have.size())
+    fail(fmt::format("the bundle's config implies {} parameters, the model has {}", want.size(), have.size()));
+}
+
 }  // namespace
 
 std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimizer* optimizer, const ModelBundle& b,
                              const TrainingState* state) {
+  check_bundle_describes(b, model);
   torch::serialize::OutputArchive root;
   root.write("crnn_format", c10::IValue(kFormatVersion));
   root.write("config", c10::IValue(b.config_toml));

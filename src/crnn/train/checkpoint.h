@@ -57,6 +57,10 @@ struct TrainingState {
 std::string checkpoint_bytes(nn::SequenceClassifier& model, torch::optim::Optimizer* optimizer, const ModelBundle& b,
                              const TrainingState* state);
 
+/// Writes `model` with `bundle` atomically to `path`. Throws
+/// std::invalid_argument when the bundle does not describe the model (its
+/// config, labels and input size imply other parameter shapes), since such a
+/// file could not be loaded; a failed write is an error naming the file.
 void save_checkpoint(const std::string& path, nn::SequenceClassifier& model,
                      torch::optim::Optimizer* optimizer, const ModelBundle& bundle,
                      const TrainingState* state);

@@ -283,8 +283,8 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
   if (writer && !options.resume && fs::exists(last_path))
-    throw ConfigError(run_dir + ": already holds a run (last.pt); use --resume to continue it or "
-                                "choose another output directory");
+    throw ConfigError(run_dir + ": already holds a run (last.pt); resume it (crnn train --resume; "
+                                "TrainOptions::resume) or choose another output directory");
   std::optional<LoadedModel> resumed;
   if (resume) {
     // Load and compare before touching the run directory: a rejected resume
