@@ -61,7 +61,13 @@ TEST(Trainer, TinyRunWritesTheRunDirectoryAndLearns) {
   auto c = test::make_tiny_corpus(dir);
   auto cfg = train::RunConfig::parse(test::tiny_config(c, 6));
   std::stringstream log;
-  auto s = train::train_run(cfg, dir.file("run"), {}, log);
+  train::TrainOptions options;
+  options.progress = false;  // everything through `log`, nothing on stderr
+  testing::internal::CaptureStderr();
+  auto s = train::train_run(cfg, dir.file("run"), options, log);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(test::contains(err, "batches")) << err;
+  EXPECT_TRUE(test::contains(log.str(), "epoch   6: train loss")) << log.str();
   for (auto f : {"config.toml", "metrics.csv", "best.pt", "last.pt", "summary.json", "eval_valid.json", "eval_test.json"})
     EXPECT_TRUE(fs::exists(dir.path() / "run" / f)) << f;
   EXPECT_EQ(s.epochs_run, 6);

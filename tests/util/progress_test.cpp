@@ -35,3 +35,24 @@ TEST(ParseDuration, RefusesAnythingElse) {
   // 64 characters are still read.
   EXPECT_EQ(crnn::parse_duration(std::string(63, '0') + "7"), 7.0);
 }
+
+TEST(Progress, AnInvisibleOneCountsButPrintsNothing) {
+  crnn::Progress::force_terminal(0);
+  testing::internal::CaptureStderr();
+  {
+    crnn::Progress shown("work", 3, "items", 0.0);
+    shown.advance(3);
+    shown.finish("done");
+  }
+  const std::string visible = testing::internal::GetCapturedStderr();
+  EXPECT_NE(visible.find("work: 3/3 items"), std::string::npos) << visible;
+  testing::internal::CaptureStderr();
+  {
+    crnn::Progress quiet("work", 3, "items", 0.0, /*visible=*/false);
+    quiet.advance(3);
+    EXPECT_EQ(quiet.done(), 3);
+    quiet.finish("done");
+  }
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  crnn::Progress::force_terminal(-1);
+}

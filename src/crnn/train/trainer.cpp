@@ -386,7 +386,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     const auto t0 = std::chrono::steady_clock::now();
     model->train();
     Progress progress(fmt::format("epoch {}/{}", epoch, config.train.max_epochs), batcher.batches_per_epoch(),
-                      "batches");
+                      "batches", 10.0, options.progress);
     auto stream = batcher.epoch(epoch);
     double loss_sum = 0;
     int64_t n = 0, frames = 0;

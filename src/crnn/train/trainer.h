@@ -72,6 +72,9 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
 
 struct TrainOptions {
   bool resume = false;
+  /// The per-epoch batch progress on stderr (a bar on a terminal, periodic
+  /// lines otherwise); false for a library caller that logs only through `log`.
+  bool progress = true;
   /// Testing aid: exit abruptly (as if killed) after this many training
   /// batches in this process; 0 = never.
   int64_t crash_after_batches = 0;

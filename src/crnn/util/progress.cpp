@@ -44,19 +44,20 @@ std::optional<double> parse_duration(std::string_view text) {
 
 void Progress::force_terminal(int mode) { g_force_terminal = mode; }
 
-Progress::Progress(std::string label, int64_t total, std::string unit, double interval_seconds)
+Progress::Progress(std::string label, int64_t total, std::string unit, double interval_seconds, bool visible)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
       interval_(interval_seconds),
       terminal_(g_force_terminal >= 0 ? g_force_terminal == 1 : isatty(fileno(stderr)) == 1),
+      visible_(visible),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {
   if (terminal_) interval_ = 0.1;
 }
 
 Progress::~Progress() {
-  if (terminal_ && !finished_ && done_ > 0) std::fputs("\n", stderr);
+  if (visible_ && terminal_ && !finished_ && done_ > 0) std::fputs("\n", stderr);
 }
 
 double Progress::elapsed_seconds() const {
@@ -81,6 +82,7 @@ void Progress::finish(const std::string& status) {
 }
 
 void Progress::draw(bool final, const std::string& status) {
+  if (!visible_) return;
   const double el = elapsed_seconds();
   const double rate = el > 0 ? done_ / el : 0;
   const double eta = (total_ > 0 && rate > 0) ? (total_ - done_) / rate : -1;

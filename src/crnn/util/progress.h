@@ -29,7 +29,9 @@ std::optional<double> parse_duration(std::string_view text);
 class Progress {
  public:
   /// `total` = 0 when unknown. `unit` names what is counted ("files", "batches").
-  Progress(std::string label, int64_t total, std::string unit, double interval_seconds = 10.0);
+  /// `visible` = false counts without printing anything (a library caller
+  /// that shows progress its own way).
+  Progress(std::string label, int64_t total, std::string unit, double interval_seconds = 10.0, bool visible = true);
   ~Progress();
   /// Adds `n` done items; `status` is shown after the counts (e.g. "loss 0.53").
   void advance(int64_t n = 1, const std::string& status = "");
@@ -46,7 +48,7 @@ class Progress {
   std::string label_, unit_;
   int64_t total_, done_ = 0;
   double interval_;
-  bool terminal_, finished_ = false;
+  bool terminal_, visible_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
   std::mutex mutex_;
 };
