@@ -52,7 +52,7 @@ TEST(Classifier, BadFeaturesGiveAnErrorNamingTheInputNotALabel) {
   EXPECT_FALSE(out[0].label.empty());
   EXPECT_EQ(out[1].error, "nan: features hold 1 NaN or infinite value(s), the first at frame 7, feature 2");
   EXPECT_EQ(out[2].error, "batched: features must be frames × features (2-D), got shape [1, 30, 4]");
-  EXPECT_EQ(out[3].error, "nothing: no features and no audio path given");
+  EXPECT_EQ(out[3].error, "nothing: no features, waveform or audio path given");
   for (size_t i = 1; i < 4; ++i) EXPECT_TRUE(out[i].label.empty()) << i;
 }
 
@@ -79,4 +79,25 @@ TEST(Classifier, WaveformsMustBeFloatSamplesInPlusMinusOne) {
   x[10] = NAN;
   EXPECT_TRUE(test::contains(message(x), "1 NaN or infinite sample(s), the first at sample 10")) << message(x);
   EXPECT_TRUE(test::contains(message(wave.unsqueeze(0)), "expected a 1-D (mono) waveform, got shape [1, 8000]"));
+}
+
+// Audio already in memory: the same prediction as its features given directly,
+// and an unscaled buffer is that input's error, not a label.
+TEST(Classifier, AWaveformInputIsClassifiedAsItsFeaturesWouldBe) {
+  test::TempDir dir;
+  infer::Classifier c(save_tiny_model(dir));
+  const auto wave = torch::tensor(test::sine(300, 16000, 0.5));
+  std::vector<infer::Input> in(3);
+  in[0].id = "buffer", in[0].waveform = wave, in[0].sample_rate = 16000;
+  in[1].id = "features", in[1].features = c.features_of_waveform(wave, 16000);
+  in[2].id = "pcm", in[2].waveform = (wave * 32767).round(), in[2].sample_rate = 16000;
+  const auto out = c.predict(in);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].error, "");
+  EXPECT_EQ(out[0].probabilities, out[1].probabilities);
+  EXPECT_EQ(out[0].frames, out[1].frames);
+  EXPECT_DOUBLE_EQ(out[0].audio_seconds, 0.5);
+  EXPECT_TRUE(test::contains(out[2].error, "samples reach |x| = 1638")) << out[2].error;
+  EXPECT_FALSE(test::contains(out[2].error, "frame #")) << out[2].error;  // no C++ backtrace
+  EXPECT_TRUE(out[2].label.empty());
 }

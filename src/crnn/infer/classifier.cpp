@@ -105,11 +105,16 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
     for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
       const size_t i = todo[k];
       try {
-        if (inputs[i].path.empty())
-          throw std::invalid_argument(fmt::format("{}: no features and no audio path given", inputs[i].id));
-        double seconds = 0;
-        inputs[i].features = c.extractor().of_file(inputs[i].path, &seconds);
-        out[i].audio_seconds = seconds;
+        if (inputs[i].waveform.defined()) {
+          inputs[i].features = c.features_of_waveform(inputs[i].waveform, inputs[i].sample_rate);
+          out[i].audio_seconds = static_cast<double>(inputs[i].waveform.numel()) / inputs[i].sample_rate;
+        } else if (inputs[i].path.empty()) {
+          throw std::invalid_argument(fmt::format("{}: no features, waveform or audio path given", inputs[i].id));
+        } else {
+          double seconds = 0;
+          inputs[i].features = c.extractor().of_file(inputs[i].path, &seconds);
+          out[i].audio_seconds = seconds;
+        }
       } catch (const std::exception& e) {
         out[i].error = crnn::error_text(e);
       }

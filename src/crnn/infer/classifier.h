@@ -17,6 +17,9 @@
 /// \code
 ///   crnn::infer::Classifier c("runs/clstm/best.pt");
 ///   auto preds = c.predict({{"a", "a.wav"}, {"b", "b.flac"}});   // each file its own speaker
+///   crnn::infer::Input buffer;                                    // audio already in memory:
+///   buffer.id = "mic", buffer.waveform = samples, buffer.sample_rate = 16000;
+///   auto live = c.predict({buffer});
 ///   std::cout << preds[0].label << " " << preds[0].probabilities[0] << "\n";
 /// \endcode
 
@@ -41,10 +44,14 @@ Normalization parse_normalization(const std::string& name);
 /// One utterance to classify.
 struct Input {
   std::string id;
-  std::string path;     ///< audio file (unless `features` is given)
+  std::string path;     ///< audio file (unless `features` or `waveform` is given)
   std::string speaker;  ///< "" = unknown: its own speaker
   std::string truth;    ///< the reference label, if known (copied to the prediction)
-  torch::Tensor features;  ///< raw (unnormalized) frames × k; computed from `path` when undefined
+  torch::Tensor features;  ///< raw (unnormalized) frames × k; computed from `waveform` or `path` when undefined
+  /// Audio already in memory instead of a file: mono float samples in [-1, 1)
+  /// at `sample_rate` Hz (features_of_waveform's checks apply).
+  torch::Tensor waveform;
+  int64_t sample_rate = 0;
 };
 
 struct Prediction {
