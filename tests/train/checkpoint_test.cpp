@@ -85,6 +85,19 @@ std::string load_error(const std::string& path) {
   return "";
 }
 
+/// `from` with every occurrence of `what` in its records replaced by `with`
+/// (of the same length, so the pickled strings stay well-formed): a model file
+/// as an editor, another tool or damage could leave it.
+void edit_model_file(const std::string& from, const std::string& to, const std::string& what, const std::string& with) {
+  ASSERT_EQ(what.size(), with.size());
+  size_t edits = 0;
+  rewrite_archive(from, to, [&](const std::string&, std::string d) -> std::optional<std::string> {
+    for (size_t at; (at = d.find(what)) != std::string::npos; ++edits) d.replace(at, what.size(), with);
+    return d;
+  });
+  ASSERT_GT(edits, 0u) << what;
+}
+
 TEST(Checkpoint, SavedModelLoadsBackExactly) {
   test::TempDir dir;
   auto s = save_tiny(dir, "m.pt");
@@ -100,30 +113,15 @@ TEST(Checkpoint, SavedModelLoadsBackExactly) {
 
 TEST(Checkpoint, TheSplitRecordLoadsBackAndIsCoveredByTheChecksum) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir, 3, 1);
-  auto cfg = train::RunConfig::parse(test::tiny_config(c));
-  nn::SequenceClassifier model(cfg.model_options(2, 4));
-  train::ModelBundle b;
-  b.config_toml = cfg.to_toml();
-  b.task = "trend";
-  b.labels = {"down", "up"};
-  b.input_size = 4;
-  b.feature_extractor = "kaldi-fbank num_bins=4";
-  b.splits = {{"train", {{"ann", {"a1", "a2"}}}}, {"test", {{"bo\"b", {"b\n1"}}}}};  // quotes, newlines survive
-  train::save_checkpoint(dir.file("m.pt"), model, nullptr, b, nullptr);
-  EXPECT_EQ(train::load_model(dir.file("m.pt")).bundle.splits, b.splits);
+  // Quotes and newlines in names survive.
+  const data::SplitMembers splits{{"train", {{"ann", {"a1", "a2"}}}}, {"test", {{"bo\"b", {"b\n1"}}}}};
+  save_tiny(dir, "m.pt", {"down", "up"}, {}, [&](train::ModelBundle& b) { b.splits = splits; });
+  EXPECT_EQ(train::load_model(dir.file("m.pt")).bundle.splits, splits);
   // A speaker renamed inside the record: the checksum, which covers it, no longer matches.
-  rewrite_archive(dir.file("m.pt"), dir.file("edited.pt"), [](const std::string&, std::string d) -> std::optional<std::string> {
-    for (size_t at; (at = d.find("\"ann\"")) != std::string::npos;) d.replace(at, 5, "\"anx\"");
-    return d;
-  });
+  edit_model_file(dir.file("m.pt"), dir.file("edited.pt"), "\"ann\"", "\"anx\"");
   EXPECT_TRUE(test::contains(load_error(dir.file("edited.pt")), "model file damaged")) << load_error(dir.file("edited.pt"));
   // The entry renamed (so absent): the checksum, which covers it, no longer matches.
-  rewrite_archive(dir.file("m.pt"), dir.file("old.pt"), [](const std::string&, std::string d) -> std::optional<std::string> {
-    const std::string key = "splits";
-    for (size_t at; (at = d.find(key)) != std::string::npos;) d.replace(at, key.size(), "spl1ts");  // another key
-    return d;
-  });
+  edit_model_file(dir.file("m.pt"), dir.file("old.pt"), "splits", "spl1ts");  // another key
   const std::string err = load_error(dir.file("old.pt"));
   EXPECT_TRUE(test::contains(err, "model file damaged")) << err;
 }
@@ -170,19 +168,6 @@ TEST(Checkpoint, NonFiniteWeightsAreCorrupt) {
   EXPECT_NE(msg.find("corrupt model file (non-finite values in '" + s.model->named_parameters().keys().back() + "')"),
             std::string::npos)
       << msg;
-}
-
-/// `from` with every occurrence of `what` in its records replaced by `with`
-/// (of the same length, so the pickled strings stay well-formed): a model file
-/// as an editor, another tool or damage could leave it.
-void edit_model_file(const std::string& from, const std::string& to, const std::string& what, const std::string& with) {
-  ASSERT_EQ(what.size(), with.size());
-  size_t edits = 0;
-  rewrite_archive(from, to, [&](const std::string&, std::string d) -> std::optional<std::string> {
-    for (size_t at; (at = d.find(what)) != std::string::npos; ++edits) d.replace(at, what.size(), with);
-    return d;
-  });
-  ASSERT_GT(edits, 0u) << what;
 }
 
 TEST(Checkpoint, LabelsMustMatchTheWeightsAndBeDistinct) {
@@ -325,18 +310,9 @@ TEST(Checkpoint, RandomByteFlipsNeverLoadAsAnotherModel) {
 // most likely written by a newer crnn: said so, not "corrupt".
 TEST(Checkpoint, AConfigKeyFromANewerCrnnIsNamedAsSuch) {
   test::TempDir dir;
-  auto c = test::make_tiny_corpus(dir, 3, 1);
-  auto cfg = train::RunConfig::parse(test::tiny_config(c));
-  nn::SequenceClassifier model(cfg.model_options(2, 4));
-  train::ModelBundle b;
-  b.config_toml = cfg.to_toml();
-  ASSERT_TRUE(test::contains(b.config_toml, "\ndense_size = ")) << b.config_toml;
-  b.task = "trend";
-  b.labels = {"down", "up"};
-  b.input_size = 4;
-  b.feature_extractor = "kaldi-fbank num_bins=4";
-  train::save_checkpoint(dir.file("m.pt"), model, nullptr, b, nullptr);
-  // A key this crnn does not declare, as a newer crnn's file would have.
+  save_tiny(dir, "m.pt");
+  // A key this crnn does not declare, as a newer crnn's file would have
+  // (edit_model_file asserts that the config has the line it replaces).
   edit_model_file(dir.file("m.pt"), dir.file("newer.pt"), "\ndense_size = ", "\ndropout    = ");
   const std::string e = load_error(dir.file("newer.pt"));
   EXPECT_TRUE(test::contains(e, "the model's config has a key this crnn (" CRNN_VERSION ") does not know, so it was "
