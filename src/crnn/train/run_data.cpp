@@ -26,6 +26,13 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
   // as it is; k-fold cross-validation only when the config asks for it, or
   // when the manifest has no split at all.
   const bool custom_column = config.split_column != "split";
+  // Speaker-group k-fold needs 3 speakers at least (train, validation, test).
+  auto require_three_speakers = [&](size_t speakers) {
+    if (speakers < 3)
+      throw data::DataError(fmt::format("{}: {} speaker(s); speaker-independent training needs at least 3 (one each "
+                                        "for train, validation and test)",
+                                        config.manifest, speakers));
+  };
   if (config.folds == 0 && !custom_column && !m.has_split()) {
     data::KFoldOptions ko;
     ko.k = kDefaultFolds;
@@ -34,10 +41,7 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                     "has no split column; set data.folds to choose k)",
                     ko.k, config.fold % ko.k, (config.fold + 1) % ko.k));
     const size_t speakers = m.speakers().size();
-    if (speakers < 3)
-      throw data::DataError(fmt::format("{}: {} speaker(s); speaker-independent training needs at least 3 (one each "
-                                        "for train, validation and test)",
-                                        config.manifest, speakers));
+    require_three_speakers(speakers);
     if (speakers < static_cast<size_t>(ko.k))
       throw data::DataError(fmt::format(
           "{}: the manifest has no split column, so crnn splits it by speakers into {} folds, but it has only {} "
@@ -54,11 +58,9 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                     "validation{}",
                     ko.k, ko.k, config.fold, (config.fold + 1) % ko.k,
                     m.has_split() ? "; the manifest's own split column is not used" : ""));
-    if (const size_t speakers = m.speakers().size(); speakers < 3)
-      throw data::DataError(fmt::format("{}: {} speaker(s); speaker-independent training needs at least 3 (one each "
-                                        "for train, validation and test)",
-                                        config.manifest, speakers));
-    else if (speakers < static_cast<size_t>(ko.k))
+    const size_t speakers = m.speakers().size();
+    require_three_speakers(speakers);
+    if (speakers < static_cast<size_t>(ko.k))
       throw ConfigError(fmt::format("{}: data.folds = {}, but the manifest has only {} speaker(s); set data.folds to "
                                     "at most {} (each fold needs a speaker)",
                                     config.manifest, ko.k, speakers, speakers));
