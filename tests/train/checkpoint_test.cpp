@@ -209,6 +209,13 @@ TEST(Checkpoint, ABundleThatDoesNotDescribeTheModelIsRefusedWhenSaving) {
   EXPECT_TRUE(test::contains(save_error({"a", "b"}, [](train::ModelBundle& b) { b.config_toml.clear(); }),
                              "the model has 'front_end_0.lstm.weight_ih', the bundle's config does not"));
   EXPECT_EQ(save_error({"a", "b"}), "");
+  // Checking builds a model; the caller's random stream is left as it was.
+  auto loaded = train::load_model(dir.file("m.pt"));
+  torch::manual_seed(7);
+  const auto expected = torch::rand({4});
+  torch::manual_seed(7);
+  train::save_checkpoint(dir.file("again.pt"), loaded.model, nullptr, loaded.bundle, nullptr);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expected));
   EXPECT_FALSE(std::filesystem::exists(dir.file("m.pt.tmp")));
 }
 

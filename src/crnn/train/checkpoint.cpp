@@ -135,7 +135,19 @@ void check_bundle_describes(const ModelBundle& b, const nn::SequenceClassifier& 
   } catch (const ConfigError& e) {
     fail(e.what());
   }
+  // Building the implied model initializes its weights from LibTorch's default
+  // generator: keep the caller's random stream as it was (a save has no side effects).
+  auto gen = at::detail::getDefaultCPUGenerator();
+  torch::Tensor rng;
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    rng = gen.get_state();
+  }
   nn::SequenceClassifier implied(cfg.model_options(static_cast<int64_t>(b.labels.size()), b.input_size));
+  {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(rng);
+  }
   const auto want = implied->named_parameters(), have = model->named_parameters();
   for (const auto& p : have) {
     const auto* w = want.find(p.key());
