@@ -14,30 +14,9 @@
 
 using namespace crnn;
 
-namespace {
-
-/// An untrained tiny model (4 features per frame) whose bundle says 4-bin fbank.
-std::string save_tiny_model(const test::TempDir& dir) {
-  auto c = test::make_tiny_corpus(dir, 3, 1);
-  auto cfg = train::RunConfig::parse(test::tiny_config(c));
-  torch::manual_seed(1);
-  nn::SequenceClassifier model(cfg.model_options(2, 4));
-  train::ModelBundle b;
-  b.config_toml = cfg.to_toml();
-  b.task = "trend";
-  b.labels = {"down", "up"};
-  b.input_size = 4;
-  b.feature_extractor = audio::FeatureExtractor::fbank(audio::FbankOptions().num_bins(4)).describe();
-  const std::string path = dir.file("best.pt");
-  train::save_checkpoint(path, model, nullptr, b, nullptr);
-  return path;
-}
-
-}  // namespace
-
 TEST(Classifier, BadFeaturesGiveAnErrorNamingTheInputNotALabel) {
   test::TempDir dir;
-  infer::Classifier c(save_tiny_model(dir));
+  infer::Classifier c(test::save_tiny_model(dir).path);
   auto good = torch::randn({30, 4});
   auto nan = good.clone();
   nan[7][2] = NAN;
@@ -58,7 +37,7 @@ TEST(Classifier, BadFeaturesGiveAnErrorNamingTheInputNotALabel) {
 
 TEST(Classifier, WaveformsMustBeFloatSamplesInPlusMinusOne) {
   test::TempDir dir;
-  infer::Classifier c(save_tiny_model(dir));
+  infer::Classifier c(test::save_tiny_model(dir).path);
   const auto wave = torch::tensor(test::sine(300, 16000, 0.5));
   const auto expected = audio::compute_fbank(wave, audio::FbankOptions().num_bins(4));
   EXPECT_TRUE(torch::allclose(c.features_of_waveform(wave, 16000), expected));
@@ -85,7 +64,7 @@ TEST(Classifier, WaveformsMustBeFloatSamplesInPlusMinusOne) {
 // and an unscaled buffer is that input's error, not a label.
 TEST(Classifier, AWaveformInputIsClassifiedAsItsFeaturesWouldBe) {
   test::TempDir dir;
-  infer::Classifier c(save_tiny_model(dir));
+  infer::Classifier c(test::save_tiny_model(dir).path);
   const auto wave = torch::tensor(test::sine(300, 16000, 0.5));
   std::vector<infer::Input> in(3);
   in[0].id = "buffer", in[0].waveform = wave, in[0].sample_rate = 16000;

@@ -19,32 +19,6 @@ namespace {
 
 using namespace crnn;
 
-struct Saved {
-  std::string path;
-  nn::SequenceClassifier model{nullptr};
-};
-
-/// Saves an untrained tiny model with `labels` in the bundle; `edit` may change
-/// the weights before saving.
-Saved save_tiny(const test::TempDir& dir, const std::string& name, std::vector<std::string> labels = {"down", "up"},
-                const std::function<void(nn::SequenceClassifier&)>& edit = {},
-                const std::function<void(train::ModelBundle&)>& edit_bundle = {}) {
-  auto c = test::make_tiny_corpus(dir, 3, 1);
-  auto cfg = train::RunConfig::parse(test::tiny_config(c));
-  torch::manual_seed(1);
-  Saved s{dir.file(name), nn::SequenceClassifier(cfg.model_options(2, 4))};
-  if (edit) edit(s.model);
-  train::ModelBundle b;
-  b.config_toml = cfg.to_toml();
-  b.task = "trend";
-  b.labels = std::move(labels);
-  b.input_size = 4;
-  b.feature_extractor = "kaldi-fbank num_bins=4";
-  if (edit_bundle) edit_bundle(b);
-  train::save_checkpoint(s.path, s.model, nullptr, b, nullptr);
-  return s;
-}
-
 /// Copies a model archive record by record; `edit` returns the new bytes of a
 /// record, or nullopt to drop it.
 void rewrite_archive(const std::string& from, const std::string& to,
@@ -100,7 +74,7 @@ void edit_model_file(const std::string& from, const std::string& to, const std::
 
 TEST(Checkpoint, SavedModelLoadsBackExactly) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");
+  auto s = test::save_tiny_model(dir, "m.pt");
   auto loaded = train::load_model(s.path);
   EXPECT_EQ(loaded.bundle.labels, (std::vector<std::string>{"down", "up"}));
   auto a = s.model->named_parameters(), b = loaded.model->named_parameters();
@@ -115,7 +89,7 @@ TEST(Checkpoint, TheSplitRecordLoadsBackAndIsCoveredByTheChecksum) {
   test::TempDir dir;
   // Quotes and newlines in names survive.
   const data::SplitMembers splits{{"train", {{"ann", {"a1", "a2"}}}}, {"test", {{"bo\"b", {"b\n1"}}}}};
-  save_tiny(dir, "m.pt", {"down", "up"}, {}, [&](train::ModelBundle& b) { b.splits = splits; });
+  test::save_tiny_model(dir, "m.pt", {"down", "up"}, {}, [&](train::ModelBundle& b) { b.splits = splits; });
   EXPECT_EQ(train::load_model(dir.file("m.pt")).bundle.splits, splits);
   // A speaker renamed inside the record: the checksum, which covers it, no longer matches.
   edit_model_file(dir.file("m.pt"), dir.file("edited.pt"), "\"ann\"", "\"anx\"");
@@ -128,7 +102,7 @@ TEST(Checkpoint, TheSplitRecordLoadsBackAndIsCoveredByTheChecksum) {
 
 TEST(Checkpoint, TruncatedTensorRecordIsCorruptNotAnOverRead) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");
+  auto s = test::save_tiny_model(dir, "m.pt");
   size_t size = 0;
   const auto victim = largest_tensor_record(s.path, &size);
   ASSERT_GE(size, 512u) << "the test needs a tensor much larger than a small allocation";
@@ -143,7 +117,7 @@ TEST(Checkpoint, TruncatedTensorRecordIsCorruptNotAnOverRead) {
 
 TEST(Checkpoint, MissingRecordIsADataError) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");
+  auto s = test::save_tiny_model(dir, "m.pt");
   size_t size = 0;
   const auto victim = largest_tensor_record(s.path, &size);
   const auto gone = dir.file("gone.pt");
@@ -159,7 +133,7 @@ TEST(Checkpoint, MissingRecordIsADataError) {
 
 TEST(Checkpoint, NonFiniteWeightsAreCorrupt) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "nan.pt", {"down", "up"}, [](nn::SequenceClassifier& m) {
+  auto s = test::save_tiny_model(dir, "nan.pt", {"down", "up"}, [](nn::SequenceClassifier& m) {
     torch::NoGradGuard g;
     auto params = m->named_parameters();
     params[params.keys().back()].view(-1)[0] = std::nan("");
@@ -172,7 +146,7 @@ TEST(Checkpoint, NonFiniteWeightsAreCorrupt) {
 
 TEST(Checkpoint, LabelsMustMatchTheWeightsAndBeDistinct) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");  // labels "down\nup"
+  auto s = test::save_tiny_model(dir, "m.pt");  // labels "down\nup"
   // Four labels for a two-class output layer: the config would build a 4-way layer.
   edit_model_file(s.path, dir.file("four.pt"), "down\nup", "a\nb\nc\nd");
   auto msg = load_error(dir.file("four.pt"));
@@ -196,7 +170,7 @@ TEST(Checkpoint, ABundleThatDoesNotDescribeTheModelIsRefusedWhenSaving) {
   test::TempDir dir;
   auto save_error = [&](std::vector<std::string> labels, const std::function<void(train::ModelBundle&)>& edit = {}) {
     try {
-      save_tiny(dir, "m.pt", std::move(labels), {}, edit);
+      test::save_tiny_model(dir, "m.pt", std::move(labels), {}, edit);
     } catch (const std::invalid_argument& e) {
       return std::string(e.what());
     }
@@ -244,7 +218,7 @@ std::string load_outcome(const std::string& path, const nn::SequenceClassifier& 
 // not silently different predictions: the model file carries a checksum.
 TEST(Checkpoint, FlippedWeightByteIsAnErrorNamingTheFile) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");
+  auto s = test::save_tiny_model(dir, "m.pt");
   size_t size = 0;
   const auto victim = largest_tensor_record(s.path, &size);
   const auto flipped = dir.file("flipped.pt");
@@ -264,7 +238,7 @@ TEST(Checkpoint, FlippedWeightByteIsAnErrorNamingTheFile) {
 // the damage is an error before LibTorch parses the record.
 TEST(Checkpoint, AZeroedZipEndRecordDoesNotHideADamagedRecord) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");
+  auto s = test::save_tiny_model(dir, "m.pt");
   std::string b;
   {
     std::ifstream in(s.path, std::ios::binary);
@@ -294,7 +268,7 @@ TEST(Checkpoint, AZeroedZipEndRecordDoesNotHideADamagedRecord) {
 // importer, whose errors are not c10::Errors).
 TEST(Checkpoint, RandomByteFlipsNeverLoadAsAnotherModel) {
   test::TempDir dir;
-  auto s = save_tiny(dir, "m.pt");
+  auto s = test::save_tiny_model(dir, "m.pt");
   std::string bytes;
   {
     std::ifstream in(s.path, std::ios::binary);
@@ -317,7 +291,7 @@ TEST(Checkpoint, RandomByteFlipsNeverLoadAsAnotherModel) {
 // most likely written by a newer crnn: said so, not "corrupt".
 TEST(Checkpoint, AConfigKeyFromANewerCrnnIsNamedAsSuch) {
   test::TempDir dir;
-  save_tiny(dir, "m.pt");
+  test::save_tiny_model(dir, "m.pt");
   // A key this crnn does not declare, as a newer crnn's file would have
   // (edit_model_file asserts that the config has the line it replaces).
   edit_model_file(dir.file("m.pt"), dir.file("newer.pt"), "\ndense_size = ", "\ndropout    = ");

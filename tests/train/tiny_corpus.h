@@ -7,9 +7,15 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <functional>
 #include <string>
+#include <vector>
 
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/data/feature_store.h"
+#include "crnn/nn/sequence_classifier.h"
+#include "crnn/train/checkpoint.h"
+#include "crnn/train/config.h"
 #include "support/test_support.h"
 
 namespace crnn::test {
@@ -82,6 +88,36 @@ patience = 12
 seed = 3
 )",
                      c.manifest, c.features, max_epochs);
+}
+
+/// An untrained tiny model file (4 features per frame, the tiny config's
+/// model) and the model it holds.
+struct TinyModel {
+  std::string path;
+  nn::SequenceClassifier model{nullptr};
+};
+
+/// Saves an untrained tiny model as `dir`/`name`, its bundle saying task
+/// "trend", `labels` and 4-bin Kaldi fbank; `edit` may change the weights and
+/// `edit_bundle` the bundle before saving.
+inline TinyModel save_tiny_model(const TempDir& dir, const std::string& name = "best.pt",
+                                 std::vector<std::string> labels = {"down", "up"},
+                                 const std::function<void(nn::SequenceClassifier&)>& edit = {},
+                                 const std::function<void(train::ModelBundle&)>& edit_bundle = {}) {
+  auto c = make_tiny_corpus(dir, 3, 1);
+  auto cfg = train::RunConfig::parse(tiny_config(c));
+  torch::manual_seed(1);
+  TinyModel s{dir.file(name), nn::SequenceClassifier(cfg.model_options(2, 4))};
+  if (edit) edit(s.model);
+  train::ModelBundle b;
+  b.config_toml = cfg.to_toml();
+  b.task = "trend";
+  b.labels = std::move(labels);
+  b.input_size = 4;
+  b.feature_extractor = audio::FeatureExtractor::fbank(audio::FbankOptions().num_bins(4)).describe();
+  if (edit_bundle) edit_bundle(b);
+  train::save_checkpoint(s.path, s.model, nullptr, b, nullptr);
+  return s;
 }
 
 }  // namespace crnn::test
