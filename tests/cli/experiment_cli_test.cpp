@@ -35,6 +35,18 @@ TEST(ExperimentCli, PlanListsRunsAndBadInputExitsTwo) {
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(count(r.out, " todo "), 4u) << r.out;
   EXPECT_NE(r.out.find("4 runs in 2 distinct cells: 0 finished, 4 to do"), std::string::npos) << r.out;
+  // With --shard, the shard's runs (index % 2 == 1) only.
+  r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --plan --shard 1/2");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(count(r.out, " todo "), 2u) << r.out;
+  EXPECT_NE(r.out.find("   1 todo "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("   3 todo "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 runs of shard 1/2 (4 in all) in 2 distinct cells: 0 finished, 2 to do"), std::string::npos)
+      << r.out;
+  // --results-only trains nothing and says how many runs its tables rest on.
+  r = test::run_crnn("experiment " + exp + " -o " + dir.file("out") + " --results-only");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("results of 0 finished run(s) of 4 in"), std::string::npos) << r.out;
 
   r = test::run_crnn("experiment " + dir.file("missing.toml") + " -o " + dir.file("out"));
   EXPECT_EQ(r.status, 2);

@@ -339,6 +339,28 @@ TEST(Experiment, FinishedRunsWithoutModelFilesAreSkippedAndGiveTheSameTables) {
 
 using test::train_seed_1;
 
+// A finished run without a test score (its config has no test split) is not in
+// its cell's mean: the cell's count is that of the scores, and a cell with no
+// score says so instead of printing "nan".
+TEST(Experiment, RunsWithoutATestScoreAreCountedOutOfTheirCell) {
+  test::TempDir dir;
+  auto e = train::Experiment::from_file(write_tiny_experiment(dir, 1, 2).path);
+  const auto out = dir.file("out");
+  train_seed_1(dir, out, {-1, -1});
+  const auto p = train::plan_experiment(e, {});
+  const auto file = fmt::format("{}/{}/seed_1/summary.json", out, p.cells[p.grid[0][1][0]].dir);
+  auto s = nlohmann::json::parse(crnn::read_text_file(file));
+  s["test_ua_recall"] = nullptr;
+  s["test_wa"] = nullptr;
+  dir.write(fs::relative(file, dir.path()).string(), s.dump(2));
+  const std::string md = train::write_experiment_results(e, p, out, {});
+  EXPECT_FALSE(test::contains(md, "nan")) << md;
+  EXPECT_TRUE(test::contains(md, "| hidden, last | — (no test split) |")) << md;
+  EXPECT_TRUE(test::contains(md, "| hidden, last | trend | 1/2 | 1: —")) << md;
+  // The other row keeps its one score, marked [1] of 2 seeds.
+  EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| cell, last \| \*\*[0-9.]+\*\* \[1\] \|)"))) << md;
+}
+
 // With a time limit a run starts only while time is left and its estimate (the
 // mean wall time of its cell's or kind's finished runs) fits in it or it has no
 // estimate; a later run that fits is started in its place.

@@ -103,6 +103,26 @@ TEST(ReportWrite, RepeatDirectoryGivesOverviewAndASectionPerRun) {
   EXPECT_EQ(count_of(overview, "class=\"band\""), 1);
 }
 
+// A run the directory holds but repeat.json does not list (still running, or
+// left from an earlier, larger repeat) is shown without a seed, and the mean
+// row says it is not in repeat.json's mean.
+TEST(ReportWrite, RunsNotInRepeatJsonAreNamedAsNotInItsMean) {
+  TempDir t;
+  for (const char* seed : {"seed_1", "seed_2", "seed_3"}) write_run(t, seed);
+  t.write("repeat.json", R"({"runs": [{"seed": 1, "dir": "seed_1", "test_ua_recall": 0.40, "test_wa": 0.5}],
+      "test_ua_recall_mean": 0.40, "test_ua_recall_std": null, "test_wa_mean": 0.5, "test_wa_std": null})");
+  const fs::path out = t.path() / "report";
+  write_report(t.str(), out.string());
+  const std::string html = read(out / "index.html");
+  EXPECT_TRUE(contains(html, "mean ± std (repeat.json: 1 run(s); the 2 shown without a seed are not in it)")) << html;
+  EXPECT_EQ(count_of(read(out / "overview.svg"), "class=\"bar\""), 3);
+  // All listed: the plain label.
+  fs::remove_all(t.path() / "seed_2");
+  fs::remove_all(t.path() / "seed_3");
+  write_report(t.str(), out.string());
+  EXPECT_TRUE(contains(read(out / "index.html"), "mean ± std (repeat.json)</th>"));
+}
+
 // A run of a repeat directory without metrics.csv (listed in repeat.json, named
 // seed_N or holding a config.toml) is reported as skipped, never silently left out.
 TEST(ReportWrite, RepeatDirectorySaysWhichRunsItSkipped) {

@@ -70,15 +70,17 @@ int run(const ExperimentCliOptions& c) {
   }
   if (c.plan) {
     auto p = train::plan_experiment(e, o);
+    const auto mine = train::shard_jobs(p, o);  // all runs without --shard
     int64_t done = 0;
-    for (size_t i = 0; i < p.jobs.size(); ++i) {
+    for (size_t i : mine) {
       const auto& cell = p.cells[p.jobs[i].cell];
       const bool finished = train::job_finished(p, i, c.output);
       done += finished;
       fmt::print("{:4d} {:8s} seed {} {} ({})\n", i, finished ? "done" : "todo", p.jobs[i].seed, cell.label, cell.dir);
     }
-    fmt::print("{} runs in {} distinct cells: {} finished, {} to do\n", p.jobs.size(), p.cells.size(), done,
-               static_cast<int64_t>(p.jobs.size()) - done);
+    fmt::print("{} runs{} in {} distinct cells: {} finished, {} to do\n", mine.size(),
+               o.shards > 1 ? fmt::format(" of shard {}/{} ({} in all)", o.shard, o.shards, p.jobs.size()) : "",
+               p.cells.size(), done, static_cast<int64_t>(mine.size()) - done);
     return 0;
   }
   train::ExperimentOutcome r;
@@ -99,8 +101,15 @@ int run(const ExperimentCliOptions& c) {
   } else {
     r = train::run_experiment(e, c.output, o);
   }
-  fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
-             r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
+  if (o.train) {
+    fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
+               r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
+  } else {  // --results-only looks at no run but through the tables
+    const auto p = train::plan_experiment(e, o);
+    int64_t done = 0;
+    for (size_t i = 0; i < p.jobs.size(); ++i) done += train::job_finished(p, i, c.output);
+    fmt::print("{}: results of {} finished run(s) of {} in {}/results.md\n", c.file, done, p.jobs.size(), c.output);
+  }
   for (auto& f : r.failed) fmt::print(stderr, "failed: {}\n", f);
   if (r.stopped) return cli::kExitUsage;
   return r.failed.empty() ? 0 : cli::kExitPartial;

@@ -108,14 +108,14 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
     md += fmt::format("Test UA recall (%), mean ± std over seeds 1–{} (sample std); a cell with fewer "
-                      "finished runs says how many in brackets (one run: its value alone); an average over only k of its n "
+                      "test scores (finished runs with a test split) says how many in brackets (one run: its value alone); an average over only k of its n "
                       "cells says [k/n]. Best mean per column in bold.\n\n",
                       t.seeds);
     // Best mean per column, among cells with at least one run.
     std::vector<double> best(C, -1);
     for (size_t c = 0; c < C; ++c)
       for (size_t r = 0; r < R; ++r)
-        if (!sums[r][c].runs.empty()) best[c] = std::max(best[c], sums[r][c].test_ua_recall.mean);
+        if (sums[r][c].test_ua_recall.n > 0) best[c] = std::max(best[c], sums[r][c].test_ua_recall.mean);
     md += "| |";
     for (auto& col : t.columns) md += " " + col.name + " |";
     if (t.row_average) md += " Average |";
@@ -128,16 +128,19 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
       std::vector<double> means;
       for (size_t c = 0; c < C; ++c) {
         const auto& s = sums[r][c];
-        if (s.runs.empty()) {
-          md += " — |";
+        // Runs without a test score (no test split) are not in the mean, so the
+        // count a cell shows is that of the scores, not of the finished runs.
+        const size_t n = s.test_ua_recall.n;
+        if (n == 0) {
+          md += s.runs.empty() ? " — |" : " — (no test split) |";
           means.push_back(std::nan(""));
           continue;
         }
         // One run has no spread: its value alone, not "± 0".
-        std::string cell = s.runs.size() < 2 ? pct(s.test_ua_recall.mean)
-                                             : fmt::format("{} ± {}", pct(s.test_ua_recall.mean), pct(s.test_ua_recall.std));
+        std::string cell = n < 2 ? pct(s.test_ua_recall.mean)
+                                 : fmt::format("{} ± {}", pct(s.test_ua_recall.mean), pct(s.test_ua_recall.std));
         if (s.test_ua_recall.mean == best[c]) cell = "**" + cell + "**";
-        if (static_cast<int64_t>(s.runs.size()) < t.seeds) cell += fmt::format(" [{}]", s.runs.size());
+        if (static_cast<int64_t>(n) < t.seeds) cell += fmt::format(" [{}]", n);
         md += " " + cell + " |";
         means.push_back(s.test_ua_recall.mean);
       }
@@ -199,8 +202,8 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
       for (size_t c = 0; c < C; ++c) {
         const auto& s = sums[r][c];
         const auto& cell = plan.cells[plan.grid[ti][r][c]];
-        chart.values.back().push_back(s.runs.empty() ? std::nan("") : 100 * s.test_ua_recall.mean);
-        chart.errors.back().push_back(s.runs.size() < 2 ? std::nan("") : 100 * s.test_ua_recall.std);
+        chart.values.back().push_back(100 * s.test_ua_recall.mean);  // NaN (no bar) without a test score
+        chart.errors.back().push_back(100 * s.test_ua_recall.std);   // NaN (no whisker) under 2 scores
         std::vector<double> epochs, best_epochs, walls, lowest_losses;
         std::string by_seed, by_loss;
         for (auto& run : s.runs) {
@@ -212,7 +215,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
           // † = the selected model is the first epoch's: validation never improved on it.
           const bool stalled = run.best_epoch == 1 && run.epochs_run > 1;
           any_stalled |= stalled;
-          by_seed += fmt::format("{}{}: {:.1f}{}", by_seed.empty() ? "" : ", ", run.seed, 100 * run.test_ua_recall,
+          by_seed += fmt::format("{}{}: {}{}", by_seed.empty() ? "" : ", ", run.seed, crnn::percent(run.test_ua_recall, 1),
                                  stalled ? "†" : "");
           // The lowest training loss as a fraction of ln C, the loss of a uniform
           // prediction over the (balanced) training set: near 1, the run never
@@ -234,8 +237,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
                                                                              *std::max_element(epochs.begin(), epochs.end())};
         md += fmt::format("| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | `{}` |\n", t.rows[r].name,
                           t.columns[c].name, s.runs.size(), t.seeds, by_seed,
-                          s.runs.empty()       ? "—"
-                          : s.runs.size() < 2  ? pct(s.test_wa.mean)
+                          s.test_wa.n < 2 ? pct(s.test_wa.mean)  // "—" without a test score
                                                : fmt::format("{} ± {}", pct(s.test_wa.mean), pct(s.test_wa.std)),
                           epochs.empty() ? "—" : fmt::format("{:.1f} [{:.0f}–{:.0f}]", mean_finite(epochs), emin, emax),
                           best_epochs.empty() ? "—" : fmt::format("{:.1f}", mean_finite(best_epochs)), by_loss,

@@ -325,11 +325,13 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
   std::vector<std::string> labels;
   std::vector<double> test_ua, test_wa;
   std::string rows;
+  size_t not_in_repeat = 0;  // runs shown but not in repeat.json's mean (still running, or left from another repeat)
   for (size_t i = 0; i < runs.size(); ++i) {
     const RepeatRun* rr = nullptr;
     if (repeat)
       for (const auto& r : repeat->runs)
         if (fs::path(r.dir).lexically_normal().filename() == names[i]) rr = &r;
+    if (repeat && !rr) ++not_in_repeat;
     const auto& s = runs[i].summary;
     const double ua = rr ? rr->test_ua_recall : s ? s->test_ua_recall : kNaN;
     const double wa = rr ? rr->test_wa : s ? s->test_wa : kNaN;
@@ -365,7 +367,10 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
   if (one_model) {
     body += fmt::format("<tr><th colspan=\"5\">mean ± std{}</th><td class=\"num\">{}</td>"
                         "<td class=\"num\">{}</td></tr>\n</table>\n",
-                        repeat ? " (repeat.json)" : " (from the runs so far)",
+                        !repeat           ? " (from the runs so far)"
+                        : not_in_repeat == 0 ? " (repeat.json)"
+                                             : fmt::format(" (repeat.json: {} run(s); the {} shown without a seed are not in it)",
+                                                           repeat->runs.size(), not_in_repeat),
                         esc(mean_std_pct(ua_mean, ua_std)), esc(mean_std_pct(wa_mean, wa_std)));
   } else {
     // Per model: the mean ± std of its own runs (seeds), never across models.
