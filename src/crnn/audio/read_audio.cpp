@@ -164,10 +164,20 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
 
   // Float WAV/FLAC can hold NaN or ±inf; they would turn every feature of the
   // utterance into NaN (and the training loss with it) without an error.
-  for (size_t i = 0; i < interleaved.size(); ++i)
+  // Float files can also hold integer PCM values unscaled (a common export
+  // mistake): every log mel energy would shift by 2 ln 32768 with no error, so
+  // files meet the same peak limit as in-memory waveforms (waveform_problem).
+  size_t peak_at = 0;
+  for (size_t i = 0; i < interleaved.size(); ++i) {
     if (!std::isfinite(interleaved[i]))
       throw AudioError(path, fmt::format("non-finite samples ({} at sample {} of channel {})", interleaved[i],
                                          i / channels, i % channels));
+    if (std::fabs(interleaved[i]) > std::fabs(interleaved[peak_at])) peak_at = i;
+  }
+  if (!interleaved.empty() && std::fabs(interleaved[peak_at]) > kMaxWaveformPeak)
+    throw AudioError(path, fmt::format("samples reach |x| = {:g} (sample {} of channel {}), but audio samples are in "
+                                       "[-1, 1): integer PCM values stored as floats? (scale 16-bit values by 1/32768)",
+                                       std::fabs(interleaved[peak_at]), peak_at / channels, peak_at % channels));
 
   torch::Tensor mono = torch::empty({got}, torch::kFloat);
   float* out = mono.data_ptr<float>();
