@@ -127,6 +127,31 @@ TEST(FeaturesCli, UpsampledFilesAreCountedByTheirRate) {
       << r.out;
 }
 
+// Digital silence, a constant (DC) signal and stereo channels that cancel give
+// the same features in every frame: extracted (they are valid audio) but named
+// in a note, for both feature kinds; speech-like audio is not named.
+TEST(FeaturesCli, FilesWithoutSignalAreNamed) {
+  crnn::test::TempDir dir;
+  std::vector<float> tone(8000), silence(8000, 0.0f), dc(8000, 0.5f), antiphase;
+  for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.3f * std::sin(0.05f * static_cast<float>(i)) * (1.0f + 0.5f * std::sin(0.001f * static_cast<float>(i)));
+  for (float v : tone) antiphase.insert(antiphase.end(), {v, -v});
+  crnn::test::write_audio(dir.file("tone.wav"), tone, 16000, 1);
+  crnn::test::write_audio(dir.file("silence.wav"), silence, 16000, 1);
+  crnn::test::write_audio(dir.file("dc.wav"), dc, 16000, 1);
+  crnn::test::write_audio(dir.file("anti.wav"), antiphase, 16000, 2);
+  std::ofstream(dir.file("m.csv")) << "id,path,speaker\ntone,tone.wav,s\nsilence,silence.wav,s\ndc,dc.wav,s\n"
+                                       "anti,anti.wav,s\n";
+  for (const std::string kind : {"fbank", "egemaps"}) {
+    CliRun r = run_crnn("--threads 1 features '" + dir.file("m.csv") + "' -o '" + dir.file(kind + ".h5") + "' --kind " + kind);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_TRUE(crnn::test::contains(r.out, "4 extracted")) << r.out;
+    EXPECT_TRUE(crnn::test::contains(r.out, "features: note: 3 file(s) hold no signal, every frame the same")) << kind << r.out;
+    for (const char* id : {"silence", "dc", "anti"})
+      EXPECT_TRUE(crnn::test::contains(r.out, std::string(id) + " (" + dir.file(std::string(id) + ".wav") + ")")) << kind << r.out;
+    EXPECT_FALSE(crnn::test::contains(r.out, "tone (")) << kind << r.out;
+  }
+}
+
 // Every failure is printed as it happens; the closing summary repeats the
 // first five and counts the rest (30 missing files gave 60 lines).
 TEST(FeaturesCli, ManyFailuresAreListedOnceAndSummarized) {

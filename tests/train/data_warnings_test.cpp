@@ -2,6 +2,7 @@
 // corpus as made gives none of them.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -90,4 +91,52 @@ TEST(DataWarnings, AFarLongerTrainingUtteranceIsNamed) {
                                       ":74: utterance 'long', has 2000 frames,"))
       << log;
   EXPECT_TRUE(test::contains(log, "lower train.batch_size")) << log;
+}
+
+// A symbolic link to a training file, in the test split, is the same audio:
+// paths are compared resolved, and the rows are named as the CSV writes them.
+TEST(DataWarnings, ALinkToATrainingFileIsTheSameAudio) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::filesystem::create_directories(dir.file("audio"));
+  std::ofstream(dir.file("audio/s0_c0_0.wav")) << "RIFF";
+  std::filesystem::create_symlink("s0_c0_0.wav", dir.file("audio/link.wav"));
+  std::string text = crnn::read_text_file(c.manifest);
+  replace_all(text, "s5_c0_0,audio/s5_c0_0.wav,", "s5_c0_0,audio/link.wav,");  // test row → training audio
+  const auto log = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(log, "audio/s0_c0_0.wav is the audio of 2 rows: " + dir.file("m.csv") +
+                                      ":2: utterance 's0_c0_0' (split train), " + dir.file("m.csv") +
+                                      ":62: utterance 's5_c0_0' (split test)"))
+      << log;
+  // Without the link, two different files: no warning.
+  std::filesystem::remove(dir.file("audio/link.wav"));
+  std::ofstream(dir.file("audio/link.wav")) << "RIFF";
+  EXPECT_FALSE(test::contains(warnings_of(dir, c, text), "is the audio of")) << log;
+}
+
+// Utterances whose every frame is the same (the fbank of digital silence is
+// the log floor in every bin) are named with their split; a one-frame
+// utterance and one with a single varying feature are not.
+TEST(DataWarnings, UtterancesWithoutSignalAreNamed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  {
+    auto store = data::FeatureStore::open(c.features, data::FeatureStore::Mode::Append);
+    store.write("silent", torch::full({40, 4}, -15.942385f));
+    store.write("one_frame", torch::randn({1, 4}));
+    auto almost = torch::full({40, 4}, 2.0f);
+    almost[20][3] = 2.5f;
+    store.write("almost", almost);
+    store.flush();
+  }
+  const auto log = warnings_of(dir, c,
+                               crnn::read_text_file(c.manifest) +
+                                   "silent,audio/silent.wav,spk5,up,test\none_frame,audio/one.wav,spk0,up,train\n"
+                                   "almost,audio/almost.wav,spk0,down,train\n");
+  EXPECT_TRUE(test::contains(log, "data: warning: 1 utterance(s) hold no signal, every frame the same (digital "
+                                  "silence, a constant, or channels that cancel): " +
+                                      dir.file("m.csv") + ":74: utterance 'silent' (split test); "))
+      << log;
+  EXPECT_FALSE(test::contains(log, "'one_frame' (split")) << log;
+  EXPECT_FALSE(test::contains(log, "'almost' (split")) << log;
 }

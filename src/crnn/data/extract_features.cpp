@@ -21,6 +21,7 @@
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/data/manifest.h"
+#include "crnn/data/normalization.h"
 #include "crnn/util/error_text.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
@@ -231,6 +232,7 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
           report.changed += stale.count(job.id);
           audio_seconds += r.audio_seconds;
           if (r.file_rate > 0 && r.file_rate < extractor.sample_rate()) ++report.upsampled[r.file_rate];
+          if (holds_no_signal(r.features)) report.no_signal.push_back(fmt::format("{} ({})", job.id, job.path));
         } catch (...) {
           write_error = std::current_exception();
         }

@@ -47,6 +47,14 @@ struct Accumulator {
 
 }  // namespace
 
+bool holds_no_signal(const torch::Tensor& features) {
+  if (features.dim() != 2 || features.size(0) < 2) return false;
+  const auto x = features.to(torch::kDouble);
+  const auto range = std::get<0>(x.max(0)) - std::get<0>(x.min(0));
+  const auto tolerance = 1e-5 * torch::clamp_min(x.abs().amax(0), 1.0);
+  return (range <= tolerance).all().item<bool>();
+}
+
 FeatureStats compute_stats(const std::vector<torch::Tensor>& utterances, double min_std) {
   Accumulator acc;
   for (size_t i = 0; i < utterances.size(); ++i) acc.add(utterances[i], fmt::format("tensor {}", i));

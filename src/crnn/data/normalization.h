@@ -45,6 +45,14 @@ struct NormalizationOptions {
   std::vector<std::string> global_speakers;
 };
 
+/// True when `features` (frames × features) has at least 2 frames and every
+/// frame is the same (each feature's range within 1e-5 of its magnitude, at
+/// least 1e-5): the features of digital silence, a constant signal or stereo
+/// channels that cancel. Such an utterance has nothing to classify, yet it
+/// gets a label and weighs in its speaker's statistics; `crnn features` and
+/// `crnn train` point it out. Affine per-feature normalization keeps it so.
+bool holds_no_signal(const torch::Tensor& features);
+
 /// Statistics over a set of frame matrices (each frames × features).
 FeatureStats compute_stats(const std::vector<torch::Tensor>& utterances, double min_std = 1e-5);
 

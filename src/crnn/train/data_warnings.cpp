@@ -4,11 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdlib>
 #include <map>
 #include <ostream>
 #include <string>
 
+#include "crnn/data/normalization.h"
 #include "crnn/util/text.h"
 
 namespace crnn::train {
@@ -96,14 +98,21 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
     }
   }
   // One recording behind several rows: in two splits, the test set holds
-  // training audio.
+  // training audio. Paths are compared resolved (symbolic links followed), so
+  // a link to a file is that file.
   {
+    namespace fs = std::filesystem;
     std::map<std::string, std::vector<const data::Utterance*>> by_path;
     for (const auto* part : parts)
-      for (const auto& u : part->utterances()) by_path[u.path].push_back(&u);
+      for (const auto& u : part->utterances()) {
+        std::error_code ec;
+        const fs::path resolved = fs::weakly_canonical(u.path, ec);
+        by_path[ec ? fs::path(u.path).lexically_normal().string() : resolved.string()].push_back(&u);
+      }
     size_t shown = 0, shared = 0;
-    for (const auto& [path, rows] : by_path) {
+    for (const auto& [resolved, rows] : by_path) {
       if (rows.size() < 2) continue;
+      const std::string& path = rows.front()->path;  // as the first row names it
       ++shared;
       if (++shown > 3) continue;
       std::vector<std::string> named;
@@ -111,6 +120,26 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
       log << fmt::format("data: warning: {} is the audio of {} rows: {}\n", path, rows.size(), fmt::join(named, ", "));
     }
     if (shared > 3) log << fmt::format("data: warning: {} audio files in all are behind more than one row\n", shared);
+  }
+  // Utterances whose every frame is the same (silence, a constant, cancelling
+  // channels) have nothing to classify but are trained on, scored and
+  // normalized with their speaker like speech.
+  {
+    std::vector<std::string> named;
+    size_t count = 0;
+    const std::vector<std::pair<const std::vector<data::Example>*, const data::Manifest*>> sets = {
+        {&d.train, &split.train}, {&d.valid, &split.valid}, {&d.test, &split.test}};
+    for (const auto& [examples, part] : sets)
+      for (const auto& e : *examples)
+        if (data::holds_no_signal(e.features) && ++count <= 3) {
+          const auto& u = part->find(e.id);
+          named.push_back(fmt::format("{} (split {})", where(u), u.split.empty() ? "none" : u.split));
+        }
+    if (count > 0)
+      log << fmt::format("data: warning: {} utterance(s) hold no signal, every frame the same (digital silence, a "
+                         "constant, or channels that cancel): {}{}; they are trained on or scored like speech and "
+                         "weigh in their speaker's normalization: remove them from the CSV\n",
+                         count, fmt::join(named, ", "), count > 3 ? fmt::format(" and {} more", count - 3) : "");
   }
   // crnn classifies: numbers as labels are classes, ordered as text.
   {
