@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -51,6 +53,25 @@ TEST(AudioFiles, FindsAudioRecursivelySortedAndSaysWhatItSkipped) {
                 "skipped " + (root / "a" / "link.wav").string() + ": a link to nothing (broken link)",
                 "skipped " + (root / "notes.txt").string() + ": not an audio file extension",
                 "skipped 2 hidden file(s) in " + root.string() + " (names starting with '.', e.g. macOS ._ files)"}));
+}
+
+// A link to a folder is not followed (a link to an ancestor would loop) and a
+// FIFO named like audio is no recording: both are named, not dropped silently.
+TEST(AudioFiles, LinksToFoldersAndFifosAreNamedAsSkipped) {
+  crnn::test::TempDir dir;
+  const fs::path root = dir.path() / "corpus";
+  touch(root / "a.wav");
+  touch(dir.path() / "elsewhere" / "b.wav");
+  fs::create_directory_symlink(dir.path() / "elsewhere", root / "linked");
+  fs::create_directory_symlink(root, root / "loop");
+  ASSERT_EQ(mkfifo((root / "pipe.wav").c_str(), 0600), 0);
+  const auto found = find_audio_files(root.string());
+  EXPECT_EQ(found.files, (std::vector<std::string>{(root / "a.wav").string()}));
+  EXPECT_EQ(found.notes,
+            (std::vector<std::string>{
+                "skipped " + (root / "linked").string() + ": a link to a folder (not followed: it could loop)",
+                "skipped " + (root / "loop").string() + ": a link to a folder (not followed: it could loop)",
+                "skipped " + (root / "pipe.wav").string() + ": not a regular file (a FIFO, socket or device)"}));
 }
 
 TEST(AudioFiles, NamesFiveSkippedFilesThenCountsTheRest) {

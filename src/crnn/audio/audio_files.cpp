@@ -35,9 +35,14 @@ AudioFileSearch find_audio_files(const std::string& dir) {
       continue;
     }
     if (!it->is_regular_file(entry_ec)) {  // follows links
-      if (it->is_symlink(entry_ec) && !fs::exists(it->path(), entry_ec))
+      const bool link = it->is_symlink(entry_ec);
+      if (link && !fs::exists(it->path(), entry_ec))
         skipped.push_back({it->path().string(), "a link to nothing (broken link)"});
-      continue;  // folders are searched; sockets, FIFOs and devices are no recordings
+      else if (link && fs::is_directory(it->path(), entry_ec))
+        skipped.push_back({it->path().string(), "a link to a folder (not followed: it could loop)"});
+      else if (!it->is_directory(entry_ec))
+        skipped.push_back({it->path().string(), "not a regular file (a FIFO, socket or device)"});
+      continue;  // folders are searched
     }
     if (has_audio_extension(it->path())) out.files.push_back(it->path().string());
     else skipped.push_back({it->path().string(), "not an audio file extension"});

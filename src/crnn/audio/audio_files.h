@@ -27,7 +27,7 @@ struct AudioFileSearch {
   std::vector<std::string> files;
   /// One line per kind of skipped entry, e.g. "skipped notes.txt: not an audio
   /// file extension" (the first 5 by name, then a count), each broken link,
-  /// the hidden files
+  /// link to a folder (not followed) and FIFO, socket or device, the hidden files
   /// (names starting with '.', e.g. macOS "._x.wav" resource forks, and
   /// hidden folders, which are not searched), or "DIR: no audio files".
   std::vector<std::string> notes;
