@@ -166,6 +166,25 @@ TEST(ReadAudio, WavWithZeroSamples) {
   expect_audio_error(path, "zero-length");
 }
 
+// A recorder killed before it finalized the header: the data chunk says 0
+// bytes (and RIFF covers only the header), but the samples follow. libsndfile
+// reads no samples; the error says what the file is, not "no audio".
+TEST(ReadAudio, WavWithAnUnfinalizedHeaderSaysSo) {
+  TempDir dir;
+  const std::string path = dir.file("unfinalized.wav");
+  crnn::test::write_audio(path, crnn::test::sine(300.0, 16000, 0.1, 0.5), 16000, 1);
+  ASSERT_EQ(fs::file_size(path), 44u + 3200u);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    const char riff36[4] = {36, 0, 0, 0}, zero[4] = {0, 0, 0, 0};
+    f.seekp(4);
+    f.write(riff36, 4);  // RIFF size: the header only
+    f.seekp(40);
+    f.write(zero, 4);    // data size 0
+  }
+  expect_audio_error(path, "the WAV header's audio data size is 0, but 3200 bytes of data follow it");
+}
+
 TEST(ReadAudio, TruncatedFlac) {
   TempDir dir;
   const std::string path = dir.file("cut.flac");
@@ -216,6 +235,18 @@ TEST(ReadAudio, TruncatedWav) {
   // A header cut inside the fmt chunk is reported too.
   fs::resize_file(path, 30);
   expect_audio_error(path, "corrupt");
+}
+
+TEST(ReadAudio, TruncatedAiff) {
+  // 1 s of 16-bit mono AIFF; cut to half. libsndfile reads what is there, so
+  // the SSND chunk's declared size is compared with the file's, as for WAV.
+  TempDir dir;
+  const std::string path = dir.file("cut.aiff");
+  crnn::test::write_audio(path, crnn::test::sine(300.0, 16000, 1.0, 0.5), 16000, 1, SF_FORMAT_AIFF | SF_FORMAT_PCM_16);
+  EXPECT_EQ(read_audio(path).size(0), 16000);
+  const auto size = fs::file_size(path);
+  fs::resize_file(path, size / 2);
+  expect_audio_error(path, "truncated or corrupt: the AIFF header announces");
 }
 
 TEST(ReadAudio, NonFiniteFloatSamples) {

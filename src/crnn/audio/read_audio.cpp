@@ -6,6 +6,7 @@
 #include <soxr.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -83,23 +84,56 @@ SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
 // not truncation, and is accepted (libsndfile reads to the end of the file);
 // so is 0, which libsndfile either repairs (a WAV that "wasn't closed
 // properly": RIFF size 8) or reads as no samples, refused as zero-length.
-void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string& path) {
-  if ((info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAV &&
-      (info.format & SF_FORMAT_TYPEMASK) != SF_FORMAT_WAVEX)
-    return;
+// AIFF is read the same way: its log says "SSND : 82850 (should be 41403)".
+struct DataChunkSize {
+  unsigned long long declared = 0, actual = 0;
+};
+
+/// The audio data chunk's size as the header declares it and as the file
+/// holds it, from libsndfile's header log (WAV, WAVEX, AIFF); nullopt when the
+/// log does not say (the sizes agree, or another format).
+std::optional<DataChunkSize> data_chunk_size(SNDFILE* file, const SF_INFO& info) {
+  const int type = info.format & SF_FORMAT_TYPEMASK;
+  const bool aiff = type == SF_FORMAT_AIFF;
+  if (type != SF_FORMAT_WAV && type != SF_FORMAT_WAVEX && !aiff) return std::nullopt;
   std::vector<char> log(16384, '\0');
   sf_command(file, SFC_GET_LOG_INFO, log.data(), static_cast<int>(log.size()) - 1);
   const std::string text(log.data());
-  const auto pos = text.find("\ndata : ");
-  if (pos == std::string::npos) return;
-  unsigned long long declared = 0, actual = 0;
-  if (std::sscanf(text.c_str() + pos, "\ndata : %llu (should be %llu)", &declared, &actual) != 2)
-    return;
+  const std::string chunk = aiff ? "SSND : " : "data : ";
+  auto pos = text.find("\n" + chunk);
+  if (pos == std::string::npos) pos = text.find("\n " + chunk);  // AIFF indents its chunks
+  if (pos == std::string::npos) return std::nullopt;
+  pos = text.find(chunk, pos);
+  DataChunkSize s;
+  const int got = std::sscanf(text.c_str() + pos + chunk.size(), "%llu (should be %llu)", &s.declared, &s.actual);
+  if (got == 2) return s;
+  if (got != 1 || s.declared != 0) return std::nullopt;
+  // "data : 0" alone: what follows the chunks the RIFF/FORM size accounts for
+  // ("Length : 82884", "RIFF : 36": 82884 − 44 bytes) is the unannounced data.
+  unsigned long long length = 0, outer = 0;
+  const auto at_length = text.find("Length : ");
+  const auto at_outer = text.find(aiff ? "FORM : " : "RIFF : ");
+  if (at_length == std::string::npos || at_outer == std::string::npos ||
+      std::sscanf(text.c_str() + at_length, "Length : %llu", &length) != 1 ||
+      std::sscanf(text.c_str() + at_outer + 7, "%llu", &outer) != 1 || length <= outer + 8)
+    return std::nullopt;
+  s.actual = length - (outer + 8);
+  return s;
+}
+
+const char* container_name(const SF_INFO& info) {
+  return (info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_AIFF ? "AIFF" : "WAV";
+}
+
+void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string& path) {
+  const auto size = data_chunk_size(file, info);
+  if (!size) return;
+  const auto [declared, actual] = *size;
   if (declared == 0 || declared >= 0xFFFFFFF0ULL) return;
   if (declared > actual)
-    throw AudioError(path, fmt::format("truncated or corrupt: the WAV header announces {} bytes "
+    throw AudioError(path, fmt::format("truncated or corrupt: the {} header announces {} bytes "
                                        "of audio data, the file holds {}",
-                                       declared, actual));
+                                       container_name(info), declared, actual));
 }
 
 }  // namespace
@@ -118,7 +152,17 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
   if (info.channels <= 0 || info.samplerate <= 0)
     throw AudioError(path, fmt::format("corrupt header ({} channels, {} Hz)", info.channels,
                                        info.samplerate));
-  if (info.frames <= 0) throw AudioError(path, "zero-length: the file contains no audio samples");
+  if (info.frames <= 0) {
+    // A recorder killed before it wrote the header's sizes leaves a data size
+    // of 0 in front of the samples it did write.
+    const auto size = data_chunk_size(file.get(), info);
+    if (size && size->declared == 0 && size->actual > 0)
+      throw AudioError(path, fmt::format("the {} header's audio data size is 0, but {} bytes of data follow it (a "
+                                         "recording whose header was never finalized?); rewrite the header, e.g. "
+                                         "with sox or ffmpeg",
+                                         container_name(info), size->actual));
+    throw AudioError(path, "zero-length: the file contains no audio samples");
+  }
   // A header rate far outside recording rates is a damaged or mislabelled file;
   // resampling it would multiply the samples by up to target_rate (a 16 KB file
   // at "1 Hz" becomes gigabytes), so refuse it up front.
