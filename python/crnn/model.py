@@ -89,6 +89,7 @@ class Prediction(NamedTuple):
     probabilities: List[float]  # per class, in Classifier.labels order
     frames: int
     error: str  # "" on success
+    no_signal: bool = False  # every frame the same (silence, a constant): the label carries no information
 
 
 class Classifier:
@@ -133,4 +134,11 @@ class Classifier:
             if speakers:
                 file_speakers += [speakers[i]] * len(found)
         rows = self._impl.predict(files, normalization, int(batch_size), file_speakers)
-        return [Prediction(*row) for row in rows]
+        predictions = [Prediction(*row) for row in rows]
+        silent = [p.path for p in predictions if p.no_signal]
+        if silent:
+            warnings.warn(f"crnn.Classifier.predict: {len(silent)} input(s) hold no signal, every frame the same "
+                          f"(digital silence, a constant, or channels that cancel): {', '.join(silent[:5])}"
+                          f"{f' and {len(silent) - 5} more' if len(silent) > 5 else ''}; their labels carry no "
+                          "information (Prediction.no_signal)", stacklevel=2)
+        return predictions

@@ -178,6 +178,22 @@ def test_classifier_predicts_a_folder_as_its_audio_files(trained, tmp_path):
         assert classifier.predict(empty) == []
 
 
+def test_silence_is_classified_and_flagged(trained, tmp_path):
+    # Digital silence has the same features in every frame: it gets a label,
+    # flagged as carrying no information, and a warning names it.
+    silent = tmp_path / "silence.wav"
+    with wave.open(str(silent), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * 8000)
+    classifier = crnn.Classifier(trained / "run")
+    with pytest.warns(UserWarning, match=r"1 input\(s\) hold no signal.*silence.wav"):
+        got = classifier.predict([trained / "s5_0.wav", silent])
+    assert [p.no_signal for p in got] == [False, True]
+    assert got[1].label in classifier.labels and got[1].error == ""
+
+
 def test_load_forward_equals_the_classifier_with_utterance_statistics(trained):
     # One utterance, normalized with its own statistics: load()'s module on those
     # features must give the Classifier's probabilities.

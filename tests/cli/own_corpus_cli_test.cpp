@@ -129,6 +129,15 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   EXPECT_EQ(r.status, 3) << r.out;
   EXPECT_TRUE(test::contains(r.out, "\"error\"")) << r.out;
   EXPECT_TRUE(test::contains(r.out, "\"id\":\"spk5_low_2\",\"path\"")) << r.out;
+  EXPECT_FALSE(test::contains(r.out, "hold no signal")) << r.out;
+  // Digital silence gets a label, and a note that the label means nothing.
+  test::write_audio(dir.file("silence.wav"), std::vector<float>(8000, 0.0f), 16000, 1);
+  r = test::run_crnn("predict " + dir.file("run") + " " + dir.file("silence.wav") + " " + dir.file("wav/spk5_low_2.wav"));
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "crnn predict: note: 1 input(s) hold no signal, every frame the same (digital "
+                                    "silence, a constant, or channels that cancel): silence; their labels carry no "
+                                    "information"))
+      << r.out;
 
   // --speaker: the files are one speaker's, normalized together — exactly what
   // predict --manifest (and eval) give the test speaker's 8 utterances. Without

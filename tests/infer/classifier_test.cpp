@@ -35,6 +35,22 @@ TEST(Classifier, BadFeaturesGiveAnErrorNamingTheInputNotALabel) {
   for (size_t i = 1; i < 4; ++i) EXPECT_TRUE(out[i].label.empty()) << i;
 }
 
+// Features that are the same in every frame (silence) are classified, and
+// flagged: their label carries no information.
+TEST(Classifier, InputsWithoutSignalAreFlagged) {
+  test::TempDir dir;
+  infer::Classifier c(test::save_tiny_model(dir).path);
+  std::vector<infer::Input> in(2);
+  in[0].id = "speech", in[0].features = torch::randn({30, 4});
+  in[1].id = "silence", in[1].features = torch::full({30, 4}, -15.94f);
+  const auto out = c.predict(in);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[0].no_signal);
+  EXPECT_TRUE(out[1].no_signal);
+  EXPECT_FALSE(out[1].label.empty());
+  EXPECT_EQ(out[1].error, "");
+}
+
 TEST(Classifier, WaveformsMustBeFloatSamplesInPlusMinusOne) {
   test::TempDir dir;
   infer::Classifier c(test::save_tiny_model(dir).path);

@@ -166,6 +166,7 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
                                  inputs[i].id, bad.size(0), bad[0][0].item<int64_t>(), bad[0][1].item<int64_t>());
     } else {
       out[i].frames = x.size(0);
+      out[i].no_signal = data::holds_no_signal(x);
       ok.push_back(i);
     }
   }

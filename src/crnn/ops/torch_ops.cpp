@@ -169,7 +169,7 @@ struct ClassifierHolder : torch::CustomClassHolder {
   infer::Classifier classifier;
 };
 
-using PredictionTuple = std::tuple<std::string, std::string, std::vector<double>, int64_t, std::string>;
+using PredictionTuple = std::tuple<std::string, std::string, std::vector<double>, int64_t, std::string, bool>;
 
 std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>& self, std::vector<std::string> paths,
                                      std::string normalization, int64_t batch_size,
@@ -190,7 +190,7 @@ std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>&
   std::vector<PredictionTuple> out;
   for (auto& p : self->classifier.predict(std::move(inputs), o))
     out.emplace_back(p.path, p.label, std::vector<double>(p.probabilities.begin(), p.probabilities.end()),
-                     p.frames, p.error);
+                     p.frames, p.error, p.no_signal);
   return out;
 }
 
