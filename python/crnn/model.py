@@ -89,7 +89,7 @@ class Prediction(NamedTuple):
     probabilities: List[float]  # per class, in Classifier.labels order
     frames: int
     error: str  # "" on success
-    no_signal: bool = False  # every frame the same (silence, a constant): the label carries no information
+    no_signal: bool = False  # every frame identical (silence, DC, a steady tone): the label carries no information
 
 
 class Classifier:
@@ -137,8 +137,8 @@ class Classifier:
         predictions = [Prediction(*row) for row in rows]
         silent = [p.path for p in predictions if p.no_signal]
         if silent:
-            warnings.warn(f"crnn.Classifier.predict: {len(silent)} input(s) hold no signal, every frame the same "
-                          f"(digital silence, a constant, or channels that cancel): {', '.join(silent[:5])}"
+            warnings.warn(f"crnn.Classifier.predict: {len(silent)} input(s) hold no signal: every frame identical "
+                          f"(e.g. digital silence, DC, a steady tone or hum): {', '.join(silent[:5])}"
                           f"{f' and {len(silent) - 5} more' if len(silent) > 5 else ''}; their labels carry no "
                           "information (Prediction.no_signal)", stacklevel=2)
         return predictions

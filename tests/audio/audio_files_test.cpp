@@ -82,7 +82,7 @@ TEST(AudioFiles, NamesFiveSkippedFilesThenCountsTheRest) {
   ASSERT_EQ(found.notes.size(), 7u);  // 5 named, 1 count, 1 "no audio files"
   EXPECT_EQ(found.notes[0], "skipped " + dir.file("readme0.txt") + ": not an audio file extension");
   EXPECT_EQ(found.notes[4], "skipped " + dir.file("readme4.txt") + ": not an audio file extension");
-  EXPECT_EQ(found.notes[5], "skipped 3 more non-audio file(s) in " + dir.path().string());
+  EXPECT_EQ(found.notes[5], "skipped 3 more entries in " + dir.path().string() + " (not audio files)");
   EXPECT_EQ(found.notes[6], dir.path().string() + ": no audio files");
 }
 

@@ -174,15 +174,27 @@ TEST(ReadAudio, WavWithAnUnfinalizedHeaderSaysSo) {
   const std::string path = dir.file("unfinalized.wav");
   crnn::test::write_audio(path, crnn::test::sine(300.0, 16000, 0.1, 0.5), 16000, 1);
   ASSERT_EQ(fs::file_size(path), 44u + 3200u);
-  {
+  auto patch = [&path](std::streamoff at, uint32_t v) {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    const char riff36[4] = {36, 0, 0, 0}, zero[4] = {0, 0, 0, 0};
-    f.seekp(4);
-    f.write(riff36, 4);  // RIFF size: the header only
-    f.seekp(40);
-    f.write(zero, 4);    // data size 0
+    const char b[4] = {static_cast<char>(v & 0xff), static_cast<char>(v >> 8 & 0xff), static_cast<char>(v >> 16 & 0xff),
+                       static_cast<char>(v >> 24 & 0xff)};
+    f.seekp(at);
+    f.write(b, 4);
+  };
+  patch(40, 0);  // data size 0
+  // Whatever the RIFF size says: the header only, nothing, or a streaming placeholder.
+  for (uint32_t riff : {36u, 0u, 0xFFFFFFFFu}) {
+    patch(4, riff);
+    expect_audio_error(path, "the WAV header's audio data size is 0, but 3200 bytes of data follow it");
   }
-  expect_audio_error(path, "the WAV header's audio data size is 0, but 3200 bytes of data follow it");
+  // An empty data chunk followed by another chunk is an empty recording.
+  crnn::test::write_audio(path, {}, 16000, 1);
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::app);
+    f.write("LIST\4\0\0\0INFO", 12);
+  }
+  patch(4, 36 + 12);
+  expect_audio_error(path, "zero-length: the file contains no audio samples");
 }
 
 TEST(ReadAudio, TruncatedFlac) {
@@ -286,6 +298,19 @@ TEST(ReadAudio, TenMillisecondFileGivesZeroFrames) {
 // 2 ln 32768 without an error; files meet the in-memory limit
 // (kMaxWaveformPeak, +18 dBFS): above it an error naming the file and the
 // peak, at or below it (float headroom over 0 dBFS) the audio reads.
+// fbank_of_file = compute_fbank(read_audio(file)), with the duration read.
+TEST(ReadAudio, FbankOfFileIsTheFbankOfTheDecodedFile) {
+  using crnn::audio::compute_fbank;
+  using crnn::audio::fbank_of_file;
+  using crnn::audio::FbankOptions;
+  TempDir dir;
+  crnn::test::write_audio(dir.file("ok.wav"), crnn::test::sine(300.0, 16000, 0.1, 0.5), 16000, 1);
+  double seconds = 0;
+  const auto feats = fbank_of_file(dir.file("ok.wav"), FbankOptions(), &seconds);
+  EXPECT_TRUE(torch::equal(feats, compute_fbank(read_audio(dir.file("ok.wav")), FbankOptions())));
+  EXPECT_DOUBLE_EQ(seconds, 0.1);
+}
+
 TEST(ReadAudio, FloatFilesBeyondTheWaveformPeakAreRefused) {
   using crnn::audio::kMaxWaveformPeak;
   TempDir dir;
@@ -300,8 +325,12 @@ TEST(ReadAudio, FloatFilesBeyondTheWaveformPeakAreRefused) {
       EXPECT_EQ(read_audio(path).size(0), 1600) << gain;
       EXPECT_NEAR(read_audio(path).abs().max().item<float>(), peak, 1e-6);
     } else {
-      expect_audio_error(path, fmt::format("samples reach |x| = {:g} (sample", peak));
-      expect_audio_error(path, "integer PCM values stored as floats?");
+      expect_audio_error(path, fmt::format("samples reach |x| = {:g}, but they must be in [-1, 1): integer PCM "
+                                           "stored as floats?",
+                                           peak));
+      expect_audio_error(path, "(at sample ");
+      // The same samples in memory meet the same rule, with the same words.
+      EXPECT_EQ(crnn::audio::waveform_problem(torch::tensor(scaled)), crnn::audio::peak_problem(peak));
     }
   }
 }

@@ -1,6 +1,7 @@
-// `crnn <subcommand> --help` states every option's default, as the docs give
-// it (docs/training.md, docs/performance.md): the help text is taken from the
-// variable the option is bound to, so it cannot drift from the behaviour.
+// `crnn <subcommand> --help` states every option's default. The values below
+// are the defaults docs/training.md and docs/performance.md give; the help
+// text is taken from the variable each option is bound to, so it shows what
+// the command does.
 #include <gtest/gtest.h>
 
 #include <regex>

@@ -134,9 +134,9 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   test::write_audio(dir.file("silence.wav"), std::vector<float>(8000, 0.0f), 16000, 1);
   r = test::run_crnn("predict " + dir.file("run") + " " + dir.file("silence.wav") + " " + dir.file("wav/spk5_low_2.wav"));
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_TRUE(test::contains(r.out, "crnn predict: note: 1 input(s) hold no signal, every frame the same (digital "
-                                    "silence, a constant, or channels that cancel): silence; their labels carry no "
-                                    "information"))
+  EXPECT_TRUE(test::contains(r.out, "crnn predict: note: 1 input(s) hold no signal: every frame identical (e.g. "
+                                    "digital silence, DC, a steady tone or hum, or channels that cancel): silence; "
+                                    "their labels carry no information"))
       << r.out;
 
   // --speaker: the files are one speaker's, normalized together — exactly what

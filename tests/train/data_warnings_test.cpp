@@ -93,8 +93,8 @@ TEST(DataWarnings, AFarLongerTrainingUtteranceIsNamed) {
   EXPECT_TRUE(test::contains(log, "lower train.batch_size")) << log;
 }
 
-// A symbolic link to a training file, in the test split, is the same audio:
-// paths are compared resolved, and the rows are named as the CSV writes them.
+// A symbolic or hard link to a training file, in the test split, is the same
+// audio (compared by inode); each row says by which path it names the file.
 TEST(DataWarnings, ALinkToATrainingFileIsTheSameAudio) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
@@ -105,13 +105,20 @@ TEST(DataWarnings, ALinkToATrainingFileIsTheSameAudio) {
   replace_all(text, "s5_c0_0,audio/s5_c0_0.wav,", "s5_c0_0,audio/link.wav,");  // test row → training audio
   const auto log = warnings_of(dir, c, text);
   EXPECT_TRUE(test::contains(log, "audio/s0_c0_0.wav is the audio of 2 rows: " + dir.file("m.csv") +
-                                      ":2: utterance 's0_c0_0' (split train), " + dir.file("m.csv") +
-                                      ":62: utterance 's5_c0_0' (split test)"))
+                                      ":2: utterance 's0_c0_0' (split train, " + dir.file("audio/s0_c0_0.wav") +
+                                      "), " + dir.file("m.csv") + ":62: utterance 's5_c0_0' (split test, " +
+                                      dir.file("audio/link.wav") + ")"))
       << log;
-  // Without the link, two different files: no warning.
+  // A hard link is the same file too.
+  std::filesystem::remove(dir.file("audio/link.wav"));
+  std::filesystem::create_hard_link(dir.file("audio/s0_c0_0.wav"), dir.file("audio/link.wav"));
+  const auto hard = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(hard, "audio/s0_c0_0.wav is the audio of 2 rows")) << hard;
+  // A copy is another file: no warning.
   std::filesystem::remove(dir.file("audio/link.wav"));
   std::ofstream(dir.file("audio/link.wav")) << "RIFF";
-  EXPECT_FALSE(test::contains(warnings_of(dir, c, text), "is the audio of")) << log;
+  const auto copy = warnings_of(dir, c, text);
+  EXPECT_FALSE(test::contains(copy, "is the audio of")) << copy;
 }
 
 // Utterances whose every frame is the same (the fbank of digital silence is
@@ -133,8 +140,8 @@ TEST(DataWarnings, UtterancesWithoutSignalAreNamed) {
                                crnn::read_text_file(c.manifest) +
                                    "silent,audio/silent.wav,spk5,up,test\none_frame,audio/one.wav,spk0,up,train\n"
                                    "almost,audio/almost.wav,spk0,down,train\n");
-  EXPECT_TRUE(test::contains(log, "data: warning: 1 utterance(s) hold no signal, every frame the same (digital "
-                                  "silence, a constant, or channels that cancel): " +
+  EXPECT_TRUE(test::contains(log, "data: warning: 1 utterance(s) hold no signal: every frame identical (e.g. "
+                                  "digital silence, DC, a steady tone or hum, or channels that cancel): " +
                                       dir.file("m.csv") + ":74: utterance 'silent' (split test); "))
       << log;
   EXPECT_FALSE(test::contains(log, "'one_frame' (split")) << log;

@@ -34,15 +34,27 @@ AudioFileSearch find_audio_files(const std::string& dir) {
       else ++hidden;
       continue;
     }
-    if (!it->is_regular_file(entry_ec)) {  // follows links
-      const bool link = it->is_symlink(entry_ec);
-      if (link && !fs::exists(it->path(), entry_ec))
-        skipped.push_back({it->path().string(), "a link to nothing (broken link)"});
-      else if (link && fs::is_directory(it->path(), entry_ec))
-        skipped.push_back({it->path().string(), "a link to a folder (not followed: it could loop)"});
-      else if (!it->is_directory(entry_ec))
-        skipped.push_back({it->path().string(), "not a regular file (a FIFO, socket or device)"});
-      continue;  // folders are searched
+    // The entry itself, then what it points to (links followed), each read once.
+    const fs::file_status own = it->symlink_status(entry_ec);
+    if (entry_ec) {
+      skipped.push_back({it->path().string(), "cannot be read (" + entry_ec.message() + ")"});
+      continue;
+    }
+    const bool link = fs::is_symlink(own);
+    const fs::file_status target = link ? it->status(entry_ec) : own;
+    if (entry_ec) {
+      skipped.push_back({it->path().string(), entry_ec == std::errc::no_such_file_or_directory
+                                                  ? "a link to nothing (broken link)"
+                                                  : "a link that cannot be followed (" + entry_ec.message() + ")"});
+      continue;
+    }
+    if (fs::is_directory(target)) {  // folders are searched; linked ones are not (a link to an ancestor loops)
+      if (link) skipped.push_back({it->path().string(), "a link to a folder (not followed: it could loop)"});
+      continue;
+    }
+    if (!fs::is_regular_file(target)) {
+      skipped.push_back({it->path().string(), "not a regular file (a FIFO, socket or device)"});
+      continue;
     }
     if (has_audio_extension(it->path())) out.files.push_back(it->path().string());
     else skipped.push_back({it->path().string(), "not an audio file extension"});
@@ -53,7 +65,7 @@ AudioFileSearch find_audio_files(const std::string& dir) {
   for (size_t i = 0; i < skipped.size() && i < kNamed; ++i)
     out.notes.push_back(fmt::format("skipped {}: {}", skipped[i].first, skipped[i].second));
   if (skipped.size() > kNamed)
-    out.notes.push_back(fmt::format("skipped {} more non-audio file(s) in {}", skipped.size() - kNamed, dir));
+    out.notes.push_back(fmt::format("skipped {} more entries in {} (not audio files)", skipped.size() - kNamed, dir));
   if (hidden > 0)
     out.notes.push_back(
         fmt::format("skipped {} hidden file(s) in {} (names starting with '.', e.g. macOS ._ files)", hidden, dir));

@@ -78,8 +78,9 @@ EgemapsOptions parse_egemaps_description(const std::string& description);
 /// What makes `wave` unusable for compute_egemaps, or "" when it is fine:
 /// "NaN or infinite samples", or samples far outside [-1, 1] (|x| > 1e6, e.g.
 /// int16 values passed as floats at a large gain), whose powers overflow.
-/// egemaps_of_file checks with it (float files may exceed [-1, 1]); in-memory
-/// waveforms get the tighter audio::waveform_problem instead.
+/// For callers of compute_egemaps with their own samples; files (read_audio)
+/// and in-memory waveforms (audio::waveform_problem) meet the tighter
+/// ±kMaxWaveformPeak already.
 std::string egemaps_input_problem(const torch::Tensor& wave);
 
 /// The LLDs of an audio file: read_audio at the options' sample rate, then

@@ -116,10 +116,9 @@ torch::Tensor compute_fbank(const torch::Tensor& waveform,
 
 /// The log mel filterbank of an audio file: read_audio at the options' sample
 /// rate, then compute_fbank — what `crnn features` stores and `crnn predict`
-/// classifies. Throws AudioError (naming the file) for unreadable audio and for
-/// features that are not finite: finite samples far outside [-1, 1] (a float
-/// WAV at 1e15) overflow float arithmetic and would otherwise become NaN
-/// features without an error. A file shorter than one frame gives 0 frames, as
+/// classifies. Throws AudioError (naming the file) for audio read_audio refuses
+/// (samples beyond ±kMaxWaveformPeak among them, so the features are finite).
+/// A file shorter than one frame gives 0 frames, as
 /// compute_fbank does. `audio_seconds`, when given, receives the duration read.
 ///
 /// \code

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <system_error>
 #include <vector>
@@ -83,7 +84,8 @@ SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
 // 8956)". A declared size of 0xFFFFFFFF is a streaming writer's placeholder,
 // not truncation, and is accepted (libsndfile reads to the end of the file);
 // so is 0, which libsndfile either repairs (a WAV that "wasn't closed
-// properly": RIFF size 8) or reads as no samples, refused as zero-length.
+// properly": RIFF size 8) or reads as no samples: refused as a header never
+// finalized when bytes that are not another chunk follow, else as zero-length.
 // AIFF is read the same way: its log says "SSND : 82850 (should be 41403)".
 struct DataChunkSize {
   unsigned long long declared = 0, actual = 0;
@@ -105,27 +107,55 @@ std::optional<DataChunkSize> data_chunk_size(SNDFILE* file, const SF_INFO& info)
   if (pos == std::string::npos) return std::nullopt;
   pos = text.find(chunk, pos);
   DataChunkSize s;
-  const int got = std::sscanf(text.c_str() + pos + chunk.size(), "%llu (should be %llu)", &s.declared, &s.actual);
-  if (got == 2) return s;
-  if (got != 1 || s.declared != 0) return std::nullopt;
-  // "data : 0" alone: what follows the chunks the RIFF/FORM size accounts for
-  // ("Length : 82884", "RIFF : 36": 82884 − 44 bytes) is the unannounced data.
-  unsigned long long length = 0, outer = 0;
-  const auto at_length = text.find("Length : ");
-  const auto at_outer = text.find(aiff ? "FORM : " : "RIFF : ");
-  if (at_length == std::string::npos || at_outer == std::string::npos ||
-      std::sscanf(text.c_str() + at_length, "Length : %llu", &length) != 1 ||
-      std::sscanf(text.c_str() + at_outer + 7, "%llu", &outer) != 1 || length <= outer + 8)
+  if (std::sscanf(text.c_str() + pos + chunk.size(), "%llu (should be %llu)", &s.declared, &s.actual) != 2)
     return std::nullopt;
-  s.actual = length - (outer + 8);
   return s;
+}
+
+/// The bytes after a RIFF WAV's data chunk header, found by walking the
+/// chunks from the start of the file (the RIFF size is not trusted: a writer
+/// that never finalized the header leaves it 0, 36 or 0xFFFFFFFF); 0 when the
+/// file has no data chunk or is not RIFF.
+uint64_t bytes_after_wav_data_header(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char id[4];
+  auto read_u32 = [&f]() {
+    unsigned char b[4] = {0, 0, 0, 0};
+    f.read(reinterpret_cast<char*>(b), 4);
+    return static_cast<uint64_t>(b[0]) | static_cast<uint64_t>(b[1]) << 8 | static_cast<uint64_t>(b[2]) << 16 |
+           static_cast<uint64_t>(b[3]) << 24;
+  };
+  if (!f.read(id, 4) || std::string(id, 4) != "RIFF") return 0;
+  (void)read_u32();
+  if (!f.read(id, 4) || std::string(id, 4) != "WAVE") return 0;
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec) return 0;
+  uint64_t at = 12;
+  while (at + 8 <= size && f.seekg(static_cast<std::streamoff>(at)) && f.read(id, 4)) {
+    const uint64_t chunk = read_u32();
+    if (std::string(id, 4) == "data") {
+      const uint64_t after = size - (at + 8);
+      if (chunk > 0 || after < 8) return after;
+      // An empty data chunk followed by another chunk (LIST, cue …) is an
+      // empty recording, not an unfinalized one.
+      char next[4];
+      f.seekg(static_cast<std::streamoff>(at + 8));
+      if (!f.read(next, 4)) return after;
+      const bool chunk_id = std::all_of(next, next + 4, [](char c) { return c >= 0x20 && c < 0x7f; });
+      const uint64_t next_size = read_u32();
+      return chunk_id && 8 + next_size <= after ? 0 : after;
+    }
+    at += 8 + chunk + (chunk & 1);  // chunks are padded to even sizes
+  }
+  return 0;
 }
 
 const char* container_name(const SF_INFO& info) {
   return (info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_AIFF ? "AIFF" : "WAV";
 }
 
-void check_wav_truncation(SNDFILE* file, const SF_INFO& info, const std::string& path) {
+void check_data_chunk_size(SNDFILE* file, const SF_INFO& info, const std::string& path) {
   const auto size = data_chunk_size(file, info);
   if (!size) return;
   const auto [declared, actual] = *size;
@@ -155,12 +185,12 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
   if (info.frames <= 0) {
     // A recorder killed before it wrote the header's sizes leaves a data size
     // of 0 in front of the samples it did write.
-    const auto size = data_chunk_size(file.get(), info);
-    if (size && size->declared == 0 && size->actual > 0)
-      throw AudioError(path, fmt::format("the {} header's audio data size is 0, but {} bytes of data follow it (a "
+    const int type = info.format & SF_FORMAT_TYPEMASK;
+    if (const uint64_t bytes = type == SF_FORMAT_WAV ? bytes_after_wav_data_header(path) : 0; bytes > 0)
+      throw AudioError(path, fmt::format("the WAV header's audio data size is 0, but {} bytes of data follow it (a "
                                          "recording whose header was never finalized?); rewrite the header, e.g. "
                                          "with sox or ffmpeg",
-                                         container_name(info), size->actual));
+                                         bytes));
     throw AudioError(path, "zero-length: the file contains no audio samples");
   }
   // A header rate far outside recording rates is a damaged or mislabelled file;
@@ -169,7 +199,7 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
   if (info.samplerate < kMinFileSampleRate || info.samplerate > kMaxFileSampleRate)
     throw AudioError(path, fmt::format("sample rate {} Hz in the header is not an audio recording rate ({}..{} Hz)",
                                        info.samplerate, kMinFileSampleRate, kMaxFileSampleRate));
-  check_wav_truncation(file.get(), info, path);
+  check_data_chunk_size(file.get(), info, path);
 
   // libsndfile normalises integer PCM to float by 1/2^(bits-1) (its default),
   // which for 16-bit data is exactly int16/32768, matching torchaudio.load.
@@ -218,10 +248,10 @@ torch::Tensor read_audio(const std::string& path, int target_rate) {
                                          i / channels, i % channels));
     if (std::fabs(interleaved[i]) > std::fabs(interleaved[peak_at])) peak_at = i;
   }
-  if (!interleaved.empty() && std::fabs(interleaved[peak_at]) > kMaxWaveformPeak)
-    throw AudioError(path, fmt::format("samples reach |x| = {:g} (sample {} of channel {}), but audio samples are in "
-                                       "[-1, 1): integer PCM values stored as floats? (scale 16-bit values by 1/32768)",
-                                       std::fabs(interleaved[peak_at]), peak_at / channels, peak_at % channels));
+  if (const std::string problem = peak_problem(interleaved.empty() ? 0.0 : std::fabs(interleaved[peak_at]));
+      !problem.empty())
+    throw AudioError(path, fmt::format("{} (at sample {} of channel {})", problem, peak_at / channels,
+                                       peak_at % channels));
 
   torch::Tensor mono = torch::empty({got}, torch::kFloat);
   float* out = mono.data_ptr<float>();
@@ -253,12 +283,14 @@ std::string waveform_problem(const torch::Tensor& waveform) {
   if (bad.size(0) > 0)
     return fmt::format("the waveform holds {} NaN or infinite sample(s), the first at sample {}", bad.size(0),
                        bad[0][0].item<int64_t>());
-  const double peak = waveform.abs().max().item<double>();
-  if (peak > kMaxWaveformPeak)
-    return fmt::format("samples reach |x| = {:g}, but they must be in [-1, 1): integer PCM passed as floats? "
-                       "(divide 16-bit samples by 32768)",
-                       peak);
-  return "";
+  return peak_problem(waveform.abs().max().item<double>());
+}
+
+std::string peak_problem(double peak) {
+  if (peak <= kMaxWaveformPeak) return "";
+  return fmt::format("samples reach |x| = {:g}, but they must be in [-1, 1): integer PCM stored as floats? "
+                     "(divide 16-bit samples by 32768)",
+                     peak);
 }
 
 torch::Tensor resample(const torch::Tensor& waveform, int from_rate, int to_rate) {

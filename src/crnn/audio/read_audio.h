@@ -56,9 +56,11 @@ AudioInfo audio_info(const std::string& path);
 /// Throws AudioError naming the file for: a missing file, a path that is not
 /// a regular file, an unreadable file, an unsupported / unrecognised format
 /// (e.g. a text file named .wav), a file without samples (zero-length), a header
-/// rate outside kMinFileSampleRate..kMaxFileSampleRate, non-finite samples, and a
-/// truncated or corrupt file (fewer samples decoded than the header promises,
-/// or a decoder error).
+/// rate outside kMinFileSampleRate..kMaxFileSampleRate, non-finite samples,
+/// samples beyond ±kMaxWaveformPeak (peak_problem: integer PCM stored as
+/// floats), a WAV header never finalized (data size 0, samples following), and
+/// a truncated or corrupt file (fewer samples decoded than the header promises,
+/// a WAV or AIFF data chunk shorter than its header says, or a decoder error).
 torch::Tensor read_audio(const std::string& path, int target_rate = 16000);
 
 /// Header sample rates read_audio accepts (Hz): telephone-band 4 kHz to 768 kHz.
@@ -70,6 +72,11 @@ inline constexpr int kMaxFileSampleRate = 768000;
 /// integer PCM passed without scaling, which would silently shift every log
 /// mel energy by 2 ln 32768 and distort the eGeMAPS descriptors.
 inline constexpr double kMaxWaveformPeak = 8.0;
+
+/// Why samples whose largest magnitude is `peak` cannot be audio, or "" when
+/// peak <= kMaxWaveformPeak: the one rule for files (read_audio) and in-memory
+/// waveforms (waveform_problem).
+std::string peak_problem(double peak);
 
 /// Why an in-memory waveform (Python's crnn.features.*, Model.features,
 /// infer::Classifier::features_of_waveform) cannot be turned into features,

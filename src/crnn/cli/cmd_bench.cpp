@@ -72,7 +72,7 @@ crnn::cli::Registrar reg{
                      "agender-{baseline,conv,clstm,cblstm}");
       app.add_option("--batch", b.batch, "Sequences per batch")->check(crnn::cli::IntRange(1, 4096));
       app.add_option("--frames", b.frames, "Frames per sequence")->check(crnn::cli::IntRange(1, 1000000));
-      app.add_option("--threads", b.threads, "CPU threads (default: all cores)")
+      app.add_option("--threads", b.threads, "CPU threads (0: crnn --threads, else all cores)")
           ->check(crnn::cli::IntRange(0, crnn::kMaxThreads));
       app.add_flag("--json", o->json, "Print a JSON array, one object per model");
       app.add_option("--min-seconds", b.min_seconds,

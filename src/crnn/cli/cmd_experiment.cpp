@@ -105,10 +105,8 @@ int run(const ExperimentCliOptions& c) {
     fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
                r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
   } else {  // --results-only looks at no run but through the tables
-    const auto p = train::plan_experiment(e, o);
-    int64_t done = 0;
-    for (size_t i = 0; i < p.jobs.size(); ++i) done += train::job_finished(p, i, c.output);
-    fmt::print("{}: results of {} finished run(s) of {} in {}/results.md\n", c.file, done, p.jobs.size(), c.output);
+    const auto p = train::experiment_progress(e, train::plan_experiment(e, o), c.output, false);
+    fmt::print("{}: results of {} finished run(s) of {} in {}/results.md\n", c.file, p.finished, p.planned, c.output);
   }
   for (auto& f : r.failed) fmt::print(stderr, "failed: {}\n", f);
   if (r.stopped) return cli::kExitUsage;

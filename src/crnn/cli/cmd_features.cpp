@@ -23,6 +23,8 @@
 #include "crnn/data/feature_store.h"
 #include "crnn/data/error.h"
 #include "crnn/data/extract_features.h"
+#include "crnn/data/normalization.h"
+#include "crnn/util/text.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
@@ -124,17 +126,11 @@ int run_features(const FeaturesOptions& o) {
                "above half their own rate, so if rates differ between classes the rate itself can be learned\n",
                files, r.extracted, o.sample_rate, fmt::join(rates, ", "));
   }
-  if (!r.no_signal.empty()) {
-    constexpr size_t kShown = 5;
-    const std::vector<std::string> shown(r.no_signal.begin(),
-                                         r.no_signal.begin() + static_cast<std::ptrdiff_t>(std::min(kShown, r.no_signal.size())));
+  if (!r.no_signal.empty())
     fmt::print(stderr,
-               "features: note: {} file(s) hold no signal, every frame the same (digital silence, a constant, or "
-               "channels that cancel): {}{}; they would be trained on and classified like speech and weigh in their "
-               "speaker's normalization: remove them from the manifest\n",
-               r.no_signal.size(), fmt::join(shown, ", "),
-               r.no_signal.size() > kShown ? fmt::format(" and {} more", r.no_signal.size() - kShown) : "");
-  }
+               "features: note: {} file(s) {}: {}; they would be trained on and classified like speech and weigh in "
+               "their speaker's normalization: remove them from the manifest\n",
+               r.no_signal.size(), data::kNoSignal, first_few(r.no_signal, 5));
   if (!r.failed.empty() && !o.keep_going) {
     fmt::print(stderr, "features: {} file(s) failed; exit status {} (use --keep-going to accept)\n",
                r.failed.size(), kExitPartial);

@@ -21,6 +21,7 @@
 #include "crnn/train/trainer.h"
 #include "crnn/util/file_io.h"
 #include "crnn/util/progress.h"
+#include "crnn/data/normalization.h"
 #include "crnn/util/text.h"
 
 namespace {
@@ -161,11 +162,8 @@ int run_predict(const PredictCliOptions& o) {
   for (const auto& p : preds)
     if (p.no_signal) no_signal.push_back(p.id);
   if (!no_signal.empty())
-    fmt::print(stderr,
-               "crnn predict: note: {} input(s) hold no signal, every frame the same (digital silence, a constant, or "
-               "channels that cancel): {}{}; their labels carry no information\n",
-               no_signal.size(), fmt::join(no_signal.begin(), no_signal.begin() + std::min<std::ptrdiff_t>(5, no_signal.size()), ", "),
-               no_signal.size() > 5 ? fmt::format(" and {} more", no_signal.size() - 5) : "");
+    fmt::print(stderr, "crnn predict: note: {} input(s) {}: {}; their labels carry no information\n", no_signal.size(),
+               data::kNoSignal, first_few(no_signal, 5));
   std::string text = o.format == "csv" ? infer::predictions_csv_header(classifier.labels()) : "";
   for (const auto& p : preds) {
     failed += !p.error.empty();

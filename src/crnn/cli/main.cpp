@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   for (auto& spec : specs) {
     CLI::App* sub = app.add_subcommand(spec.name, spec.description);
     sub->fallthrough();
-    // Every option's help shows its default ("--seeds INT:INT in [1 - 1000] [5]"),
+    // Every option's help shows its default ("--seeds INT:INT in 1..1000=5"),
     // taken from the value it is bound to, so help and behaviour cannot differ.
     sub->option_defaults()->always_capture_default();
     actions[sub] = spec.setup(*sub);

@@ -51,7 +51,7 @@ struct ExtractReport {
   /// rate, so in a corpus of mixed rates the rate can stand in for the class.
   std::map<int, size_t> upsampled;
   /// "id (path)" of files written by this call whose every frame is the same
-  /// (data::holds_no_signal): digital silence, a constant, cancelling channels.
+  /// (data::holds_no_signal): digital silence, DC, a steady tone, cancelling channels.
   std::vector<std::string> no_signal;
   double audio_seconds = 0, wall_seconds = 0;
   int workers = 0;

@@ -47,11 +47,16 @@ struct NormalizationOptions {
 
 /// True when `features` (frames × features) has at least 2 frames and every
 /// frame is the same (each feature's range within 1e-5 of its magnitude, at
-/// least 1e-5): the features of digital silence, a constant signal or stereo
+/// least 1e-5): the features of digital silence, DC, a steady tone whose period
+/// divides the frame shift (or hum), or stereo
 /// channels that cancel. Such an utterance has nothing to classify, yet it
 /// gets a label and weighs in its speaker's statistics; `crnn features` and
 /// `crnn train` point it out. Affine per-feature normalization keeps it so.
 bool holds_no_signal(const torch::Tensor& features);
+
+/// What holds_no_signal finds, in words, for the messages that report it.
+inline constexpr const char* kNoSignal =
+    "hold no signal: every frame identical (e.g. digital silence, DC, a steady tone or hum, or channels that cancel)";
 
 /// Statistics over a set of frame matrices (each frames × features).
 FeatureStats compute_stats(const std::vector<torch::Tensor>& utterances, double min_std = 1e-5);

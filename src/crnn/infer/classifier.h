@@ -61,7 +61,7 @@ struct Prediction {
   int64_t frames = 0;
   double audio_seconds = 0;
   std::string error;                 ///< non-empty: this input failed (unreadable, too short, ...)
-  /// Every frame the same (data::holds_no_signal: digital silence, a constant,
+  /// Every frame the same (data::holds_no_signal: digital silence, DC, a steady tone,
   /// channels that cancel): the label is given but carries no information.
   bool no_signal = false;
 };

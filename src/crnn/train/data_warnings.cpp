@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <filesystem>
+
+#include <sys/stat.h>
 #include <cstdlib>
 #include <map>
 #include <ostream>
@@ -98,16 +100,18 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
     }
   }
   // One recording behind several rows: in two splits, the test set holds
-  // training audio. Paths are compared resolved (symbolic links followed), so
-  // a link to a file is that file.
+  // training audio. Files are compared by device and inode (one stat per
+  // row), so a symbolic or hard link to a file is that file; a path that
+  // cannot be stat'ed is compared as written.
   {
-    namespace fs = std::filesystem;
     std::map<std::string, std::vector<const data::Utterance*>> by_path;
     for (const auto* part : parts)
       for (const auto& u : part->utterances()) {
-        std::error_code ec;
-        const fs::path resolved = fs::weakly_canonical(u.path, ec);
-        by_path[ec ? fs::path(u.path).lexically_normal().string() : resolved.string()].push_back(&u);
+        struct stat st {};
+        by_path[::stat(u.path.c_str(), &st) == 0
+                    ? fmt::format("inode {}:{}", static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino))
+                    : std::filesystem::path(u.path).lexically_normal().string()]
+            .push_back(&u);
       }
     size_t shown = 0, shared = 0;
     for (const auto& [resolved, rows] : by_path) {
@@ -115,8 +119,13 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
       const std::string& path = rows.front()->path;  // as the first row names it
       ++shared;
       if (++shown > 3) continue;
+      // Rows naming it by other paths (links) say which.
+      const bool other_paths =
+          std::any_of(rows.begin(), rows.end(), [&](const data::Utterance* u) { return u->path != path; });
       std::vector<std::string> named;
-      for (const auto* u : rows) named.push_back(fmt::format("{} (split {})", where(*u), u->split.empty() ? "none" : u->split));
+      for (const auto* u : rows)
+        named.push_back(fmt::format("{} (split {}{})", where(*u), u->split.empty() ? "none" : u->split,
+                                    other_paths ? ", " + u->path : ""));
       log << fmt::format("data: warning: {} is the audio of {} rows: {}\n", path, rows.size(), fmt::join(named, ", "));
     }
     if (shared > 3) log << fmt::format("data: warning: {} audio files in all are behind more than one row\n", shared);
@@ -126,20 +135,18 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
   // normalized with their speaker like speech.
   {
     std::vector<std::string> named;
-    size_t count = 0;
     const std::vector<std::pair<const std::vector<data::Example>*, const data::Manifest*>> sets = {
         {&d.train, &split.train}, {&d.valid, &split.valid}, {&d.test, &split.test}};
     for (const auto& [examples, part] : sets)
       for (const auto& e : *examples)
-        if (data::holds_no_signal(e.features) && ++count <= 3) {
+        if (data::holds_no_signal(e.features)) {
           const auto& u = part->find(e.id);
           named.push_back(fmt::format("{} (split {})", where(u), u.split.empty() ? "none" : u.split));
         }
-    if (count > 0)
-      log << fmt::format("data: warning: {} utterance(s) hold no signal, every frame the same (digital silence, a "
-                         "constant, or channels that cancel): {}{}; they are trained on or scored like speech and "
+    if (!named.empty())
+      log << fmt::format("data: warning: {} utterance(s) {}: {}; they are trained on or scored like speech and "
                          "weigh in their speaker's normalization: remove them from the CSV\n",
-                         count, fmt::join(named, ", "), count > 3 ? fmt::format(" and {} more", count - 3) : "");
+                         named.size(), data::kNoSignal, first_few(named, 3));
   }
   // crnn classifies: numbers as labels are classes, ordered as text.
   {

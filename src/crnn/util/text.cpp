@@ -53,6 +53,13 @@ std::string file_safe_name(std::string_view s) {
   return out.empty() ? "_" : out;
 }
 
+std::string first_few(const std::vector<std::string>& items, size_t shown) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < shown; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > shown) out += fmt::format(" and {} more", items.size() - shown);
+  return out;
+}
+
 std::string percent(double fraction, int decimals, std::string_view suffix) {
   if (!std::isfinite(fraction)) return "—";
   return fmt::format("{:.{}f}{}", 100 * fraction, decimals, suffix);

@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace crnn {
 
@@ -48,5 +49,9 @@ std::string printable(std::string_view s, size_t max_bytes = 80);
 /// A fraction as a percentage with `decimals` decimals and `suffix` after it
 /// ("41.25", "41.3%"); "—" when not finite (a missing value).
 std::string percent(double fraction, int decimals, std::string_view suffix = "");
+
+/// The first `shown` items joined with ", ", then " and N more" for the rest:
+/// a list in a message that stays one line ("a, b, c and 4 more").
+std::string first_few(const std::vector<std::string>& items, size_t shown);
 
 }  // namespace crnn
