@@ -7,6 +7,7 @@ CLSTM, CBLSTM) and trained crnn models as PyTorch modules.
 
     model = crnn.load("runs/clstm/best.pt")          # torch.nn.Module, eval mode
     preds = crnn.Classifier("runs/clstm").predict(["a.wav"])
+    summary = crnn.train("my.toml", "runs/mine")     # the paper's protocol, as `crnn train`
 
 The layers run crnn's C++ implementation (fused CPU kernels) through the
 operators in OPS_LIBRARY (`torch.ops.crnn.*`), which this import loads. A model
@@ -72,6 +73,7 @@ def precision(precision):
 torch_ops = _torch.ops.crnn
 
 from .model import Classifier, Model, Prediction, load  # noqa: E402
+from .run import evaluate, train  # noqa: E402
 
 __all__ = [
     "OPS_LIBRARY",
@@ -79,10 +81,12 @@ __all__ = [
     "Model",
     "Prediction",
     "bf16_available",
+    "evaluate",
     "features",
     "load",
     "nn",
     "precision",
     "set_num_threads",
     "set_precision",
+    "train",
 ]

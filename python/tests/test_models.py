@@ -309,3 +309,48 @@ def test_the_trained_model_example_runs(trained):
     assert first.startswith(str(trained / "s5_0.wav"))
     probs = eval(last)  # {'high': p, 'low': q}
     assert sorted(probs) == ["high", "low"] and abs(sum(probs.values()) - 1) < 1e-5
+
+
+def test_train_and_evaluate_from_python_are_the_commands(trained, tmp_path):
+    # crnn.train runs `crnn train`'s protocol: with the same config, seed and
+    # thread count it trains the same run; its dict is the summary.json it wrote.
+    crnn.set_num_threads(2)
+    summary = crnn.train(trained / "c.toml", tmp_path / "py", progress=False)
+    assert summary == json.loads((tmp_path / "py" / "summary.json").read_text())
+    cli = json.loads((trained / "run" / "summary.json").read_text())
+    for key in ["best_epoch", "epochs_run", "labels", "train_utterances", "test_speakers", "seed"]:
+        assert summary[key] == cli[key], key
+    for key in ["val_ua_recall", "test_ua_recall", "test_wa"]:
+        assert summary[key] == pytest.approx(cli[key], abs=1e-6), key
+    # crnn.evaluate gives what `crnn eval --json` writes.
+    result = crnn.evaluate(tmp_path / "py", split="test")
+    run("eval", tmp_path / "py", "--split", "test", "--json", tmp_path / "eval.json")
+    assert result == json.loads((tmp_path / "eval.json").read_text())
+    assert result["ua_recall"] == pytest.approx(summary["test_ua_recall"], abs=1e-9)
+    # A manifest whose test split holds a training utterance: a warning says so.
+    rows = (trained / "m.csv").read_text().splitlines()
+    rows = [r.replace(",train", ",test") if r.startswith("s0_0,") else r for r in rows]
+    assert any(r.startswith("s0_0,") and r.endswith(",test") for r in rows)
+    (trained / "leak.csv").write_text("\n".join(rows) + "\n")
+    with pytest.warns(UserWarning, match="crnn.evaluate: .*s0"):
+        crnn.evaluate(tmp_path / "py", split="test", manifest=trained / "leak.csv")
+    # An interrupted or finished run goes on with more epochs.
+    more = crnn.train(resume=tmp_path / "py", overrides=["train.max_epochs=3"], progress=False)
+    assert more["epochs_run"] == 3
+    # Bad requests are errors naming what is wrong.
+    with pytest.raises(RuntimeError, match="not a run directory"):
+        crnn.train(resume=tmp_path)
+    with pytest.raises(RuntimeError, match="a resumed run keeps its own config"):
+        crnn.train(trained / "c.toml", tmp_path / "x", resume=tmp_path / "py")
+    with pytest.raises(RuntimeError, match="no run directory given"):
+        crnn.train(trained / "c.toml")
+    with pytest.raises(TypeError, match="not one string"):
+        crnn.train(trained / "c.toml", tmp_path / "x", overrides="train.max_epochs=3")
+    with pytest.raises(ValueError, match="split must be train, valid, test or all"):
+        crnn.evaluate(tmp_path / "py", split="dev")
+    with pytest.raises(RuntimeError, match="file not found .*give features=... to use another"):
+        (trained / "f.h5").rename(trained / "f.moved")
+        try:
+            crnn.evaluate(tmp_path / "py")
+        finally:
+            (trained / "f.moved").rename(trained / "f.h5")

@@ -76,20 +76,15 @@ int run_train(const TrainCliOptions& o) {
   crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
   TrainOptions to;
   to.crash_after_batches = o.crash_after_batches;
-  std::string run_dir = o.output;
-  RunConfig cfg;
-  if (!o.resume.empty()) {
-    run_dir = o.resume;
-    const auto path = std::filesystem::path(run_dir) / "config.toml";
-    if (!std::filesystem::exists(path))
-      throw ConfigError(fmt::format("{}: not a run directory (no config.toml); start a run with -o", run_dir));
-    cfg = RunConfig::from_file(path.string(), o.overrides);
-    to.resume = true;
-  } else {
-    if (o.config.empty()) throw ConfigError("give a CONFIG.toml (or --resume RUNDIR)");
-    if (run_dir.empty()) throw ConfigError("give the run directory with -o RUNDIR");
-    cfg = RunConfig::from_file(o.config, o.overrides);
-  }
+  // The command line's own words for what is missing; the rest is start_run's.
+  if (o.resume.empty() && o.config.empty()) throw ConfigError("give a CONFIG.toml (or --resume RUNDIR)");
+  if (o.resume.empty() && o.output.empty()) throw ConfigError("give the run directory with -o RUNDIR");
+  if (!o.resume.empty() && (!o.config.empty() || !o.output.empty()))
+    throw ConfigError("--resume RUNDIR continues that run with its own config.toml: give no CONFIG or -o with it");
+  auto start = start_run(o.config, o.overrides, o.output, o.resume);
+  to.resume = start.resume;
+  const RunConfig& cfg = start.config;
+  const std::string& run_dir = start.run_dir;
   if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
   auto s = o.nproc > 1 ? train_local_ranks(o, cfg, run_dir, to) : train_run(cfg, run_dir, to);
   if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0" && std::getenv("WORLD_SIZE")) {

@@ -16,6 +16,9 @@
 #include "crnn/ops/module_spec.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
+#include "crnn/train/evaluate_run.h"
+#include "crnn/train/run_files.h"
+#include "crnn/train/trainer.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::ops {
@@ -353,6 +356,36 @@ void register_ops() {
     lib.def("load_model(str path) -> (str, str[], Tensor[])", &load_model);
     lib.def("save_model(str source, str[] names, Tensor[] params, str out) -> ()", &save_model);
     lib.def("model_file(str model_or_run) -> str", [](std::string path) { return train::model_file(path); });
+    // crnn.train and crnn.evaluate: what `crnn train` and `crnn eval` run, the
+    // results as the JSON text of summary.json / eval_<split>.json.
+    lib.def("train(str config, str[] overrides, str output, str resume, bool progress) -> str",
+            [](std::string config, std::vector<std::string> overrides, std::string output, std::string resume,
+               bool progress) {
+              const auto start = train::start_run(config, overrides, output, resume);
+              // As `crnn train` does: a config's train.threads wins over the current count.
+              if (start.config.train.threads > 0) crnn::set_num_threads(static_cast<int>(start.config.train.threads));
+              train::TrainOptions o;
+              o.resume = start.resume;
+              o.progress = progress;
+              return train::run_summary_json_text(train::train_run(start.config, start.run_dir, o, std::cerr));
+            });
+    lib.def("evaluate(str model, str split, str manifest, str features, int batch_size) -> (str, str, str[])",
+            [](std::string model, std::string split, std::string manifest, std::string features,
+               int64_t batch_size) -> std::tuple<std::string, std::string, std::vector<std::string>> {
+              TORCH_CHECK_VALUE(split == "train" || split == "valid" || split == "test" || split == "all",
+                                "crnn.evaluate: split must be train, valid, test or all, got '", split, "'");
+              TORCH_CHECK_VALUE(batch_size >= 1, "crnn.evaluate: batch_size must be at least 1, got ", batch_size);
+              train::EvalRequest r;
+              r.model = model;
+              r.split = split;
+              r.manifest = manifest;
+              r.features = features;
+              r.batch_size = batch_size;
+              r.manifest_hint = "manifest=...";
+              r.features_hint = "features=...";
+              auto run = train::evaluate_run(r);
+              return {train::eval_json_text(run.result), run.training_speakers, run.skipped};
+            });
     lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);
     lib.def("egemaps(Tensor waveform, int sample_rate, bool smooth=True) -> Tensor", &egemaps);
     lib.def("find_audio_files(str folder) -> (str[], str[])",

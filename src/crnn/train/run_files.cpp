@@ -295,7 +295,7 @@ RunSummary read_run_summary(const std::string& path) {
   return s;
 }
 
-void write_run_summary(const std::string& path, const RunSummary& s) {
+std::string run_summary_json_text(const RunSummary& s) {
   json j;
   j["best_epoch"] = s.best_epoch;
   j["epochs_run"] = s.epochs_run;
@@ -315,8 +315,10 @@ void write_run_summary(const std::string& path, const RunSummary& s) {
   j["seed"] = s.seed;
   if (!s.split.empty()) j["split"] = s.split;
   if (!s.feature_extractor.empty()) j["feature_extractor"] = s.feature_extractor;
-  write_json(path, j);
+  return crnn::json_text(j, 2) + "\n";
 }
+
+void write_run_summary(const std::string& path, const RunSummary& s) { write_run_file(path, run_summary_json_text(s)); }
 
 bool run_finished(const std::string& run_dir) {
   const auto path = (fs::path(run_dir) / "summary.json").string();

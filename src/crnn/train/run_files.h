@@ -94,6 +94,8 @@ struct RunSummary {
 /// Throws RunFileError unless the file is a JSON object with epochs_run.
 RunSummary read_run_summary(const std::string& path);
 void write_run_summary(const std::string& path, const RunSummary& s);
+/// The JSON text `write_run_summary` writes (what Python's crnn.train returns).
+std::string run_summary_json_text(const RunSummary& s);
 
 /// Whether the run in `run_dir` finished: its summary.json reads (a damaged
 /// one counts as unfinished, so the run is resumed and writes it again).

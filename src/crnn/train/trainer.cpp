@@ -521,4 +521,29 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   return s;
 }
 
+RunStart start_run(const std::string& config_path, const std::vector<std::string>& overrides, const std::string& output,
+                   const std::string& resume_dir) {
+  RunStart start;
+  if (!resume_dir.empty()) {
+    if (!config_path.empty() || !output.empty())
+      throw ConfigError(fmt::format("{}: a resumed run keeps its own config and directory; give either a config and an "
+                                    "output directory, or the run to resume",
+                                    resume_dir));
+    const auto path = fs::path(resume_dir) / "config.toml";
+    if (!fs::exists(path))
+      throw ConfigError(fmt::format("{}: not a run directory (no config.toml); start a new run there instead of "
+                                    "resuming",
+                                    resume_dir));
+    start.config = RunConfig::from_file(path.string(), overrides);
+    start.run_dir = resume_dir;
+    start.resume = true;
+    return start;
+  }
+  if (config_path.empty()) throw ConfigError("no run config given (a CONFIG.toml, or a run directory to resume)");
+  if (output.empty()) throw ConfigError(config_path + ": no run directory given to train into");
+  start.config = RunConfig::from_file(config_path, overrides);
+  start.run_dir = output;
+  return start;
+}
+
 }  // namespace crnn::train

@@ -93,4 +93,26 @@ std::unique_ptr<kernels::PrecisionGuard> precision_guard(const std::string& prec
 RunSummary train_run(const RunConfig& config, const std::string& run_dir,
                        const TrainOptions& options = {}, std::ostream& log = std::cerr);
 
+/// What to train: a new run (its config file with `overrides` applied, into
+/// `run_dir`) or an interrupted one (`resume`: run_dir's own config.toml with
+/// `overrides`). `crnn train` and Python's crnn.train both start here.
+struct RunStart {
+  RunConfig config;
+  std::string run_dir;
+  bool resume = false;
+};
+
+/// A new run from `config_path` into `output`, or, when `resume_dir` is given,
+/// the run in it. Throws ConfigError when neither or both are given, or when
+/// `resume_dir` is not a run directory (no config.toml).
+///
+/// \code
+///   auto start = crnn::train::start_run("my.toml", {"train.max_epochs=5"}, "runs/mine", "");
+///   TrainOptions o;
+///   o.resume = start.resume;
+///   crnn::train::train_run(start.config, start.run_dir, o);
+/// \endcode
+RunStart start_run(const std::string& config_path, const std::vector<std::string>& overrides, const std::string& output,
+                   const std::string& resume_dir);
+
 }  // namespace crnn::train
