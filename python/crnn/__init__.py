@@ -73,7 +73,7 @@ def precision(precision):
 torch_ops = _torch.ops.crnn
 
 from .model import Classifier, Model, Prediction, load  # noqa: E402
-from .run import evaluate, train  # noqa: E402
+from .run import evaluate, extract_features, train  # noqa: E402
 
 __all__ = [
     "OPS_LIBRARY",
@@ -82,6 +82,7 @@ __all__ = [
     "Prediction",
     "bf16_available",
     "evaluate",
+    "extract_features",
     "features",
     "load",
     "nn",

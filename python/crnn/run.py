@@ -1,6 +1,8 @@
-"""Training and evaluation with the paper's protocol, as `crnn train` and
-`crnn eval` do it (the same library functions; the results as their JSON files
-hold them).
+"""Features, training and evaluation with the paper's protocol, as `crnn
+features`, `crnn train` and `crnn eval` do them (the same library functions;
+the results as their JSON files hold them).
+
+    crnn.extract_features("my.csv", "my.h5")         # or kind="egemaps"
 
     summary = crnn.train("my.toml", "runs/mine", overrides=["train.max_epochs=30"])
     summary["test_ua_recall"]                       # as runs/mine/summary.json
@@ -15,7 +17,7 @@ import warnings
 
 import torch
 
-__all__ = ["evaluate", "train"]
+__all__ = ["evaluate", "extract_features", "train"]
 
 
 def _path(value, name):
@@ -52,3 +54,32 @@ def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32
     for s in skipped:
         warnings.warn(f"crnn.evaluate: skipped {s}", stacklevel=2)
     return json.loads(text)
+
+
+def extract_features(manifest, output, *, kind="fbank", sample_rate=16000, num_bins=None, window=None,
+                     keep_going=False):
+    """`crnn features`: the features of every row of the CSV `manifest` into the
+    HDF5 file `output` (created, or resumed: rows already there are kept),
+    computed with the worker threads of crnn.set_num_threads. kind "fbank"
+    (log mel filterbank: num_bins, default 26, and window, default "povey") or
+    "egemaps" (the 25 eGeMAPS v02 LLDs). Returns the report as a dict: total,
+    extracted, present, skipped, failed, no_signal, missing_note. Failed files
+    raise RuntimeError (the others are written) unless keep_going; skipped
+    (too short) and no-signal files are warnings."""
+    if kind != "fbank" and (num_bins is not None or window is not None):
+        raise ValueError(f"crnn.extract_features: num_bins and window apply to kind='fbank' only (not {kind!r})")
+    total, extracted, present, skipped, failed, no_signal, missing_note = torch.ops.crnn.extract_features(
+        _path(manifest, "manifest"), _path(output, "output"), str(kind), int(sample_rate),
+        26 if num_bins is None else int(num_bins), "povey" if window is None else str(window))
+    report = {"total": total, "extracted": extracted, "present": present, "skipped": list(skipped),
+              "failed": list(failed), "no_signal": list(no_signal), "missing_note": missing_note}
+    for s in skipped:
+        warnings.warn(f"crnn.extract_features: skipped {s}", stacklevel=2)
+    if no_signal:
+        warnings.warn(f"crnn.extract_features: {len(no_signal)} file(s) hold no signal: every frame identical "
+                      f"(e.g. digital silence, DC, a steady tone or hum): {', '.join(no_signal[:5])}", stacklevel=2)
+    if failed and not keep_going:
+        note = f"; {missing_note}" if missing_note else ""
+        raise RuntimeError(f"crnn.extract_features: {len(failed)} of {total} file(s) failed (the others are in "
+                           f"{output}): {'; '.join(failed[:5])}{note}")
+    return report

@@ -354,3 +354,30 @@ def test_train_and_evaluate_from_python_are_the_commands(trained, tmp_path):
             crnn.evaluate(tmp_path / "py")
         finally:
             (trained / "f.moved").rename(trained / "f.h5")
+
+
+def test_extract_features_from_python_is_the_command(trained, tmp_path):
+    report = crnn.extract_features(trained / "m.csv", tmp_path / "py.h5")
+    assert (report["total"], report["extracted"], report["present"]) == (36, 36, 0)
+    assert report["failed"] == [] and report["skipped"] == [] and report["no_signal"] == []
+    # The same matrices as `crnn features` stored for the fixture.
+    for uid in ["s0_0", "s5_5"]:
+        assert run("features", tmp_path / "py.h5", "--dump", uid) == run("features", trained / "f.h5", "--dump", uid)
+    # Resumed: nothing to do.
+    again = crnn.extract_features(trained / "m.csv", tmp_path / "py.h5")
+    assert (again["extracted"], again["present"]) == (0, 36)
+    # A missing file fails (the others are written), unless keep_going.
+    rows = (trained / "m.csv").read_text().splitlines()
+    (tmp_path / "missing.csv").write_text("\n".join([rows[0], rows[1].replace("s0_0.wav", str(trained / "s0_0.wav")),
+                                                     rows[2].replace("s0_1.wav", str(tmp_path / "nope.wav"))]) + "\n")
+    with pytest.raises(RuntimeError, match=r"1 of 2 file\(s\) failed .*nope.wav"):
+        crnn.extract_features(tmp_path / "missing.csv", tmp_path / "m.h5")
+    kept = crnn.extract_features(tmp_path / "missing.csv", tmp_path / "m2.h5", keep_going=True)
+    assert kept["extracted"] == 1 and len(kept["failed"]) == 1
+    # Options: checked before any file.
+    with pytest.raises(ValueError, match="apply to kind='fbank' only"):
+        crnn.extract_features(trained / "m.csv", tmp_path / "e.h5", kind="egemaps", num_bins=40)
+    with pytest.raises(RuntimeError, match="fbank options: num_bins = 256 is too many"):
+        crnn.extract_features(trained / "m.csv", tmp_path / "b.h5", num_bins=256)
+    with pytest.raises(ValueError, match="crnn.extract_features: .*hamm"):
+        crnn.extract_features(trained / "m.csv", tmp_path / "b.h5", window="hamm")

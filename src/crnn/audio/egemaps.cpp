@@ -27,12 +27,12 @@ const char* const kNames[kEgemapsLlds] = {
     "F2frequency",      "F2bandwidth",         "F2amplitudeLogRelF0",  "F3frequency",     "F3bandwidth",
     "F3amplitudeLogRelF0"};
 
-void check_options(const EgemapsOptions& o) {
+}  // namespace
+
+void check_egemaps_options(const EgemapsOptions& o) {
   TORCH_CHECK(o.sample_rate() >= 8000 && o.sample_rate() <= kMaxSampleRate, "egemaps: sample_rate must be in 8000..",
               kMaxSampleRate, " Hz, got ", o.sample_rate());
 }
-
-}  // namespace
 
 std::vector<std::string> egemaps_feature_names(bool smoothed) {
   std::vector<std::string> names;
@@ -53,7 +53,7 @@ int64_t egemaps_num_frames(int64_t num_samples, const EgemapsOptions& o) {
 torch::Tensor compute_egemaps(const torch::Tensor& waveform, const EgemapsOptions& o) {
   TORCH_CHECK(waveform.dim() == 1, "compute_egemaps: expected a 1-D waveform, got shape ", waveform.sizes());
   TORCH_CHECK(waveform.is_floating_point(), "compute_egemaps: expected a floating-point waveform");
-  check_options(o);
+  check_egemaps_options(o);
   const int64_t frames = egemaps_num_frames(waveform.size(0), o);
   if (frames == 0) return torch::empty({0, kEgemapsLlds}, torch::kFloat);
   torch::NoGradGuard no_grad;
@@ -130,7 +130,7 @@ EgemapsOptions parse_egemaps_description(const std::string& description) {
     }
   }
   try {
-    check_options(o);
+    check_egemaps_options(o);
   } catch (const c10::Error& e) {
     throw std::invalid_argument("egemaps description: " + std::string(e.what_without_backtrace()));
   }
@@ -145,7 +145,7 @@ std::string egemaps_input_problem(const torch::Tensor& wave) {
 }
 
 torch::Tensor egemaps_of_file(const std::string& path, const EgemapsOptions& options, double* audio_seconds) {
-  check_options(options);
+  check_egemaps_options(options);
   const torch::Tensor wave = read_audio(path, static_cast<int>(options.sample_rate()));
   if (audio_seconds) *audio_seconds = static_cast<double>(wave.size(0)) / static_cast<double>(options.sample_rate());
   if (const std::string problem = egemaps_input_problem(wave); !problem.empty()) throw AudioError(path, problem);

@@ -72,6 +72,10 @@ torch::Tensor compute_egemaps(const torch::Tensor& waveform, const EgemapsOption
 /// stored features, one line, recorded with the features and in models.
 std::string describe(const EgemapsOptions& options);
 /// Inverse of describe(); throws std::invalid_argument naming the bad part.
+/// Throws c10::Error for options no extractor can use (a sample rate outside
+/// 8000..kMaxSampleRate Hz).
+void check_egemaps_options(const EgemapsOptions& o);
+
 /// A trailing " resampler=…" is ignored.
 EgemapsOptions parse_egemaps_description(const std::string& description);
 

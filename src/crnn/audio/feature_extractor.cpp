@@ -19,6 +19,7 @@ FeatureExtractor FeatureExtractor::egemaps(const EgemapsOptions& options) {
   FeatureExtractor f;
   f.kind_ = Kind::Egemaps;
   f.egemaps_ = options;
+  check_egemaps_options(options);  // before any file, as for fbank
   return f;
 }
 

@@ -82,15 +82,6 @@ int run_features(const FeaturesOptions& o) {
   eo.kind = o.kind;
   eo.egemaps.sample_rate(o.sample_rate);
   eo.fbank.num_bins(o.num_bins).sample_rate(o.sample_rate).window(audio::parse_window_type(o.window));
-  if (o.kind == "fbank") {
-    // Settings no filterbank can use (too many bins for the FFT): a usage error, before any file.
-    try {
-      (void)audio::mel_banks(eo.fbank);
-    } catch (const c10::Error& e) {
-      fmt::print(stderr, "crnn features: --num-bins {}: {}\n", o.num_bins, e.what_without_backtrace());
-      return kExitUsage;
-    }
-  }
   data::ExtractReport r;
   try {
     r = data::extract_features(o.input, o.output, eo);

@@ -138,8 +138,16 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
                                const ExtractOptions& options) {
   if (options.kind != "fbank" && options.kind != "egemaps")
     throw DataError(fmt::format("unknown feature kind '{}' (expected fbank or egemaps)", options.kind));
-  const audio::FeatureExtractor extractor = options.kind == "egemaps" ? audio::FeatureExtractor::egemaps(options.egemaps)
-                                                                      : audio::FeatureExtractor::fbank(options.fbank);
+  // Options no extractor can use (too many mel bins for the FFT, a rate
+  // eGeMAPS cannot analyse) are refused before any file.
+  const audio::FeatureExtractor extractor = [&options] {
+    try {
+      return options.kind == "egemaps" ? audio::FeatureExtractor::egemaps(options.egemaps)
+                                       : audio::FeatureExtractor::fbank(options.fbank);
+    } catch (const c10::Error& e) {
+      throw DataError(fmt::format("{} options: {}", options.kind, e.what_without_backtrace()));
+    }
+  }();
   ExtractReport report;
   const std::vector<FeatureJob> jobs = read_jobs(manifest);  // DataError on a bad manifest
 

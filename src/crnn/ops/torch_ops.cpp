@@ -11,6 +11,7 @@
 #include "crnn/audio/egemaps.h"
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
+#include "crnn/data/extract_features.h"
 #include "crnn/infer/classifier.h"
 #include "crnn/kernels/precision.h"
 #include "crnn/ops/module_spec.h"
@@ -368,6 +369,26 @@ void register_ops() {
               o.resume = start.resume;
               o.progress = progress;
               return train::run_summary_json_text(train::train_run(start.config, start.run_dir, o, std::cerr));
+            });
+    // crnn.extract_features: what `crnn features` runs (resumable; per-file
+    // failures are reported, not thrown).
+    lib.def("extract_features(str manifest, str output, str kind, int sample_rate, int num_bins, str window) -> "
+            "(int, int, int, str[], str[], str[], str)",
+            [](std::string manifest, std::string output, std::string kind, int64_t sample_rate, int64_t num_bins,
+               std::string window)
+                -> std::tuple<int64_t, int64_t, int64_t, std::vector<std::string>, std::vector<std::string>,
+                              std::vector<std::string>, std::string> {
+              data::ExtractOptions eo;
+              eo.kind = kind;
+              try {
+                eo.fbank.num_bins(num_bins).sample_rate(sample_rate).window(audio::parse_window_type(window));
+              } catch (const c10::Error& e) {
+                TORCH_CHECK_VALUE(false, "crnn.extract_features: ", e.what_without_backtrace());
+              }
+              eo.egemaps.sample_rate(sample_rate);
+              const auto r = data::extract_features(manifest, output, eo);
+              return {static_cast<int64_t>(r.total), static_cast<int64_t>(r.extracted), static_cast<int64_t>(r.present),
+                      r.skipped, r.failed, r.no_signal, r.missing_note};
             });
     lib.def("evaluate(str model, str split, str manifest, str features, int batch_size) -> (str, str, str[])",
             [](std::string model, std::string split, std::string manifest, std::string features,
