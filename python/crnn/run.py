@@ -33,11 +33,22 @@ def train(config=None, output=None, *, overrides=(), resume=None, progress=True)
     `config` (TOML; `crnn config dump PRESET` writes one), with `overrides`
     ("section.key=value", applied in order), or goes on with the interrupted
     run in `resume` (its own config.toml). Returns summary.json's contents as a
-    dict. The log and, with `progress`, the batch progress go to stderr."""
+    dict. The log and, with `progress`, the batch progress go to stderr (the
+    process's, not sys.stderr). Ctrl-C stops after the current batch with
+    KeyboardInterrupt; crnn.train(resume=output) goes on from the last finished
+    epoch."""
     if isinstance(overrides, str):
         raise TypeError("crnn.train: overrides is a list of 'section.key=value' strings, not one string")
-    text = torch.ops.crnn.train(_path(config, "config"), [str(o) for o in overrides], _path(output, "output"),
-                                _path(resume, "resume"), bool(progress))
+    try:
+        text = torch.ops.crnn.train(_path(config, "config"), [str(o) for o in overrides], _path(output, "output"),
+                                    _path(resume, "resume"), bool(progress))
+    except RuntimeError as e:
+        # Ctrl-C stops training after the current batch (the op catches SIGINT
+        # while it runs); the run is resumable from its last finished epoch.
+        message = str(e).split("\n")[0]
+        if "crnn.train: interrupted: " in message:
+            raise KeyboardInterrupt(message[message.index("crnn.train: interrupted: "):]) from None
+        raise
     return json.loads(text)
 
 

@@ -381,3 +381,35 @@ def test_extract_features_from_python_is_the_command(trained, tmp_path):
         crnn.extract_features(trained / "m.csv", tmp_path / "b.h5", num_bins=256)
     with pytest.raises(ValueError, match="crnn.extract_features: .*hamm"):
         crnn.extract_features(trained / "m.csv", tmp_path / "b.h5", window="hamm")
+
+
+def test_ctrl_c_stops_training_and_the_run_resumes(trained, tmp_path):
+    # SIGINT while crnn.train runs (Python's handler would only act after the
+    # whole run): training stops after the current batch with KeyboardInterrupt,
+    # and the run resumes from its last finished epoch.
+    import signal
+    import threading
+    import time
+
+    out = tmp_path / "run"
+    crnn.set_num_threads(1)
+
+    def interrupt_when_an_epoch_is_done():
+        deadline = time.time() + 60
+        while time.time() < deadline and not (out / "last.pt").exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt_when_an_epoch_is_done)
+    killer.start()
+    start = time.time()
+    with pytest.raises(KeyboardInterrupt, match="interrupted in epoch .* resume the run"):
+        crnn.train(trained / "c.toml", out, overrides=["train.max_epochs=100000", "train.patience=100000"],
+                   progress=False)
+    killer.join()
+    assert time.time() - start < 60
+    assert (out / "last.pt").exists() and not (out / "summary.json").exists()
+    finished = len((out / "metrics.csv").read_text().splitlines()) - 1  # epochs in last.pt
+    assert finished >= 1
+    done = crnn.train(resume=out, overrides=[f"train.max_epochs={finished + 1}"], progress=False)
+    assert done["epochs_run"] == finished + 1

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -91,6 +92,31 @@ TEST(Trainer, TinyRunWritesTheRunDirectoryAndLearns) {
   EXPECT_EQ(loaded.bundle.task, "trend");
   // The resolved config replays: it parses to the same config.
   EXPECT_EQ(train::RunConfig::from_file((dir.path() / "run" / "config.toml").string()).to_toml(), cfg.to_toml());
+}
+
+// TrainOptions::stop (Ctrl-C from Python): the run stops after the batch in
+// which it was set with TrainInterrupted, keeps no half epoch, and resumes.
+TEST(Trainer, AStopRequestEndsTheRunAfterABatchAndItResumes) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c, 3));
+  std::stringstream log;
+  std::atomic<bool> stop{true};
+  train::TrainOptions options;
+  options.progress = false;
+  options.stop = &stop;
+  try {
+    train::train_run(cfg, dir.file("run"), options, log);
+    ADD_FAILURE() << "no TrainInterrupted";
+  } catch (const train::TrainInterrupted& e) {
+    EXPECT_TRUE(test::contains(e.what(), "interrupted in epoch 1; no epoch had finished")) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir.path() / "run" / "last.pt"));
+  EXPECT_FALSE(fs::exists(dir.path() / "run" / "summary.json"));
+  // Not stopped: the same directory trains to the end.
+  stop = false;
+  options.resume = true;
+  EXPECT_EQ(train::train_run(cfg, dir.file("run"), options, log).epochs_run, 3);
 }
 
 TEST(Trainer, SameConfigSeedAndThreadsGiveIdenticalMetrics) {

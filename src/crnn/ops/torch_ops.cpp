@@ -3,7 +3,11 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
+#include <atomic>
+#include <csignal>
 #include <mutex>
+
+#include <signal.h>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -345,6 +349,38 @@ Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
   return audio::compute_egemaps(wave, options);
 }
 
+// Ctrl-C during crnn.train: Python's own SIGINT handler only sets a flag its
+// interpreter reads when the op returns, i.e. after the whole run. While the
+// op trains, SIGINT sets this flag instead, which the trainer reads after each
+// batch; Python's handler comes back when the op ends.
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_sigint(int) { g_interrupted.store(true); }
+
+class InterruptScope {
+ public:
+  InterruptScope() {
+    g_interrupted.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGINT, &sa, &previous_) == 0;
+  }
+  ~InterruptScope() {
+    if (installed_) sigaction(SIGINT, &previous_, nullptr);
+  }
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  struct sigaction previous_ {};
+  bool installed_ = false;
+};
+
+}  // namespace
+
 void register_ops() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -368,7 +404,13 @@ void register_ops() {
               train::TrainOptions o;
               o.resume = start.resume;
               o.progress = progress;
-              return train::run_summary_json_text(train::train_run(start.config, start.run_dir, o, std::cerr));
+              o.stop = &g_interrupted;
+              InterruptScope interrupt_scope;
+              try {
+                return train::run_summary_json_text(train::train_run(start.config, start.run_dir, o, std::cerr));
+              } catch (const train::TrainInterrupted& e) {
+                TORCH_CHECK(false, "crnn.train: interrupted: ", e.what());
+              }
             });
     // crnn.extract_features: what `crnn features` runs (resumable; per-file
     // failures are reported, not thrown).

@@ -283,7 +283,8 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
   if (writer && !options.resume && fs::exists(last_path))
-    throw ConfigError(run_dir + ": already holds a run (last.pt); resume it (crnn train --resume; "
+    throw ConfigError(run_dir + ": already holds a run (last.pt); resume it (crnn train --resume; Python: "
+                      "crnn.train(resume=...); "
                                 "TrainOptions::resume) or choose another output directory");
   std::optional<LoadedModel> resumed;
   if (resume) {
@@ -438,6 +439,11 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
       frames += batch_frames;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       progress.advance(1, fmt::format("loss {:.4f}, {:.0f} frames/s", loss_sum / n, frames / secs));
+      if (options.stop && options.stop->load())
+        throw TrainInterrupted(fmt::format("{}: interrupted in epoch {}; {}", run_dir, epoch,
+                                           fs::exists(last_path)
+                                               ? "its last.pt holds the last finished epoch: resume the run to go on"
+                                               : "no epoch had finished: start it again"));
       if (options.crash_after_batches > 0 && ++batches_this_process >= options.crash_after_batches) {
         log << "crash_after_batches reached: exiting abruptly (testing aid)\n";
         log.flush();

@@ -12,6 +12,7 @@
 ///   std::cout << summary.test_ua_recall << "\n";
 /// \endcode
 
+#include <atomic>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -78,6 +79,16 @@ struct TrainOptions {
   /// Testing aid: exit abruptly (as if killed) after this many training
   /// batches in this process; 0 = never.
   int64_t crash_after_batches = 0;
+  /// When set (e.g. by a SIGINT handler), training stops after the current
+  /// batch with TrainInterrupted; last.pt keeps the last finished epoch, so the
+  /// run resumes from there. Single-process runs only (one rank stopping alone
+  /// would leave the others waiting).
+  const std::atomic<bool>* stop = nullptr;
+};
+
+/// Training stopped on TrainOptions::stop; the run directory is resumable.
+struct TrainInterrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 /// Runs this thread's matrix products in `precision` ("fp32" | "bf16") while
