@@ -73,7 +73,7 @@ def precision(precision):
 torch_ops = _torch.ops.crnn
 
 from .model import Classifier, Model, Prediction, load  # noqa: E402
-from .run import evaluate, extract_features, train  # noqa: E402
+from .run import config, evaluate, extract_features, presets, train  # noqa: E402
 
 __all__ = [
     "OPS_LIBRARY",
@@ -81,12 +81,14 @@ __all__ = [
     "Model",
     "Prediction",
     "bf16_available",
+    "config",
     "evaluate",
     "extract_features",
     "features",
     "load",
     "nn",
     "precision",
+    "presets",
     "set_num_threads",
     "set_precision",
     "train",

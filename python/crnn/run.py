@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-__all__ = ["evaluate", "extract_features", "train"]
+__all__ = ["config", "evaluate", "extract_features", "presets", "train"]
 
 
 def _path(value, name):
@@ -26,6 +26,25 @@ def _path(value, name):
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"crnn: {name} must be a path, got {type(value).__name__}")
     return os.fspath(value)
+
+
+def presets():
+    """The model presets (the paper's setups): "emotion-clstm", "agender-cblstm", ..."""
+    return list(torch.ops.crnn.presets())
+
+
+def config(preset, overrides=()):
+    """The complete run config of a model preset as TOML text, with `overrides`
+    ("section.key=value") applied: `crnn config dump PRESET --set ...`. Its data
+    keys name the paper's corpus as placeholders: set data.manifest,
+    data.features and data.task. Write it to a file for crnn.train:
+
+        open("my.toml", "w").write(crnn.config("emotion-clstm", ["data.manifest=my.csv",
+                                   "data.features=my.h5", "data.task=label"]))
+    """
+    if isinstance(overrides, str):
+        raise TypeError("crnn.config: overrides is a list of 'section.key=value' strings, not one string")
+    return torch.ops.crnn.config(str(preset), [str(o) for o in overrides])
 
 
 def train(config=None, output=None, *, overrides=(), resume=None, progress=True):

@@ -413,3 +413,16 @@ def test_ctrl_c_stops_training_and_the_run_resumes(trained, tmp_path):
     assert finished >= 1
     done = crnn.train(resume=out, overrides=[f"train.max_epochs={finished + 1}"], progress=False)
     assert done["epochs_run"] == finished + 1
+
+
+def test_a_config_from_a_preset_trains(trained, tmp_path):
+    assert "emotion-clstm" in crnn.presets() and "agender-cblstm" in crnn.presets()
+    overrides = [f"data.manifest={trained / 'm.csv'}", f"data.features={trained / 'f.h5'}", "data.task=label",
+                 "train.max_epochs = 1", "model.recurrent_size=8", "model.dense_size=8"]
+    text = crnn.config("emotion-baseline", overrides)
+    assert text == run("config", "dump", "emotion-baseline", *[a for o in overrides for a in ("--set", o)])
+    assert "max_epochs = 1" in text  # spaces around '=' as TOML writes them
+    (tmp_path / "c.toml").write_text(text)
+    assert crnn.train(tmp_path / "c.toml", tmp_path / "run", progress=False)["epochs_run"] == 1
+    with pytest.raises(RuntimeError, match="unknown"):
+        crnn.config("emotion-nope")

@@ -37,9 +37,7 @@ crnn::cli::Registrar reg{
         try {
           crnn::train::RunConfig cfg;
           if (dump->parsed()) {
-            cfg = crnn::train::RunConfig::for_preset(o->preset);
-            if (!o->overrides.empty())
-              cfg = crnn::train::RunConfig::parse(cfg.to_toml(), o->overrides, o->preset);
+            cfg = crnn::train::RunConfig::for_preset(o->preset, o->overrides);
           } else {
             cfg = crnn::train::RunConfig::from_file(o->file, o->overrides);
           }

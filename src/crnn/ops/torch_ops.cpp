@@ -18,6 +18,7 @@
 #include "crnn/data/extract_features.h"
 #include "crnn/infer/classifier.h"
 #include "crnn/kernels/precision.h"
+#include "crnn/nn/sequence_classifier.h"
 #include "crnn/ops/module_spec.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
@@ -412,6 +413,10 @@ void register_ops() {
                 TORCH_CHECK(false, "crnn.train: interrupted: ", e.what());
               }
             });
+    lib.def("config(str preset, str[] overrides) -> str", [](std::string preset, std::vector<std::string> overrides) {
+      return train::RunConfig::for_preset(preset, overrides).to_toml();
+    });
+    lib.def("presets() -> str[]", []() { return nn::SequenceClassifierOptions::preset_names(); });
     // crnn.extract_features: what `crnn features` runs (resumable; per-file
     // failures are reported, not thrown).
     lib.def("extract_features(str manifest, str output, str kind, int sample_rate, int num_bins, str window) -> "

@@ -6,6 +6,7 @@
 #include "crnn/data/manifest.h"
 #include "crnn/train/config_keys.h"
 #include "crnn/train/toml_input.h"
+#include "crnn/util/text.h"
 #include "crnn/util/threads.h"
 
 #include <algorithm>
@@ -39,7 +40,8 @@ void set_path(toml::table& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ConfigError("--set " + assignment + ": expected section.key=value");
-  const std::string path = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+  // "train.lr = 0.001" (spaces around '=', as TOML writes it) is "train.lr=0.001".
+  const std::string path = crnn::trim(assignment.substr(0, eq)), value = crnn::trim(assignment.substr(eq + 1));
   std::vector<std::string> parts;
   std::stringstream ss(path);
   for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
@@ -172,7 +174,8 @@ RunConfig RunConfig::from_file(const std::string& path, const std::vector<std::s
   return parse(crnn::read_text_file(path), overrides, path);
 }
 
-RunConfig RunConfig::for_preset(const std::string& preset) {
+RunConfig RunConfig::for_preset(const std::string& preset, const std::vector<std::string>& overrides) {
+  if (!overrides.empty()) return parse(for_preset(preset).to_toml(), overrides, preset);
   RunConfig c;
   try {
     c.model.preset = preset;

@@ -104,8 +104,9 @@ struct RunConfig {
                          const std::string& source = "<config>");
   static RunConfig from_file(const std::string& path,
                              const std::vector<std::string>& overrides = {});
-  /// The complete config for a preset (`crnn config dump PRESET`).
-  static RunConfig for_preset(const std::string& preset);
+  /// The complete config for a preset (`crnn config dump PRESET [--set ...]`,
+  /// Python's crnn.config), with `overrides` applied.
+  static RunConfig for_preset(const std::string& preset, const std::vector<std::string>& overrides = {});
 
   /// The fully resolved config as TOML (explicit layers, every key).
   std::string to_toml() const;
