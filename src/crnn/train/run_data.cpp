@@ -112,7 +112,8 @@ data::Manifest select_split(const data::Manifest& manifest, const DataConfig& co
     part = test_as_is ? manifest.subset("test") : assign_splits(manifest, config).subset(split);
   } catch (const data::DataError& e) {
     // From carving validation speakers, or the folds: name the file and the split asked for.
-    throw data::DataError(fmt::format("{}: cannot select split '{}': {}", config.manifest, split, e.what()));
+    throw data::DataError(fmt::format("{}: cannot select split '{}': {} (to evaluate every row, use split 'all')",
+                                      config.manifest, split, e.what()));
   }
   if (part.empty()) throw data::DataError(fmt::format("{}: empty split '{}' (no rows)", config.manifest, split));
   return part;
