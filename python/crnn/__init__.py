@@ -35,14 +35,14 @@ if not _os.path.exists(OPS_LIBRARY):
     raise ImportError(f"crnn: {OPS_LIBRARY} is missing; build crnn (scripts/setup) and import the built package")
 _torch.ops.load_library(OPS_LIBRARY)
 
-from . import features, nn  # noqa: E402
+from . import _args, features, nn  # noqa: E402
 
 
 def set_num_threads(n=0):
     """Sets torch's intra-op threads and OpenBLAS's threads together (0 = all
     cores), as `crnn --threads` does; returns the count set. torch.set_num_threads
     alone leaves OpenBLAS at its own count."""
-    return torch_ops.set_num_threads(int(n))
+    return torch_ops.set_num_threads(_args.integer(n, "crnn.set_num_threads: n"))
 
 
 def bf16_available():

@@ -7,6 +7,7 @@ from typing import List, NamedTuple
 
 import torch
 
+from . import _args
 from .nn import SequenceClassifier
 
 __all__ = ["Classifier", "Model", "Prediction", "load"]
@@ -14,7 +15,7 @@ __all__ = ["Classifier", "Model", "Prediction", "load"]
 
 def _model_file(path):
     # A run directory's best.pt (an error saying why when it has none), or the file.
-    return torch.ops.crnn.model_file(os.fspath(path))
+    return torch.ops.crnn.model_file(_args.path(path, "crnn: the model (a run directory or model file)", required=True))
 
 
 class Model(SequenceClassifier):
@@ -115,6 +116,13 @@ class Classifier:
     def predict(self, paths, normalization="auto", batch_size=32, speakers=None):
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
+        given = paths
+        try:
+            paths = None if paths is None or isinstance(paths, bytes) else list(paths)
+        except TypeError:  # not iterable
+            paths = None
+        if paths is None or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+            raise TypeError(f"crnn.Classifier.predict: paths must be a path or a list of paths, got {given!r}")
         paths = [os.fspath(p) for p in paths]
         if isinstance(speakers, str):
             raise ValueError("crnn.Classifier.predict: speakers is a list with one speaker per path, not a string")
@@ -133,7 +141,8 @@ class Classifier:
             files += found
             if speakers:
                 file_speakers += [speakers[i]] * len(found)
-        rows = self._impl.predict(files, normalization, int(batch_size), file_speakers)
+        rows = self._impl.predict(files, normalization, _args.integer(batch_size, "crnn.Classifier.predict: batch_size"),
+                                  file_speakers)
         predictions = [Prediction(*row) for row in rows]
         silent = [p.path for p in predictions if p.no_signal]
         if silent:

@@ -17,15 +17,9 @@ import warnings
 
 import torch
 
+from . import _args
+
 __all__ = ["config", "evaluate", "extract_features", "presets", "train"]
-
-
-def _path(value, name):
-    if value is None:
-        return ""
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"crnn: {name} must be a path, got {type(value).__name__}")
-    return os.fspath(value)
 
 
 def presets():
@@ -59,8 +53,9 @@ def train(config=None, output=None, *, overrides=(), resume=None, progress=True)
     if isinstance(overrides, str):
         raise TypeError("crnn.train: overrides is a list of 'section.key=value' strings, not one string")
     try:
-        text = torch.ops.crnn.train(_path(config, "config"), [str(o) for o in overrides], _path(output, "output"),
-                                    _path(resume, "resume"), bool(progress))
+        text = torch.ops.crnn.train(_args.path(config, "crnn.train: config"), [str(o) for o in overrides],
+                                    _args.path(output, "crnn.train: output"), _args.path(resume, "crnn.train: resume"),
+                                    _args.flag(progress, "crnn.train: progress"))
     except RuntimeError as e:
         # Ctrl-C stops training after the current batch (the op catches SIGINT
         # while it runs); the run is resumable from its last finished epoch.
@@ -77,8 +72,10 @@ def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32
     "test" or "all", as its config splits the manifest), on the run's own
     manifest and features unless others are given: `crnn eval --json`'s dict.
     A split holding utterances the model was trained on gives a warning."""
-    text, leak, skipped = torch.ops.crnn.evaluate(_path(model, "model"), str(split), _path(manifest, "manifest"),
-                                                  _path(features, "features"), int(batch_size))
+    text, leak, skipped = torch.ops.crnn.evaluate(
+        _args.path(model, "crnn.evaluate: model", required=True), str(split),
+        _args.path(manifest, "crnn.evaluate: manifest"), _args.path(features, "crnn.evaluate: features"),
+        _args.integer(batch_size, "crnn.evaluate: batch_size"))
     if leak:
         warnings.warn(f"crnn.evaluate: {leak}", stacklevel=2)
     for s in skipped:
@@ -99,8 +96,11 @@ def extract_features(manifest, output, *, kind="fbank", sample_rate=16000, num_b
     if kind != "fbank" and (num_bins is not None or window is not None):
         raise ValueError(f"crnn.extract_features: num_bins and window apply to kind='fbank' only (not {kind!r})")
     total, extracted, present, skipped, failed, no_signal, missing_note = torch.ops.crnn.extract_features(
-        _path(manifest, "manifest"), _path(output, "output"), str(kind), int(sample_rate),
-        26 if num_bins is None else int(num_bins), "povey" if window is None else str(window))
+        _args.path(manifest, "crnn.extract_features: manifest", required=True),
+        _args.path(output, "crnn.extract_features: output", required=True), str(kind),
+        _args.integer(sample_rate, "crnn.extract_features: sample_rate"),
+        26 if num_bins is None else _args.integer(num_bins, "crnn.extract_features: num_bins"),
+        "povey" if window is None else str(window))
     report = {"total": total, "extracted": extracted, "present": present, "skipped": list(skipped),
               "failed": list(failed), "no_signal": list(no_signal), "missing_note": missing_note}
     for s in skipped:
@@ -108,7 +108,7 @@ def extract_features(manifest, output, *, kind="fbank", sample_rate=16000, num_b
     if no_signal:
         warnings.warn(f"crnn.extract_features: {len(no_signal)} file(s) hold no signal: every frame identical "
                       f"(e.g. digital silence, DC, a steady tone or hum): {', '.join(no_signal[:5])}", stacklevel=2)
-    if failed and not keep_going:
+    if failed and not _args.flag(keep_going, "crnn.extract_features: keep_going"):
         note = f"; {missing_note}" if missing_note else ""
         raise RuntimeError(f"crnn.extract_features: {len(failed)} of {total} file(s) failed (the others are in "
                            f"{output}): {'; '.join(failed[:5])}{note}")

@@ -426,3 +426,25 @@ def test_a_config_from_a_preset_trains(trained, tmp_path):
     assert crnn.train(tmp_path / "c.toml", tmp_path / "run", progress=False)["epochs_run"] == 1
     with pytest.raises(RuntimeError, match="unknown"):
         crnn.config("emotion-nope")
+
+
+def test_wrong_argument_types_name_the_argument(trained, tmp_path):
+    with pytest.raises(TypeError, match=r"crnn.evaluate: batch_size must be an integer, got None"):
+        crnn.evaluate(trained / "run", batch_size=None)
+    with pytest.raises(TypeError, match=r"crnn.extract_features: sample_rate must be an integer, got None"):
+        crnn.extract_features(trained / "m.csv", tmp_path / "x.h5", sample_rate=None)
+    with pytest.raises(TypeError, match=r"crnn.set_num_threads: n must be an integer, got None"):
+        crnn.set_num_threads(None)
+    with pytest.raises(TypeError, match=r"crnn: the model .* must be a path .* got None"):
+        crnn.Classifier(None)
+    with pytest.raises(TypeError, match=r"crnn.Classifier.predict: paths must be a path or a list of paths, got None"):
+        crnn.Classifier(trained / "run").predict(None)
+    with pytest.raises(TypeError, match=r"paths must be a path or a list of paths, got 5"):
+        crnn.Classifier(trained / "run").predict(5)
+    with pytest.raises(TypeError, match=r"crnn.train: progress must be True or False, got 'no'"):
+        crnn.train(trained / "c.toml", tmp_path / "r", progress="no")
+    with pytest.raises(TypeError, match=r"crnn.train: config must be a path .* got \{"):
+        crnn.train({"train": {}}, tmp_path / "r")
+    # A generator of paths is a list of paths.
+    got = crnn.Classifier(trained / "run").predict(p for p in [trained / "s5_0.wav"])
+    assert len(got) == 1 and got[0].error == ""
