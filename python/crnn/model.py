@@ -13,6 +13,13 @@ from .nn import SequenceClassifier
 __all__ = ["Classifier", "Model", "Prediction", "load"]
 
 
+def _no_signal_message(count_of_what, items):
+    """`crnn predict`'s / `crnn features`' note on inputs whose every frame is
+    identical, in the library's words (data::kNoSignal), listing the first 5."""
+    more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+    return f"{count_of_what} {torch.ops.crnn.no_signal_text()}: {', '.join(items[:5])}{more}"
+
+
 def _model_file(path):
     # A run directory's best.pt (an error saying why when it has none), or the file.
     return torch.ops.crnn.model_file(_args.path(path, "crnn: the model (a run directory or model file)", required=True))
@@ -146,8 +153,6 @@ class Classifier:
         predictions = [Prediction(*row) for row in rows]
         silent = [p.path for p in predictions if p.no_signal]
         if silent:
-            warnings.warn(f"crnn.Classifier.predict: {len(silent)} input(s) hold no signal: every frame identical "
-                          f"(e.g. digital silence, DC, a steady tone or hum): {', '.join(silent[:5])}"
-                          f"{f' and {len(silent) - 5} more' if len(silent) > 5 else ''}; their labels carry no "
-                          "information (Prediction.no_signal)", stacklevel=2)
+            warnings.warn(f"crnn.Classifier.predict: {_no_signal_message(f'{len(silent)} input(s)', silent)}; their "
+                          "labels carry no information (Prediction.no_signal)", stacklevel=2)
         return predictions

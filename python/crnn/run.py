@@ -12,12 +12,12 @@ the results as their JSON files hold them).
 """
 
 import json
-import os
 import warnings
 
 import torch
 
 from . import _args
+from .model import _no_signal_message
 
 __all__ = ["config", "evaluate", "extract_features", "presets", "train"]
 
@@ -106,8 +106,8 @@ def extract_features(manifest, output, *, kind="fbank", sample_rate=16000, num_b
     for s in skipped:
         warnings.warn(f"crnn.extract_features: skipped {s}", stacklevel=2)
     if no_signal:
-        warnings.warn(f"crnn.extract_features: {len(no_signal)} file(s) hold no signal: every frame identical "
-                      f"(e.g. digital silence, DC, a steady tone or hum): {', '.join(no_signal[:5])}", stacklevel=2)
+        warnings.warn(f"crnn.extract_features: {_no_signal_message(f'{len(no_signal)} file(s)', list(no_signal))}",
+                      stacklevel=2)
     if failed and not _args.flag(keep_going, "crnn.extract_features: keep_going"):
         note = f"; {missing_note}" if missing_note else ""
         raise RuntimeError(f"crnn.extract_features: {len(failed)} of {total} file(s) failed (the others are in "

@@ -72,20 +72,12 @@ torch::Tensor compute_egemaps(const torch::Tensor& waveform, const EgemapsOption
 /// stored features, one line, recorded with the features and in models.
 std::string describe(const EgemapsOptions& options);
 /// Inverse of describe(); throws std::invalid_argument naming the bad part.
-/// Throws c10::Error for options no extractor can use (a sample rate outside
-/// 8000..kMaxSampleRate Hz).
-void check_egemaps_options(const EgemapsOptions& o);
-
 /// A trailing " resampler=…" is ignored.
 EgemapsOptions parse_egemaps_description(const std::string& description);
 
-/// What makes `wave` unusable for compute_egemaps, or "" when it is fine:
-/// "NaN or infinite samples", or samples far outside [-1, 1] (|x| > 1e6, e.g.
-/// int16 values passed as floats at a large gain), whose powers overflow.
-/// For callers of compute_egemaps with their own samples; files (read_audio)
-/// and in-memory waveforms (audio::waveform_problem) meet the tighter
-/// ±kMaxWaveformPeak already.
-std::string egemaps_input_problem(const torch::Tensor& wave);
+/// Throws c10::Error for options no extractor can use (a sample rate outside
+/// 8000..kMaxSampleRate Hz).
+void check_egemaps_options(const EgemapsOptions& o);
 
 /// The LLDs of an audio file: read_audio at the options' sample rate, then
 /// compute_egemaps. Throws AudioError naming the file for unreadable audio and

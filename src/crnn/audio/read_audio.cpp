@@ -6,12 +6,12 @@
 #include <soxr.h>
 
 #include <algorithm>
-#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <vector>
 

@@ -1,20 +1,15 @@
 // `crnn eval RUNDIR|MODEL.pt --manifest M --features F --split test [--json FILE]`.
 #include <fmt/core.h>
 
-#include <filesystem>
-#include <fstream>
 #include <memory>
-#include <tuple>
 
 #include "crnn/cli/command.h"
-#include "crnn/data/error.h"
-#include "crnn/data/feature_store.h"
-#include "crnn/train/checkpoint.h"
-#include "crnn/train/evaluate_run.h"
-#include "crnn/train/run_data.h"
-#include "crnn/train/trainer.h"
 #include "crnn/infer/classifier.h"
 #include "crnn/infer/predictions.h"
+#include "crnn/train/evaluate_run.h"
+#include "crnn/train/run_files.h"
+#include "crnn/train/trainer.h"
+#include "crnn/util/file_io.h"
 
 namespace {
 

@@ -76,12 +76,7 @@ int run_train(const TrainCliOptions& o) {
   crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
   TrainOptions to;
   to.crash_after_batches = o.crash_after_batches;
-  // The command line's own words for what is missing; the rest is start_run's.
-  if (o.resume.empty() && o.config.empty()) throw ConfigError("give a CONFIG.toml (or --resume RUNDIR)");
-  if (o.resume.empty() && o.output.empty()) throw ConfigError("give the run directory with -o RUNDIR");
-  if (!o.resume.empty() && (!o.config.empty() || !o.output.empty()))
-    throw ConfigError("--resume RUNDIR continues that run with its own config.toml: give no CONFIG or -o with it");
-  auto start = start_run(o.config, o.overrides, o.output, o.resume);
+  auto start = start_run(o.config, o.overrides, o.output, o.resume);  // checks what is missing or contradictory
   to.resume = start.resume;
   const RunConfig& cfg = start.config;
   const std::string& run_dir = start.run_dir;

@@ -53,6 +53,7 @@ struct Result {
   double audio_seconds = 0.0;
   int file_rate = 0;  ///< the file's own sample rate (header)
   FileStamp stamp;    ///< what the file held when it was read
+  bool no_signal = false;  ///< holds_no_signal(features), computed by the worker
 };
 
 // Bounded so that fast workers cannot pile up matrices faster than HDF5 writes.
@@ -104,6 +105,7 @@ Result extract(const FeatureJob& job, const audio::FeatureExtractor& extractor) 
       r.status = Result::Status::TooShort;
       r.reason = extractor.too_short_reason(r.audio_seconds);
     }
+    r.no_signal = holds_no_signal(r.features);
   } catch (const std::exception& e) {
     r.status = Result::Status::Failed;
     r.reason = strip_path(error_text(e), job.path);
@@ -240,7 +242,7 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
           report.changed += stale.count(job.id);
           audio_seconds += r.audio_seconds;
           if (r.file_rate > 0 && r.file_rate < extractor.sample_rate()) ++report.upsampled[r.file_rate];
-          if (holds_no_signal(r.features)) report.no_signal.push_back(fmt::format("{} ({})", job.id, job.path));
+          if (r.no_signal) report.no_signal.push_back(fmt::format("{} ({})", job.id, job.path));
         } catch (...) {
           write_error = std::current_exception();
         }

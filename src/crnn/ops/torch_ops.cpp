@@ -3,11 +3,10 @@
 #include <torch/custom_class.h>
 #include <torch/library.h>
 
-#include <atomic>
-#include <csignal>
-#include <mutex>
-
 #include <signal.h>
+
+#include <atomic>
+#include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +15,7 @@
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/extract_features.h"
+#include "crnn/data/normalization.h"
 #include "crnn/infer/classifier.h"
 #include "crnn/kernels/precision.h"
 #include "crnn/nn/sequence_classifier.h"
@@ -346,7 +346,7 @@ Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
   auto wave = waveform.detach().to(torch::kFloat).contiguous();
   if (sample_rate != options.sample_rate())
     wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(options.sample_rate()));
-  // No egemaps_input_problem here: check_waveform's bounds (finite, |x| <= 8) are the tighter ones.
+  // check_waveform's bounds (finite, |x| <= kMaxWaveformPeak) keep compute_egemaps' powers finite.
   return audio::compute_egemaps(wave, options);
 }
 
@@ -416,6 +416,7 @@ void register_ops() {
     lib.def("config(str preset, str[] overrides) -> str", [](std::string preset, std::vector<std::string> overrides) {
       return train::RunConfig::for_preset(preset, overrides).to_toml();
     });
+    lib.def("no_signal_text() -> str", []() { return std::string(data::kNoSignal); });
     lib.def("presets() -> str[]", []() { return nn::SequenceClassifierOptions::preset_names(); });
     // crnn.extract_features: what `crnn features` runs (resumable; per-file
     // failures are reported, not thrown).

@@ -3,11 +3,11 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <filesystem>
-
 #include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <ostream>
 #include <string>
@@ -23,6 +23,9 @@ namespace {
 std::string where(const data::Utterance& u) {
   return (u.origin.empty() ? "" : u.origin + ": ") + "utterance '" + u.id + "'";
 }
+
+/// The split a row is in, for messages ("none" when it has none).
+std::string split_of(const data::Utterance& u) { return u.split.empty() ? "none" : u.split; }
 
 std::string folded(const std::string& name) { return trim(to_lower(name)); }
 
@@ -92,7 +95,7 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
       if (spellings.size() < 2) continue;
       std::vector<std::string> named;
       for (const auto& [speaker, u] : spellings)
-        named.push_back(fmt::format("'{}' ({}, split {})", speaker, where(*u), u->split.empty() ? "none" : u->split));
+        named.push_back(fmt::format("'{}' ({}, split {})", speaker, where(*u), split_of(*u)));
       log << fmt::format("data: warning: speakers {} differ only in case or spaces; they count as different "
                          "speakers, so one person may be in more than one split (fix the manifest if they are "
                          "one)\n",
@@ -124,7 +127,7 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
           std::any_of(rows.begin(), rows.end(), [&](const data::Utterance* u) { return u->path != path; });
       std::vector<std::string> named;
       for (const auto* u : rows)
-        named.push_back(fmt::format("{} (split {}{})", where(*u), u->split.empty() ? "none" : u->split,
+        named.push_back(fmt::format("{} (split {}{})", where(*u), split_of(*u),
                                     other_paths ? ", " + u->path : ""));
       log << fmt::format("data: warning: {} is the audio of {} rows: {}\n", path, rows.size(), fmt::join(named, ", "));
     }
@@ -141,7 +144,7 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
       for (const auto& e : *examples)
         if (data::holds_no_signal(e.features)) {
           const auto& u = part->find(e.id);
-          named.push_back(fmt::format("{} (split {})", where(u), u.split.empty() ? "none" : u.split));
+          named.push_back(fmt::format("{} (split {})", where(u), split_of(u)));
         }
     if (!named.empty())
       log << fmt::format("data: warning: {} utterance(s) {}: {}; they are trained on or scored like speech and "
