@@ -66,16 +66,20 @@ def train(config=None, output=None, *, overrides=(), resume=None, progress=True)
     return json.loads(text)
 
 
-def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32):
+def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32, predictions=None):
     """UA recall, WA, per-class recall and the confusion matrix of a trained
     model (a run directory or a model file) on a split ("train", "valid",
     "test" or "all", as its config splits the manifest), on the run's own
     manifest and features unless others are given: `crnn eval --json`'s dict.
+    predictions: a CSV path that also gets the per-utterance predictions (id,
+    path, speaker, truth, label, frames, a probability per class), as
+    `crnn eval --predictions` writes them.
     A split holding utterances the model was trained on gives a warning."""
     text, leak, skipped = torch.ops.crnn.evaluate(
         _args.path(model, "crnn.evaluate: model", required=True), str(split),
         _args.path(manifest, "crnn.evaluate: manifest"), _args.path(features, "crnn.evaluate: features"),
-        _args.integer(batch_size, "crnn.evaluate: batch_size"))
+        _args.integer(batch_size, "crnn.evaluate: batch_size"),
+        _args.path(predictions, "crnn.evaluate: predictions"))
     if leak:
         warnings.warn(f"crnn.evaluate: {leak}", stacklevel=2)
     for s in skipped:

@@ -327,6 +327,19 @@ def test_train_and_evaluate_from_python_are_the_commands(trained, tmp_path):
     run("eval", tmp_path / "py", "--split", "test", "--json", tmp_path / "eval.json")
     assert result == json.loads((tmp_path / "eval.json").read_text())
     assert result["ua_recall"] == pytest.approx(summary["test_ua_recall"], abs=1e-9)
+    # predictions= writes the CSV of `crnn eval --predictions`, byte for byte,
+    # and its labels give the result's recall.
+    crnn.evaluate(tmp_path / "py", split="test", predictions=tmp_path / "py.csv")
+    run("eval", tmp_path / "py", "--split", "test", "--predictions", tmp_path / "cli.csv")
+    assert (tmp_path / "py.csv").read_text() == (tmp_path / "cli.csv").read_text()
+    with open(tmp_path / "py.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    classes = sorted({r["truth"] for r in rows})
+    recalls = [sum(r["label"] == c for r in rows if r["truth"] == c) / sum(r["truth"] == c for r in rows)
+               for c in classes]
+    assert result["ua_recall"] == pytest.approx(sum(recalls) / len(recalls), abs=1e-9)
+    with pytest.raises(RuntimeError, match="no_such_dir"):
+        crnn.evaluate(tmp_path / "py", predictions=tmp_path / "no_such_dir" / "p.csv")
     # A manifest whose test split holds a training utterance: a warning says so.
     rows = (trained / "m.csv").read_text().splitlines()
     rows = [r.replace(",train", ",test") if r.startswith("s0_0,") else r for r in rows]

@@ -69,6 +69,11 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_NE(error_of("[model]\npreset = \"emotion-clstm\"\n", {"model.front_end.*.reduce=median"})
                 .find("--set model.front_end.*.reduce=median (on test.toml): model.front_end.0.reduce"),
             std::string::npos);
+  // A misspelt section that only a --set created is the --set's error, not the file's.
+  EXPECT_NE(error_of("[train]\nlr = 0.1\n", {"trian.max_epochs=1"}).find("--set trian.max_epochs=1 (on test.toml): trian: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {" train.lrr = 1"}).find("--set  train.lrr = 1 (on test.toml): train.lrr: unknown key"),
+            std::string::npos);
   // A key set twice: the last --set is the one in effect, and the one blamed.
   EXPECT_NE(error_of("", {"train.lr=0.1", "train.lr=abc"}).find("--set train.lr=abc (on test.toml)"), std::string::npos);
   EXPECT_EQ(error_of("", {"train.lr=abc", "train.lr=0.1"}), "");

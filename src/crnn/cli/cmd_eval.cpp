@@ -44,9 +44,7 @@ int run_eval(const EvalCliOptions& o) {
     train::write_eval_json(o.json, run.result);
   // Per utterance, in the format (and with the numbers) of `crnn predict --manifest`.
   if (!o.predictions.empty())
-    infer::write_predictions_csv(o.predictions,
-                                 infer::predictions_of(e, run.examples, run.part, run.task, labels.names()),
-                                 labels.names());
+    infer::write_predictions_csv(o.predictions, run);
   return 0;
 }
 

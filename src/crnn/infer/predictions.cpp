@@ -61,4 +61,9 @@ void write_predictions_csv(const std::string& path, const std::vector<Prediction
   write_text_file_atomic(path, text);
 }
 
+void write_predictions_csv(const std::string& path, const train::EvalRun& run) {
+  const auto labels = run.labels.names();
+  write_predictions_csv(path, predictions_of(run.evaluation, run.examples, run.part, run.task, labels), labels);
+}
+
 }  // namespace crnn::infer

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "crnn/infer/classifier.h"
+#include "crnn/train/evaluate_run.h"
 
 namespace crnn::infer {
 
@@ -37,5 +38,9 @@ std::string prediction_csv_row(const Prediction& p, size_t num_labels);
 /// Writes the header and every prediction as CSV to `path`, atomically.
 void write_predictions_csv(const std::string& path, const std::vector<Prediction>& predictions,
                            const std::vector<std::string>& labels);
+/// The per-utterance predictions of an evaluation (train::evaluate_run with
+/// keep_probabilities) as CSV to `path`: `crnn eval --predictions` and
+/// crnn.evaluate(predictions=...).
+void write_predictions_csv(const std::string& path, const train::EvalRun& run);
 
 }  // namespace crnn::infer

@@ -17,6 +17,7 @@
 #include "crnn/data/extract_features.h"
 #include "crnn/data/normalization.h"
 #include "crnn/infer/classifier.h"
+#include "crnn/infer/predictions.h"
 #include "crnn/kernels/precision.h"
 #include "crnn/nn/sequence_classifier.h"
 #include "crnn/ops/module_spec.h"
@@ -25,6 +26,7 @@
 #include "crnn/train/evaluate_run.h"
 #include "crnn/train/run_files.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/file_io.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::ops {
@@ -438,9 +440,10 @@ void register_ops() {
               return {static_cast<int64_t>(r.total), static_cast<int64_t>(r.extracted), static_cast<int64_t>(r.present),
                       r.skipped, r.failed, r.no_signal, r.missing_note};
             });
-    lib.def("evaluate(str model, str split, str manifest, str features, int batch_size) -> (str, str, str[])",
-            [](std::string model, std::string split, std::string manifest, std::string features,
-               int64_t batch_size) -> std::tuple<std::string, std::string, std::vector<std::string>> {
+    lib.def("evaluate(str model, str split, str manifest, str features, int batch_size, str predictions) -> "
+            "(str, str, str[])",
+            [](std::string model, std::string split, std::string manifest, std::string features, int64_t batch_size,
+               std::string predictions) -> std::tuple<std::string, std::string, std::vector<std::string>> {
               TORCH_CHECK_VALUE(split == "train" || split == "valid" || split == "test" || split == "all",
                                 "crnn.evaluate: split must be train, valid, test or all, got '", split, "'");
               TORCH_CHECK_VALUE(batch_size >= 1, "crnn.evaluate: batch_size must be at least 1, got ", batch_size);
@@ -452,7 +455,11 @@ void register_ops() {
               r.batch_size = batch_size;
               r.manifest_hint = "manifest=...";
               r.features_hint = "features=...";
+              r.keep_probabilities = !predictions.empty();
+              // Before the evaluation: a predictions path that cannot be written.
+              if (!predictions.empty()) crnn::check_output_file_path(predictions);
               auto run = train::evaluate_run(r);
+              if (!predictions.empty()) infer::write_predictions_csv(predictions, run);
               return {train::eval_json_text(run.result), run.training_speakers, run.skipped};
             });
     lib.def("fbank(Tensor waveform, int sample_rate, int num_bins=26) -> Tensor", &fbank);

@@ -90,8 +90,9 @@ std::string blame_override(const std::string& message, const std::vector<std::st
   // The last assignment of a key is the one in effect: blame that one.
   for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
     const std::string& o = *it;
-    const std::string path = o.substr(0, o.find('='));
-    bool match = key == path;
+    const std::string path = crnn::trim(o.substr(0, o.find('=')));
+    // The key itself, or a table the override created (a misspelt section: "trian.lr=...").
+    bool match = key == path || (path.size() > key.size() && path.compare(0, key.size() + 1, key + ".") == 0);
     const std::string any_layer = "model.front_end.*.";
     if (path.rfind(any_layer, 0) == 0 && key.rfind("model.front_end.", 0) == 0) {
       const std::string leaf = path.substr(any_layer.size());
