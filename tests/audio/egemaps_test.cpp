@@ -122,6 +122,40 @@ TEST(Egemaps, BadSignalsNeverGiveNanOrInf) {
   EXPECT_LE((compute_egemaps(to_tensor(noise), EgemapsOptions().smooth(false)).select(1, 10) != 0).sum().item<int64_t>(), 5);
 }
 
+TEST(Egemaps, BlocksOfFramesDoNotChangeTheResult) {
+  // Spectra are computed block_frames at a time to bound memory on long files.
+  // Vowels at three pitches with jitter and noise, separated by silence, so that
+  // voicing, the Viterbi track, the spectral flux and the smoother all cross
+  // block boundaries (4.3 s: 425 frames).
+  std::vector<float> w;
+  for (double f0 : {110.0, 180.0, 260.0}) {
+    crnn::test::Vowel v;
+    v.f0 = f0;
+    v.jitter = 0.01;
+    v.noise = 0.01;
+    v.seconds = 1.2;
+    v.seed = static_cast<unsigned>(f0);
+    const auto part = crnn::test::synth_vowel(v).wave;
+    w.insert(w.end(), part.begin(), part.end());
+    w.insert(w.end(), 3000, 0.0f);
+  }
+  const auto wave = to_tensor(w);
+  for (bool smooth : {false, true}) {
+    const auto whole = compute_egemaps(wave, EgemapsOptions().smooth(smooth).block_frames(1 << 30));
+    ASSERT_GT(whole.size(0), 400);
+    ASSERT_GT((whole.select(1, 10) != 0).sum().item<int64_t>(), 200) << "the vowels are voiced";
+    for (int64_t block : {1, 7, 100, 424}) {
+      const auto blocked = compute_egemaps(wave, EgemapsOptions().smooth(smooth).block_frames(block));
+      ASSERT_EQ(blocked.sizes(), whole.sizes()) << "block " << block;
+      // The same voicing decisions, and the same values up to float rounding.
+      EXPECT_TRUE(torch::equal(blocked.select(1, 10) != 0, whole.select(1, 10) != 0)) << "block " << block;
+      const auto err = ((blocked - whole).abs() / whole.abs().clamp_min(1.0)).max().item<float>();
+      EXPECT_LT(err, 1e-4) << "block " << block << (smooth ? " smoothed" : " raw");
+    }
+  }
+  EXPECT_THROW(compute_egemaps(wave, EgemapsOptions().block_frames(0)), c10::Error);
+}
+
 TEST(Egemaps, OfFileNamesTheFileAndSkipsShortOnes) {
   crnn::test::TempDir dir;
   crnn::test::write_audio(dir.file("short.wav"), std::vector<float>(900, 0.1f), 16000, 1);

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -32,6 +33,7 @@ const char* const kNames[kEgemapsLlds] = {
 void check_egemaps_options(const EgemapsOptions& o) {
   TORCH_CHECK(o.sample_rate() >= 8000 && o.sample_rate() <= kMaxSampleRate, "egemaps: sample_rate must be in 8000..",
               kMaxSampleRate, " Hz, got ", o.sample_rate());
+  TORCH_CHECK(o.block_frames() >= 1, "egemaps: block_frames must be at least 1, got ", o.block_frames());
 }
 
 std::vector<std::string> egemaps_feature_names(bool smoothed) {
@@ -63,18 +65,25 @@ torch::Tensor compute_egemaps(const torch::Tensor& waveform, const EgemapsOption
   // 25 ms group: two frames beyond the last 60 ms window feed the smoother's
   // last output frame.
   const int64_t short_frames = o.smooth() ? frames + 2 : frames;
-  const auto spec = egemaps::short_frame_spectrum(wave, rate, short_frames);
-  auto mf = egemaps::mfcc(spec, 4);
-  auto short_raw = torch::stack({egemaps::loudness(spec), egemaps::alpha_ratio(spec), egemaps::hammarberg_index(spec),
-                                 egemaps::spectral_slope(spec, 0.0, 500.0), egemaps::spectral_slope(spec, 500.0, 1500.0),
-                                 egemaps::spectral_flux(spec), mf.select(1, 0), mf.select(1, 1), mf.select(1, 2),
-                                 mf.select(1, 3)},
-                                1);
+  // Block by block, each block with the frame before it for the spectral flux.
+  const int64_t shift = egemaps::samples_of_ms(10.0, rate);
+  auto short_raw = egemaps::by_frame_blocks(short_frames, o.block_frames(), [&](int64_t first, int64_t count) {
+    const int64_t lead = first > 0 ? 1 : 0;
+    const int64_t start = std::min((first - lead) * shift, wave.size(0));
+    const auto spec = egemaps::short_frame_spectrum(wave.narrow(0, start, wave.size(0) - start), rate, count + lead);
+    auto mf = egemaps::mfcc(spec, 4);
+    auto raw = torch::stack({egemaps::loudness(spec), egemaps::alpha_ratio(spec), egemaps::hammarberg_index(spec),
+                             egemaps::spectral_slope(spec, 0.0, 500.0), egemaps::spectral_slope(spec, 500.0, 1500.0),
+                             egemaps::spectral_flux(spec), mf.select(1, 0), mf.select(1, 1), mf.select(1, 2),
+                             mf.select(1, 3)},
+                            1);
+    return std::vector<torch::Tensor>{raw.narrow(0, lead, count)};
+  })[0];
 
   // 60 ms group.
-  const auto pitch = egemaps::track_pitch(wave, rate, frames, o.pitch());
+  const auto pitch = egemaps::track_pitch(wave, rate, frames, o.pitch(), o.block_frames());
   const auto periods = egemaps::mark_periods(wave, rate, pitch.f0_hz);
-  const auto formants = egemaps::lpc_formants(wave, rate, frames, o.formants());
+  const auto formants = egemaps::lpc_formants(wave, rate, frames, o.formants(), o.block_frames());
   const auto levels = egemaps::formant_levels_rel_f0(pitch, formants.frequency);
   auto f3 = formants.frequency.size(1) >= 3 ? formants.frequency.select(1, 2) : torch::zeros({frames});
   std::vector<torch::Tensor> cols = {egemaps::semitones_from_27_5(pitch.f0_hz),

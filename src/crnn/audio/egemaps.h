@@ -51,6 +51,9 @@ struct EgemapsOptions {
   TORCH_ARG(int64_t, sample_rate) = 16000;
   TORCH_ARG(egemaps::PitchOptions, pitch) = {};
   TORCH_ARG(egemaps::FormantOptions, formants) = {};
+  /// Frames whose spectra are computed at once: bounds the memory a long file
+  /// takes (about 40 KB per frame in a block). The result does not depend on it.
+  TORCH_ARG(int64_t, block_frames) = egemaps::kFrameBlock;
 };
 
 /// Column names in openSMILE's order: "Loudness", "alphaRatio", ...,

@@ -71,7 +71,8 @@ torch::Tensor lpc(const torch::Tensor& frames, int64_t order) {
   return a;
 }
 
-Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t frames, const FormantOptions& o) {
+Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t frames, const FormantOptions& o,
+                      int64_t block_frames) {
   TORCH_CHECK(o.order() >= 2 && o.count() >= 1, "egemaps formants: order must be >= 2 and count >= 1");
   const int64_t len = samples_of_ms(o.frame_ms(), sample_rate);
   const int64_t shift = samples_of_ms(10.0, sample_rate);
@@ -85,9 +86,12 @@ Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t fr
   // Pre-emphasis on the frame and its predecessor sample (x[-1] := x[0]).
   auto prev_w = torch::cat({w.narrow(0, 0, 1), w.narrow(0, 0, w.size(0) - 1)});
   auto emph = (w - o.preemphasis() * prev_w).contiguous();
-  auto x = frames_of(emph, len, shift, frames);
-  x = x * torch::hamming_window(len, false, 0.54, 0.46, torch::kFloat).unsqueeze(0);
-  auto a = lpc(x, o.order());  // T x (p+1)
+  const auto window = torch::hamming_window(len, false, 0.54, 0.46, torch::kFloat).unsqueeze(0);
+  // Block by block: the windowed frames of a whole long file would not fit.
+  auto a = by_frame_blocks(frames, block_frames, [&](int64_t first, int64_t count) -> std::vector<torch::Tensor> {
+             auto x = frames_of(emph.narrow(0, first * shift, (count - 1) * shift + len), len, shift, count);
+             return {lpc(x * window, o.order())};
+           })[0];  // T x (p+1)
 
   // Roots of z^p + a1 z^(p-1) + ... + ap by Aberth-Ehrlich iteration, started
   // from the previous frame's roots (neighbouring frames have similar

@@ -44,9 +44,9 @@ struct Formants {
 torch::Tensor lpc(const torch::Tensor& frames, int64_t order);
 
 /// Formants of the first `frames` frames of `wave` (zero-padded at the end if
-/// short).
+/// short), analysed `block_frames` at a time (the result does not depend on it).
 Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t frames,
-                      const FormantOptions& options = {});
+                      const FormantOptions& options = {}, int64_t block_frames = kFrameBlock);
 
 /// T x count: level of the harmonic nearest each formant minus the level of
 /// the first harmonic (dB); kUnvoicedLevel where unvoiced or the formant is 0.

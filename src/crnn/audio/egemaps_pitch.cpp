@@ -28,7 +28,8 @@ torch::Tensor gauss_window(int64_t length, double sigma) {
   return torch::exp(-0.5 * ((n - half) / (sigma * half)).square()).to(torch::kFloat);
 }
 
-PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t frames, const PitchOptions& o) {
+PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t frames, const PitchOptions& o,
+                       int64_t block_frames) {
   TORCH_CHECK(o.min_f0_hz() > 0 && o.max_f0_hz() > o.min_f0_hz(), "egemaps pitch: bad F0 range ",
               o.min_f0_hz(), "..", o.max_f0_hz(), " Hz");
   TORCH_CHECK(o.harmonics() >= 1 && o.candidates() >= 1 && o.points_per_octave() >= 1,
@@ -47,22 +48,12 @@ PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t f
     return track;
   }
 
-  auto x = frames_of(wave.contiguous(), len, shift, frames);
-  x = x - x.mean(1, true);
   const auto window = gauss_window(len);
-  auto spec = torch::fft::rfft(x * window.unsqueeze(0), nfft, 1);
-  auto power = torch::real(spec).square() + torch::imag(spec).square();  // T x bins
-  track.amplitude = power.sqrt().contiguous();
-
   // Window-corrected normalized autocorrelation (Boersma 1993).
   auto wspec = torch::fft::rfft(window, nfft);
   auto wacf = torch::fft::irfft(torch::real(wspec).square() + torch::imag(wspec).square(), nfft);
   const int64_t max_lag = std::min<int64_t>(len - 1, static_cast<int64_t>(rate / o.min_f0_hz()) + 2);
-  auto acf = torch::fft::irfft(power, nfft, 1).narrow(1, 0, max_lag + 1);
-  auto energy = acf.select(1, 0).clone();  // T
-  auto norm = acf / energy.clamp_min(1e-20).unsqueeze(1) /
-              (wacf.narrow(0, 0, max_lag + 1) / wacf[0]).clamp_min(1e-6).unsqueeze(0);
-  norm = norm.clamp(-1.0, 1.0).contiguous();
+  const auto window_acf = (wacf.narrow(0, 0, max_lag + 1) / wacf[0]).clamp_min(1e-6).unsqueeze(0);
 
   // Subharmonic summation on a log-frequency grid.
   const double ppo = static_cast<double>(o.points_per_octave());
@@ -94,7 +85,27 @@ PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t f
       }
     }
   }
-  auto shs = torch::mm(track.amplitude.narrow(1, 0, used), shs_matrix.to(torch::kFloat)).contiguous();  // T x G
+  const auto shs_weights = shs_matrix.to(torch::kFloat);
+
+  // Per frame, block by block (the spectra of a whole long file would not
+  // fit): amplitude spectrum, energy, normalized autocorrelation, SHS curve.
+  const auto whole = wave.contiguous();
+  auto per_frame = by_frame_blocks(frames, block_frames, [&](int64_t first, int64_t count) -> std::vector<torch::Tensor> {
+    auto x = frames_of(whole.narrow(0, first * shift, (count - 1) * shift + len), len, shift, count);
+    x = x - x.mean(1, true);
+    auto spec = torch::fft::rfft(x * window.unsqueeze(0), nfft, 1);
+    auto power = torch::real(spec).square() + torch::imag(spec).square();  // T x bins
+    auto amplitude = power.sqrt().contiguous();
+    auto acf = torch::fft::irfft(power, nfft, 1).narrow(1, 0, max_lag + 1);
+    auto energy = acf.select(1, 0).clone();  // T
+    auto norm = (acf / energy.clamp_min(1e-20).unsqueeze(1) / window_acf).clamp(-1.0, 1.0).contiguous();
+    auto shs = torch::mm(amplitude.narrow(1, 0, used), shs_weights).contiguous();  // T x G
+    return {amplitude, energy, norm, shs};
+  });
+  track.amplitude = per_frame[0];
+  const auto energy = per_frame[1];
+  const auto norm = per_frame[2];
+  const auto shs = per_frame[3];
 
   // Candidates: the largest local maxima of the SHS curve.
   const int64_t k_cand = std::min<int64_t>(o.candidates(), grid);

@@ -28,6 +28,8 @@
 #include <functional>
 #include <vector>
 
+#include "crnn/audio/egemaps_spectral.h"
+
 namespace crnn::audio::egemaps {
 
 struct PitchOptions {
@@ -54,9 +56,10 @@ struct PitchTrack {
 /// The Gaussian window of eGeMAPS' 60 ms frames: exp(-0.5 ((n - (N-1)/2) / (sigma (N-1)/2))^2).
 torch::Tensor gauss_window(int64_t length, double sigma = 0.4);
 
-/// Pitch of the first `frames` 60 ms frames of `wave` (which must hold them).
+/// Pitch of the first `frames` 60 ms frames of `wave` (which must hold them),
+/// their spectra computed `block_frames` at a time (the result does not depend on it).
 PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t frames,
-                       const PitchOptions& options = {});
+                       const PitchOptions& options = {}, int64_t block_frames = kFrameBlock);
 
 /// 12 log2(f0 / 27.5) where f0 > 0, else 0.
 torch::Tensor semitones_from_27_5(const torch::Tensor& f0_hz);

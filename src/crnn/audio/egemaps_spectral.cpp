@@ -1,5 +1,6 @@
 #include "crnn/audio/egemaps_spectral.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace crnn::audio::egemaps {
@@ -42,6 +43,21 @@ torch::Tensor frames_of(const torch::Tensor& wave, int64_t length, int64_t shift
   TORCH_CHECK(wave.size(0) >= need, "egemaps: ", frames, " frames of ", length, " samples need ", need,
               " samples, got ", wave.size(0));
   return wave.as_strided({frames, length}, {shift, 1});
+}
+
+std::vector<torch::Tensor> by_frame_blocks(
+    int64_t frames, int64_t block, const std::function<std::vector<torch::Tensor>(int64_t first, int64_t count)>& f) {
+  TORCH_CHECK(block >= 1, "egemaps: block_frames must be at least 1, got ", block);
+  if (frames <= block) return f(0, frames);
+  std::vector<std::vector<torch::Tensor>> parts;
+  for (int64_t first = 0; first < frames; first += block) parts.push_back(f(first, std::min(block, frames - first)));
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < parts[0].size(); ++i) {
+    std::vector<torch::Tensor> column;
+    for (auto& p : parts) column.push_back(std::move(p[i]));
+    out.push_back(torch::cat(column, 0));
+  }
+  return out;
 }
 
 PowerSpectrum short_frame_spectrum(const torch::Tensor& wave, int64_t sample_rate, int64_t frames) {

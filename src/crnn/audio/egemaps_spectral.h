@@ -16,6 +16,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 namespace crnn::audio::egemaps {
 
@@ -32,6 +34,16 @@ int64_t samples_of_ms(double ms, int64_t sample_rate);
 /// Frame k covers samples [k*shift, k*shift + length): the first `frames`
 /// frames of `wave` (which must hold them) as a frames x length view.
 torch::Tensor frames_of(const torch::Tensor& wave, int64_t length, int64_t shift, int64_t frames);
+
+/// Frames analysed at once by default: per-frame spectra and windowed copies
+/// then take memory for 10 s of audio, whatever the file's length.
+inline constexpr int64_t kFrameBlock = 1000;
+
+/// Per-frame work in consecutive blocks of at most `block` frames: `f(first,
+/// count)` returns tensors whose dim 0 runs over frames [first, first + count),
+/// and each one's blocks are concatenated. With 0 frames, f(0, 0) once.
+std::vector<torch::Tensor> by_frame_blocks(
+    int64_t frames, int64_t block, const std::function<std::vector<torch::Tensor>(int64_t first, int64_t count)>& f);
 
 /// Power spectrum of the 25 ms Hamming-windowed frames starting every 10 ms
 /// (frame k starts at sample k * 10 ms), zero-padded to the next power of
