@@ -13,6 +13,7 @@
 #include "crnn/train/experiment.h"
 #include "crnn/train/experiment_results.h"
 #include "crnn/train/experiment_runner.h"
+#include "crnn/train/repeat.h"
 #include "crnn/train/run_files.h"
 #include "crnn/util/progress.h"
 #include "train/tiny_corpus.h"
@@ -335,6 +336,120 @@ TEST(Experiment, FinishedRunsWithoutModelFilesAreSkippedAndGiveTheSameTables) {
   auto tables = [](const std::string& md) { return md.substr(md.find("## ")); };
   EXPECT_EQ(tables(crnn::read_text_file((clone / "results.md").string())),
             tables(crnn::read_text_file((out / "results.md").string())));
+}
+
+// Cells are shared across tables on purpose; two cells of one table with the
+// same settings are a mistyped set: a plan warning and a note in results.md.
+// A train.seed in a cell's sets would be replaced by seeds 1..N: refused.
+TEST(Experiment, SameSettingsTwiceInOneTableAreNamedAndSeedSetsRefused) {
+  test::TempDir dir;
+  const auto t = write_tiny_experiment(dir, 1, 1);
+  auto e = train::Experiment::parse(
+      tiny_experiment(1, "  [[table.row]]\n  name = \"dup\"\n  set = [\"model.front_end.*.source = cell\"]\n"),
+      dir.file("exp.toml"));
+  const auto p = train::plan_experiment(e, {});
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_TRUE(test::contains(p.warnings[0], "t1 · dup · trend has the same settings as t1 · cell, last · trend"))
+      << p.warnings[0];
+  EXPECT_TRUE(train::plan_experiment(train::Experiment::from_file(t.path), {}).warnings.empty());
+  const std::string md = train::write_experiment_results(e, p, dir.file("out"), {});
+  EXPECT_TRUE(test::contains(md, "**Cells with the same settings, showing the same runs:** dup · trend = cell, last · trend."))
+      << md;
+
+  auto seeded = train::Experiment::parse(
+      tiny_experiment(1, "  [[table.row]]\n  name = \"s\"\n  set = [\"train.seed=42\"]\n"), dir.file("exp.toml"));
+  try {
+    train::plan_experiment(seeded, {});
+    ADD_FAILURE() << "train.seed in a cell was accepted";
+  } catch (const train::ConfigError& err) {
+    EXPECT_TRUE(test::contains(err.what(), "t1 · s · trend: 'train.seed=42'")) << err.what();
+    EXPECT_TRUE(test::contains(err.what(), "set the table's seeds instead of train.seed")) << err.what();
+  }
+  train::ExperimentOptions o;
+  o.tables = {"t2"};
+  try {
+    train::plan_experiment(e, o);
+    ADD_FAILURE() << "an unknown table id was accepted";
+  } catch (const train::ConfigError& err) {
+    EXPECT_TRUE(test::contains(err.what(), "no table with id 't2' (tables: t1)")) << err.what();
+  }
+}
+
+// A finished run records its manifest's checksum; after the manifest changes
+// (a label, a speaker, a split), the run is not skipped as a result of the new
+// rows: training refuses to go on and names it, --plan marks it, and restoring
+// the manifest makes it count again. repeat does the same.
+TEST(Experiment, FinishedRunsOfAChangedManifestAreRefusedNotReused) {
+  test::TempDir dir;
+  const auto t = write_tiny_experiment(dir, 1, 1);
+  auto e = train::Experiment::from_file(t.path);
+  const auto out = dir.file("out");
+  std::ostringstream log;
+  ASSERT_EQ(train::run_experiment(e, out, {}, log).trained, 2);
+  const auto p = train::plan_experiment(e, {});
+  const auto summary = train::read_run_summary(fmt::format("{}/{}/seed_1/summary.json", out, p.cells[0].dir));
+  EXPECT_EQ(summary.manifest_crc32, train::manifest_checksum(t.corpus.manifest));
+  EXPECT_TRUE(std::regex_match(summary.manifest_crc32, std::regex("[0-9a-f]{8}"))) << summary.manifest_crc32;
+  EXPECT_EQ(train::run_experiment(e, out, {}, log).skipped, 2);  // unchanged: skipped as before
+
+  const std::string original = crnn::read_text_file(t.corpus.manifest);
+  std::string relabelled = original;
+  const std::string row = "s0_c0_0,audio/s0_c0_0.wav,spk0,up";
+  ASSERT_NE(relabelled.find(row), std::string::npos);
+  relabelled.replace(relabelled.find(row), row.size(), "s0_c0_0,audio/s0_c0_0.wav,spk0,down");
+  dir.write("tiny.csv", relabelled);
+  const std::vector<size_t> all = {0, 1};
+  EXPECT_EQ(train::stale_runs(p, all, out).size(), 2u);
+  try {
+    train::run_experiment(e, out, {}, log);
+    ADD_FAILURE() << "finished runs of the old manifest were reused";
+  } catch (const train::ConfigError& err) {
+    const std::string m = err.what();
+    EXPECT_TRUE(test::contains(m, "2 finished run(s)")) << m;
+    EXPECT_TRUE(test::contains(m, t.corpus.manifest + " as it was then")) << m;
+    EXPECT_TRUE(test::contains(m, "Move them away")) << m;
+  }
+  // The tables can still be written from what is there.
+  train::ExperimentOptions results_only;
+  results_only.train = false;
+  EXPECT_NO_THROW(train::run_experiment(e, out, results_only, log));
+  // repeat refuses a finished seed of the old manifest too.
+  const auto config = train::RunConfig::from_file(dir.file("tiny.toml"));
+  dir.write("tiny.csv", original);
+  ASSERT_EQ(train::repeat_runs(config, dir.file("rep"), 1, 1, log).runs.size(), 1u);
+  EXPECT_TRUE(train::stale_runs(p, all, out).empty());
+  EXPECT_EQ(train::run_experiment(e, out, {}, log).skipped, 2);  // restored: counts again
+  dir.write("tiny.csv", relabelled);
+  EXPECT_THROW(train::repeat_runs(config, dir.file("rep"), 1, 1, log), train::ConfigError);
+}
+
+// --results-only with settings none of the finished runs were trained with (a
+// forgotten --set) is refused instead of replacing the tables with dashes.
+TEST(Experiment, ResultsOnlyWithOtherSettingsThanTheRunsLeavesTheTables) {
+  test::TempDir dir;
+  auto e = train::Experiment::from_file(write_tiny_experiment(dir, 1, 1).path);
+  const auto out = dir.file("out");
+  std::ostringstream log;
+  ASSERT_EQ(train::run_experiment(e, out, {}, log).trained, 2);
+  const std::string md = crnn::read_text_file(out + "/results.md");
+  train::ExperimentOptions o;
+  o.train = false;
+  o.overrides = {"train.lr=0.5"};
+  try {
+    train::run_experiment(e, out, o, log);
+    ADD_FAILURE() << "results of no finished run replaced the tables";
+  } catch (const train::ConfigError& err) {
+    EXPECT_TRUE(test::contains(err.what(), "none of the 2 planned runs has finished there, but 2 cell(s) of other "
+                                           "settings have"))
+        << err.what();
+  }
+  EXPECT_EQ(crnn::read_text_file(out + "/results.md"), md);
+  o.overrides.clear();
+  EXPECT_NO_THROW(train::run_experiment(e, out, o, log));
+  // A directory without finished runs of any settings gets its (empty) tables.
+  o.overrides = {"train.lr=0.5"};
+  test::TempDir empty;
+  EXPECT_NO_THROW(train::run_experiment(e, empty.file("out"), o, log));
 }
 
 using test::train_seed_1;

@@ -68,6 +68,7 @@ int run(const ExperimentCliOptions& c) {
     train::train_job(p, static_cast<size_t>(c.run_job), c.output, std::cerr);
     return 0;
   }
+  for (const auto& w : train::plan_experiment(e, o).warnings) fmt::print(stderr, "crnn experiment: warning: {}\n", w);
   if (c.plan) {
     auto p = train::plan_experiment(e, o);
     const auto mine = train::shard_jobs(p, o);  // all runs without --shard
@@ -76,11 +77,17 @@ int run(const ExperimentCliOptions& c) {
       const auto& cell = p.cells[p.jobs[i].cell];
       const bool finished = train::job_finished(p, i, c.output);
       done += finished;
-      fmt::print("{:4d} {:8s} seed {} {} ({})\n", i, finished ? "done" : "todo", p.jobs[i].seed, cell.label, cell.dir);
+      const bool stale = finished && !train::stale_runs(p, {i}, c.output).empty();
+      fmt::print("{:4d} {:8s} seed {} {} ({})\n", i, stale ? "stale" : finished ? "done" : "todo", p.jobs[i].seed,
+                 cell.label, cell.dir);
     }
     fmt::print("{} runs{} in {} distinct cells: {} finished, {} to do\n", mine.size(),
                o.shards > 1 ? fmt::format(" of shard {}/{} ({} in all)", o.shard, o.shards, p.jobs.size()) : "",
                p.cells.size(), done, static_cast<int64_t>(mine.size()) - done);
+    if (const auto stale = train::stale_runs(p, mine, c.output); !stale.empty())
+      fmt::print("{} finished run(s) marked stale were trained on another version of their manifest; training "
+                 "refuses to go on until they are moved away or the manifest restored, e.g.\n  {}\n",
+                 stale.size(), stale.front());
     return 0;
   }
   train::ExperimentOutcome r;
@@ -105,8 +112,11 @@ int run(const ExperimentCliOptions& c) {
     fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
                r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
   } else {  // --results-only looks at no run but through the tables
-    const auto p = train::experiment_progress(e, train::plan_experiment(e, o), c.output, false);
+    const auto plan = train::plan_experiment(e, o);
+    const auto p = train::experiment_progress(e, plan, c.output, false);
     fmt::print("{}: results of {} finished run(s) of {} in {}/results.md\n", c.file, p.finished, p.planned, c.output);
+    for (const auto& s : train::stale_runs(plan, train::shard_jobs(plan, o), c.output))
+      fmt::print(stderr, "crnn experiment: warning: {}\n", s);
   }
   for (auto& f : r.failed) fmt::print(stderr, "failed: {}\n", f);
   if (r.stopped) return cli::kExitUsage;

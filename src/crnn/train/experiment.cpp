@@ -130,8 +130,13 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
     throw ConfigError(fmt::format("--shard: {}/{} is not a shard (K/N with 0 <= K < N)", o.shard, o.shards));
   for (const auto& id : o.tables) {
     bool found = false;
-    for (const auto& t : e.tables) found |= t.id == id;
-    if (!found) throw ConfigError(fmt::format("{}: no table with id '{}'", e.source, id));
+    std::vector<std::string> ids;
+    for (const auto& t : e.tables) {
+      found |= t.id == id;
+      ids.push_back(t.id);
+    }
+    if (!found)
+      throw ConfigError(fmt::format("{}: no table with id '{}' (tables: {})", e.source, id, fmt::join(ids, ", ")));
   }
   ExperimentPlan p;
   std::map<std::string, size_t> by_dir;
@@ -143,6 +148,7 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
     }
     p.tables.push_back(ti);
     std::vector<std::vector<size_t>> grid(t.rows.size(), std::vector<size_t>(t.columns.size()));
+    std::map<size_t, std::string> first_in_table;  // cell → its first label in this table
     for (size_t r = 0; r < t.rows.size(); ++r) {
       for (size_t c = 0; c < t.columns.size(); ++c) {
         const auto& row = t.rows[r];
@@ -151,6 +157,12 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
         std::vector<std::string> overrides = col.set;
         overrides.insert(overrides.end(), row.set.begin(), row.set.end());
         overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
+        // Each cell runs seeds 1..seeds: a seed set here would be replaced without a word.
+        for (const auto& s : overrides)
+          if (crnn::trim(s.substr(0, s.find('='))) == "train.seed")
+            throw ConfigError(fmt::format("{}: {}: '{}': an experiment trains seeds 1..seeds of every cell; set the "
+                                          "table's seeds instead of train.seed",
+                                          e.source, label, s));
         RunConfig cfg;
         try {
           cfg = RunConfig::from_file(row.config.empty() ? col.config : row.config, overrides);
@@ -164,6 +176,12 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
         if (fresh) p.cells.push_back(ExperimentCell{cfg, dir, label, 0});
         p.cells[it->second].seeds = std::max(p.cells[it->second].seeds, t.seeds);
         grid[r][c] = it->second;
+        // Shared cells across tables are the point (Table IV reuses Table I's runs);
+        // within one table two cells of the same settings are a mistyped set.
+        if (auto [seen, first] = first_in_table.emplace(it->second, label); !first)
+          p.warnings.push_back(fmt::format("{}: {} has the same settings as {}: both show the same runs (a mistyped "
+                                           "set?)",
+                                           e.source, label, seen->second));
       }
     }
     p.grid.push_back(std::move(grid));
@@ -196,6 +214,29 @@ std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptio
 bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out_dir) {
   const auto& j = plan.jobs.at(job);
   return run_finished((fs::path(out_dir) / plan.cells[j.cell].dir / fmt::format("seed_{}", j.seed)).string());
+}
+
+std::vector<std::string> stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs,
+                                    const std::string& out_dir) {
+  std::vector<std::string> out;
+  for (size_t job : jobs) {
+    const auto& j = plan.jobs.at(job);
+    const auto& cell = plan.cells[j.cell];
+    auto why = manifest_changed_since((fs::path(out_dir) / cell.dir / fmt::format("seed_{}", j.seed)).string(),
+                                      cell.config.data.manifest);
+    if (!why.empty()) out.push_back(std::move(why));
+  }
+  return out;
+}
+
+void refuse_stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs, const std::string& out_dir) {
+  const auto stale = stale_runs(plan, jobs, out_dir);
+  if (stale.empty()) return;
+  throw ConfigError(fmt::format(
+      "{} finished run(s) in {} were trained on another version of their manifest:\n  {}{}\nMove them away (or use "
+      "another output directory) to train them again on the manifest as it is, or restore the manifest",
+      stale.size(), out_dir, fmt::join(stale.begin(), stale.begin() + std::min<size_t>(stale.size(), 3), "\n  "),
+      stale.size() > 3 ? fmt::format("\n  and {} more", stale.size() - 3) : ""));
 }
 
 }  // namespace crnn::train

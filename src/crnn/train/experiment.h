@@ -104,6 +104,8 @@ struct ExperimentPlan {
   std::vector<ExperimentCell> cells;
   std::vector<std::vector<std::vector<size_t>>> grid;  ///< [table][row][column] → cell index
   std::vector<ExperimentJob> jobs;                     ///< seed-major: seed 1 of every cell first
+  /// Two cells of one table with the same settings (one line each, to print).
+  std::vector<std::string> warnings;
 };
 
 /// Resolves every cell's config (errors name the table, row and column).
@@ -117,5 +119,14 @@ std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptio
 
 /// Whether plan.jobs[job] has finished (its summary.json exists).
 bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out_dir);
+
+/// For each finished run among `jobs` whose cell's manifest has changed since
+/// it was trained, why (manifest_changed_since); empty when none has.
+std::vector<std::string> stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs,
+                                    const std::string& out_dir);
+
+/// Throws ConfigError naming the first stale_runs and what to do: a finished
+/// run of other data would otherwise be skipped and reported as this data's.
+void refuse_stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs, const std::string& out_dir);
 
 }  // namespace crnn::train

@@ -107,6 +107,18 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
       }
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
+    {  // Two cells of this table with the same settings show the same runs: say so (plan warnings).
+      std::map<size_t, std::string> first;
+      std::vector<std::string> same;
+      for (size_t r = 0; r < R; ++r)
+        for (size_t c = 0; c < C; ++c) {
+          const std::string here = t.rows[r].name + " · " + t.columns[c].name;
+          auto [it, fresh] = first.emplace(plan.grid[ti][r][c], here);
+          if (!fresh) same.push_back(fmt::format("{} = {}", here, it->second));
+        }
+      if (!same.empty())
+        md += fmt::format("**Cells with the same settings, showing the same runs:** {}.\n\n", fmt::join(same, "; "));
+    }
     md += fmt::format("Test UA recall (%), mean ± std over seeds 1–{} (sample std); a cell with fewer "
                       "test scores (finished runs with a test split) says how many in brackets (one run: its value alone); an average over only k of its n "
                       "cells says [k/n]. Best mean per column in bold.\n\n",
@@ -261,8 +273,8 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
       jt["cells"].push_back(jrow);
     }
     if (any_stalled)
-      md += "\n† the run's selected model is its first epoch's: validation UA recall never improved on it, "
-            "and early stopping ended the run after the patience.\n";
+      md += "\n† the run's selected model is its first epoch's: its validation score (train.selection_metric) never "
+            "improved on the first epoch's.\n";
     md += "\nLowest train loss / ln C: the run's lowest training loss over its epochs divided by ln C (C classes), "
           "the loss of a uniform prediction on the class-balanced training set. Near 1.00, the model never fit its "
           "training set better than a uniform guess (the chance plateau of docs/training.md, \"Slow start\").\n";

@@ -20,6 +20,7 @@
 #include "crnn/train/run_files.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/subprocess.h"
+#include "crnn/util/text.h"
 #include "crnn/util/threads.h"
 
 namespace fs = std::filesystem;
@@ -139,15 +140,51 @@ RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job
   throw std::runtime_error(fmt::format("{}/{}/seed_{}: no finished run to record", out_dir, cell.dir, j.seed));
 }
 
+namespace {
+
+// --results-only with other settings than the runs were trained with (a
+// forgotten --set) finds none of them: it would replace the tables with dashes.
+void refuse_results_of_nothing(const Experiment& e, const ExperimentPlan& plan, const ExperimentOptions& o,
+                               const std::string& out_dir) {
+  if (experiment_progress(e, plan, out_dir, false).finished > 0) return;
+  // Cells of the tables not selected (--table) are not "other settings".
+  ExperimentOptions every_table = o;
+  every_table.tables.clear();
+  std::set<std::string> planned;
+  for (const auto& cell : plan_experiment(e, every_table).cells) planned.insert(fs::path(cell.dir).filename().string());
+  std::vector<std::string> others;
+  std::error_code ec;
+  const fs::path runs = fs::path(out_dir) / "runs";
+  if (!fs::is_directory(runs, ec)) return;
+  for (const auto& d : fs::directory_iterator(runs, ec)) {
+    if (!d.is_directory(ec) || planned.count(d.path().filename().string())) continue;
+    for (const auto& s : fs::directory_iterator(d.path(), ec))
+      if (s.path().filename().string().rfind("seed_", 0) == 0 && run_finished(s.path().string())) {
+        others.push_back(d.path().filename().string());
+        break;
+      }
+  }
+  if (others.empty()) return;
+  std::sort(others.begin(), others.end());
+  throw ConfigError(fmt::format(
+      "{}: none of the {} planned runs has finished there, but {} cell(s) of other settings have ({}): were they "
+      "trained with --set or --table options not given now? Give the same ones; the tables are left as they are",
+      out_dir, plan.jobs.size(), others.size(), first_few(others, 3)));
+}
+
+}  // namespace
+
 ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir, const ExperimentOptions& o,
                                  std::ostream& log) {
   const ExperimentPlan plan = plan_experiment(e, o);
   ExperimentOutcome outcome;
   const std::vector<size_t> mine = shard_jobs(plan, o);
+  if (!o.train) refuse_results_of_nothing(e, plan, o, out_dir);
   log << fmt::format("experiment: {} table(s), {} distinct cells, {} runs{}\n", plan.tables.size(), plan.cells.size(),
                      plan.jobs.size(),
                      o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "");
   if (o.train) {
+    refuse_stale_runs(plan, mine, out_dir);
     const auto start = std::chrono::steady_clock::now();
     double trained_seconds = 0;
     for (size_t k = 0; k < mine.size(); ++k) {
@@ -204,6 +241,7 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
   if (!p.worker_args) throw std::invalid_argument("run_experiment_parallel: no worker_args");
   const auto plan = plan_experiment(e, o);
   const auto mine = shard_jobs(plan, o);
+  refuse_stale_runs(plan, mine, out_dir);
   ExperimentOutcome outcome;
   std::deque<size_t> todo;
   for (size_t i : mine)

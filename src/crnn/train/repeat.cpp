@@ -54,6 +54,9 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
     // A finished run counts only if it is this config's: an earlier `repeat` into
     // the same directory with other settings would otherwise be reported as this one.
     check_finished_run_config(run, c);
+    if (const auto why = manifest_changed_since(run.string(), c.data.manifest); !why.empty())
+      throw ConfigError(why + ". Move the run away (or use another output directory) to train it again on the "
+                              "manifest as it is, or restore the manifest");
     log << fmt::format("{}: {} already finished, skipping\n", label, run.string());
   } else {
     if (fs::exists(run / "summary.json"))

@@ -13,6 +13,7 @@
 #include "crnn/data/extract_features.h"
 #include "crnn/data/splits.h"
 #include "crnn/train/data_warnings.h"
+#include "crnn/train/run_files.h"
 #include "crnn/util/text.h"
 
 namespace crnn::train {
@@ -209,6 +210,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
                                   config.task, cols.empty() ? "none" : cols));
   }
   RunData d;
+  d.manifest_crc32 = manifest_checksum(config.manifest);
   d.labels = data::LabelSet::from_manifest(manifest, config.task);
   if (d.labels.size() < 2)
     throw ConfigError(fmt::format("{}: task '{}' has {} class(es); need at least 2", config.manifest,

@@ -36,6 +36,7 @@ struct RunData {
   std::vector<std::string> skipped;  ///< "id: reason" for rows left out
   std::string split_source;          ///< where the split came from, in words (assign_splits)
   data::SplitMembers members;        ///< who is in which split (recorded in the model file)
+  std::string manifest_crc32;        ///< manifest_checksum(data.manifest) when it was read (in summary.json)
 };
 
 /// k of the speaker-group cross-validation used when the manifest has no

@@ -12,6 +12,8 @@
 #include <numeric>
 #include <sstream>
 
+#include "crnn/util/checksum.h"
+#include "crnn/util/file_io.h"
 #include "crnn/util/json_text.h"
 #include "crnn/util/text.h"
 
@@ -292,6 +294,7 @@ RunSummary read_run_summary(const std::string& path) {
   s.seed = static_cast<uint64_t>(f.integer("seed"));
   s.split = f.string("split");
   s.feature_extractor = f.string("feature_extractor");
+  s.manifest_crc32 = f.string("manifest_crc32");
   return s;
 }
 
@@ -315,6 +318,7 @@ std::string run_summary_json_text(const RunSummary& s) {
   j["seed"] = s.seed;
   if (!s.split.empty()) j["split"] = s.split;
   if (!s.feature_extractor.empty()) j["feature_extractor"] = s.feature_extractor;
+  if (!s.manifest_crc32.empty()) j["manifest_crc32"] = s.manifest_crc32;
   return crnn::json_text(j, 2) + "\n";
 }
 
@@ -329,6 +333,27 @@ bool run_finished(const std::string& run_dir) {
   } catch (const RunFileError&) {
     return false;
   }
+}
+
+std::string manifest_checksum(const std::string& path) {
+  return fmt::format("{:08x}", crnn::crc32(crnn::read_text_file(path)));
+}
+
+std::string manifest_changed_since(const std::string& run_dir, const std::string& manifest_path) {
+  const auto summary = (fs::path(run_dir) / "summary.json").string();
+  std::string recorded;
+  try {
+    recorded = read_run_summary(summary).manifest_crc32;
+  } catch (const RunFileError&) {
+    return "";
+  }
+  std::error_code ec;
+  if (recorded.empty() || manifest_path.empty() || !fs::is_regular_file(manifest_path, ec)) return "";
+  const std::string now = manifest_checksum(manifest_path);
+  if (now == recorded) return "";
+  return fmt::format("{} was trained on {} as it was then (CRC-32 {}); the file has changed since (CRC-32 {}), so the "
+                     "run's numbers are not of its rows now",
+                     run_dir, manifest_path, recorded, now);
 }
 
 // --- eval_<split>.json ---------------------------------------------------------------

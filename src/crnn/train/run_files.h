@@ -89,6 +89,8 @@ struct RunSummary {
   std::string split;  ///< where the split came from, in words ("" in runs before it was recorded)
   /// The features' extractor line ("egemaps-v02 …", "kaldi-fbank …"; "" in runs before it was recorded).
   std::string feature_extractor;
+  /// manifest_checksum of the manifest the run was trained on ("" in runs before it was recorded).
+  std::string manifest_crc32;
 };
 
 /// Throws RunFileError unless the file is a JSON object with epochs_run.
@@ -100,6 +102,18 @@ std::string run_summary_json_text(const RunSummary& s);
 /// Whether the run in `run_dir` finished: its summary.json reads (a damaged
 /// one counts as unfinished, so the run is resumed and writes it again).
 bool run_finished(const std::string& run_dir);
+
+/// CRC-32 of a manifest file's bytes, 8 hex digits: what a finished run records
+/// of the rows (labels, speakers, splits) it was trained on.
+std::string manifest_checksum(const std::string& path);
+
+/// Why the finished run in `run_dir` is not a result for `manifest_path` as the
+/// file is now: its summary.json records another manifest_checksum (labels,
+/// speakers or splits changed since, so its numbers are of other data). ""
+/// when they agree, or when either side is unknown (a run from before the
+/// checksum was recorded; no manifest at that path, e.g. a clone with the
+/// committed runs but not the data).
+std::string manifest_changed_since(const std::string& run_dir, const std::string& manifest_path);
 
 // ---------------------------------------------------------------------------
 // eval_<split>.json

@@ -523,6 +523,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   s.seed = config.train.seed;
   s.split = d.split_source;
   s.feature_extractor = d.features.extractor;
+  s.manifest_crc32 = d.manifest_crc32;
   write_run_summary((dir / "summary.json").string(), s);
   return s;
 }
