@@ -40,8 +40,9 @@ from . import _args, features, nn  # noqa: E402
 
 def set_num_threads(n=0):
     """Sets torch's intra-op threads and OpenBLAS's threads together (0 = all
-    cores), as `crnn --threads` does; returns the count set. torch.set_num_threads
-    alone leaves OpenBLAS at its own count."""
+    cores), as `crnn --threads` does; returns the count set. A count n > 0 stays
+    when crnn.train runs a config with train.threads (n = 0 lets the config set
+    it). torch.set_num_threads alone leaves OpenBLAS at its own count."""
     return torch_ops.set_num_threads(_args.integer(n, "crnn.set_num_threads: n"))
 
 

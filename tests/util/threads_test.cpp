@@ -21,6 +21,23 @@ TEST(Threads, SetsLibTorchIntraOpThreads) {
   crnn::set_num_threads(before);
 }
 
+// A count given explicitly (--threads N, crnn.set_num_threads(N)) wins over a
+// config's train.threads; 0 (all cores) lets configs set it again.
+TEST(Threads, AnExplicitCountWinsOverTheConfigs) {
+  const int before = at::get_num_threads();
+  crnn::set_num_threads_from_config(1);
+  EXPECT_EQ(at::get_num_threads(), 1);  // nothing explicit yet: the config's
+  crnn::set_num_threads_explicitly(2);
+  crnn::set_num_threads_from_config(1);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  crnn::set_num_threads_from_config(0);  // a config without train.threads changes nothing
+  EXPECT_EQ(at::get_num_threads(), 2);
+  crnn::set_num_threads_explicitly(0);
+  crnn::set_num_threads_from_config(1);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  crnn::set_num_threads(before);
+}
+
 // run_alongside: both parts run, the side part on one long-lived helper thread
 // (the same on every call: no new thread per call), concurrently with the
 // caller's part; exceptions come back, the caller's first; concurrent callers

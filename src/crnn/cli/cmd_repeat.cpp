@@ -33,7 +33,7 @@ crnn::cli::Registrar reg{
       app.add_option("-o,--output", o->output, "Directory for the runs")->required();
       return [o] {
         auto cfg = crnn::train::RunConfig::from_file(o->config, o->overrides);
-        if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
+        crnn::set_num_threads_from_config(cfg.train.threads);
         auto s = crnn::train::repeat_runs(cfg, o->output, o->seeds, o->first_seed);
         auto ms = [](const crnn::train::MeanStd& m) {
           return std::isfinite(m.std) ? crnn::percent(m.mean, 2) + " ± " + crnn::percent(m.std, 2, "%")

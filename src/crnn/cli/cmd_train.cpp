@@ -80,7 +80,7 @@ int run_train(const TrainCliOptions& o) {
   to.resume = start.resume;
   const RunConfig& cfg = start.config;
   const std::string& run_dir = start.run_dir;
-  if (cfg.train.threads > 0) crnn::set_num_threads(static_cast<int>(cfg.train.threads));
+  crnn::set_num_threads_from_config(cfg.train.threads);
   auto s = o.nproc > 1 ? train_local_ranks(o, cfg, run_dir, to) : train_run(cfg, run_dir, to);
   if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0" && std::getenv("WORLD_SIZE")) {
     fmt::print("{}: rank {} done (rank 0 writes the run directory)\n", run_dir, rank);

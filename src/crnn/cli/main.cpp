@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
                "crnn: warning: --threads {} is more than the {} core(s) available; oversubscribed LibTorch and "
                "OpenBLAS threads run slower, not faster\n",
                threads, crnn::hardware_threads());
-  crnn::set_num_threads(threads);
+  crnn::set_num_threads_explicitly(threads);
   for (auto& [sub, action] : actions) {
     if (sub->parsed()) {
       // Bad input (config, data, feature files) is a usage error (exit 2) in

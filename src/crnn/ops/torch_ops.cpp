@@ -402,8 +402,8 @@ void register_ops() {
             [](std::string config, std::vector<std::string> overrides, std::string output, std::string resume,
                bool progress) {
               const auto start = train::start_run(config, overrides, output, resume);
-              // As `crnn train` does: a config's train.threads wins over the current count.
-              if (start.config.train.threads > 0) crnn::set_num_threads(static_cast<int>(start.config.train.threads));
+              // As `crnn train` does: a config's train.threads, unless crnn.set_num_threads(N > 0) was called.
+              crnn::set_num_threads_from_config(start.config.train.threads);
               train::TrainOptions o;
               o.resume = start.resume;
               o.progress = progress;
@@ -478,7 +478,7 @@ void register_ops() {
             [](bool smooth) { return audio::egemaps_feature_names(smooth); });
     lib.def("set_num_threads(int n) -> int", [](int64_t n) -> int64_t {
       TORCH_CHECK(n >= 0 && n <= kMaxThreads, "crnn.set_num_threads: n must be in 0..", kMaxThreads, ", got ", n);
-      return crnn::set_num_threads(static_cast<int>(n));
+      return crnn::set_num_threads_explicitly(static_cast<int>(n));
     });
     lib.def("set_precision(str precision) -> str", [](std::string precision) -> std::string {
       kernels::Precision p;

@@ -214,7 +214,7 @@ std::vector<ConfigKey> make_config_keys() {
   keys.push_back(scalar("train", "seed", [](auto& c) -> auto& { return c.train.seed; },
                         "model initialization, class balancing and batch order"));
   keys.push_back(scalar("train", "threads", [](auto& c) -> auto& { return c.train.threads; },
-                        "intra-op threads (LibTorch and OpenBLAS); 0 = all cores",
+                        "intra-op threads (LibTorch and OpenBLAS); 0 = all cores; `crnn --threads N` wins over it",
                         [](C c) { return c.train.threads < 0 || c.train.threads > kMaxThreads
                                              ? fmt::format("must be in 0..{} (0 = all cores)", kMaxThreads) : ""; }));
   keys.push_back(scalar("train", "clip_norm", [](auto& c) -> auto& { return c.train.clip_norm; },

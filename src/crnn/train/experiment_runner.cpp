@@ -118,7 +118,7 @@ std::string eta_text(const ExperimentProgress& p, int64_t processes) {
 void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log) {
   const auto& j = plan.jobs.at(job);
   const auto& cell = plan.cells[j.cell];
-  if (cell.config.train.threads > 0) set_num_threads(static_cast<int>(cell.config.train.threads));
+  set_num_threads_from_config(cell.config.train.threads);
   run_seed(cell.config, (fs::path(out_dir) / cell.dir).string(), j.seed, log, "experiment");
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 
 #include <condition_variable>
@@ -159,6 +160,20 @@ int set_num_threads(int n) {
   at::set_num_threads(n);
   set_openblas_threads(n);
   return n;
+}
+
+namespace {
+std::atomic<bool> explicit_thread_count{false};
+}  // namespace
+
+int set_num_threads_explicitly(int n) {
+  const int set = set_num_threads(n);
+  explicit_thread_count = n > 0;
+  return set;
+}
+
+void set_num_threads_from_config(int64_t n) {
+  if (n > 0 && !explicit_thread_count) set_num_threads(static_cast<int>(n));
 }
 
 }  // namespace crnn

@@ -25,6 +25,17 @@ inline constexpr int kMaxThreads = 256;
 /// (`n <= 0` means all cores; at most kMaxThreads). Returns the count actually set.
 int set_num_threads(int n);
 
+/// The count a user gave (`crnn --threads N`, crnn.set_num_threads(N)):
+/// set_num_threads(n), and for n > 0 it stays, so that a config's
+/// train.threads does not change it (n = 0, all cores, lets configs set it
+/// again). Why: `crnn experiment --jobs` gives each worker its share of the
+/// cores, which a config asking for more would oversubscribe.
+int set_num_threads_explicitly(int n);
+
+/// A config's train.threads: set_num_threads(n) for n > 0, unless a count was
+/// given explicitly (set_num_threads_explicitly), which wins.
+void set_num_threads_from_config(int64_t n);
+
 /// Makes idle pool threads sleep instead of spin, by re-executing the program
 /// with OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 set (each unless
 /// the user set it). Why: LibTorch's OpenMP pool and OpenBLAS's pthread pool
