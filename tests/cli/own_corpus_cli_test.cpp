@@ -89,6 +89,9 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   // predict --manifest gives eval's per-utterance predictions.
   r = test::run_crnn("eval " + dir.file("run") + " --split test --predictions " + dir.file("eval.csv"));
   ASSERT_EQ(r.status, 0) << r.out;
+  // eval says where its split came from, as train does.
+  EXPECT_TRUE(test::contains(r.out, "crnn eval: split 'test': the manifest's split column, its test rows (8 rows)"))
+      << r.out;
   r = test::run_crnn("predict " + dir.file("run") + " --manifest " + manifest + " --split test --format csv -o " +
                      dir.file("predict.csv"));
   ASSERT_EQ(r.status, 0) << r.out;

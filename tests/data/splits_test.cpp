@@ -139,6 +139,29 @@ TEST(Splits, CarveValidationBalancesByGenderWhenTaskVariesWithinSpeaker) {
   EXPECT_NE(split_column(r), split_column(carve_validation(m, o)));
 }
 
+// stratify_by names the speaker-level column to balance by (the age column
+// here, which "gender" would not find), and carve_validation says what it used.
+TEST(Splits, CarveValidationBalancesByTheStratifyByColumn) {
+  const Manifest m = synthetic(false);
+  ValidationOptions o;
+  o.task = "emotion";
+  o.speakers_per_class = 2;
+  o.stratify_by = "age";
+  std::string by;
+  Splits s = split_by_column(carve_validation(m, o, &by));
+  EXPECT_EQ(by, "age");
+  std::map<std::string, int> per_age;
+  for (const auto& spk : s.valid.speakers()) ++per_age[s.valid.find(spk + "_0").label("age")];
+  EXPECT_EQ(per_age, (std::map<std::string, int>{{"adult", 2}, {"child", 2}, {"youth", 2}}));
+  o.stratify_by = "";
+  carve_validation(m, o, &by);
+  EXPECT_EQ(by, "gender");  // the default: the first speaker-level column named like gender
+  o.stratify_by = "sex";
+  EXPECT_TRUE(contains(error_of([&] { carve_validation(m, o); }), "stratify_by: no label column 'sex'"));
+  o.stratify_by = "emotion";
+  EXPECT_TRUE(contains(error_of([&] { carve_validation(m, o); }), "is not speaker-level"));
+}
+
 TEST(Splits, CarveValidationWithoutStrataPicksNSpeakers) {
   Manifest m({"emotion"});
   for (int s = 0; s < 6; ++s)

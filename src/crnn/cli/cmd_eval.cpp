@@ -35,6 +35,9 @@ int run_eval(const EvalCliOptions& o) {
   request.manifest_hint = "--manifest FILE";
   request.features_hint = "--features FILE";
   const auto run = train::evaluate_run(request);
+  // As `crnn train` says it: the run's config decides the split (e.g. its
+  // folds), which may not be a given manifest's own split column.
+  fmt::print(stderr, "crnn eval: split '{}': {} ({} rows)\n", o.split, run.split_source, run.part.size());
   if (!run.training_speakers.empty()) fmt::print(stderr, "crnn eval: warning: {}\n", run.training_speakers);
   for (auto& s : run.skipped) fmt::print(stderr, "skipped {}\n", s);
   const auto& e = run.evaluation;

@@ -64,7 +64,7 @@ bool speaker_level(const Manifest& m, const std::string& task, std::map<std::str
 }
 }  // namespace
 
-Manifest carve_validation(const Manifest& manifest, const ValidationOptions& o) {
+Manifest carve_validation(const Manifest& manifest, const ValidationOptions& o, std::string* balanced_by) {
   if (o.speakers_per_class < 1)
     throw DataError(fmt::format("carve_validation: speakers_per_class must be >= 1, got {}",
                                 o.speakers_per_class));
@@ -85,6 +85,8 @@ Manifest carve_validation(const Manifest& manifest, const ValidationOptions& o) 
     strata = std::move(tmp);
     by = o.task;
   } else if (!o.stratify_by.empty()) {
+    if (!pool.has_task(o.stratify_by))
+      throw DataError(fmt::format("carve_validation: stratify_by: no label column '{}'", o.stratify_by));
     if (!speaker_level(pool, o.stratify_by, tmp))
       throw DataError(fmt::format("carve_validation: stratify_by task '{}' is not speaker-level "
                                   "(some speaker has several or no labels)",
@@ -102,6 +104,7 @@ Manifest carve_validation(const Manifest& manifest, const ValidationOptions& o) 
       }
   }
 
+  if (balanced_by) *balanced_by = by;
   std::map<std::string, std::vector<std::string>> groups;  // class → speakers (sorted)
   if (by.empty())
     groups[""] = pool.speakers();

@@ -81,7 +81,9 @@ struct ValidationOptions {
 /// split "train" or, in a manifest without a split column, every speaker (the
 /// result then has train and valid only). Every class keeps at least one
 /// training speaker, else DataError. Same seed ⇒ same result.
-Manifest carve_validation(const Manifest& manifest, const ValidationOptions& options);
+/// `balanced_by` (if given) gets the column the choice was balanced by ("" = none).
+Manifest carve_validation(const Manifest& manifest, const ValidationOptions& options,
+                          std::string* balanced_by = nullptr);
 
 struct KFoldOptions {
   int64_t k = 5;  ///< number of folds, >= 3 (test, valid and train each need one)

@@ -48,6 +48,10 @@ struct DataConfig {
   /// When the split has no validation speakers: carve this many training
   /// speakers per class (class-balanced by speakers) as the validation set.
   int64_t valid_speakers_per_class = 2;
+  /// A speaker-level label column (e.g. "sex") that balances the carved
+  /// validation speakers when the task is not speaker-level; "" = the first
+  /// speaker-level column whose name contains "gender" (docs/splits.md).
+  std::string stratify_by;
   uint64_t split_seed = 0;   ///< seed of carving and fold assignment
   /// Feature standardization: "speaker" (SPEC §3: every speaker, test
   /// speakers included, with the mean and std of all its own frames) or

@@ -252,6 +252,14 @@ std::vector<ConfigKey> make_config_keys() {
                                                              : ""; }),
         field, int64_t{8}));
   }
+  {
+    auto field = [](auto& c) -> auto& { return c.data.stratify_by; };
+    keys.push_back(added_later(
+        scalar("data", "stratify_by", field,
+               "when validation speakers are carved and the task is not speaker-level: the speaker-level label "
+               "column they are balanced by (\"\" = the first one whose name contains \"gender\"; docs/splits.md)"),
+        field, std::string("")));
+  }
   return keys;
 }
 

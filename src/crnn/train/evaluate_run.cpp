@@ -36,7 +36,7 @@ EvalRun evaluate_run(const EvalRequest& r) {
   out.task = loaded.bundle.task;
   if (!manifest.has_task(out.task))
     throw data::DataError(fmt::format("{}: no label column '{}' (the model's task)", dc.manifest, out.task));
-  out.part = select_split(manifest, dc, r.split);
+  out.part = select_split(manifest, dc, r.split, &out.split_source);
   out.training_speakers = training_speakers_warning(loaded.bundle.splits, out.part, r.split, out.model_path);
   auto store = data::FeatureStore::open(dc.features, data::FeatureStore::Mode::Read);
   check_features_cover(store, out.part, dc.features, dc.manifest);

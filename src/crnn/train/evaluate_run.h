@@ -39,6 +39,7 @@ struct EvalRun {
   std::string task;
   data::LabelSet labels;
   data::Manifest part;                 ///< the split's rows
+  std::string split_source;            ///< where the split came from, in words (as the run's config splits)
   std::vector<data::Example> examples;  ///< the evaluated utterances (normalized as the model was trained)
   Evaluation evaluation;
   EvalResult result;                   ///< what eval_<split>.json / `crnn eval --json` hold

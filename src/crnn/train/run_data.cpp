@@ -90,27 +90,41 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
     data::ValidationOptions vo;
     vo.task = config.task;
     vo.speakers_per_class = config.valid_speakers_per_class;
+    vo.stratify_by = config.stratify_by;
     vo.seed = config.split_seed;
-    m = data::carve_validation(m, vo);
-    say(fmt::format("the manifest's column '{}' (train / test), with {} training speaker(s) per class carved as the "
-                    "validation set (data.valid_speakers_per_class)",
-                    config.split_column, config.valid_speakers_per_class));
+    std::string by;
+    m = data::carve_validation(m, vo, &by);
+    std::set<std::string> carved;
+    for (const auto& u : m.utterances())
+      if (u.split == "valid") carved.insert(u.speaker);
+    say(fmt::format("the manifest's column '{}' (train / test), with {} training speaker(s) carved as the validation "
+                    "set ({}; data.valid_speakers_per_class{})",
+                    config.split_column, carved.size(),
+                    by.empty() ? fmt::format("{} in all, no speaker-level column to balance by",
+                                             config.valid_speakers_per_class)
+                               : fmt::format("{} per '{}' class", config.valid_speakers_per_class, by),
+                    by.empty() ? ", data.stratify_by" : ""));
   } else {
     say(fmt::format("the manifest's column '{}' (train / valid / test)", config.split_column));
   }
   return m;
 }
 
-data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split) {
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split,
+                            std::string* source) {
   if (split != "all" && split != "train" && split != "valid" && split != "test")
     throw ConfigError(fmt::format("unknown split '{}' (expected train, valid, test or all)", split));
-  if (split == "all") return manifest;
+  if (split == "all") {
+    if (source) *source = "every row of the manifest";
+    return manifest;
+  }
   // The split column's test rows are the test set as is (carving a validation
   // set only moves training speakers), so a test-only manifest evaluates too.
   const bool test_as_is = split == "test" && config.folds == 0 && config.split_column == "split" && manifest.has_split();
   data::Manifest part;
   try {
-    part = test_as_is ? manifest.subset("test") : assign_splits(manifest, config).subset(split);
+    if (test_as_is && source) *source = "the manifest's split column, its test rows";
+    part = test_as_is ? manifest.subset("test") : assign_splits(manifest, config, source).subset(split);
   } catch (const data::DataError& e) {
     // From carving validation speakers, or the folds: name the file and the split asked for.
     throw data::DataError(fmt::format("{}: cannot select split '{}': {} (to evaluate every row, use split 'all')",

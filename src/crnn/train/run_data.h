@@ -84,7 +84,9 @@ data::Manifest assign_splits(const data::Manifest& manifest, const DataConfig& c
 /// \code
 ///   auto test = crnn::train::select_split(data::Manifest::read(cfg.data.manifest), cfg.data, "test");
 /// \endcode
-data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split);
+/// `source` (if given) gets where the split came from, in words.
+data::Manifest select_split(const data::Manifest& manifest, const DataConfig& config, const std::string& split,
+                            std::string* source = nullptr);
 
 /// A warning when rows of `part` (the evaluated `split`: "valid" or "test")
 /// are utterances that `trained` (a model file's record) has in its training
