@@ -77,6 +77,8 @@ TEST(Egemaps, DescriptionRoundTripsThroughTheExtractor) {
   EXPECT_THROW(parse_egemaps_description("egemaps-v02 smooth=maybe"), std::invalid_argument);
   EXPECT_THROW(parse_egemaps_description("egemaps-v02 colour=red"), std::invalid_argument);
   EXPECT_THROW(parse_egemaps_description("kaldi-fbank num_bins=26"), std::invalid_argument);
+  EXPECT_THROW(parse_egemaps_description("egemaps-v02 sample_rate=16000Hz"), std::invalid_argument);
+  EXPECT_THROW(parse_egemaps_description("egemaps-v02 sample_rate=fast"), std::invalid_argument);
 
   const auto fx = FeatureExtractor::parse(describe(EgemapsOptions()) + " resampler=soxr-hq");
   EXPECT_EQ(fx.kind(), FeatureExtractor::Kind::Egemaps);

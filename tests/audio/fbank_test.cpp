@@ -151,6 +151,11 @@ TEST(Fbank, DescriptionRoundTripsAndRejectsUnusableOptions) {
             std::string::npos);
   EXPECT_NE(error_of("kaldi-fbank frame_shift_ms=0.05").find("less than one sample"), std::string::npos);  // 0.8 samples
   EXPECT_NE(error_of("mfcc num_ceps=13").find("not a kaldi-fbank description"), std::string::npos);
+  // A value that is not a whole number names the field, and a number with a tail is no number.
+  EXPECT_EQ(error_of("kaldi-fbank num_bins=abc"), "fbank description: bad value in 'num_bins=abc'");
+  EXPECT_EQ(error_of("kaldi-fbank num_bins=26abc"), "fbank description: bad value in 'num_bins=26abc'");
+  EXPECT_EQ(error_of("kaldi-fbank frame_shift_ms=10ms"), "fbank description: bad value in 'frame_shift_ms=10ms'");
+  EXPECT_EQ(error_of("kaldi-fbank window=triangle"), "fbank description: bad value in 'window=triangle'");
   // A scale of 0 would give constant features, NaN ones NaN features; a frame length
   // of NaN would be cast to a sample count.
   EXPECT_NE(error_of("kaldi-fbank input_scale=0").find("input_scale must be a positive finite number, got 0"),

@@ -62,6 +62,23 @@ TEST(ReadAudio, Pcm16IsScaledByOneOver32768) {
   EXPECT_EQ(x[3].item<float>(), 32767.0f / 32768.0f);
 }
 
+// A target rate no extractor computes at (a typo of 16000000) would resample a
+// second of audio into gigabytes: refused before the file is read.
+TEST(ReadAudio, TargetRateBeyondTheExtractorsLimitIsRefused) {
+  TempDir dir;
+  const std::string path = dir.file("short.wav");
+  crnn::test::write_pcm16(path, {1, 2, 3, 4}, 16000, 1);
+  for (int rate : {0, -16000, 1000001, 1000000000}) {
+    try {
+      read_audio(path, rate);
+      ADD_FAILURE() << rate << " accepted";
+    } catch (const c10::Error& e) {
+      EXPECT_TRUE(crnn::test::contains(e.what_without_backtrace(), "target_rate must be in 1..1000000 Hz")) << e.what();
+    }
+  }
+  EXPECT_EQ(read_audio(path, 1000000).size(0), 250);  // 4 samples at 16 kHz → 1 MHz
+}
+
 TEST(ReadAudio, FlacAnd24BitDecodeLikeWav) {
   TempDir dir;
   const auto s = crnn::test::sine(440.0, 16000, 0.1, 0.25);

@@ -74,6 +74,8 @@ TEST(Classifier, WaveformsMustBeFloatSamplesInPlusMinusOne) {
   x[10] = NAN;
   EXPECT_TRUE(test::contains(message(x), "1 NaN or infinite sample(s), the first at sample 10")) << message(x);
   EXPECT_TRUE(test::contains(message(wave.unsqueeze(0)), "expected a 1-D (mono) waveform, got shape [1, 8000]"));
+  EXPECT_TRUE(test::contains(test::error_of([&] { c.features_of_waveform(wave, 0); }),
+                             "features_of_waveform: sample_rate must be in 1..1000000 Hz, got 0 (not set)"));
 }
 
 // Audio already in memory: the same prediction as its features given directly,
@@ -82,12 +84,14 @@ TEST(Classifier, AWaveformInputIsClassifiedAsItsFeaturesWouldBe) {
   test::TempDir dir;
   infer::Classifier c(test::save_tiny_model(dir).path);
   const auto wave = torch::tensor(test::sine(300, 16000, 0.5));
-  std::vector<infer::Input> in(3);
+  std::vector<infer::Input> in(4);
   in[0].id = "buffer", in[0].waveform = wave, in[0].sample_rate = 16000;
   in[1].id = "features", in[1].features = c.features_of_waveform(wave, 16000);
   in[2].id = "pcm", in[2].waveform = (wave * 32767).round(), in[2].sample_rate = 16000;
+  in[3].id = "no rate", in[3].waveform = wave;
   const auto out = c.predict(in);
-  ASSERT_EQ(out.size(), 3u);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[3].error, "no rate: a waveform without its sample_rate (0)");
   EXPECT_EQ(out[0].error, "");
   EXPECT_EQ(out[0].probabilities, out[1].probabilities);
   EXPECT_EQ(out[0].frames, out[1].frames);

@@ -182,6 +182,12 @@ TEST(Checkpoint, ABundleThatDoesNotDescribeTheModelIsRefusedWhenSaving) {
   EXPECT_TRUE(test::contains(save_error({"a"}), "1 label(s); a classifier has at least 2"));
   EXPECT_TRUE(test::contains(save_error({"a", "b"}, [](train::ModelBundle& b) { b.config_toml.clear(); }),
                              "the model has 'front_end_0.lstm.weight_ih', the bundle's config does not"));
+  // The extractor is how Classifier computes features from audio: none, or one no crnn reads, is refused.
+  EXPECT_TRUE(test::contains(save_error({"a", "b"}, [](train::ModelBundle& b) { b.feature_extractor.clear(); }),
+                             "feature_extractor: unknown feature extractor ''"));
+  EXPECT_TRUE(test::contains(
+      save_error({"a", "b"}, [](train::ModelBundle& b) { b.feature_extractor = "kaldi-fbank num_bins=x"; }),
+      "feature_extractor: fbank description: bad value in 'num_bins=x'"));
   EXPECT_EQ(save_error({"a", "b"}), "");
   // Checking builds a model; the caller's random stream is left as it was.
   auto loaded = train::load_model(dir.file("m.pt"));
@@ -315,5 +321,9 @@ TEST(Checkpoint, ModelFileOfARunDirectory) {
                               "with `crnn train --resume " + dir.file("run") + "`");
   std::ofstream(dir.file("run/best.pt")) << "";
   EXPECT_EQ(train::model_file(dir.file("run")), dir.file("run/best.pt"));
+  // load_model takes a file: a run directory is named as such, not as a corrupt file.
+  EXPECT_EQ(test::error_of([&] { train::load_model(dir.file("run")); }),
+            dir.file("run") + ": a directory, not a model file (a run directory's model file is " +
+                dir.file("run/best.pt") + ": train::model_file(dir))");
   EXPECT_EQ(train::model_file(dir.file("m.pt")), dir.file("m.pt"));  // a file (existing or not) is itself
 }

@@ -127,11 +127,13 @@ EgemapsOptions parse_egemaps_description(const std::string& description) {
       if (v != "true" && v != "false") throw std::invalid_argument("egemaps description: smooth=" + v + " is not a boolean");
       o.smooth(v == "true");
     } else if (k == "sample_rate") {
+      size_t used = 0;
       try {
-        o.sample_rate(std::stoll(v));
+        o.sample_rate(std::stoll(v, &used));
       } catch (const std::exception&) {
-        throw std::invalid_argument("egemaps description: bad value in '" + word + "'");
+        used = 0;
       }
+      if (used == 0 || used != v.size()) throw std::invalid_argument("egemaps description: bad value in '" + word + "'");
     } else if (k == "resampler") {
       continue;
     } else {

@@ -142,30 +142,54 @@ FbankOptions parse_description(const std::string& description) {
     if (v == "false" || v == "0") return false;
     throw std::invalid_argument("fbank description: " + k + "=" + v + " is not a boolean");
   };
+  // Whole numbers only: "26abc" is a damaged file, not 26.
+  struct BadValue {};
+  auto integer = [](const std::string& v) {
+    size_t used = 0;
+    int64_t x = 0;
+    try {
+      x = std::stoll(v, &used);
+    } catch (const std::exception&) {
+      throw BadValue{};
+    }
+    if (used != v.size()) throw BadValue{};
+    return x;
+  };
+  auto number = [](const std::string& v) {
+    size_t used = 0;
+    double x = 0;
+    try {
+      x = std::stod(v, &used);
+    } catch (const std::exception&) {
+      throw BadValue{};
+    }
+    if (used != v.size()) throw BadValue{};
+    return x;
+  };
   while (in >> word) {
     const auto eq = word.find('=');
     if (eq == std::string::npos) throw std::invalid_argument("fbank description: bad field '" + word + "'");
     const std::string k = word.substr(0, eq), v = word.substr(eq + 1);
     try {
-      if (k == "num_bins") o.num_bins(std::stoll(v));
-      else if (k == "frame_length_ms") o.frame_length_ms(std::stod(v));
-      else if (k == "frame_shift_ms") o.frame_shift_ms(std::stod(v));
+      if (k == "num_bins") o.num_bins(integer(v));
+      else if (k == "frame_length_ms") o.frame_length_ms(number(v));
+      else if (k == "frame_shift_ms") o.frame_shift_ms(number(v));
       else if (k == "window") o.window(parse_window_type(v));
-      else if (k == "preemphasis") o.preemphasis(std::stod(v));
+      else if (k == "preemphasis") o.preemphasis(number(v));
       else if (k == "remove_dc_offset") o.remove_dc_offset(to_bool(k, v));
       else if (k == "snip_edges") o.snip_edges(to_bool(k, v));
-      else if (k == "low_freq") o.low_freq(std::stod(v));
-      else if (k == "high_freq") o.high_freq(std::stod(v));
+      else if (k == "low_freq") o.low_freq(number(v));
+      else if (k == "high_freq") o.high_freq(number(v));
       else if (k == "use_power") o.use_power(to_bool(k, v));
-      else if (k == "log_floor") o.log_floor(std::stod(v));
+      else if (k == "log_floor") o.log_floor(number(v));
       else if (k == "round_to_power_of_two") o.round_to_power_of_two(to_bool(k, v));
-      else if (k == "sample_rate") o.sample_rate(std::stoll(v));
-      else if (k == "input_scale") o.input_scale(std::stod(v));
+      else if (k == "sample_rate") o.sample_rate(integer(v));
+      else if (k == "input_scale") o.input_scale(number(v));
       else if (k == "resampler") continue;
       else throw std::invalid_argument("fbank description: unknown field '" + k + "'");
     } catch (const std::invalid_argument&) {
       throw;
-    } catch (const std::exception&) {
+    } catch (...) {  // BadValue, or parse_window_type's c10::Error
       throw std::invalid_argument("fbank description: bad value in '" + word + "'");
     }
   }

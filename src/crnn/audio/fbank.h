@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "crnn/audio/read_audio.h"  // kMaxSampleRate
+
 namespace crnn::audio {
 
 /// Analysis window applied to each frame (Kaldi's `--window-type`).
@@ -74,10 +76,6 @@ struct FbankOptions {
   /// FLT_EPSILON floor bites).
   TORCH_ARG(double, input_scale) = 32768.0;
 };
-
-/// Highest sample rate the extractor accepts (Hz); beyond it a rate is a damaged
-/// file or a typo, and it must fit the int that audio readers take.
-inline constexpr int64_t kMaxSampleRate = 1'000'000;
 
 /// One line that records every option, stored with extracted features so a
 /// feature file can be checked against the options of a later run, e.g.

@@ -176,7 +176,8 @@ AudioInfo audio_info(const std::string& path) {
 }
 
 torch::Tensor read_audio(const std::string& path, int target_rate) {
-  TORCH_CHECK(target_rate > 0, "read_audio: target_rate must be positive, got ", target_rate);
+  TORCH_CHECK(target_rate > 0 && target_rate <= kMaxSampleRate, "read_audio: target_rate must be in 1..",
+              kMaxSampleRate, " Hz, got ", target_rate);
   SF_INFO info;
   SndfilePtr file = open_sndfile(path, info);
   if (info.channels <= 0 || info.samplerate <= 0)
@@ -296,8 +297,8 @@ std::string peak_problem(double peak) {
 torch::Tensor resample(const torch::Tensor& waveform, int from_rate, int to_rate) {
   TORCH_CHECK(waveform.dim() == 1, "resample: expected a 1-D waveform, got shape ",
               waveform.sizes());
-  TORCH_CHECK(from_rate > 0 && to_rate > 0, "resample: rates must be positive, got ", from_rate,
-              " -> ", to_rate);
+  TORCH_CHECK(from_rate > 0 && to_rate > 0 && from_rate <= kMaxSampleRate && to_rate <= kMaxSampleRate,
+              "resample: rates must be in 1..", kMaxSampleRate, " Hz, got ", from_rate, " -> ", to_rate);
   if (from_rate == to_rate) return waveform;
   torch::Tensor in = waveform.to(torch::kFloat).contiguous();
   const auto n = static_cast<size_t>(in.size(0));

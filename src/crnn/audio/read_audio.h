@@ -63,6 +63,11 @@ AudioInfo audio_info(const std::string& path);
 /// a WAV or AIFF data chunk shorter than its header says, or a decoder error).
 torch::Tensor read_audio(const std::string& path, int target_rate = 16000);
 
+/// Highest sample rate crnn computes at (Hz): the extractors' and read_audio's
+/// target_rate limit; beyond it a rate is a damaged file or a typo, and it must
+/// fit the int that audio readers take.
+inline constexpr int64_t kMaxSampleRate = 1'000'000;
+
 /// Header sample rates read_audio accepts (Hz): telephone-band 4 kHz to 768 kHz.
 inline constexpr int kMinFileSampleRate = 4000;
 inline constexpr int kMaxFileSampleRate = 768000;

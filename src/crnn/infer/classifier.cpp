@@ -77,6 +77,8 @@ torch::Tensor Classifier::features_of_file(const std::string& path) const { retu
 torch::Tensor Classifier::features_of_waveform(const torch::Tensor& samples, int64_t sample_rate) const {
   const std::string problem = audio::waveform_problem(samples);
   TORCH_CHECK(problem.empty(), "features_of_waveform: ", problem);
+  TORCH_CHECK(sample_rate >= 1 && sample_rate <= audio::kMaxSampleRate, "features_of_waveform: sample_rate must be in 1..",
+              audio::kMaxSampleRate, " Hz, got ", sample_rate, sample_rate == 0 ? " (not set)" : "");
   auto wave = samples.to(torch::kFloat).contiguous();
   const int64_t rate = extractor_.sample_rate();
   if (sample_rate != rate) wave = audio::resample(wave, static_cast<int>(sample_rate), static_cast<int>(rate));
@@ -106,6 +108,9 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
       const size_t i = todo[k];
       try {
         if (inputs[i].waveform.defined()) {
+          if (inputs[i].sample_rate <= 0)
+            throw std::invalid_argument(fmt::format("{}: a waveform without its sample_rate ({})", inputs[i].id,
+                                                    inputs[i].sample_rate));
           inputs[i].features = c.features_of_waveform(inputs[i].waveform, inputs[i].sample_rate);
           out[i].audio_seconds = static_cast<double>(inputs[i].waveform.numel()) / inputs[i].sample_rate;
         } else if (inputs[i].path.empty()) {

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "crnn/audio/feature_extractor.h"
 #include "crnn/data/error.h"
 #include "crnn/train/config.h"
 #include "crnn/util/checksum.h"
@@ -129,6 +130,13 @@ void check_bundle_describes(const ModelBundle& b, const nn::SequenceClassifier& 
   };
   if (b.labels.size() < 2) fail(fmt::format("{} label(s); a classifier has at least 2", b.labels.size()));
   if (b.input_size < 1) fail(fmt::format("input_size {}", b.input_size));
+  // Classifier and `crnn predict` compute features from audio with it.
+  try {
+    audio::FeatureExtractor::parse(b.feature_extractor);
+  } catch (const std::exception& e) {
+    fail(fmt::format("feature_extractor: {} (audio::describe(options) of the features the model was trained on)",
+                     e.what()));
+  }
   RunConfig cfg;
   try {
     cfg = RunConfig::parse(b.config_toml, {}, "bundle.config_toml");
@@ -274,6 +282,10 @@ void check_archive_crcs(const std::string& path) {
 
 /// load_model without the translation of LibTorch errors.
 LoadedModel load_model_unchecked(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw data::DataError(path + ": a directory, not a model file (a run directory's model file is " +
+                          model_file(path) + ": train::model_file(dir))");
   try {
     check_archive_crcs(path);
   } catch (const c10::Error& e) {
