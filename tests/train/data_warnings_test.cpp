@@ -47,8 +47,22 @@ TEST(DataWarnings, SpeakersTypedTwoWaysAreNamedWithTheirSplits) {
   const auto log = warnings_of(dir, c, text);
   EXPECT_TRUE(test::contains(log, "data: warning: speakers 'SPK5 ' (" + dir.file("m.csv") +
                                       ":2: utterance 's0_c0_0', split train), 'spk5' (" + dir.file("m.csv") +
-                                      ":62: utterance 's5_c0_0', split test) differ only in case or spaces"))
+                                      ":62: utterance 's5_c0_0', split test) differ only in case, spaces or accents"))
       << log;
+}
+
+// The same name in NFC and NFD (a CSV built from macOS file names) is two ids
+// that look alike: named like a case variant.
+TEST(DataWarnings, SpeakersInTwoUnicodeFormsAreNamed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::string text = crnn::read_text_file(c.manifest);
+  replace_all(text, "s0_c0_0.wav,spk0,", "s0_c0_0.wav,\xC3\xA7" "elik,");   // train: "çelik", U+00E7
+  replace_all(text, "s5_c0_0.wav,spk5,", "s5_c0_0.wav,c\xCC\xA7" "elik,");  // test: "c" + U+0327
+  const auto log = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(log, "speakers 'c\xCC\xA7" "elik' [accents as combining marks, NFD] (")) << log;
+  EXPECT_TRUE(test::contains(log, "split test), '\xC3\xA7" "elik' (")) << log;
+  EXPECT_TRUE(test::contains(log, "split train) differ only in case, spaces or accents (or their Unicode form)")) << log;
 }
 
 TEST(DataWarnings, OneAudioFileBehindTwoRowsIsNamed) {

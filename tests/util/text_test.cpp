@@ -56,6 +56,22 @@ TEST(Trim, SingleCharacter) {
 
 }  // namespace
 
+// Names typed two ways get one key: case, spaces, and accents precomposed (NFC)
+// or as combining marks (NFD, macOS file names); other letters stay apart.
+TEST(Text, NameKeyFoldsCaseSpacesAndAccentsInEitherUnicodeForm) {
+  const std::string nfc = "\xC3\x87" "elik";       // "Çelik", U+00C7
+  const std::string nfd = "C\xCC\xA7" "elik";      // "C" + U+0327 combining cedilla
+  EXPECT_NE(nfc, nfd);
+  EXPECT_EQ(crnn::name_key(nfc), "celik");
+  EXPECT_EQ(crnn::name_key(nfd + " "), "celik");
+  EXPECT_EQ(crnn::name_key("Jos\xC3\xA9"), crnn::name_key("Jose\xCC\x81"));  // é both ways
+  EXPECT_EQ(crnn::name_key("\xC5\x81\xC3\xB3" "d\xC5\xBA"), "\xC5\x81odz");  // "Łódź": Ł has no base letter (kept); ó→o, ź→z
+  EXPECT_NE(crnn::name_key("M\xC3\xBCller"), crnn::name_key("M\xC3\xB6ller"));  // Müller ≠ Möller
+  EXPECT_EQ(crnn::name_key("SPK 5 "), "spk 5");
+  EXPECT_EQ(crnn::name_key("\xE4\xB8\xAD"), "\xE4\xB8\xAD");  // other scripts unchanged
+  EXPECT_EQ(crnn::name_key("a\xC3"), "a\xC3");  // a truncated sequence is kept as it is
+}
+
 TEST(Text, ToLowerFoldsAsciiLettersOnly) {
   EXPECT_EQ(crnn::to_lower("Path ID .WAV"), "path id .wav");
   EXPECT_EQ(crnn::to_lower(""), "");

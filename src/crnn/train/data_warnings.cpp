@@ -27,7 +27,17 @@ std::string where(const data::Utterance& u) {
 /// The split a row is in, for messages ("none" when it has none).
 std::string split_of(const data::Utterance& u) { return u.split.empty() ? "none" : u.split; }
 
-std::string folded(const std::string& name) { return trim(to_lower(name)); }
+std::string folded(const std::string& name) { return name_key(name); }
+
+/// Whether `s` holds a combining mark U+0300..U+036F (UTF-8 CC 80 .. CD AF):
+/// a decomposed (NFD) accent, which prints like the precomposed one.
+bool has_combining_marks(const std::string& s) {
+  for (size_t i = 0; i + 1 < s.size(); ++i) {
+    const auto a = static_cast<unsigned char>(s[i]), b = static_cast<unsigned char>(s[i + 1]);
+    if ((a == 0xcc && b >= 0x80 && b <= 0xbf) || (a == 0xcd && b >= 0x80 && b <= 0xaf)) return true;
+  }
+  return false;
+}
 
 bool is_number(const std::string& s) {
   if (s.empty()) return false;
@@ -47,7 +57,7 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
     for (const auto& name : d.labels.names()) by_folded[folded(name)].push_back("'" + name + "'");
     for (const auto& [key, names] : by_folded)
       if (names.size() > 1)
-        log << fmt::format("data: warning: classes {} of task '{}' differ only in case or spaces; they are "
+        log << fmt::format("data: warning: classes {} of task '{}' differ only in case, spaces or accents; they are "
                            "separate classes (fix the manifest if they are one)\n",
                            fmt::join(names, ", "), config.task);
   }
@@ -95,8 +105,10 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
       if (spellings.size() < 2) continue;
       std::vector<std::string> named;
       for (const auto& [speaker, u] : spellings)
-        named.push_back(fmt::format("'{}' ({}, split {})", speaker, where(*u), split_of(*u)));
-      log << fmt::format("data: warning: speakers {} differ only in case or spaces; they count as different "
+        named.push_back(fmt::format("'{}'{} ({}, split {})", speaker,
+                                    has_combining_marks(speaker) ? " [accents as combining marks, NFD]" : "",
+                                    where(*u), split_of(*u)));
+      log << fmt::format("data: warning: speakers {} differ only in case, spaces or accents (or their Unicode form); they count as different "
                          "speakers, so one person may be in more than one split (fix the manifest if they are "
                          "one)\n",
                          fmt::join(named, ", "));

@@ -65,6 +65,35 @@ std::string percent(double fraction, int decimals, std::string_view suffix) {
   return fmt::format("{:.{}f}{}", 100 * fraction, decimals, suffix);
 }
 
+std::string name_key(std::string_view s) {
+  // Base letter of U+00C0..U+017F where the character decomposes into an ASCII
+  // letter and combining marks (Unicode NFD); '.' where it does not (Æ, Ø, ß, Ł, ...).
+  static constexpr std::string_view kBase =
+      "AAAAAA.CEEEEIIII.NOOOOO..UUUUY..aaaaaa.ceeeeiiii.nooooo..uuuuy.y"
+      "AaAaAaCcCcCcCcDd..EeEeEeEeEeGgGgGgGgHh..IiIiIiIiI...JjKk.LlLlLl."
+      "...NnNnNn...OoOoOo..RrRrRrSsSsSsSsTtTt..UuUuUuUuUuUuWwYyYZzZzZz.";
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    // Two-byte sequences cover U+0080..U+07FF: the Latin letters and the combining marks.
+    if (c >= 0xc2 && c <= 0xdf && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xc0) == 0x80) {
+      const uint32_t cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3fu);
+      if (cp >= 0x300 && cp <= 0x36f) {
+        i += 2;
+        continue;
+      }
+      if (cp >= 0xc0 && cp < 0xc0 + kBase.size() && kBase[cp - 0xc0] != '.') {
+        out += kBase[cp - 0xc0];
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i++];
+  }
+  return trim(to_lower(out));
+}
+
 size_t utf8_error_at(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

@@ -41,6 +41,14 @@ std::string file_safe_name(std::string_view s);
 /// invalid, as in RFC 3629), or std::string_view::npos when `s` is valid UTF-8.
 size_t utf8_error_at(std::string_view s);
 
+/// A key under which names that differ only in case, surrounding spaces or the
+/// accents of Latin letters are equal — whether an accent is precomposed (NFC,
+/// "ç" U+00E7) or a combining mark (NFD, "c" + U+0327, as macOS file names
+/// give): ASCII lower-cased, trimmed, Latin-1 / Latin Extended-A letters
+/// reduced to their base letter, combining marks U+0300–U+036F dropped.
+///   crnn::name_key(" Çelik") == crnn::name_key("c\u0327elik") == "celik"
+std::string name_key(std::string_view s);
+
 /// `s` for a message: at most `max_bytes` bytes (then "..."), and bytes that
 /// are control characters or not valid UTF-8 as \xHH (so a Latin-1 byte
 /// shows as \xe9 and a binary file does not garble the terminal).
