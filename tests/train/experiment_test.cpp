@@ -476,6 +476,31 @@ TEST(Experiment, RunsWithoutATestScoreAreCountedOutOfTheirCell) {
   EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| cell, last \| \*\*[0-9.]+\*\* \[1\] \|)"))) << md;
 }
 
+// A cell whose test split lacks a class is marked: its UA recall averages the
+// classes present, so the chance row does not hold for it.
+TEST(Experiment, ACellWhoseTestSplitLacksAClassIsMarked) {
+  test::TempDir dir;
+  auto e = train::Experiment::from_file(write_tiny_experiment(dir, 1, 1).path);
+  const auto out = dir.file("out");
+  train_seed_1(dir, out, {-1, -1});
+  const auto p = train::plan_experiment(e, {});
+  std::string md = train::write_experiment_results(e, p, out, {});
+  EXPECT_FALSE(test::contains(md, "‡")) << md;
+  // As eval_test.json records a class absent from the split: its recall null.
+  const auto file = fmt::format("{}/{}/seed_1/eval_test.json", out, p.cells[p.grid[0][1][0]].dir);
+  auto j = nlohmann::json::parse(crnn::read_text_file(file));
+  ASSERT_EQ(j["labels"], nlohmann::json({"down", "up"}));
+  j["per_class_recall"][0] = nullptr;
+  dir.write(fs::relative(file, dir.path()).string(), j.dump(2));
+  md = train::write_experiment_results(e, p, out, {});
+  EXPECT_TRUE(std::regex_search(md, std::regex(R"(\| hidden, last \| (\*\*)?[0-9.]+(\*\*)?‡ \|)"))) << md;
+  EXPECT_TRUE(test::contains(md, "‡ hidden, last · trend: the test split has no down; UA recall averages the 1 "
+                                 "class(es) present, so predicting one class always scores 100.00, not the chance "
+                                 "row's 50.00."))
+      << md;
+  EXPECT_EQ(count(md, "‡"), 2u);  // the cell and its footnote; the other row is complete
+}
+
 // With a time limit a run starts only while time is left and its estimate (the
 // mean wall time of its cell's or kind's finished runs) fits in it or it has no
 // estimate; a later run that fits is started in its place.

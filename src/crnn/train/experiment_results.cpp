@@ -105,6 +105,26 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         auto first = first_summary(r, c);
         if (first && !first->labels.empty()) chance[c] = 1.0 / static_cast<double>(first->labels.size());
       }
+    // Classes absent from a cell's test split (its first run's eval_test.json;
+    // every seed of a cell has the same split): UA recall averages the classes
+    // present, so the chance row (1 / all classes) does not hold for it.
+    auto missing_test_classes = [&](size_t r, size_t c) -> std::vector<std::string> {
+      const auto& s = sums[r][c];
+      if (s.runs.empty()) return {};
+      const auto& cell = plan.cells[plan.grid[ti][r][c]];
+      const auto path = fs::path(out_dir) / cell.dir / s.runs.front().dir / "eval_test.json";
+      std::error_code ec;
+      if (!fs::exists(path, ec)) return {};
+      std::vector<std::string> missing;
+      try {
+        const auto e = read_eval_json(path.string());
+        for (size_t k = 0; k < e.per_class_recall.size() && k < e.labels.size(); ++k)
+          if (std::isnan(e.per_class_recall[k])) missing.push_back(e.labels[k]);
+      } catch (const RunFileError&) {
+      }
+      return missing;
+    };
+    std::vector<std::string> lacking;  // footnotes ‡
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
     {  // Two cells of this table with the same settings show the same runs: say so (plan warnings).
@@ -153,6 +173,17 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
                                  : fmt::format("{} ± {}", pct(s.test_ua_recall.mean), pct(s.test_ua_recall.std));
         if (s.test_ua_recall.mean == best[c]) cell = "**" + cell + "**";
         if (static_cast<int64_t>(n) < t.seeds) cell += fmt::format(" [{}]", n);
+        if (const auto missing = missing_test_classes(r, c); !missing.empty()) {
+          const auto first = first_summary(r, c);
+          const size_t total = first ? first->labels.size() : 0;
+          const size_t present = total > missing.size() ? total - missing.size() : 0;
+          cell += "‡";
+          lacking.push_back(fmt::format(
+              "{} · {}: the test split has no {}; UA recall averages the {} class(es) present, so predicting one class "
+              "always scores {}, not the chance row's {}",
+              t.rows[r].name, t.columns[c].name, fmt::join(missing, ", "), present,
+              present > 0 ? pct(1.0 / static_cast<double>(present)) : "—", pct(chance[c])));
+        }
         md += " " + cell + " |";
         means.push_back(s.test_ua_recall.mean);
       }
@@ -180,6 +211,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     for (size_t c = 0; c < C; ++c) md += " *" + pct(chance[c]) + "* |";
     if (t.row_average) md += " |";
     md += "\n";
+    if (!lacking.empty()) md += "\n‡ " + fmt::format("{}", fmt::join(lacking, ".\n‡ ")) + ".\n";
     md += fmt::format("\n![{}]({}.svg)\n\n", t.title, t.id);
 
     // Protocol: what was actually run per cell.
