@@ -156,6 +156,12 @@ TEST(ReportWrite, RejectsMissingOrForeignDirectoriesAndBadFiles) {
   t.write("empty/readme.txt", "hi");
   const std::string empty = (t.path() / "empty").string();
   EXPECT_TRUE(contains(error_of([&] { write_report(empty, empty + "/r"); }), "neither metrics.csv nor run"));
+  // An experiment's output directory: pointed to its results.md and its cells.
+  t.write("exp/results.md", "# results\n");
+  std::filesystem::create_directories(t.path() / "exp" / "runs");
+  const std::string exp = (t.path() / "exp").string();
+  EXPECT_TRUE(contains(error_of([&] { write_report(exp, exp + "/r"); }),
+                       exp + ": the output of `crnn experiment`, whose report is " + exp + "/results.md"));
 
   write_run(t, "broken");
   t.write("broken/eval_valid.json", "{\"split\": \"valid\", ");

@@ -297,10 +297,16 @@ std::vector<std::string> write_report(const std::string& dir_arg, const std::str
       missing.insert(name);
     }
   }
-  if (names.empty())
+  if (names.empty()) {
+    // An experiment's output: its report is results.md; each cell is a repeat directory.
+    if (fs::exists(dir / "results.md") && fs::is_directory(dir / "runs"))
+      throw ReportError(dir_arg + ": the output of `crnn experiment`, whose report is " + (dir / "results.md").string() +
+                        " (with the charts beside it); `crnn report` takes one of its cells, " +
+                        (dir / "runs" / "CELL").string() + ", or a run in it");
     throw ReportError(dir_arg +
                       ": neither metrics.csv nor run subdirectories with metrics.csv (expected "
                       "the output of `crnn train` or `crnn repeat`)");
+  }
   std::sort(names.begin(), names.end(), natural_less);
   if (skipped)
     for (const auto& m : missing) skipped->push_back(m + ": no metrics.csv (not a started run), left out");
