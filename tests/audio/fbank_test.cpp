@@ -120,6 +120,9 @@ TEST(Fbank, RejectsBadOptions) {
   EXPECT_THROW(compute_fbank(torch::zeros({2, 400})), c10::Error);
   EXPECT_THROW(compute_fbank(torch::zeros({800}), FbankOptions().high_freq(9000)), c10::Error);
   EXPECT_THROW(compute_fbank(torch::zeros({800}), FbankOptions().num_bins(1)), c10::Error);
+  // A meta tensor (shapes only) is named as such, not LibTorch's "cannot copy out of meta tensor".
+  EXPECT_TRUE(crnn::test::contains(crnn::test::error_of([] { compute_fbank(torch::empty({800}, torch::kMeta)); }),
+                                   "compute_fbank: a meta tensor holds no samples"));
   EXPECT_THROW(parse_window_type("kaiser"), c10::Error);
   EXPECT_EQ(parse_window_type("hamming"), WindowType::Hamming);
 }

@@ -77,6 +77,17 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(test::contains(r.out, "folds = 0")) << r.out;
   dir.write("config.toml", r.out);
+  // --check: the data as training loads it, and nothing else.
+  r = test::run_crnn("train " + dir.file("config.toml") + " --check");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "data: split: the manifest's column 'split' (train / valid / test)")) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "ready to train (2 classes; train 32, valid 8, test 8 utterances); nothing was "
+                                    "trained"))
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run")));
+  r = test::run_crnn("train " + dir.file("config.toml") + " --check --set data.task=nope");
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(test::contains(r.out, "no label column 'nope'")) << r.out;
   r = test::run_crnn("train " + dir.file("config.toml") + " -o " + dir.file("run"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(test::contains(r.out, "data: split: the manifest's column 'split' (train / valid / test)")) << r.out;

@@ -129,6 +129,9 @@ TEST(Manifest, ErrorsNameFileLineAndProblem) {
   EXPECT_TRUE(contains(err("file,label,speaker\nx.wav,a,s\n"),
                        "m.csv:1: missing required column 'path' (header has: file, label, speaker); if 'file' "
                        "holds the audio files, name it 'path'"));
+  EXPECT_TRUE(contains(err("file,talker,label\nx.wav,s,a\n"),
+                       "missing required columns 'path', 'speaker' (header has: file, talker, label); if 'file' holds "
+                       "the audio files, name it 'path'; if 'talker' names the speakers, name it 'speaker'"));
   EXPECT_TRUE(contains(err("id;path;speaker;label\na;x.wav;s;b\n"),
                        "the header is one field: crnn reads comma-separated CSV, save it with ',' as the separator"));
   EXPECT_TRUE(contains(err("ID,Path,speaker\na,x.wav,s\n"), "column names are case-sensitive: rename 'ID' to 'id'"));

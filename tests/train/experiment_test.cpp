@@ -78,8 +78,9 @@ TEST(Experiment, PlanSharesEqualCellsAndOrdersJobsBySeed) {
   test::TempDir dir;
   auto c = test::make_tiny_corpus(dir);
   dir.write("tiny.toml", test::tiny_config(c, 2));
-  // Table t2 asks for t1's "cell, last" cell again (same keys, other seed and
-  // thread count) with more seeds, plus a cell with another window.
+  // Table t2 asks for t1's "cell, last" cell again (same keys, another thread
+  // count) with more seeds, plus a cell with another window. (A train.seed in a
+  // set is an error: SameSettingsTwiceInOneTableAreNamedAndSeedSetsRefused.)
   const std::string t2 = R"(
 [[table]]
 id = "t2"
@@ -87,7 +88,7 @@ seeds = 3
   [[table.column]]
   name = "trend"
   config = "tiny.toml"
-  set = ["train.seed=99", "train.threads=1"]
+  set = ["train.threads=1"]
   [[table.row]]
   name = "same as t1 cell"
   set = ["model.front_end.*.source=cell"]

@@ -55,6 +55,7 @@ int64_t egemaps_num_frames(int64_t num_samples, const EgemapsOptions& o) {
 torch::Tensor compute_egemaps(const torch::Tensor& waveform, const EgemapsOptions& o) {
   TORCH_CHECK(waveform.dim() == 1, "compute_egemaps: expected a 1-D waveform, got shape ", waveform.sizes());
   TORCH_CHECK(waveform.is_floating_point(), "compute_egemaps: expected a floating-point waveform");
+  TORCH_CHECK(!waveform.is_meta(), "compute_egemaps: a meta tensor holds no samples");
   check_egemaps_options(o);
   const int64_t frames = egemaps_num_frames(waveform.size(0), o);
   if (frames == 0) return torch::empty({0, kEgemapsLlds}, torch::kFloat);

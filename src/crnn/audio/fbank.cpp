@@ -259,6 +259,7 @@ torch::Tensor compute_fbank(const torch::Tensor& waveform, const FbankOptions& o
   TORCH_CHECK(waveform.dim() == 1, "compute_fbank: expected a 1-D waveform, got shape ",
               waveform.sizes());
   TORCH_CHECK(waveform.is_floating_point(), "compute_fbank: expected a floating-point waveform");
+  TORCH_CHECK(!waveform.is_meta(), "compute_fbank: a meta tensor holds no samples");
   check_options(o);
   const int64_t frames = num_frames(waveform.size(0), o);
   if (frames == 0) return torch::empty({0, o.num_bins()}, torch::kFloat);

@@ -6,12 +6,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 
 #include "crnn/cli/command.h"
 #include "crnn/train/config.h"
 #include "crnn/nn/options.h"
 #include "crnn/train/distributed.h"
+#include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
 #include "crnn/util/subprocess.h"
 #include "crnn/util/threads.h"
@@ -26,6 +28,7 @@ struct TrainCliOptions {
   int64_t crash_after_batches = 0;
   std::string impl = "fused";
   int64_t nproc = 1;
+  bool check = false;
 };
 
 /// `--nproc N`: this process is rank 0 of N on 127.0.0.1, the others are this
@@ -74,6 +77,16 @@ crnn::train::RunSummary train_local_ranks(const TrainCliOptions& o, const crnn::
 int run_train(const TrainCliOptions& o) {
   using namespace crnn::train;
   crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
+  if (o.check) {
+    // The data as training would load it (split, sizes, warnings), without a run directory.
+    if (o.config.empty() || !o.resume.empty())
+      throw ConfigError("--check: give the config to check (and its --set overrides), not --resume");
+    const auto cfg = RunConfig::from_file(o.config, o.overrides);
+    const auto d = load_run_data(cfg.data, std::cout);
+    fmt::print("{}: ready to train ({} classes; train {}, valid {}, test {} utterances); nothing was trained\n",
+               o.config, d.labels.size(), d.train.size(), d.valid.size(), d.test.size());
+    return 0;
+  }
   TrainOptions to;
   to.crash_after_batches = o.crash_after_batches;
   auto start = start_run(o.config, o.overrides, o.output, o.resume);  // checks what is missing or contradictory
@@ -103,6 +116,9 @@ crnn::cli::Registrar reg{
       app.add_option("--set", o->overrides, "Override a config key: section.key=value (repeatable)");
       app.add_option("-o,--output", o->output, "Run directory to create");
       app.add_option("--resume", o->resume, "Continue the run in this directory from its last.pt");
+      app.add_flag("--check", o->check,
+                   "Load the data as training would (manifest, features, split, data warnings), print it and stop: "
+                   "no run directory, nothing trained");
       app.add_option("--impl", o->impl,
                      "CRNN/LSTM implementation: fused (fast, default) or composed (the reference)")
           ->check(CLI::IsMember({"fused", "composed"}));

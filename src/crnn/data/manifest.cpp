@@ -238,6 +238,10 @@ Manifest Manifest::parse(const std::string& text, const std::string& base_dir,
           hint += fmt::format("; column names are case-sensitive: rename '{}' to '{}'", name, lower);
         else if (!col.count("path") && (lower == "file" || lower == "filename" || lower == "wav" || lower == "audio"))
           hint += fmt::format("; if '{}' holds the audio files, name it 'path'", name);
+        else if (!col.count("speaker") && (lower == "talker" || lower == "spk" || lower == "speaker_id" ||
+                                           lower == "speakerid" || lower == "subject" || lower == "actor" ||
+                                           lower == "participant" || lower == "client_id"))
+          hint += fmt::format("; if '{}' names the speakers, name it 'speaker'", name);
       }
     }
     throw DataError(fmt::format("{}:{}: missing required column{} {} (header has: {}){}", source, header.line,
