@@ -29,21 +29,37 @@ namespace crnn::nn {
 
 /// One front-end layer: a standard convolutional layer (`convolutional`) or a
 /// Convolutional Recurrent layer of `kind`. Its input size is the previous
-/// layer's output size, filled in by the classifier.
+/// layer's output size, filled in by the classifier. The defaults are the
+/// paper's emotion front-end layer (r = 5, shift 2, n = 100, max-pool 2/2);
+/// ConvRecurrentOptions and WindowConvOptions, the single layers, default to
+/// no pooling (1/1) instead.
 struct FrontEndLayerOptions {
+  /// A standard convolutional layer (WindowConv) instead of a recurrent one.
   TORCH_ARG(bool, convolutional) = false;
+  /// rnn, lstm or blstm (CBLSTM); ignored when `convolutional`.
   TORCH_ARG(RecurrentKind, kind) = RecurrentKind::lstm;
+  /// Output features per window (the paper's n).
   TORCH_ARG(int64_t, features) = 100;
+  /// Recurrent units per direction; 0 = derived (docs/layers.md).
   TORCH_ARG(int64_t, hidden_size) = 0;
+  /// Position-specific input weights (Extended CLSTM); lstm and blstm only.
   TORCH_ARG(bool, extended) = false;
+  /// hidden (h), cell (c; LSTM kinds), or output (y = affine map of the states).
   TORCH_ARG(FeatureSource, source) = FeatureSource::hidden;
+  /// With source=output: which states the affine map reads (ConvRecurrentOptions::combine).
   TORCH_ARG(FeatureSource, combine) = FeatureSource::hidden;
+  /// Reduction over a window's steps: last, mean or max (Table IV).
   TORCH_ARG(WindowReduce, reduce) = WindowReduce::last;
+  /// Nonlinearity of a standard convolutional layer's output.
   TORCH_ARG(Activation, activation) = Activation::sigmoid;
+  /// Window size r1 (frames).
   TORCH_ARG(int64_t, window) = 5;
+  /// Window shift r2 (frames).
   TORCH_ARG(int64_t, shift) = 2;
+  /// Max-pooling over windows: size p1 and shift p2 (1 and 1 = none).
   TORCH_ARG(int64_t, pool) = 2;
   TORCH_ARG(int64_t, pool_shift) = 2;
+  /// Diagonal peepholes in the LSTM kinds.
   TORCH_ARG(bool, peepholes) = true;
   /// Implementation of a recurrent layer (see ConvRecurrentOptions::impl).
   TORCH_ARG(Implementation, impl) = default_implementation();
