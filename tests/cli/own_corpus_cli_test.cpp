@@ -81,13 +81,18 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   r = test::run_crnn("train " + dir.file("config.toml") + " --check");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(test::contains(r.out, "data: split: the manifest's column 'split' (train / valid / test)")) << r.out;
-  EXPECT_TRUE(test::contains(r.out, "ready to train (2 classes; train 32, valid 8, test 8 utterances); nothing was "
-                                    "trained"))
+  EXPECT_TRUE(test::contains(r.out, "the data loads as training would load it (2 classes; train 32, valid 8, test 8 "
+                                    "utterances); nothing was trained"))
       << r.out;
   EXPECT_FALSE(std::filesystem::exists(dir.file("run")));
   r = test::run_crnn("train " + dir.file("config.toml") + " --check --set data.task=nope");
   EXPECT_NE(r.status, 0);
   EXPECT_TRUE(test::contains(r.out, "no label column 'nope'")) << r.out;
+  r = test::run_crnn("train " + dir.file("config.toml") + " --check --set data.stratify_by=sex");
+  EXPECT_TRUE(test::contains(r.out, "data.stratify_by: " + manifest + ": no label column 'sex' (label columns: label)"))
+      << r.out;
+  r = test::run_crnn("train " + dir.file("config.toml") + " --check --set data.manifest=missing.csv");
+  EXPECT_TRUE(test::contains(r.out, "data.manifest: missing.csv: file not found (a relative path is taken from")) << r.out;
   r = test::run_crnn("train " + dir.file("config.toml") + " -o " + dir.file("run"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_TRUE(test::contains(r.out, "data: split: the manifest's column 'split' (train / valid / test)")) << r.out;

@@ -14,6 +14,7 @@
 #include "crnn/train/experiment_results.h"
 #include "crnn/train/experiment_runner.h"
 #include "crnn/train/repeat.h"
+#include "crnn/train/run_data.h"
 #include "crnn/train/run_files.h"
 #include "crnn/util/progress.h"
 #include "train/tiny_corpus.h"
@@ -339,6 +340,49 @@ TEST(Experiment, FinishedRunsWithoutModelFilesAreSkippedAndGiveTheSameTables) {
             tables(crnn::read_text_file((out / "results.md").string())));
 }
 
+// `folds = K` on a column: one column per cross-validation round, each with
+// data.folds = K and its data.fold, so row_average gives the K-fold mean.
+TEST(Experiment, AFoldsColumnExpandsIntoOneColumnPerRound) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  dir.write("tiny.toml", test::tiny_config(c, 1));
+  auto text = [](const std::string& column_extra) {
+    return fmt::format(R"(
+[[table]]
+id = "cv"
+seeds = 1
+row_average = true
+  [[table.column]]
+  name = "trend"
+  config = "tiny.toml"
+  {}
+  [[table.row]]
+  name = "cell"
+  set = ["model.front_end.*.source=cell"]
+)",
+                       column_extra);
+  };
+  auto e = train::Experiment::parse(text("folds = 3"), dir.file("exp.toml"));
+  const auto& cols = e.tables[0].columns;
+  ASSERT_EQ(cols.size(), 3u);
+  for (int f = 0; f < 3; ++f) {
+    EXPECT_EQ(cols[f].name, fmt::format("trend, fold {}", f));
+    EXPECT_EQ(cols[f].set, (std::vector<std::string>{"data.folds=3", fmt::format("data.fold={}", f)}));
+  }
+  const auto p = train::plan_experiment(e, {});
+  ASSERT_EQ(p.cells.size(), 3u);
+  for (int f = 0; f < 3; ++f) {
+    const auto& cfg = p.cells[p.grid[0][0][f]].config;
+    EXPECT_EQ(cfg.data.folds, 3);
+    EXPECT_EQ(cfg.data.fold, f);
+  }
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_TRUE(test::contains(error_of(text("folds = 2"), "exp.toml"), "table.0.column.0.folds: expected an integer in 3..100"));
+  EXPECT_TRUE(test::contains(error_of(text("folds = 1.5"), "exp.toml"), "folds: expected an integer"));
+  EXPECT_TRUE(test::contains(error_of(text("folds = 3\n  set = [\"data.fold=1\"]"), "exp.toml"),
+                             "'data.fold=1': `folds` sets data.folds and data.fold for each round"));
+}
+
 // Cells are shared across tables on purpose; two cells of one table with the
 // same settings are a mistyped set: a plan warning and a note in results.md.
 // A train.seed in a cell's sets would be replaced by seeds 1..N: refused.
@@ -366,6 +410,10 @@ TEST(Experiment, SameSettingsTwiceInOneTableAreNamedAndSeedSetsRefused) {
     EXPECT_TRUE(test::contains(err.what(), "t1 · s · trend: 'train.seed=42'")) << err.what();
     EXPECT_TRUE(test::contains(err.what(), "set the table's seeds instead of train.seed")) << err.what();
   }
+  train::ExperimentOptions with_seed;
+  with_seed.overrides = {"train.seed=3"};
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::plan_experiment(e, with_seed); }),
+                             "'train.seed=3' (--set): an experiment trains seeds 1..seeds of every cell; drop the --set"));
   train::ExperimentOptions o;
   o.tables = {"t2"};
   try {
@@ -389,11 +437,26 @@ TEST(Experiment, FinishedRunsOfAChangedManifestAreRefusedNotReused) {
   ASSERT_EQ(train::run_experiment(e, out, {}, log).trained, 2);
   const auto p = train::plan_experiment(e, {});
   const auto summary = train::read_run_summary(fmt::format("{}/{}/seed_1/summary.json", out, p.cells[0].dir));
-  EXPECT_EQ(summary.manifest_crc32, train::manifest_checksum(t.corpus.manifest));
+  const auto config = train::RunConfig::from_file(dir.file("tiny.toml"));
+  EXPECT_EQ(summary.manifest_crc32, train::manifest_checksum(data::Manifest::read(t.corpus.manifest), config.data));
   EXPECT_TRUE(std::regex_match(summary.manifest_crc32, std::regex("[0-9a-f]{8}"))) << summary.manifest_crc32;
   EXPECT_EQ(train::run_experiment(e, out, {}, log).skipped, 2);  // unchanged: skipped as before
 
   const std::string original = crnn::read_text_file(t.corpus.manifest);
+  // Other audio paths (a corpus moved), CRLF line ends and reversed rows are the same rows.
+  {
+    std::vector<std::string> lines;
+    std::istringstream in(original);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    std::string moved = lines[0] + "\r\n";
+    for (size_t i = lines.size() - 1; i >= 1; --i) {
+      std::string l = lines[i];
+      l.replace(l.find("audio/"), 6, "/elsewhere/audio/");
+      moved += l + "\r\n";
+    }
+    dir.write("tiny.csv", moved);
+    EXPECT_TRUE(train::stale_runs(p, {0, 1}, out).empty());
+  }
   std::string relabelled = original;
   const std::string row = "s0_c0_0,audio/s0_c0_0.wav,spk0,up";
   ASSERT_NE(relabelled.find(row), std::string::npos);
@@ -407,7 +470,7 @@ TEST(Experiment, FinishedRunsOfAChangedManifestAreRefusedNotReused) {
   } catch (const train::ConfigError& err) {
     const std::string m = err.what();
     EXPECT_TRUE(test::contains(m, "2 finished run(s)")) << m;
-    EXPECT_TRUE(test::contains(m, t.corpus.manifest + " as it was then")) << m;
+    EXPECT_TRUE(test::contains(m, "was trained on other rows of " + t.corpus.manifest + " (CRC-32 ")) << m;
     EXPECT_TRUE(test::contains(m, "Move them away")) << m;
   }
   // The tables can still be written from what is there.
@@ -415,7 +478,6 @@ TEST(Experiment, FinishedRunsOfAChangedManifestAreRefusedNotReused) {
   results_only.train = false;
   EXPECT_NO_THROW(train::run_experiment(e, out, results_only, log));
   // repeat refuses a finished seed of the old manifest too.
-  const auto config = train::RunConfig::from_file(dir.file("tiny.toml"));
   dir.write("tiny.csv", original);
   ASSERT_EQ(train::repeat_runs(config, dir.file("rep"), 1, 1, log).runs.size(), 1u);
   EXPECT_TRUE(train::stale_runs(p, all, out).empty());

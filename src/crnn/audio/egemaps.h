@@ -52,7 +52,8 @@ struct EgemapsOptions {
   TORCH_ARG(egemaps::PitchOptions, pitch) = {};
   TORCH_ARG(egemaps::FormantOptions, formants) = {};
   /// Frames whose spectra are computed at once: bounds the memory a long file
-  /// takes (about 40 KB per frame in a block). The result does not depend on it.
+  /// takes (about 40 KB per frame in a block). The result depends on it only
+  /// up to float rounding (blocks of different sizes batch the same per-frame work).
   TORCH_ARG(int64_t, block_frames) = egemaps::kFrameBlock;
 };
 

@@ -44,7 +44,7 @@ struct Formants {
 torch::Tensor lpc(const torch::Tensor& frames, int64_t order);
 
 /// Formants of the first `frames` frames of `wave` (zero-padded at the end if
-/// short), analysed `block_frames` at a time (the result does not depend on it).
+/// short), analysed `block_frames` at a time (the result depends on it only up to float rounding).
 Formants lpc_formants(const torch::Tensor& wave, int64_t sample_rate, int64_t frames,
                       const FormantOptions& options = {}, int64_t block_frames = kFrameBlock);
 

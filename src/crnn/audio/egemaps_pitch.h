@@ -57,7 +57,7 @@ struct PitchTrack {
 torch::Tensor gauss_window(int64_t length, double sigma = 0.4);
 
 /// Pitch of the first `frames` 60 ms frames of `wave` (which must hold them),
-/// their spectra computed `block_frames` at a time (the result does not depend on it).
+/// their spectra computed `block_frames` at a time (the result depends on it only up to float rounding).
 PitchTrack track_pitch(const torch::Tensor& wave, int64_t sample_rate, int64_t frames,
                        const PitchOptions& options = {}, int64_t block_frames = kFrameBlock);
 

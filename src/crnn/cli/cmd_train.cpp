@@ -79,11 +79,14 @@ int run_train(const TrainCliOptions& o) {
   crnn::nn::set_default_implementation(crnn::nn::parse_implementation(o.impl));
   if (o.check) {
     // The data as training would load it (split, sizes, warnings), without a run directory.
-    if (o.config.empty() || !o.resume.empty())
-      throw ConfigError("--check: give the config to check (and its --set overrides), not --resume");
-    const auto cfg = RunConfig::from_file(o.config, o.overrides);
+    if (o.config.empty() || !o.resume.empty() || !o.output.empty() || o.nproc > 1)
+      throw ConfigError("--check: give only the config to check (and its --set overrides), not -o, --resume or --nproc");
+    auto cfg = RunConfig::from_file(o.config, o.overrides);
+    resolve_data_paths(cfg);
+    const auto precision = precision_guard(cfg.train.precision, "train.precision = \"" + cfg.train.precision + "\"");
     const auto d = load_run_data(cfg.data, std::cout);
-    fmt::print("{}: ready to train ({} classes; train {}, valid {}, test {} utterances); nothing was trained\n",
+    fmt::print("{}: the data loads as training would load it ({} classes; train {}, valid {}, test {} utterances); "
+               "nothing was trained\n",
                o.config, d.labels.size(), d.train.size(), d.valid.size(), d.test.size());
     return 0;
   }

@@ -93,11 +93,11 @@ namespace {
 /// worker single-threaded (parallelism over files, as `crnn features`).
 void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vector<Prediction>& out,
                       const PredictOptions& o) {
+  TORCH_CHECK(o.threads >= 0, "PredictOptions::threads must be >= 0 (0 = the intra-op threads), got ", o.threads);
   std::vector<size_t> todo;
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].features.defined()) todo.push_back(i);
   if (todo.empty()) return;
-  TORCH_CHECK(o.threads >= 0, "PredictOptions::threads must be >= 0 (0 = the intra-op threads), got ", o.threads);
   const int threads = o.threads > 0 ? o.threads : at::get_num_threads();
   const int workers = static_cast<int>(std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(threads), todo.size())));
   const int caller_threads = at::get_num_threads();

@@ -11,6 +11,7 @@
 
 #include "crnn/data/error.h"
 #include "crnn/train/repeat.h"
+#include "crnn/train/run_data.h"
 #include "crnn/train/toml_input.h"
 #include "crnn/util/file_io.h"
 #include "crnn/util/text.h"
@@ -20,14 +21,35 @@ namespace fs = std::filesystem;
 namespace crnn::train {
 namespace {
 
-ExperimentAxis read_axis(const TomlReader& r, const toml::table& t, const std::string& where, const fs::path& base) {
-  r.check_keys(t, where, {"name", "config", "set"});
+/// A row or column; with `folds = K`, K of them, "NAME, fold 0" .. "NAME, fold K−1",
+/// each adding data.folds = K and its data.fold to the set: every round of a
+/// speaker-group cross-validation, averaged by row_average.
+std::vector<ExperimentAxis> read_axes(const TomlReader& r, const toml::table& t, const std::string& where,
+                                      const fs::path& base) {
+  r.check_keys(t, where, {"name", "config", "set", "folds"});
   ExperimentAxis a;
   a.name = r.string(t, where, "name", /*required=*/true);
   a.config = r.string(t, where, "config");
   if (!a.config.empty() && fs::path(a.config).is_relative()) a.config = (base / a.config).lexically_normal().string();
   a.set = r.strings(t, where, "set");
-  return a;
+  int64_t folds = 0;
+  r.get(t, where, "folds", folds);
+  if (folds == 0 && !t.contains("folds")) return {a};
+  if (folds < 3 || folds > 100) r.fail(where, "folds", "expected an integer in 3..100 (cross-validation rounds)");
+  for (const auto& s : a.set) {
+    const std::string key = crnn::trim(s.substr(0, s.find('=')));
+    if (key == "data.folds" || key == "data.fold")
+      r.fail(where, "set", "'" + s + "': `folds` sets data.folds and data.fold for each round");
+  }
+  std::vector<ExperimentAxis> rounds;
+  for (int64_t f = 0; f < folds; ++f) {
+    ExperimentAxis round = a;
+    round.name = fmt::format("{}, fold {}", a.name, f);
+    round.set.push_back(fmt::format("data.folds={}", folds));
+    round.set.push_back(fmt::format("data.fold={}", f));
+    rounds.push_back(std::move(round));
+  }
+  return rounds;
 }
 
 /// FNV-1a, 64 bit: a stable content hash for cell directory names.
@@ -94,8 +116,10 @@ Experiment Experiment::parse(const std::string& text, const std::string& source)
       std::set<std::string> names;
       for (size_t k = 0; k < a->size(); ++k) {
         const std::string w = fmt::format("{}.{}.{}", where, key, k);
-        axes.push_back(read_axis(rd, *a->get(k)->as_table(), w, base));
-        if (!names.insert(axes.back().name).second) rd.fail(w, "name", "'" + axes.back().name + "' is used twice");
+        for (auto& axis : read_axes(rd, *a->get(k)->as_table(), w, base)) {
+          if (!names.insert(axis.name).second) rd.fail(w, "name", "'" + axis.name + "' is used twice");
+          axes.push_back(std::move(axis));
+        }
       }
     }
     if (const toml::array* a = rd.tables(t, where, "group")) {
@@ -158,11 +182,14 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
         overrides.insert(overrides.end(), row.set.begin(), row.set.end());
         overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
         // Each cell runs seeds 1..seeds: a seed set here would be replaced without a word.
-        for (const auto& s : overrides)
-          if (crnn::trim(s.substr(0, s.find('='))) == "train.seed")
-            throw ConfigError(fmt::format("{}: {}: '{}': an experiment trains seeds 1..seeds of every cell; set the "
-                                          "table's seeds instead of train.seed",
-                                          e.source, label, s));
+        for (size_t k = 0; k < overrides.size(); ++k)
+          if (crnn::trim(overrides[k].substr(0, overrides[k].find('='))) == "train.seed") {
+            const bool command_line = k >= overrides.size() - o.overrides.size();
+            throw ConfigError(fmt::format("{}: {}: '{}'{}: an experiment trains seeds 1..seeds of every cell; {}",
+                                          e.source, label, overrides[k], command_line ? " (--set)" : "",
+                                          command_line ? "drop the --set (a table's seeds say how many)"
+                                                       : "set the table's seeds instead of train.seed"));
+          }
         RunConfig cfg;
         try {
           cfg = RunConfig::from_file(row.config.empty() ? col.config : row.config, overrides);
@@ -223,7 +250,7 @@ std::vector<std::string> stale_runs(const ExperimentPlan& plan, const std::vecto
     const auto& j = plan.jobs.at(job);
     const auto& cell = plan.cells[j.cell];
     auto why = manifest_changed_since((fs::path(out_dir) / cell.dir / fmt::format("seed_{}", j.seed)).string(),
-                                      cell.config.data.manifest);
+                                      cell.config.data);
     if (!why.empty()) out.push_back(std::move(why));
   }
   return out;

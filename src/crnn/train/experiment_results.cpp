@@ -211,7 +211,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     for (size_t c = 0; c < C; ++c) md += " *" + pct(chance[c]) + "* |";
     if (t.row_average) md += " |";
     md += "\n";
-    if (!lacking.empty()) md += "\n‡ " + fmt::format("{}", fmt::join(lacking, ".\n‡ ")) + ".\n";
+    if (!lacking.empty()) md += "\n‡ " + fmt::format("{}", fmt::join(lacking, ".\n\n‡ ")) + ".\n";
     md += fmt::format("\n![{}]({}.svg)\n\n", t.title, t.id);
 
     // Protocol: what was actually run per cell.

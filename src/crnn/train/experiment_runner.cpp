@@ -151,7 +151,12 @@ void refuse_results_of_nothing(const Experiment& e, const ExperimentPlan& plan, 
   ExperimentOptions every_table = o;
   every_table.tables.clear();
   std::set<std::string> planned;
-  for (const auto& cell : plan_experiment(e, every_table).cells) planned.insert(fs::path(cell.dir).filename().string());
+  for (const auto& cell : plan.cells) planned.insert(fs::path(cell.dir).filename().string());
+  try {
+    for (const auto& cell : plan_experiment(e, every_table).cells) planned.insert(fs::path(cell.dir).filename().string());
+  } catch (const ConfigError&) {
+    // A table not selected that does not plan with these overrides: its cells are not known.
+  }
   std::vector<std::string> others;
   std::error_code ec;
   const fs::path runs = fs::path(out_dir) / "runs";
@@ -168,7 +173,8 @@ void refuse_results_of_nothing(const Experiment& e, const ExperimentPlan& plan, 
   std::sort(others.begin(), others.end());
   throw ConfigError(fmt::format(
       "{}: none of the {} planned runs has finished there, but {} cell(s) of other settings have ({}): were they "
-      "trained with --set or --table options not given now? Give the same ones; the tables are left as they are",
+      "trained with --set options not given now, or has the experiment file or a config changed since? The tables "
+      "are left as they are",
       out_dir, plan.jobs.size(), others.size(), first_few(others, 3)));
 }
 

@@ -14,6 +14,7 @@
 
 #include "crnn/data/error.h"
 #include "crnn/data/manifest.h"
+#include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
 #include "crnn/util/json_text.h"
 
@@ -54,7 +55,7 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
     // A finished run counts only if it is this config's: an earlier `repeat` into
     // the same directory with other settings would otherwise be reported as this one.
     check_finished_run_config(run, c);
-    if (const auto why = manifest_changed_since(run.string(), c.data.manifest); !why.empty())
+    if (const auto why = manifest_changed_since(run.string(), c.data); !why.empty())
       throw ConfigError(why + ". Move the run away (or use another output directory) to train it again on the "
                               "manifest as it is, or restore the manifest");
     log << fmt::format("{}: {} already finished, skipping\n", label, run.string());
@@ -80,6 +81,14 @@ RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, in
     throw ConfigError(fmt::format("--first-seed {} with --seeds {}: the last seed must be <= {}", first_seed,
                                   seeds, max_seed));
   const fs::path dir(dir_in);
+  // Every seed's finished run checked before any trains: a stale seed 5 found
+  // after hours of seeds 1..4 would waste them.
+  for (int64_t i = 0; i < seeds; ++i) {
+    const fs::path run = dir / fmt::format("seed_{}", first_seed + i);
+    if (const auto why = manifest_changed_since(run.string(), config.data); !why.empty())
+      throw ConfigError(why + ". Move the run away (or use another output directory) to train it again on the "
+                              "manifest as it is, or restore the manifest");
+  }
   fs::create_directories(dir);
   RepeatSummary s;
   for (int64_t i = 0; i < seeds; ++i)

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cctype>
 #include <map>
 #include <ostream>
@@ -14,6 +15,7 @@
 #include "crnn/data/splits.h"
 #include "crnn/train/data_warnings.h"
 #include "crnn/train/run_files.h"
+#include "crnn/util/checksum.h"
 #include "crnn/util/text.h"
 
 namespace crnn::train {
@@ -212,6 +214,44 @@ void check_features_match(const std::string& features_extractor, const std::stri
                                       features_path, model_path, features_extractor, model_extractor));
 }
 
+std::string manifest_checksum(const data::Manifest& manifest, const DataConfig& config) {
+  std::vector<const data::Utterance*> rows;
+  for (const auto& u : manifest.utterances()) rows.push_back(&u);
+  std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  uint32_t crc = 0;
+  for (const auto* u : rows) {
+    const std::string& split = config.split_column == "split" ? u->split : u->label(config.split_column);
+    const std::string& stratum = config.stratify_by.empty() ? std::string() : u->label(config.stratify_by);
+    // Fields separated by a byte no CSV cell holds unquoted in practice (0x1f, unit separator).
+    crc = crnn::crc32(u->id + '\x1f' + u->speaker + '\x1f' + u->label(config.task) + '\x1f' + split + '\x1f' +
+                          stratum + '\n',
+                      crc);
+  }
+  return fmt::format("{:08x}", crc);
+}
+
+std::string manifest_changed_since(const std::string& run_dir, const DataConfig& config) {
+  std::string recorded;
+  try {
+    recorded = read_run_summary((std::filesystem::path(run_dir) / "summary.json").string()).manifest_crc32;
+  } catch (const RunFileError&) {
+    return "";
+  }
+  std::error_code ec;
+  if (recorded.empty() || config.manifest.empty() || !std::filesystem::is_regular_file(config.manifest, ec)) return "";
+  std::string now;
+  try {
+    now = manifest_checksum(data::Manifest::read(config.manifest), config);
+  } catch (const std::exception&) {
+    return "";  // unreadable now: training would say why; nothing to compare
+  }
+  if (now == recorded) return "";
+  return fmt::format("{} was trained on other rows of {} (CRC-32 {} of its ids, speakers, '{}' labels and splits; "
+                     "{} now): a label, speaker or split has changed since, so the run's numbers are not of the "
+                     "manifest as it is",
+                     run_dir, config.manifest, recorded, config.task, now);
+}
+
 RunData load_run_data(const DataConfig& config, std::ostream& log) {
   if (config.manifest.empty()) throw ConfigError("data.manifest: not set");
   if (config.features.empty()) throw ConfigError("data.features: not set");
@@ -223,8 +263,12 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
     throw ConfigError(fmt::format("{}: no label column '{}' (label columns: {})", config.manifest,
                                   config.task, cols.empty() ? "none" : cols));
   }
+  // Checked whether or not validation gets carved, so a misspelt column is found now.
+  if (!config.stratify_by.empty() && !manifest.has_task(config.stratify_by))
+    throw ConfigError(fmt::format("data.stratify_by: {}: no label column '{}' (label columns: {})", config.manifest,
+                                  config.stratify_by, fmt::join(manifest.tasks(), ", ")));
   RunData d;
-  d.manifest_crc32 = manifest_checksum(config.manifest);
+  d.manifest_crc32 = manifest_checksum(manifest, config);
   d.labels = data::LabelSet::from_manifest(manifest, config.task);
   if (d.labels.size() < 2)
     throw ConfigError(fmt::format("{}: task '{}' has {} class(es); need at least 2", config.manifest,

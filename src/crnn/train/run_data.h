@@ -48,6 +48,22 @@ inline constexpr int64_t kDefaultFolds = 6;
 /// features file that does not cover the manifest, …
 RunData load_run_data(const DataConfig& config, std::ostream& log);
 
+/// CRC-32 (8 hex digits) of what a run takes from its manifest: per row, in id
+/// order, the id, the speaker, the label of data.task, the split (column
+/// data.split_column) and the label of data.stratify_by. Not the audio paths
+/// (a corpus moved, or prepared on another machine, is the same data), the row
+/// order or other label columns. A finished run records it (summary.json
+/// manifest_crc32).
+std::string manifest_checksum(const data::Manifest& manifest, const DataConfig& config);
+
+/// Why the finished run in `run_dir` is not a result of `config`'s manifest as
+/// it is now: its summary.json records another manifest_checksum (labels,
+/// speakers or splits changed since, so its numbers are of other rows). ""
+/// when they agree, or when it cannot be told: a run from before the checksum
+/// was recorded, or a manifest that is not there or does not read (e.g. a
+/// clone with the committed runs but not the data).
+std::string manifest_changed_since(const std::string& run_dir, const DataConfig& config);
+
 /// Throws data::DataError naming both files if any row of `manifest` has no
 /// features in `store` (how many, the first few ids, and how to fix it), or if
 /// the store's rows were computed from other audio files than the manifest

@@ -12,8 +12,6 @@
 #include <numeric>
 #include <sstream>
 
-#include "crnn/util/checksum.h"
-#include "crnn/util/file_io.h"
 #include "crnn/util/json_text.h"
 #include "crnn/util/text.h"
 
@@ -333,27 +331,6 @@ bool run_finished(const std::string& run_dir) {
   } catch (const RunFileError&) {
     return false;
   }
-}
-
-std::string manifest_checksum(const std::string& path) {
-  return fmt::format("{:08x}", crnn::crc32(crnn::read_text_file(path)));
-}
-
-std::string manifest_changed_since(const std::string& run_dir, const std::string& manifest_path) {
-  const auto summary = (fs::path(run_dir) / "summary.json").string();
-  std::string recorded;
-  try {
-    recorded = read_run_summary(summary).manifest_crc32;
-  } catch (const RunFileError&) {
-    return "";
-  }
-  std::error_code ec;
-  if (recorded.empty() || manifest_path.empty() || !fs::is_regular_file(manifest_path, ec)) return "";
-  const std::string now = manifest_checksum(manifest_path);
-  if (now == recorded) return "";
-  return fmt::format("{} was trained on {} as it was then (CRC-32 {}); the file has changed since (CRC-32 {}), so the "
-                     "run's numbers are not of its rows now",
-                     run_dir, manifest_path, recorded, now);
 }
 
 // --- eval_<split>.json ---------------------------------------------------------------

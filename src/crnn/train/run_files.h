@@ -103,18 +103,6 @@ std::string run_summary_json_text(const RunSummary& s);
 /// one counts as unfinished, so the run is resumed and writes it again).
 bool run_finished(const std::string& run_dir);
 
-/// CRC-32 of a manifest file's bytes, 8 hex digits: what a finished run records
-/// of the rows (labels, speakers, splits) it was trained on.
-std::string manifest_checksum(const std::string& path);
-
-/// Why the finished run in `run_dir` is not a result for `manifest_path` as the
-/// file is now: its summary.json records another manifest_checksum (labels,
-/// speakers or splits changed since, so its numbers are of other data). ""
-/// when they agree, or when either side is unknown (a run from before the
-/// checksum was recorded; no manifest at that path, e.g. a clone with the
-/// committed runs but not the data).
-std::string manifest_changed_since(const std::string& run_dir, const std::string& manifest_path);
-
 // ---------------------------------------------------------------------------
 // eval_<split>.json
 

@@ -241,15 +241,7 @@ std::unique_ptr<kernels::PrecisionGuard> precision_guard(const std::string& prec
   return std::make_unique<kernels::PrecisionGuard>(p);
 }
 
-RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
-                       std::ostream& log) {
-  // The run's config.toml and model file record absolute data paths: relative
-  // ones would be resolved against whatever directory a later eval, replay or
-  // resume runs in, and could silently read other data.
-  // A config built in code has not been through parse()'s checks: an invalid
-  // value would otherwise surface only after training, when best.pt is read back.
-  config_in.validate();
-  RunConfig config = config_in;
+void resolve_data_paths(RunConfig& config) {
   for (const auto& [key, path] : {std::pair<const char*, std::string*>{"data.manifest", &config.data.manifest},
                                   {"data.features", &config.data.features}}) {
     if (path->empty()) continue;
@@ -262,6 +254,18 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
                                         : ""));
     *path = fs::absolute(*path).lexically_normal().string();
   }
+}
+
+RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
+                       std::ostream& log) {
+  // The run's config.toml and model file record absolute data paths: relative
+  // ones would be resolved against whatever directory a later eval, replay or
+  // resume runs in, and could silently read other data.
+  // A config built in code has not been through parse()'s checks: an invalid
+  // value would otherwise surface only after training, when best.pt is read back.
+  config_in.validate();
+  RunConfig config = config_in;
+  resolve_data_paths(config);
   // Training, validation and the test evaluation all run in the run's precision.
   const auto precision = precision_guard(config.train.precision, "train.precision = \"bf16\"");
   // Several processes (distributed.h): every rank trains its share of each

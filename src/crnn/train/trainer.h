@@ -97,6 +97,11 @@ struct TrainInterrupted : std::runtime_error {
 /// "<setting>: <reason>" (kernels/precision.h).
 std::unique_ptr<kernels::PrecisionGuard> precision_guard(const std::string& precision, const std::string& setting);
 
+/// data.manifest and data.features made absolute, each checked to exist: a
+/// ConfigError names the key and, for a relative path, the working directory
+/// it was taken from. train_run does this first.
+void resolve_data_paths(RunConfig& config);
+
 /// Trains into `run_dir` (created): config.toml, metrics.csv, best.pt,
 /// last.pt, eval_valid.json, eval_test.json (if there is a test split) and
 /// summary.json. With `resume`, continues from run_dir/last.pt using
