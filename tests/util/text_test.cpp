@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace {
 
 // Hand-checked against RFC 3629's table of well-formed byte sequences.
@@ -70,6 +72,19 @@ TEST(Text, NameKeyFoldsCaseSpacesAndAccentsInEitherUnicodeForm) {
   EXPECT_EQ(crnn::name_key("SPK 5 "), "spk 5");
   EXPECT_EQ(crnn::name_key("\xE4\xB8\xAD"), "\xE4\xB8\xAD");  // other scripts unchanged
   EXPECT_EQ(crnn::name_key("a\xC3"), "a\xC3");  // a truncated sequence is kept as it is
+}
+
+TEST(Text, ParseTakesWholeNumbersOnly) {
+  EXPECT_EQ(crnn::parse_integer("26"), 26);
+  EXPECT_EQ(crnn::parse_integer("-3"), -3);
+  EXPECT_EQ(crnn::parse_integer("26abc"), std::nullopt);
+  EXPECT_EQ(crnn::parse_integer(""), std::nullopt);
+  EXPECT_EQ(crnn::parse_integer("99999999999999999999"), std::nullopt);  // beyond int64
+  EXPECT_EQ(crnn::parse_number("0.5"), 0.5);
+  EXPECT_EQ(crnn::parse_number("1e3"), 1000.0);
+  EXPECT_EQ(crnn::parse_number("10ms"), std::nullopt);
+  EXPECT_EQ(crnn::parse_number("x"), std::nullopt);
+  EXPECT_TRUE(std::isnan(*crnn::parse_number("nan")));  // a number; callers judge its range
 }
 
 TEST(Text, ToLowerFoldsAsciiLettersOnly) {

@@ -12,6 +12,7 @@
 #include "crnn/audio/egemaps_voice.h"
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
+#include "crnn/util/text.h"
 
 namespace crnn::audio {
 namespace {
@@ -128,13 +129,9 @@ EgemapsOptions parse_egemaps_description(const std::string& description) {
       if (v != "true" && v != "false") throw std::invalid_argument("egemaps description: smooth=" + v + " is not a boolean");
       o.smooth(v == "true");
     } else if (k == "sample_rate") {
-      size_t used = 0;
-      try {
-        o.sample_rate(std::stoll(v, &used));
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != v.size()) throw std::invalid_argument("egemaps description: bad value in '" + word + "'");
+      const auto rate = crnn::parse_integer(v);
+      if (!rate) throw std::invalid_argument("egemaps description: bad value in '" + word + "'");
+      o.sample_rate(*rate);
     } else if (k == "resampler") {
       continue;
     } else {

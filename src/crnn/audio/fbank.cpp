@@ -1,6 +1,7 @@
 #include "crnn/audio/fbank.h"
 
 #include "crnn/audio/read_audio.h"
+#include "crnn/util/text.h"
 
 #include <sstream>
 #include <stdexcept>
@@ -145,26 +146,12 @@ FbankOptions parse_description(const std::string& description) {
   // Whole numbers only: "26abc" is a damaged file, not 26.
   struct BadValue {};
   auto integer = [](const std::string& v) {
-    size_t used = 0;
-    int64_t x = 0;
-    try {
-      x = std::stoll(v, &used);
-    } catch (const std::exception&) {
-      throw BadValue{};
-    }
-    if (used != v.size()) throw BadValue{};
-    return x;
+    if (auto x = crnn::parse_integer(v)) return *x;
+    throw BadValue{};
   };
   auto number = [](const std::string& v) {
-    size_t used = 0;
-    double x = 0;
-    try {
-      x = std::stod(v, &used);
-    } catch (const std::exception&) {
-      throw BadValue{};
-    }
-    if (used != v.size()) throw BadValue{};
-    return x;
+    if (auto x = crnn::parse_number(v)) return *x;
+    throw BadValue{};
   };
   while (in >> word) {
     const auto eq = word.find('=');

@@ -12,6 +12,7 @@
 #include "crnn/bench/bench.h"
 #include "crnn/cli/command.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/text.h"
 #include "crnn/util/threads.h"
 
 namespace {
@@ -79,13 +80,7 @@ crnn::cli::Registrar reg{
                      "Repeat each measurement for at least this long, up to 50 calls (median reported)")
           ->check(CLI::Validator(
               [](std::string& text) -> std::string {
-                double v = std::nan("");
-                try {
-                  size_t used = 0;
-                  v = std::stod(text, &used);
-                  if (used != text.size()) v = std::nan("");
-                } catch (const std::exception&) {
-                }
+                const double v = crnn::parse_number(text).value_or(std::nan(""));
                 // NaN fails both comparisons, so it is refused too.
                 return v >= 0.0 && v <= 3600.0 ? "" : "must be a number of seconds in 0..3600, got " + text;
               },

@@ -65,6 +65,26 @@ std::string percent(double fraction, int decimals, std::string_view suffix) {
   return fmt::format("{:.{}f}{}", 100 * fraction, decimals, suffix);
 }
 
+std::optional<int64_t> parse_integer(const std::string& s) {
+  size_t used = 0;
+  try {
+    const int64_t x = std::stoll(s, &used);
+    if (used == s.size()) return x;
+  } catch (const std::exception&) {  // invalid_argument, out_of_range
+  }
+  return std::nullopt;
+}
+
+std::optional<double> parse_number(const std::string& s) {
+  size_t used = 0;
+  try {
+    const double x = std::stod(s, &used);
+    if (used == s.size()) return x;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
 std::string name_key(std::string_view s) {
   // Base letter of U+00C0..U+017F where the character decomposes into an ASCII
   // letter and combining marks (Unicode NFD); '.' where it does not (Æ, Ø, ß, Ł, ...).

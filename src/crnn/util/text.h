@@ -12,6 +12,8 @@
 ///   crnn::percent(0.41253, 2);         // "41.25";  crnn::percent(NAN, 1, "%") == "—"
 /// \endcode
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +42,12 @@ std::string file_safe_name(std::string_view s);
 /// sequence (overlong forms, surrogates and code points above U+10FFFF are
 /// invalid, as in RFC 3629), or std::string_view::npos when `s` is valid UTF-8.
 size_t utf8_error_at(std::string_view s);
+
+/// `s` as a whole number (std::stoll / std::stod syntax; stod also takes
+/// "nan" and "inf"), or nullopt when it is none, out of range, or has
+/// anything after the number ("26abc", "10ms").
+std::optional<int64_t> parse_integer(const std::string& s);
+std::optional<double> parse_number(const std::string& s);
 
 /// A key under which names that differ only in case, surrounding spaces or the
 /// accents of Latin letters are equal — whether an accent is precomposed (NFC,
