@@ -73,21 +73,22 @@ int run(const ExperimentCliOptions& c) {
     auto p = train::plan_experiment(e, o);
     const auto mine = train::shard_jobs(p, o);  // all runs without --shard
     int64_t done = 0;
+    const auto stale_jobs = train::stale_runs(p, mine, c.output);
     for (size_t i : mine) {
       const auto& cell = p.cells[p.jobs[i].cell];
       const bool finished = train::job_finished(p, i, c.output);
       done += finished;
-      const bool stale = finished && !train::stale_runs(p, {i}, c.output).empty();
+      const bool stale = stale_jobs.count(i) > 0;
       fmt::print("{:4d} {:8s} seed {} {} ({})\n", i, stale ? "stale" : finished ? "done" : "todo", p.jobs[i].seed,
                  cell.label, cell.dir);
     }
     fmt::print("{} runs{} in {} distinct cells: {} finished, {} to do\n", mine.size(),
                o.shards > 1 ? fmt::format(" of shard {}/{} ({} in all)", o.shard, o.shards, p.jobs.size()) : "",
                p.cells.size(), done, static_cast<int64_t>(mine.size()) - done);
-    if (const auto stale = train::stale_runs(p, mine, c.output); !stale.empty())
+    if (!stale_jobs.empty())
       fmt::print("{} finished run(s) marked stale were trained on another version of their manifest; training "
                  "refuses to go on until they are moved away or the manifest restored, e.g.\n  {}\n",
-                 stale.size(), stale.front());
+                 stale_jobs.size(), stale_jobs.begin()->second);
     return 0;
   }
   train::ExperimentOutcome r;
@@ -117,8 +118,8 @@ int run(const ExperimentCliOptions& c) {
     fmt::print("{}: results of {} finished run(s) of {} in {}/results.md\n", c.file, p.finished, p.planned, c.output);
     std::vector<size_t> every_job(plan.jobs.size());
     for (size_t i = 0; i < every_job.size(); ++i) every_job[i] = i;
-    for (const auto& s : train::stale_runs(plan, every_job, c.output))  // results.md shows every shard's runs
-      fmt::print(stderr, "crnn experiment: warning: {}\n", s);
+    for (const auto& [job, why] : train::stale_runs(plan, every_job, c.output))  // results.md shows every shard's runs
+      fmt::print(stderr, "crnn experiment: warning: {}\n", why);
   }
   for (auto& f : r.failed) fmt::print(stderr, "failed: {}\n", f);
   if (r.stopped) return cli::kExitUsage;

@@ -243,21 +243,23 @@ bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out
   return run_finished((fs::path(out_dir) / plan.cells[j.cell].dir / fmt::format("seed_{}", j.seed)).string());
 }
 
-std::vector<std::string> stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs,
-                                    const std::string& out_dir) {
-  std::vector<std::string> out;
+std::map<size_t, std::string> stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs,
+                                         const std::string& out_dir) {
+  std::map<size_t, std::string> out;
+  std::map<std::string, std::string> current;  // manifest checksums now, read once each
   for (size_t job : jobs) {
     const auto& j = plan.jobs.at(job);
     const auto& cell = plan.cells[j.cell];
     auto why = manifest_changed_since((fs::path(out_dir) / cell.dir / fmt::format("seed_{}", j.seed)).string(),
-                                      cell.config.data);
-    if (!why.empty()) out.push_back(std::move(why));
+                                      cell.config.data, &current);
+    if (!why.empty()) out.emplace(job, std::move(why));
   }
   return out;
 }
 
 void refuse_stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs, const std::string& out_dir) {
-  const auto stale = stale_runs(plan, jobs, out_dir);
+  std::vector<std::string> stale;
+  for (auto& [job, why] : stale_runs(plan, jobs, out_dir)) stale.push_back(why);
   if (stale.empty()) return;
   throw ConfigError(fmt::format(
       "{} finished run(s) in {} were trained on another version of their manifest:\n  {}{}\nMove them away (or use "

@@ -121,9 +121,10 @@ std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptio
 bool job_finished(const ExperimentPlan& plan, size_t job, const std::string& out_dir);
 
 /// For each finished run among `jobs` whose cell's manifest has changed since
-/// it was trained, why (manifest_changed_since); empty when none has.
-std::vector<std::string> stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs,
-                                    const std::string& out_dir);
+/// it was trained: its job → why (manifest_changed_since); empty when none has.
+/// Each manifest is read once.
+std::map<size_t, std::string> stale_runs(const ExperimentPlan& plan, const std::vector<size_t>& jobs,
+                                         const std::string& out_dir);
 
 /// Throws ConfigError naming the first stale_runs and what to do: a finished
 /// run of other data would otherwise be skipped and reported as this data's.

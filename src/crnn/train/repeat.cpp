@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -83,9 +84,10 @@ RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, in
   const fs::path dir(dir_in);
   // Every seed's finished run checked before any trains: a stale seed 5 found
   // after hours of seeds 1..4 would waste them.
+  std::map<std::string, std::string> current;  // the manifest read once for all seeds
   for (int64_t i = 0; i < seeds; ++i) {
     const fs::path run = dir / fmt::format("seed_{}", first_seed + i);
-    if (const auto why = manifest_changed_since(run.string(), config.data); !why.empty())
+    if (const auto why = manifest_changed_since(run.string(), config.data, &current); !why.empty())
       throw ConfigError(why + ". Move the run away (or use another output directory) to train it again on the "
                               "manifest as it is, or restore the manifest");
   }

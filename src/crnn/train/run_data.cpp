@@ -230,22 +230,34 @@ std::string manifest_checksum(const data::Manifest& manifest, const DataConfig& 
   return fmt::format("{:08x}", crc);
 }
 
-std::string manifest_changed_since(const std::string& run_dir, const DataConfig& config) {
+std::string manifest_changed_since(const std::string& run_dir, const DataConfig& config,
+                                   std::map<std::string, std::string>* current) {
   std::string recorded;
   try {
     recorded = read_run_summary((std::filesystem::path(run_dir) / "summary.json").string()).manifest_crc32;
   } catch (const RunFileError&) {
     return "";
   }
-  std::error_code ec;
-  if (recorded.empty() || config.manifest.empty() || !std::filesystem::is_regular_file(config.manifest, ec)) return "";
-  std::string now;
-  try {
-    now = manifest_checksum(data::Manifest::read(config.manifest), config);
-  } catch (const std::exception&) {
-    return "";  // unreadable now: training would say why; nothing to compare
+  if (recorded.empty()) return "";
+  // What the checksum covers: the file and the columns it reads.
+  const std::string key =
+      config.manifest + '\n' + config.task + '\n' + config.split_column + '\n' + config.stratify_by;
+  std::map<std::string, std::string> local;
+  auto& known = current ? *current : local;
+  auto it = known.find(key);
+  if (it == known.end()) {
+    std::string now;  // "": not there or unreadable (training would say why); nothing to compare
+    std::error_code ec;
+    if (!config.manifest.empty() && std::filesystem::is_regular_file(config.manifest, ec)) {
+      try {
+        now = manifest_checksum(data::Manifest::read(config.manifest), config);
+      } catch (const std::exception&) {
+      }
+    }
+    it = known.emplace(key, now).first;
   }
-  if (now == recorded) return "";
+  const std::string& now = it->second;
+  if (now.empty() || now == recorded) return "";
   return fmt::format("{} was trained on other rows of {} (CRC-32 {} of its ids, speakers, '{}' labels and splits; "
                      "{} now): a label, speaker or split has changed since, so the run's numbers are not of the "
                      "manifest as it is",

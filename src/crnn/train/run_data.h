@@ -12,6 +12,7 @@
 /// \endcode
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,8 +62,11 @@ std::string manifest_checksum(const data::Manifest& manifest, const DataConfig& 
 /// speakers or splits changed since, so its numbers are of other rows). ""
 /// when they agree, or when it cannot be told: a run from before the checksum
 /// was recorded, or a manifest that is not there or does not read (e.g. a
-/// clone with the committed runs but not the data).
-std::string manifest_changed_since(const std::string& run_dir, const DataConfig& config);
+/// clone with the committed runs but not the data). `current` (if given)
+/// keeps the manifests' present checksums between calls: checking many runs of
+/// one manifest reads it once.
+std::string manifest_changed_since(const std::string& run_dir, const DataConfig& config,
+                                   std::map<std::string, std::string>* current = nullptr);
 
 /// Throws data::DataError naming both files if any row of `manifest` has no
 /// features in `store` (how many, the first few ids, and how to fix it), or if
