@@ -3,7 +3,7 @@
 import json
 import os
 import warnings
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional
 
 import torch
 
@@ -98,6 +98,8 @@ class Prediction(NamedTuple):
     frames: int
     error: str  # "" on success
     no_signal: bool = False  # every frame identical (silence, DC, a steady tone): the label carries no information
+    start: Optional[float] = None  # with segment=: the window's start and end in seconds (None: the whole file)
+    end: Optional[float] = None
 
 
 class Classifier:
@@ -111,7 +113,12 @@ class Classifier:
     speakers (optional, one per path): files of the same speaker are normalized
     with their joint statistics, as `crnn eval` and `crnn predict --manifest`
     do; a folder's speaker is that of every file in it. Without it each file is
-    its own speaker."""
+    its own speaker.
+    segment (seconds, optional): classify windows of this length instead of
+    whole files (a long recording), `hop` seconds apart (default: back to
+    back; at most `segment`), the last one ending with the file; each window
+    is a Prediction with its start and end, and the file is normalized as a
+    whole first, as `crnn predict --segment S --hop H` does."""
 
     def __init__(self, path):
         self.path = _model_file(path)
@@ -120,7 +127,7 @@ class Classifier:
         self.task = self._impl.task()
         self.feature_extractor = self._impl.feature_extractor()
 
-    def predict(self, paths, normalization="auto", batch_size=32, speakers=None):
+    def predict(self, paths, normalization="auto", batch_size=32, speakers=None, segment=None, hop=None):
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         given = paths
@@ -148,9 +155,17 @@ class Classifier:
             files += found
             if speakers:
                 file_speakers += [speakers[i]] * len(found)
+        if hop is not None and segment is None:
+            raise ValueError("crnn.Classifier.predict: hop needs segment (the window length in seconds)")
+        seconds = []  # 0: not given
+        for name, given in (("segment", segment), ("hop", hop)):
+            v = 0.0 if given is None else _args.number(given, f"crnn.Classifier.predict: {name}")
+            if given is not None and not v > 0:
+                raise ValueError(f"crnn.Classifier.predict: {name} must be a number of seconds > 0, got {given!r}")
+            seconds.append(v)
         rows = self._impl.predict(files, normalization, _args.integer(batch_size, "crnn.Classifier.predict: batch_size"),
-                                  file_speakers)
-        predictions = [Prediction(*row) for row in rows]
+                                  file_speakers, *seconds)
+        predictions = [Prediction(*row[:6], *(None if t < 0 else t for t in row[6:])) for row in rows]
         silent = [p.path for p in predictions if p.no_signal]
         if silent:
             warnings.warn(f"crnn.Classifier.predict: {_no_signal_message(f'{len(silent)} input(s)', silent)}; their "

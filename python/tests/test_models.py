@@ -125,6 +125,38 @@ def test_python_probabilities_equal_crnn_predict(trained):
         assert p.probabilities == pytest.approx(want_probs, abs=1e-6)
 
 
+def test_classifier_segments_are_crnn_predicts_windows(trained):
+    # A "long recording" (two test files end to end), in windows of 0.3 s every
+    # 0.2 s: the rows of `crnn predict --segment 0.3 --hop 0.2`, in time order,
+    # each 30 frames, the last ending with the file.
+    with wave.open(str(trained / "s5_4.wav")) as a, wave.open(str(trained / "s5_5.wav")) as b:
+        pcm = a.readframes(a.getnframes()) + b.readframes(b.getnframes())
+    long = trained / "long.wav"
+    with wave.open(str(long), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm)
+    want = [json.loads(line) for line in run("predict", trained / "run", long, "--segment", "0.3", "--hop", "0.2").splitlines()]
+    classifier = crnn.Classifier(trained / "run")
+    got = classifier.predict(long, segment=0.3, hop=0.2)
+    assert len(got) == len(want) > 3
+    for p, w in zip(got, want):
+        assert (p.start, p.end) == pytest.approx((w["start"], w["end"]), abs=0.005)
+        assert p.frames == w["frames"] == 30 and p.label == w["label"]
+        assert p.probabilities == pytest.approx([w["probabilities"][c] for c in classifier.labels], abs=1e-6)
+    starts = [p.start for p in got]
+    assert starts[:3] == pytest.approx([0.0, 0.2, 0.4]) and starts == sorted(starts)
+    whole = classifier.predict(long)[0]
+    assert whole.start is None and whole.end is None
+    assert got[-1].end == pytest.approx(whole.frames / 100)
+    with pytest.raises(ValueError, match="hop needs segment"):
+        classifier.predict(long, hop=0.1)
+    with pytest.raises(ValueError, match="segment must be a number of seconds > 0, got 0"):
+        classifier.predict(long, segment=0)
+    with pytest.raises(TypeError, match="segment must be a number"):
+        classifier.predict(long, segment="3")
+    with pytest.raises(ValueError, match="a hop of 0.5 s is longer than the segment"):
+        classifier.predict(long, segment=0.3, hop=0.5)
+
+
 def test_classifier_speakers_normalize_each_speakers_files_together(trained):
     # Files given speakers are standardized with the joint statistics of that
     # speaker's frames (population std), as crnn eval does: derived here by hand.

@@ -34,6 +34,7 @@ struct PredictCliOptions {
   std::string manifest, split = "all", format = "json", output, normalize = "auto", speaker;
   int64_t batch_size = 32;
   std::string precision = "fp32";
+  double segment = 0, hop = 0;
 };
 
 void add_list(std::istream& in, const std::string& source, std::vector<std::string>& paths) {
@@ -81,6 +82,10 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("give either --manifest or audio inputs, not both");
   if (!o.manifest.empty() && !o.speaker.empty())
     throw data::DataError("--speaker is for audio inputs; with --manifest the speakers are the manifest's");
+  if (o.hop != 0 && o.segment == 0) throw data::DataError("--hop needs --segment (the window length in seconds)");
+  if (o.hop > o.segment)
+    throw data::DataError(fmt::format("--hop {:g} is longer than --segment {:g}: the audio between windows would go "
+                                      "unclassified", o.hop, o.segment));
   const auto precision = train::precision_guard(o.precision, "--precision bf16");
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;
@@ -145,6 +150,9 @@ int run_predict(const PredictCliOptions& o) {
   } catch (const std::invalid_argument& e) {
     throw data::DataError(std::string("--normalize: ") + e.what());
   }
+  po.segment_seconds = o.segment;
+  po.hop_seconds = o.hop;
+  const bool segments = o.segment > 0;
   // Files without speakers: "auto" for a per-speaker model means each file is its own speaker.
   // Progress (and the closing files/s line) on stderr for many files only, so
   // that a few files give nothing but their predictions.
@@ -156,28 +164,32 @@ int run_predict(const PredictCliOptions& o) {
   const auto preds = classifier.predict(std::move(inputs), po);
   if (progress) progress->finish();
 
-  size_t failed = 0;
+  size_t failed = 0, files = 0;
   double audio_seconds = 0;
   std::vector<std::string> no_signal;
   for (const auto& p : preds)
-    if (p.no_signal) no_signal.push_back(p.id);
+    if (p.no_signal)
+      no_signal.push_back(p.segment < 0 ? p.id : fmt::format("{} {:.2f}-{:.2f} s", p.id, p.start_seconds, p.end_seconds));
   if (!no_signal.empty())
-    fmt::print(stderr, "crnn predict: note: {} input(s) {}: {}; their labels carry no information\n", no_signal.size(),
-               data::kNoSignal, first_few(no_signal, 5));
-  std::string text = o.format == "csv" ? infer::predictions_csv_header(classifier.labels()) : "";
+    fmt::print(stderr, "crnn predict: note: {} {} {}: {}; their labels carry no information\n", no_signal.size(),
+               segments ? "segment(s)" : "input(s)", data::kNoSignal, first_few(no_signal, 5));
+  std::string text = o.format == "csv" ? infer::predictions_csv_header(classifier.labels(), segments) : "";
   for (const auto& p : preds) {
-    failed += !p.error.empty();
-    audio_seconds += p.audio_seconds;
-    text += o.format == "csv" ? infer::prediction_csv_row(p, classifier.labels().size())
+    if (p.segment <= 0) {  // an input's first segment, or the whole input
+      ++files;
+      failed += !p.error.empty();
+      audio_seconds += p.audio_seconds;
+    }
+    text += o.format == "csv" ? infer::prediction_csv_row(p, classifier.labels().size(), segments)
                               : infer::prediction_json_line(p, classifier.labels());
   }
   if (o.output.empty()) fmt::print("{}", text);
   else write_text_file_atomic(o.output, text);
   if (progress && progress->elapsed_seconds() > 0)
     fmt::print(stderr, "crnn predict: {} file(s), {:.1f} s of audio in {:.1f} s ({:.1f} files/s, real-time factor {:.0f})\n",
-               preds.size(), audio_seconds, progress->elapsed_seconds(),
-               static_cast<double>(preds.size()) / progress->elapsed_seconds(), audio_seconds / progress->elapsed_seconds());
-  if (failed) fmt::print(stderr, "crnn predict: {} of {} file(s) failed\n", failed, preds.size());
+               files, audio_seconds, progress->elapsed_seconds(),
+               static_cast<double>(files) / progress->elapsed_seconds(), audio_seconds / progress->elapsed_seconds());
+  if (failed) fmt::print(stderr, "crnn predict: {} of {} file(s) failed\n", failed, files);
   return failed ? cli::kExitPartial : 0;
 }
 
@@ -204,6 +216,15 @@ crnn::cli::Registrar reg{
                      "speaker); speaker; utterance: each file with its own statistics; global: the training set's "
                      "(docs/training.md)")
           ->check(CLI::IsMember({"auto", "speaker", "utterance", "global"}));
+      app.add_option("--segment", o->segment,
+                     "Classify windows of SECONDS of each input instead of the whole input (a long recording): one "
+                     "prediction per window, with its start and end in seconds; the input is normalized as a whole "
+                     "first")
+          ->check(crnn::cli::PositiveSeconds());
+      app.add_option("--hop", o->hop,
+                     "With --segment: SECONDS from one window's start to the next (default: the window length, back "
+                     "to back; at most the window length). The last window ends where the input does")
+          ->check(crnn::cli::PositiveSeconds());
       app.add_option("--batch-size", o->batch_size, "Utterances per batch")->check(crnn::cli::IntRange(1, 1 << 20));
       crnn::cli::add_precision_option(app, o->precision);
       return [o] { return run_predict(*o); };

@@ -50,6 +50,10 @@ struct Registrar {
 /// \endcode
 CLI::Validator IntRange(int64_t lo, int64_t hi);
 
+/// CLI11 check for a duration in seconds: a finite number > 0
+/// ("--segment: must be a number of seconds > 0, got inf").
+CLI::Validator PositiveSeconds();
+
 /// `--precision fp32|bf16`, declared once for every subcommand that runs a
 /// model (bench, eval, predict).
 CLI::Option* add_precision_option(CLI::App& app, std::string& precision);

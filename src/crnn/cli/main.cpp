@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 
@@ -13,6 +14,7 @@
 #include "crnn/train/config.h"
 #include "crnn/util/allocator.h"
 #include "crnn/util/error_text.h"
+#include "crnn/util/text.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::cli {
@@ -39,6 +41,16 @@ CLI::Validator IntRange(int64_t lo, int64_t hi) {
         return fmt::format("must be an integer in {}..{}, got {}", lo, hi, text);
       },
       fmt::format("INT in {}..{}", lo, hi));
+}
+
+CLI::Validator PositiveSeconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const auto v = crnn::parse_number(text);
+        if (v && std::isfinite(*v) && *v > 0) return {};
+        return fmt::format("must be a number of seconds > 0, got {}", text);
+      },
+      "SECONDS");
 }
 }  // namespace crnn::cli
 

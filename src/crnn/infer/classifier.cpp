@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -32,6 +33,19 @@ Normalization parse_normalization(const std::string& name) {
   if (name == "utterance") return Normalization::utterance;
   if (name == "global") return Normalization::global;
   throw std::invalid_argument("unknown normalization '" + name + "' (expected auto, speaker, utterance or global)");
+}
+
+std::vector<std::pair<int64_t, int64_t>> segment_frames(int64_t frames, int64_t window, int64_t hop) {
+  TORCH_CHECK(window >= 1 && hop >= 1 && hop <= window, "segment_frames: needs 1 <= hop <= window, got window ",
+              window, ", hop ", hop);
+  TORCH_CHECK(frames >= 0, "segment_frames: frames must be >= 0, got ", frames);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  if (frames == 0) return out;
+  if (frames <= window) return {{0, frames}};
+  int64_t begin = 0;
+  for (; begin + window < frames; begin += hop) out.emplace_back(begin, begin + window);
+  out.emplace_back(frames - window, frames);  // the last window ends with the input
+  return out;
 }
 
 size_t most_probable(const std::vector<float>& probabilities) {
@@ -142,6 +156,22 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
 
 std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const PredictOptions& o) {
   TORCH_CHECK(o.batch_size >= 1, "predict: batch_size must be >= 1");
+  // Windows in frames of the features (checked before any work is done).
+  int64_t window = 0, hop = 0;
+  if (o.segment_seconds != 0 || o.hop_seconds != 0) {
+    const double shift = extractor_.frame_shift_ms() / 1000.0;
+    TORCH_CHECK_VALUE(o.segment_seconds != 0, "predict: a hop (", o.hop_seconds, " s) needs a segment length");
+    TORCH_CHECK_VALUE(std::isfinite(o.segment_seconds) && o.segment_seconds >= shift, "predict: a segment of ",
+                      o.segment_seconds, " s is shorter than one frame shift (", shift, " s)");
+    const double hop_seconds = o.hop_seconds == 0 ? o.segment_seconds : o.hop_seconds;
+    TORCH_CHECK_VALUE(std::isfinite(hop_seconds) && hop_seconds >= shift, "predict: a hop of ", hop_seconds,
+                      " s is shorter than one frame shift (", shift, " s)");
+    TORCH_CHECK_VALUE(hop_seconds <= o.segment_seconds, "predict: a hop of ", hop_seconds,
+                      " s is longer than the segment (", o.segment_seconds,
+                      " s): the audio between windows would go unclassified");
+    window = static_cast<int64_t>(std::llround(o.segment_seconds / shift));
+    hop = std::min(window, static_cast<int64_t>(std::llround(hop_seconds / shift)));
+  }
   std::vector<Prediction> out(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     out[i].id = inputs[i].id;
@@ -192,26 +222,65 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
     for (size_t i : ok) by_group[group_of(i)].push_back(inputs[i].features);
     stats = data::compute_speaker_stats(by_group);
   }
+  // What is classified: each input whole, or its windows, cut from the input
+  // normalized as a whole.
+  struct Piece {
+    size_t input;
+    int64_t segment, begin, end;  // segment -1: the whole input
+  };
+  std::vector<Piece> pieces;
   std::vector<data::Example> examples;
-  examples.reserve(ok.size());
   for (size_t i : ok) {
-    data::Example e;
     const auto& x = inputs[i].features;
-    e.features = (mode == Normalization::global ? data::apply(x, model_.bundle.global_stats)
-                                                : stats.apply(x, group_of(i)))
-                     .contiguous();
-    e.label = 0;  // unused: only the probabilities are read
-    e.id = std::to_string(i);
-    examples.push_back(std::move(e));
+    const torch::Tensor normalized = mode == Normalization::global ? data::apply(x, model_.bundle.global_stats)
+                                                                   : stats.apply(x, group_of(i));
+    const auto spans = window == 0 ? std::vector<std::pair<int64_t, int64_t>>{{0, x.size(0)}}
+                                   : segment_frames(x.size(0), window, hop);
+    for (size_t s = 0; s < spans.size(); ++s) {
+      const auto [begin, end] = spans[s];
+      pieces.push_back({i, window == 0 ? -1 : static_cast<int64_t>(s), begin, end});
+      data::Example e;
+      e.features = normalized.slice(0, begin, end).contiguous();
+      e.label = 0;  // unused: only the probabilities are read
+      e.id = std::to_string(pieces.size() - 1);
+      examples.push_back(std::move(e));
+    }
   }
   const auto ev = train::evaluate(model_.model, examples, static_cast<int64_t>(labels().size()), o.batch_size,
                                   /*keep_probabilities=*/true);
-  for (size_t n = 0; n < ev.ids.size(); ++n) {
-    auto& p = out[std::stoul(ev.ids[n])];
-    p.probabilities = ev.probabilities[n];
-    p.label = labels().at(most_probable(p.probabilities));
+  std::vector<std::vector<float>> probabilities(pieces.size());
+  for (size_t n = 0; n < ev.ids.size(); ++n) probabilities[std::stoul(ev.ids[n])] = ev.probabilities[n];
+  if (window == 0) {
+    for (size_t n = 0; n < pieces.size(); ++n) {
+      auto& p = out[pieces[n].input];
+      p.probabilities = std::move(probabilities[n]);
+      p.label = labels().at(most_probable(p.probabilities));
+    }
+    return out;
   }
-  return out;
+  // Segments: each input's windows in time order where the input was, a
+  // failed input as its one error.
+  std::vector<Prediction> segmented;
+  size_t n = 0;
+  const double shift = extractor_.frame_shift_ms() / 1000.0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (n == pieces.size() || pieces[n].input != i) {
+      segmented.push_back(std::move(out[i]));
+      continue;
+    }
+    for (; n < pieces.size() && pieces[n].input == i; ++n) {
+      Prediction p = out[i];
+      p.segment = pieces[n].segment;
+      p.start_seconds = static_cast<double>(pieces[n].begin) * shift;
+      p.end_seconds = static_cast<double>(pieces[n].end) * shift;
+      p.frames = pieces[n].end - pieces[n].begin;
+      p.no_signal = data::holds_no_signal(inputs[i].features.slice(0, pieces[n].begin, pieces[n].end));
+      p.probabilities = std::move(probabilities[n]);
+      p.label = labels().at(most_probable(p.probabilities));
+      segmented.push_back(std::move(p));
+    }
+  }
+  return segmented;
 }
 
 }  // namespace crnn::infer

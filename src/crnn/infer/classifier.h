@@ -21,6 +21,11 @@
 ///   buffer.id = "mic", buffer.waveform = samples, buffer.sample_rate = 16000;
 ///   auto live = c.predict({buffer});
 ///   std::cout << preds[0].label << " " << preds[0].probabilities[0] << "\n";
+///
+///   crnn::infer::PredictOptions o;                                // a long recording, 3 s at a time:
+///   o.segment_seconds = 3, o.hop_seconds = 1;
+///   for (auto& p : c.predict({{"talk", "talk.wav"}}, o))
+///     std::cout << p.start_seconds << "-" << p.end_seconds << " " << p.label << "\n";
 /// \endcode
 
 #include <torch/torch.h>
@@ -58,12 +63,17 @@ struct Prediction {
   std::string id, path, speaker, truth;
   std::string label;                 ///< the most probable class ("" on error)
   std::vector<float> probabilities;  ///< per class, in labels() order
-  int64_t frames = 0;
-  double audio_seconds = 0;
+  int64_t frames = 0;                ///< classified (of the segment, with segments)
+  double audio_seconds = 0;          ///< the input's audio (0 when given as features); each segment has its input's
   std::string error;                 ///< non-empty: this input failed (unreadable, too short, ...)
   /// Every frame the same (data::holds_no_signal: digital silence, DC, a steady tone,
   /// channels that cancel): the label is given but carries no information.
   bool no_signal = false;
+  /// With PredictOptions::segment_seconds: the window's number in its input
+  /// (0, 1, ...) and its span in seconds from the input's start, in feature
+  /// frames (frame f starts at f × the frame shift); -1 and 0, 0 for a whole input.
+  int64_t segment = -1;
+  double start_seconds = 0, end_seconds = 0;
 };
 
 struct PredictOptions {
@@ -73,7 +83,23 @@ struct PredictOptions {
   int threads = 0;
   /// Called after each input's features are computed (done, total), e.g. for a progress bar.
   std::function<void(size_t, size_t)> on_features;
+  /// > 0: classify windows of this many seconds of each input instead of the
+  /// whole input (a long recording; segment_frames says where they lie). The
+  /// input is normalized as a whole first, so a window gets the statistics its
+  /// input would. 0 = whole inputs.
+  double segment_seconds = 0;
+  /// Seconds from one window's start to the next: 0 = segment_seconds (back to
+  /// back); at most segment_seconds (no audio left unclassified).
+  double hop_seconds = 0;
 };
+
+/// The windows [begin, end) of `window` frames, `hop` frames apart, over an
+/// input of `frames` frames: starts 0, hop, 2·hop, ... while a window still
+/// ends before the input does, then one window ending at the last frame, so
+/// that every window has `window` frames and every frame is in one. An input
+/// of at most `window` frames is one window. Needs 1 <= hop <= window.
+/// segment_frames(10, 4, 4) = {[0,4), [4,8), [6,10)}.
+std::vector<std::pair<int64_t, int64_t>> segment_frames(int64_t frames, int64_t window, int64_t hop);
 
 /// The index of the most probable class (the first of equal ones, as argmax).
 size_t most_probable(const std::vector<float>& probabilities);

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "crnn/data/manifest.h"
 #include "crnn/util/file_io.h"
 #include "crnn/util/json_text.h"
@@ -14,6 +16,9 @@ namespace {
 /// 6 significant digits, shortest form ("0.987654", "1.23457e-05", "1").
 std::string probability_text(float p) { return fmt::format("{:.6g}", p); }
 
+/// Seconds to the 10 ms of a frame shift ("3.00", "2.99", "3600.50").
+std::string seconds_text(double s) { return fmt::format("{:.2f}", s); }
+
 }  // namespace
 
 std::string prediction_json_line(const Prediction& p, const std::vector<std::string>& labels) {
@@ -21,6 +26,10 @@ std::string prediction_json_line(const Prediction& p, const std::vector<std::str
   j["id"] = p.id;
   if (!p.path.empty()) j["path"] = p.path;
   if (!p.speaker.empty()) j["speaker"] = p.speaker;
+  if (p.segment >= 0) {
+    j["start"] = nlohmann::json::parse(seconds_text(p.start_seconds));
+    j["end"] = nlohmann::json::parse(seconds_text(p.end_seconds));
+  }
   if (!p.truth.empty()) j["truth"] = p.truth;
   if (!p.error.empty()) {
     j["error"] = p.error;
@@ -38,16 +47,18 @@ std::string prediction_json_line(const Prediction& p, const std::vector<std::str
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-std::string predictions_csv_header(const std::vector<std::string>& labels) {
-  std::string h = "id,path,speaker,truth,label,frames";
+std::string predictions_csv_header(const std::vector<std::string>& labels, bool segments) {
+  std::string h = segments ? "id,path,speaker,start,end,truth,label,frames" : "id,path,speaker,truth,label,frames";
   for (const auto& l : labels) h += "," + data::csv::quote("p_" + l);
   return h + ",error\n";
 }
 
-std::string prediction_csv_row(const Prediction& p, size_t num_labels) {
+std::string prediction_csv_row(const Prediction& p, size_t num_labels, bool segments) {
   using data::csv::quote;
-  std::string row = fmt::format("{},{},{},{},{},{}", quote(p.id), quote(p.path), quote(p.speaker), quote(p.truth),
-                                quote(p.label), p.error.empty() ? std::to_string(p.frames) : "");
+  std::string row = fmt::format("{},{},{}", quote(p.id), quote(p.path), quote(p.speaker));
+  if (segments)
+    row += p.segment >= 0 ? "," + seconds_text(p.start_seconds) + "," + seconds_text(p.end_seconds) : ",,";
+  row += fmt::format(",{},{},{}", quote(p.truth), quote(p.label), p.error.empty() ? std::to_string(p.frames) : "");
   // A failed row has no probabilities: empty cells keep the columns aligned.
   for (size_t c = 0; c < num_labels; ++c)
     row += "," + (c < p.probabilities.size() ? probability_text(p.probabilities[c]) : std::string());
@@ -56,8 +67,10 @@ std::string prediction_csv_row(const Prediction& p, size_t num_labels) {
 
 void write_predictions_csv(const std::string& path, const std::vector<Prediction>& predictions,
                            const std::vector<std::string>& labels) {
-  std::string text = predictions_csv_header(labels);
-  for (const auto& p : predictions) text += prediction_csv_row(p, labels.size());
+  const bool segments =
+      std::any_of(predictions.begin(), predictions.end(), [](const Prediction& p) { return p.segment >= 0; });
+  std::string text = predictions_csv_header(labels, segments);
+  for (const auto& p : predictions) text += prediction_csv_row(p, labels.size(), segments);
   write_text_file_atomic(path, text);
 }
 

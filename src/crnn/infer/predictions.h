@@ -8,6 +8,10 @@
 ///    "probabilities": {"angry": 0.0123, "calm": 0.9877}, "frames": 298}
 ///   id,path,speaker,truth,label,frames,p_angry,p_calm,error
 ///
+/// Segments (PredictOptions::segment_seconds) add their span in seconds,
+/// "start": 3.0, "end": 6.0 after the speaker, and start,end columns after
+/// the speaker column (empty for an input that failed).
+///
 /// Probabilities are written with 6 significant digits (enough to compare two
 /// runs at 1e-6; they are float32 inside the model).
 ///
@@ -29,13 +33,16 @@ namespace crnn::infer {
 /// failed prediction has "error" instead of label and probabilities.
 std::string prediction_json_line(const Prediction& p, const std::vector<std::string>& labels);
 
-/// The CSV header line (with its newline) for a model with these class labels.
-std::string predictions_csv_header(const std::vector<std::string>& labels);
+/// The CSV header line (with its newline) for a model with these class
+/// labels; `segments`: with the start and end columns.
+std::string predictions_csv_header(const std::vector<std::string>& labels, bool segments = false);
 /// One CSV row (with its newline), fields quoted where needed (RFC 4180);
-/// `num_labels` probability cells (empty for a failed prediction).
-std::string prediction_csv_row(const Prediction& p, size_t num_labels);
+/// `num_labels` probability cells (empty for a failed prediction); `segments`
+/// as the header's.
+std::string prediction_csv_row(const Prediction& p, size_t num_labels, bool segments = false);
 
-/// Writes the header and every prediction as CSV to `path`, atomically.
+/// Writes the header and every prediction as CSV to `path`, atomically (with
+/// the start and end columns when any prediction is a segment).
 void write_predictions_csv(const std::string& path, const std::vector<Prediction>& predictions,
                            const std::vector<std::string>& labels);
 /// The per-utterance predictions of an evaluation (train::evaluate_run with

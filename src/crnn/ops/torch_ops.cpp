@@ -180,16 +180,18 @@ struct ClassifierHolder : torch::CustomClassHolder {
   infer::Classifier classifier;
 };
 
-using PredictionTuple = std::tuple<std::string, std::string, std::vector<double>, int64_t, std::string, bool>;
+/// path, label, probabilities, frames, error, no_signal, start and end seconds (-1, -1: the whole file).
+using PredictionTuple =
+    std::tuple<std::string, std::string, std::vector<double>, int64_t, std::string, bool, double, double>;
 
 std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>& self, std::vector<std::string> paths,
                                      std::string normalization, int64_t batch_size,
-                                     std::vector<std::string> speakers) {
+                                     std::vector<std::string> speakers, double segment, double hop) {
   TORCH_CHECK(speakers.empty() || speakers.size() == paths.size(), "crnn.Classifier.predict: speakers must give one "
               "speaker per path (", paths.size(), "), got ", speakers.size());
   std::vector<infer::Input> inputs;
   for (size_t i = 0; i < paths.size(); ++i)
-    inputs.push_back({paths[i], paths[i], speakers.empty() ? "" : speakers[i], "", {}});
+    inputs.push_back({paths[i], paths[i], speakers.empty() ? "" : speakers[i], "", {}, {}, 0});
   infer::PredictOptions o;
   try {
     o.normalization = infer::parse_normalization(normalization);
@@ -198,10 +200,13 @@ std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>&
   }
   TORCH_CHECK(batch_size >= 1, "crnn.Classifier.predict: batch_size must be at least 1, got ", batch_size);
   o.batch_size = batch_size;
+  o.segment_seconds = segment;
+  o.hop_seconds = hop;
   std::vector<PredictionTuple> out;
   for (auto& p : self->classifier.predict(std::move(inputs), o))
     out.emplace_back(p.path, p.label, std::vector<double>(p.probabilities.begin(), p.probabilities.end()),
-                     p.frames, p.error, p.no_signal);
+                     p.frames, p.error, p.no_signal, p.segment < 0 ? -1.0 : p.start_seconds,
+                     p.segment < 0 ? -1.0 : p.end_seconds);
   return out;
 }
 
