@@ -172,7 +172,7 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
     }
     p.tables.push_back(ti);
     std::vector<std::vector<size_t>> grid(t.rows.size(), std::vector<size_t>(t.columns.size()));
-    std::map<size_t, std::string> first_in_table;  // cell → its first label in this table
+    std::map<size_t, std::pair<size_t, size_t>> first_in_table;  // cell → its first row and column in this table
     for (size_t r = 0; r < t.rows.size(); ++r) {
       for (size_t c = 0; c < t.columns.size(); ++c) {
         const auto& row = t.rows[r];
@@ -205,10 +205,13 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
         grid[r][c] = it->second;
         // Shared cells across tables are the point (Table IV reuses Table I's runs);
         // within one table two cells of the same settings are a mistyped set.
-        if (auto [seen, first] = first_in_table.emplace(it->second, label); !first)
-          p.warnings.push_back(fmt::format("{}: {} has the same settings as {}: both show the same runs (a mistyped "
-                                           "set?)",
-                                           e.source, label, seen->second));
+        if (auto [seen, first] = first_in_table.emplace(it->second, std::pair{r, c}); !first) {
+          const auto [r0, c0] = seen->second;
+          p.same_settings.push_back({ti, r, c, r0, c0});
+          p.warnings.push_back(fmt::format("{}: {} has the same settings as {} · {} · {}: both show the same runs (a "
+                                           "mistyped set?)",
+                                           e.source, label, t.id, t.rows[r0].name, t.columns[c0].name));
+        }
       }
     }
     p.grid.push_back(std::move(grid));

@@ -104,7 +104,14 @@ struct ExperimentPlan {
   std::vector<ExperimentCell> cells;
   std::vector<std::vector<std::vector<size_t>>> grid;  ///< [table][row][column] → cell index
   std::vector<ExperimentJob> jobs;                     ///< seed-major: seed 1 of every cell first
-  /// Two cells of one table with the same settings (one line each, to print).
+  /// A cell of a table with the same settings as an earlier cell of that
+  /// table (a mistyped set): both show the same runs.
+  struct SameSettings {
+    size_t table, row, column;     ///< the later cell
+    size_t first_row, first_column;
+  };
+  std::vector<SameSettings> same_settings;
+  /// same_settings, one line each, to print.
   std::vector<std::string> warnings;
 };
 

@@ -127,15 +127,12 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     std::vector<std::string> lacking;  // footnotes ‡
     md += "## " + t.title + "\n\n";
     if (!t.note.empty()) md += t.note + "\n\n";
-    {  // Two cells of this table with the same settings show the same runs: say so (plan warnings).
-      std::map<size_t, std::string> first;
+    {  // Two cells of this table with the same settings show the same runs: say so.
       std::vector<std::string> same;
-      for (size_t r = 0; r < R; ++r)
-        for (size_t c = 0; c < C; ++c) {
-          const std::string here = t.rows[r].name + " · " + t.columns[c].name;
-          auto [it, fresh] = first.emplace(plan.grid[ti][r][c], here);
-          if (!fresh) same.push_back(fmt::format("{} = {}", here, it->second));
-        }
+      for (const auto& s : plan.same_settings)
+        if (s.table == ti)
+          same.push_back(fmt::format("{} · {} = {} · {}", t.rows[s.row].name, t.columns[s.column].name,
+                                     t.rows[s.first_row].name, t.columns[s.first_column].name));
       if (!same.empty())
         md += fmt::format("**Cells with the same settings, showing the same runs:** {}.\n\n", fmt::join(same, "; "));
     }
