@@ -195,7 +195,8 @@ int run_predict(const PredictCliOptions& o) {
 
 crnn::cli::Registrar reg{
     "predict",
-    "Classify audio with a trained model: files, directories, @LIST, - (stdin) or --manifest; JSON lines or CSV",
+    "Classify audio with a trained model: files, directories, @LIST, - (stdin) or --manifest, whole or in windows "
+    "(--segment); JSON lines or CSV",
     [](CLI::App& app) {
       auto o = std::make_shared<PredictCliOptions>();
       app.add_option("model", o->model, "Model file (best.pt) or run directory")->required();
