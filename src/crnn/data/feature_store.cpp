@@ -216,9 +216,16 @@ struct ProbeResult {
   bool ran = false;                  ///< false: no pipe or no fork; the caller reads the links itself
   std::vector<std::string> names;    ///< every link under /features, in creation order
   std::vector<std::string> damaged;  ///< complete rows that fail their checksum (verify_rows)
+  /// Rows whose object header libhdf5 cannot read (asking for the completion
+  /// mark is an error, not "no"): the parent never touches them, since libhdf5
+  /// may crash in them (seen in H5Aexists_by_name) and cannot delete them.
+  std::vector<std::string> unreadable;
+  /// The row the child was checking when it crashed or stalled ("" if it did
+  /// not, or not inside a row): probe_rows checks again without it.
+  std::string crashed_in;
 };
 
-ProbeResult probe_in_child(const std::string& path, bool verify_rows) {
+ProbeResult probe_in_child(const std::string& path, bool verify_rows, const std::set<std::string>& skip) {
   int fds[2];
   if (pipe(fds) != 0) return {};  // no probe possible: open as before
   const pid_t parent = getpid();
@@ -246,7 +253,17 @@ ProbeResult probe_in_child(const std::string& path, bool verify_rows) {
           // The name, which is also progress for the parent's stall timer.
           const std::string link = 'L' + name + '\0';
           if (write(fds[1], link.data(), link.size()) != static_cast<ssize_t>(link.size())) _exit(4);
-          if (!is_complete(group, name)) continue;
+          if (skip.count(name)) continue;  // crashed an earlier probe: not touched again
+          // Testing seam: libhdf5 crashing inside this row's header (FeatureStore tests).
+          if (const char* crash = std::getenv("CRNN_TEST_PROBE_CRASH_ROW"); crash != nullptr && name == crash)
+            raise(SIGSEGV);
+          const htri_t complete = H5Aexists_by_name(group, name.c_str(), kComplete, H5P_DEFAULT);
+          if (complete < 0) {
+            const std::string line = 'U' + name + '\0';
+            if (write(fds[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(4);
+            continue;
+          }
+          if (complete == 0) continue;
           // The row's source attribute too: a damaged string length in HDF5's
           // global heap makes libhdf5 allocate that much (4 GB in the fuzzed
           // store of tests/fixtures/fuzz-regressions/feature_store/) and read
@@ -258,6 +275,8 @@ ProbeResult probe_in_child(const std::string& path, bool verify_rows) {
         }
       }
     }
+    // Past the rows: a failure from here on is not one row's.
+    if (write(fds[1], "E\0", 2) != 2) _exit(4);
     read_strings_quietly(file, ".", "feature_names");  // what attributes() reads
     read_strings_quietly(file, ".", "extractor");
     // _exit, not exit: no atexit handlers (HDF5's would flush the parent's open files from here).
@@ -291,6 +310,23 @@ ProbeResult probe_in_child(const std::string& path, bool verify_rows) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  ProbeResult result;
+  std::string last;  // the last record: 'L' + the row being checked, or "E" past the rows
+  for (size_t start = 0, end; (end = out.find('\0', start)) != std::string::npos; start = end + 1) {
+    if (end == start) continue;
+    last = out.substr(start, end - start);
+    if (last[0] == 'E') continue;
+    auto& list = last[0] == 'L' ? result.names : last[0] == 'D' ? result.damaged : result.unreadable;
+    list.push_back(last.substr(1));
+  }
+  const bool failed = stalled || WIFSIGNALED(status) ||
+                      (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3 &&
+                       WEXITSTATUS(status) != 4);
+  // Inside one row's checks: that row is damaged, the others may be fine.
+  if (failed && !last.empty() && last[0] == 'L') {
+    result.crashed_in = last.substr(1);
+    return result;
+  }
   if (stalled)
     throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index made libhdf5 loop: no "
                                               "progress in {} s): delete it and run `crnn features` again to "
@@ -303,18 +339,34 @@ ProbeResult probe_in_child(const std::string& path, bool verify_rows) {
                                               WTERMSIG(status)));
   // Any other exit than the child's own: it ended inside libhdf5 (a sanitizer
   // or allocation limit ends a process so; libhdf5 may call exit itself).
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3 && WEXITSTATUS(status) != 4)
+  if (failed)
     throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged (reading its index ended the checking process "
                                               "with exit status {}): delete it and run `crnn features` again to "
                                               "recompute the features",
                                               WEXITSTATUS(status)));
-  ProbeResult result;
   result.ran = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  for (size_t start = 0, end; (end = out.find('\0', start)) != std::string::npos; start = end + 1) {
-    if (end == start) continue;
-    (out[start] == 'L' ? result.names : result.damaged).push_back(out.substr(start + 1, end - start - 1));
-  }
   return result;
+}
+
+/// probe_in_child, again without each row that crashed (or stalled) it, up to
+/// kMaxCrashingRows of them: those rows are unreadable (never touched by this
+/// process; recomputed by an Append open), the rest of the file is usable.
+ProbeResult probe_rows(const std::string& path, bool verify_rows) {
+  constexpr size_t kMaxCrashingRows = 20;
+  std::set<std::string> skip;
+  while (true) {
+    ProbeResult r = probe_in_child(path, verify_rows, skip);
+    if (r.crashed_in.empty()) {
+      r.unreadable.insert(r.unreadable.end(), skip.begin(), skip.end());
+      return r;
+    }
+    if (skip.size() >= kMaxCrashingRows || skip.count(r.crashed_in))
+      throw FeatureStoreError(path, fmt::format("the HDF5 file is damaged ({} rows or more crash or hang libhdf5 when "
+                                                "read): delete it and run `crnn features` again to recompute the "
+                                                "features",
+                                                skip.size() + 1));
+    skip.insert(r.crashed_in);
+  }
 }
 
 hid_t create_group(hid_t file) {
@@ -411,6 +463,7 @@ FeatureStore::FeatureStore(FeatureStore&& other) noexcept
       group_(other.group_),
       writable_(other.writable_),
       names_(std::move(other.names_)),
+      unreadable_(std::move(other.unreadable_)),
       discarded_(std::move(other.discarded_)),
       damaged_(std::move(other.damaged_)) {
   other.file_ = other.group_ = -1;
@@ -424,6 +477,7 @@ FeatureStore& FeatureStore::operator=(FeatureStore&& other) noexcept {
     group_ = other.group_;
     writable_ = other.writable_;
     names_ = std::move(other.names_);
+    unreadable_ = std::move(other.unreadable_);
     discarded_ = std::move(other.discarded_);
     damaged_ = std::move(other.damaged_);
     other.file_ = other.group_ = -1;
@@ -452,7 +506,7 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
   if (exists && mode != Mode::Truncate && H5Fis_hdf5(path.c_str()) <= 0)
     throw FeatureStoreError(path, "not an HDF5 file (or unreadable/corrupt)");
   ProbeResult probe;
-  if (exists && mode != Mode::Truncate) probe = probe_in_child(path, /*verify_rows=*/mode == Mode::Append);
+  if (exists && mode != Mode::Truncate) probe = probe_rows(path, /*verify_rows=*/mode == Mode::Append);
 
   hid_t file = -1;
   if (mode == Mode::Truncate || (mode == Mode::Append && !exists)) {
@@ -490,6 +544,7 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
   // The link names: the probe child's (see probe_in_child), or, where no child
   // could run (no fork) or the file is new, this process's own walk.
   store.names_ = probe.ran ? std::move(probe.names) : link_names(group);
+  store.unreadable_.insert(probe.unreadable.begin(), probe.unreadable.end());
   if (mode == Mode::Append) {
     // Datasets without the completion mark were being written when an
     // earlier run stopped: drop them so that they are computed again.
@@ -498,25 +553,87 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
     // damage since. Recomputed like incomplete ones.
     const std::set<std::string> damaged(probe.damaged.begin(), probe.damaged.end());
     std::vector<std::string> kept;
+    size_t stuck = 0;  // rows libhdf5 cannot delete (a damaged object header)
     for (const auto& name : store.names_) {
-      if (!is_complete(group, name)) {
-        H5Ldelete(group, name.c_str(), H5P_DEFAULT);
+      if (store.unreadable_.count(name)) {
+        ++stuck;
+        store.damaged_.push_back(unescape_id(name));
+      } else if (!is_complete(group, name)) {
+        stuck += H5Ldelete(group, name.c_str(), H5P_DEFAULT) < 0;
         store.discarded_.push_back(unescape_id(name));
-      } else if (damaged.count(name) && H5Ldelete(group, name.c_str(), H5P_DEFAULT) >= 0) {
+      } else if (damaged.count(name)) {
+        stuck += H5Ldelete(group, name.c_str(), H5P_DEFAULT) < 0;
         store.damaged_.push_back(unescape_id(name));
       } else {
         kept.push_back(name);
       }
     }
     store.names_ = std::move(kept);
+    if (stuck > 0) return rewritten(std::move(store), stuck);
     if (!store.discarded_.empty() || !store.damaged_.empty()) store.flush();
   }
   return store;
 }
 
+FeatureStore FeatureStore::rewritten(FeatureStore&& old, size_t stuck) {
+  // Deleting a row makes libhdf5 update the row's own header, so a row whose
+  // header is damaged cannot be deleted, and its id could never be written
+  // again. Copy every good row (data, source, stamp) into a new file beside
+  // the old one, make it durable, then put it in place: until the rename the
+  // old file is untouched, so a failure here loses nothing.
+  const std::string path = old.path_;
+  const std::string tmp = path + ".rewrite.tmp";
+  const std::vector<std::string> ids = old.ids();
+  fmt::print(stderr, "features: {}: {} damaged row(s) that libhdf5 cannot delete; copying the {} good row(s) into a "
+             "new file\n", path, stuck, ids.size());
+  std::vector<std::string> damaged = old.damaged_;
+  try {
+    FeatureStore fresh = open(tmp, Mode::Truncate);
+    if (old.has_attributes()) fresh.set_attributes(old.attributes());
+    for (const auto& id : ids) {
+      torch::Tensor x;
+      try {
+        x = old.read(id);
+      } catch (const FeatureStoreError&) {  // damaged too: recomputed with the others
+        damaged.push_back(id);
+        continue;
+      }
+      fresh.write(id, x, old.source(id), old.source_stamp(id));
+    }
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  crnn::sync_file(tmp);
+  const auto discarded = old.discarded_;
+  old.close();
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw FeatureStoreError(path, "cannot replace it with its rewritten copy: " + ec.message());
+  }
+  FeatureStore store = open(path, Mode::Append);
+  store.discarded_ = discarded;
+  store.damaged_ = damaged;
+  return store;
+}
+
+bool FeatureStore::complete(const std::string& name) const {
+  return !unreadable_.count(name) && is_complete(group_, name);
+}
+
+std::string FeatureStore::no_features(const std::string& id) const {
+  if (unreadable_.count(escape_id(id)))
+    return "the stored row of '" + id + "' is damaged (libhdf5 cannot read its header): run `crnn features` on this "
+           "file again to recompute it";
+  return "no features for '" + id + "'";
+}
+
 bool FeatureStore::contains(const std::string& id) const {
   silence_hdf5();
-  return is_complete(group_, escape_id(id));
+  return complete(escape_id(id));
 }
 
 void FeatureStore::write(const std::string& id, const torch::Tensor& features, const std::string& source,
@@ -570,7 +687,7 @@ void FeatureStore::write(const std::string& id, const torch::Tensor& features, c
 std::string FeatureStore::source(const std::string& id) const {
   silence_hdf5();
   const std::string name = escape_id(id);
-  if (!is_complete(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  if (!complete(name)) throw FeatureStoreError(path_, no_features(id));
   Handle dset(H5Dopen2(group_, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!dset.ok() || H5Aexists(dset, kSource) <= 0) return "";
   try {
@@ -583,7 +700,7 @@ std::string FeatureStore::source(const std::string& id) const {
 FileStamp FeatureStore::source_stamp(const std::string& id) const {
   silence_hdf5();
   const std::string name = escape_id(id);
-  if (!is_complete(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  if (!complete(name)) throw FeatureStoreError(path_, no_features(id));
   Handle dset(H5Dopen2(group_, name.c_str(), H5P_DEFAULT), H5Dclose);
   FileStamp stamp;
   if (!dset.ok() || H5Aexists(dset, kSourceBytes) <= 0) return stamp;
@@ -614,7 +731,7 @@ void FeatureStore::remove(const std::string& id) {
 torch::Tensor FeatureStore::read(const std::string& id) const {
   silence_hdf5();
   const std::string name = escape_id(id);
-  if (!is_complete(group_, name)) throw FeatureStoreError(path_, "no features for '" + id + "'");
+  if (!complete(name)) throw FeatureStoreError(path_, no_features(id));
   Handle dset(H5Dopen2(group_, name.c_str(), H5P_DEFAULT), H5Dclose);
   Handle space(H5Dget_space(dset), H5Sclose);
   if (!dset.ok() || !space.ok() || H5Sget_simple_extent_ndims(space) != 2)
@@ -677,7 +794,7 @@ std::vector<std::string> FeatureStore::ids() const {
   silence_hdf5();
   std::vector<std::string> out;
   for (const auto& name : names_)
-    if (is_complete(group_, name)) out.push_back(unescape_id(name));
+    if (complete(name)) out.push_back(unescape_id(name));
   return out;
 }
 

@@ -29,7 +29,12 @@
 ///   - a kill *inside* H5Fflush can leave the HDF5 metadata unreadable (HDF5
 ///     has no journal), and libhdf5 may then crash while reading it. open()
 ///     first walks the file in a child process, so that such a file gives an
-///     error naming it and saying to regenerate it, never a crash.
+///     error naming it and saying to regenerate it, never a crash. A crash
+///     inside one row's checks sets that row aside (absent; recomputed by an
+///     Append open), as does a row whose header libhdf5 cannot read;
+///   - a row libhdf5 cannot delete (a damaged header) would block its id for
+///     good: an Append open then copies the good rows into a new file that
+///     replaces the store (the old file untouched until the rename).
 /// Rows written before checksums existed are read without the check.
 ///
 /// \code
@@ -44,6 +49,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -145,12 +151,21 @@ class FeatureStore {
  private:
   FeatureStore(std::string path, int64_t file, int64_t group, bool writable);
   void close() noexcept;
+  /// A complete row whose header can be read (escaped name).
+  bool complete(const std::string& name) const;
+  /// Why `id` has no readable row, for the error.
+  std::string no_features(const std::string& id) const;
+  /// `old` (opened for Append) rewritten without its `stuck` rows, which
+  /// libhdf5 could not delete: every good row copied into a new file that then
+  /// replaces the old one.
+  static FeatureStore rewritten(FeatureStore&& old, size_t stuck);
 
   std::string path_;
   int64_t file_ = -1;   // hid_t
   int64_t group_ = -1;  // hid_t of /features
   bool writable_ = false;
   std::vector<std::string> names_;  // link names under /features (escaped ids); see open()
+  std::set<std::string> unreadable_;  // rows whose header libhdf5 cannot read: never touched
   std::vector<std::string> discarded_;
   std::vector<std::string> damaged_;
 };

@@ -97,7 +97,9 @@ fs::path temporary_of(const std::string& path) {
 /// throws DataError naming `path`.
 void write_temporary(const fs::path& tmp, const std::string& path, const std::string& text) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw DataError(fmt::format("{}: cannot create: {}", tmp.string(), std::strerror(errno)));
+  if (fd < 0)
+    throw DataError(fmt::format("{}: cannot create (its temporary file {}): {}", path, tmp.string(),
+                                std::strerror(errno)));
   const bool ok = write_all(fd, text, write_fault().hits(path));
   const int write_errno = errno;
   const bool closed = ::close(fd) == 0;
@@ -121,6 +123,16 @@ void rename_into_place(const fs::path& tmp, const std::string& path) {
 }
 
 }  // namespace
+
+bool sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return ok;
+}
 
 void write_text_file_atomic(const std::string& path, const std::string& text) {
   check_output_file_path(path);

@@ -55,4 +55,8 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
 /// full disk would.
 bool write_fault_injected(const std::string& path);
 
+/// Flushes a file written by other means (a library's own writes) to disk, as
+/// a rename into place needs first; false with errno set on failure.
+bool sync_file(const std::string& path);
+
 }  // namespace crnn
