@@ -551,41 +551,43 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
     // Rows marked complete whose bytes do not match their checksum: a write
     // that failed after the mark reached the disk (disk full, I/O error) or
     // damage since. Recomputed like incomplete ones.
+    //
+    // Damaged rows are not deleted in place: deleting frees their space, and
+    // libhdf5 crashed in its free-space manager doing so in a damaged file
+    // (FeatureStore.ByteFlippedFilesGiveErrorsNeverCrashesOrWrongRows, trial
+    // 34); a row whose header is damaged cannot be deleted at all. A file with
+    // any damage is rewritten instead (rewritten: the good rows copied into a
+    // new file); incomplete rows of an undamaged file are deleted in place.
     const std::set<std::string> damaged(probe.damaged.begin(), probe.damaged.end());
+    const bool any_damage = !damaged.empty() || !store.unreadable_.empty();
     std::vector<std::string> kept;
-    size_t stuck = 0;  // rows libhdf5 cannot delete (a damaged object header)
+    bool stuck = false;  // a row libhdf5 could not delete
     for (const auto& name : store.names_) {
-      if (store.unreadable_.count(name)) {
-        ++stuck;
+      if (store.unreadable_.count(name) || damaged.count(name)) {
         store.damaged_.push_back(unescape_id(name));
       } else if (!is_complete(group, name)) {
-        stuck += H5Ldelete(group, name.c_str(), H5P_DEFAULT) < 0;
+        if (!any_damage) stuck |= H5Ldelete(group, name.c_str(), H5P_DEFAULT) < 0;
         store.discarded_.push_back(unescape_id(name));
-      } else if (damaged.count(name)) {
-        stuck += H5Ldelete(group, name.c_str(), H5P_DEFAULT) < 0;
-        store.damaged_.push_back(unescape_id(name));
       } else {
         kept.push_back(name);
       }
     }
     store.names_ = std::move(kept);
-    if (stuck > 0) return rewritten(std::move(store), stuck);
-    if (!store.discarded_.empty() || !store.damaged_.empty()) store.flush();
+    if (any_damage || stuck) return rewritten(std::move(store));
+    if (!store.discarded_.empty()) store.flush();
   }
   return store;
 }
 
-FeatureStore FeatureStore::rewritten(FeatureStore&& old, size_t stuck) {
-  // Deleting a row makes libhdf5 update the row's own header, so a row whose
-  // header is damaged cannot be deleted, and its id could never be written
-  // again. Copy every good row (data, source, stamp) into a new file beside
-  // the old one, make it durable, then put it in place: until the rename the
-  // old file is untouched, so a failure here loses nothing.
+FeatureStore FeatureStore::rewritten(FeatureStore&& old) {
+  // Copy every good row (data, source, stamp) into a new file beside the old
+  // one, make it durable, then put it in place: until the rename the old file
+  // is untouched, so a failure here loses nothing.
   const std::string path = old.path_;
   const std::string tmp = path + ".rewrite.tmp";
   const std::vector<std::string> ids = old.ids();
-  fmt::print(stderr, "features: {}: {} damaged row(s) that libhdf5 cannot delete; copying the {} good row(s) into a "
-             "new file\n", path, stuck, ids.size());
+  fmt::print(stderr, "features: {}: {} damaged row(s); copying the {} good row(s) into a new file\n", path,
+             old.damaged_.size() + old.discarded_.size(), ids.size());
   std::vector<std::string> damaged = old.damaged_;
   try {
     FeatureStore fresh = open(tmp, Mode::Truncate);
@@ -787,6 +789,13 @@ torch::Tensor FeatureStore::read(const std::string& id) const {
                                                  id, bad.size(0), bad[0][0].item<int64_t>(),
                                                  bad[0][1].item<int64_t>()));
   }
+  return out;
+}
+
+std::vector<std::string> FeatureStore::set_aside() const {
+  std::vector<std::string> out;
+  for (const auto& name : names_)
+    if (unreadable_.count(name)) out.push_back(unescape_id(name));
   return out;
 }
 

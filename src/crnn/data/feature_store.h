@@ -32,8 +32,9 @@
 ///     error naming it and saying to regenerate it, never a crash. A crash
 ///     inside one row's checks sets that row aside (absent; recomputed by an
 ///     Append open), as does a row whose header libhdf5 cannot read;
-///   - a row libhdf5 cannot delete (a damaged header) would block its id for
-///     good: an Append open then copies the good rows into a new file that
+///   - damaged rows are never deleted in place (libhdf5 crashed freeing their
+///     space; a damaged header cannot be deleted at all, which blocked the id
+///     for good): an Append open copies the good rows into a new file that
 ///     replaces the store (the old file untouched until the rename).
 /// Rows written before checksums existed are read without the check.
 ///
@@ -135,6 +136,10 @@ class FeatureStore {
   /// Ids of complete datasets that failed their checksum and open(..., Append) deleted.
   const std::vector<std::string>& discarded_damaged() const { return damaged_; }
 
+  /// Ids of rows this open set aside as damaged (a header libhdf5 cannot read,
+  /// or one that crashed it): absent from ids() and contains(); an Append open
+  /// drops them (discarded_damaged) for recomputing.
+  std::vector<std::string> set_aside() const;
   /// True once set_attributes has been called on this file.
   bool has_attributes() const;
   FeatureAttributes attributes() const;
@@ -155,10 +160,9 @@ class FeatureStore {
   bool complete(const std::string& name) const;
   /// Why `id` has no readable row, for the error.
   std::string no_features(const std::string& id) const;
-  /// `old` (opened for Append) rewritten without its `stuck` rows, which
-  /// libhdf5 could not delete: every good row copied into a new file that then
-  /// replaces the old one.
-  static FeatureStore rewritten(FeatureStore&& old, size_t stuck);
+  /// `old` (opened for Append) without its damaged and incomplete rows: every
+  /// good row copied into a new file that then replaces the old one.
+  static FeatureStore rewritten(FeatureStore&& old);
 
   std::string path_;
   int64_t file_ = -1;   // hid_t

@@ -181,12 +181,14 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
   if (!missing.empty()) {
     std::string first;
     for (size_t i = 0; i < std::min<size_t>(5, missing.size()); ++i) first += (i ? ", " : "") + missing[i];
+    const auto damaged = store.set_aside();
     throw data::DataError(fmt::format(
-        "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}); run "
+        "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}){}; run "
         "`crnn features {} -o {}{}` to extract them, or drop those rows (files it reported as failed or "
         "shorter than one frame are never stored)",
-        features_path, manifest_path, missing.size(), manifest.size(), first, manifest_path,
-        features_path, data::command_options(store.extractor())));
+        features_path, manifest_path, missing.size(), manifest.size(), first,
+        damaged.empty() ? "" : fmt::format(", {} of them stored but damaged (first: {})", damaged.size(), damaged[0]),
+        manifest_path, features_path, data::command_options(store.extractor())));
   }
   // As `crnn features` refuses to resume into it: rows computed from other audio files.
   std::vector<std::pair<std::string, std::string>> id_paths;
