@@ -291,6 +291,15 @@ TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
             std::string::npos)
       << out;
   EXPECT_TRUE(fs::exists(dir.path() / "nothing" / "last.pt"));
+  // A finished run kept without its checkpoints (results committed without *.pt):
+  // nothing to resume, and neither --resume nor a new training overwrites it.
+  fs::remove(dir.path() / "nothing" / "last.pt");
+  const std::string summary = read(dir.path() / "nothing" / "summary.json");
+  EXPECT_EQ(run_cli("train --resume " + dir.file("nothing"), &out), 2) << out;
+  EXPECT_TRUE(test::contains(out, "this run has finished (summary.json) and has no last.pt to resume from")) << out;
+  EXPECT_EQ(run_cli("train " + dir.file("nothing") + "/config.toml -o " + dir.file("nothing"), &out), 2) << out;
+  EXPECT_TRUE(test::contains(out, "already holds a run (summary.json)")) << out;
+  EXPECT_EQ(read(dir.path() / "nothing" / "summary.json"), summary);
 }
 
 // A validation or test split without some class trains, with a warning: UA recall

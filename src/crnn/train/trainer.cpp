@@ -283,13 +283,20 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
   // A run killed before its first checkpoint has nothing to resume from: it
   // starts from the beginning, which is what resuming it means.
+  // A finished run (summary.json) whose checkpoints were not kept (results
+  // committed without *.pt) is not "stopped before its first epoch": starting
+  // it again would overwrite its results.
+  const bool finished = fs::exists(dir / "summary.json");
   const bool resume = options.resume && fs::exists(last_path);
+  if (options.resume && !resume && finished)
+    throw ConfigError(run_dir + ": this run has finished (summary.json) and has no last.pt to resume from, so there "
+                      "is nothing to resume; to train it again, choose another output directory");
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
-  if (writer && !options.resume && fs::exists(last_path))
-    throw ConfigError(run_dir + ": already holds a run (last.pt); resume it (crnn train --resume; Python: "
-                      "crnn.train(resume=...); "
-                                "TrainOptions::resume) or choose another output directory");
+  if (writer && !options.resume && (fs::exists(last_path) || finished))
+    throw ConfigError(run_dir + ": already holds a run (" + (finished ? "summary.json" : "last.pt") +
+                      "); resume it (crnn train --resume; Python: crnn.train(resume=...); TrainOptions::resume) or "
+                      "choose another output directory");
   std::optional<LoadedModel> resumed;
   if (resume) {
     // Load and compare before touching the run directory: a rejected resume
