@@ -12,6 +12,8 @@
 
 #include <cstdlib>
 
+#include "crnn/util/error_text.h"
+
 #include "crnn/train/config.h"
 
 namespace crnn::train {
@@ -85,11 +87,23 @@ ProcessGroup::ProcessGroup(const DistributedConfig& config) : impl_(std::make_un
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(config.master_addr));
     impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, config.rank, config.world_size, options);
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format(
-        "distributed training: rank {} of {} could not join the process group at {} ({}): {}", config.rank,
-        config.world_size, where,
-        config.rank == 0 ? "is the port in use?" : "is rank 0 running and reachable?",
-        c10::GetExceptionString(e).substr(0, 400)));
+    // The cause in words, without LibTorch's backtrace; the hint from what failed.
+    std::string why = crnn::error_text(e);
+    why = why.substr(0, why.find('\n')).substr(0, 300);
+    const auto has = [&](const char* part) { return why.find(part) != std::string::npos; };
+    std::string hint;
+    if (has("Address already in use"))
+      hint = "the port is in use: choose another MASTER_PORT";
+    else if (has("imeout") || has("timed out"))
+      hint = config.rank == 0 ? fmt::format("not every rank arrived within {} s: did all {} start, with the same "
+                                            "MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and distinct RANKs?",
+                                            config.timeout.count() / 1000, config.world_size)
+                              : "is rank 0 running and reachable?";
+    else
+      hint = "do all ranks have the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and distinct RANKs?";
+    throw std::runtime_error(fmt::format("distributed training: rank {} of {} could not join the process group at "
+                                         "{} ({}): {}",
+                                         config.rank, config.world_size, where, hint, why));
   }
 }
 
