@@ -158,16 +158,18 @@ class Classifier:
         if hop is not None and segment is None:
             raise ValueError("crnn.Classifier.predict: hop needs segment (the window length in seconds)")
         seconds = []  # 0: not given
-        for name, given in (("segment", segment), ("hop", hop)):
-            v = 0.0 if given is None else _args.number(given, f"crnn.Classifier.predict: {name}")
-            if given is not None and not v > 0:
-                raise ValueError(f"crnn.Classifier.predict: {name} must be a number of seconds > 0, got {given!r}")
+        for name, value in (("segment", segment), ("hop", hop)):
+            v = 0.0 if value is None else _args.number(value, f"crnn.Classifier.predict: {name}")
+            if value is not None and not v > 0:
+                raise ValueError(f"crnn.Classifier.predict: {name} must be a number of seconds > 0, got {value!r}")
             seconds.append(v)
         rows = self._impl.predict(files, normalization, _args.integer(batch_size, "crnn.Classifier.predict: batch_size"),
                                   file_speakers, *seconds)
         predictions = [Prediction(*row[:6], *(None if t < 0 else t for t in row[6:])) for row in rows]
-        silent = [p.path for p in predictions if p.no_signal]
+        silent = [p.path if p.start is None else f"{p.path} {p.start:.2f}-{p.end:.2f} s"
+                  for p in predictions if p.no_signal]
         if silent:
-            warnings.warn(f"crnn.Classifier.predict: {_no_signal_message(f'{len(silent)} input(s)', silent)}; their "
+            what = f"{len(silent)} {'segment(s)' if segment is not None else 'input(s)'}"
+            warnings.warn(f"crnn.Classifier.predict: {_no_signal_message(what, silent)}; their "
                           "labels carry no information (Prediction.no_signal)", stacklevel=2)
         return predictions

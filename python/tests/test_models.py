@@ -153,8 +153,21 @@ def test_classifier_segments_are_crnn_predicts_windows(trained):
         classifier.predict(long, segment=0)
     with pytest.raises(TypeError, match="segment must be a number"):
         classifier.predict(long, segment="3")
-    with pytest.raises(ValueError, match="a hop of 0.5 s is longer than the segment"):
+    with pytest.raises(ValueError, match="crnn.Classifier.predict: a hop of 0.5 s is longer than the segment"):
         classifier.predict(long, segment=0.3, hop=0.5)
+    with pytest.raises(ValueError, match="segment must be a number of seconds > 0 and at most 1e\\+07, got inf"):
+        classifier.predict(long, segment=math.inf)
+    # A file that fails keeps its place among the windows of the others, as its one error;
+    # silent windows are named with their spans.
+    silence = trained / "silence.wav"
+    write_wav(silence, [0.0] * 16000)
+    with pytest.warns(UserWarning, match=r"4 segment\(s\) .*silence.wav 0.00-0.30 s"):
+        got = classifier.predict([long, trained / "missing.wav", silence], segment=0.3)
+    paths = [p.path for p in got]
+    missing_at = paths.index(str(trained / "missing.wav"))
+    assert got[missing_at].error and got[missing_at].start is None
+    assert all(p == str(long) for p in paths[:missing_at]) and all(p == str(silence) for p in paths[missing_at + 1:])
+    assert [p.start for p in got[missing_at + 1:]] == pytest.approx([0.0, 0.3, 0.6, 0.68])
 
 
 def test_classifier_speakers_normalize_each_speakers_files_together(trained):

@@ -57,6 +57,12 @@ TEST(PredictCli, SegmentsOfALongRecordingAreRowsWithTheirSpans) {
   ASSERT_EQ(json.size(), 4u) << r.out;  // from 0, 0.5 and 1.0 s, then 1.48-2.48
   EXPECT_TRUE(contains(json[1], "\"start\":0.5,\"end\":1.5,")) << json[1];
   EXPECT_TRUE(contains(json[3], "\"start\":1.48,\"end\":2.48,")) << json[3];
+
+  // A file that fails among segmented ones: counted as one file, not per window.
+  r = run_crnn("--threads 1 predict '" + model + "' '" + dir.file("talk.wav") + "' '" + dir.file("gone.wav") +
+               "' --segment 1");
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_TRUE(contains(r.out, "crnn predict: 1 of 2 file(s) failed")) << r.out;
 }
 
 TEST(PredictCli, SegmentOptionsAreCheckedInTheirOwnTerms) {

@@ -161,7 +161,12 @@ int run_predict(const PredictCliOptions& o) {
     progress = std::make_unique<Progress>("predict", static_cast<int64_t>(inputs.size()), "files");
     po.on_features = [&](size_t, size_t) { progress->advance(1); };
   }
-  const auto preds = classifier.predict(std::move(inputs), po);
+  std::vector<infer::Prediction> preds;
+  try {
+    preds = classifier.predict(std::move(inputs), po);
+  } catch (const c10::ValueError& e) {  // --segment / --hop the model's frames cannot take
+    throw data::DataError(std::string("--segment/--hop: ") + e.what_without_backtrace());
+  }
   if (progress) progress->finish();
 
   size_t failed = 0, files = 0;
@@ -219,13 +224,16 @@ crnn::cli::Registrar reg{
           ->check(CLI::IsMember({"auto", "speaker", "utterance", "global"}));
       app.add_option("--segment", o->segment,
                      "Classify windows of SECONDS of each input instead of the whole input (a long recording): one "
-                     "prediction per window, with its start and end in seconds; the input is normalized as a whole "
-                     "first")
-          ->check(crnn::cli::PositiveSeconds());
+                     "prediction per window, with its start and end in seconds (rounded to whole 10 ms frames). The "
+                     "input is normalized as a whole first, so a window gets its file's (or speaker's) statistics, "
+                     "whatever --normalize says")
+          ->check(crnn::cli::PositiveSeconds())
+          ->default_str("");  // not given: whole inputs
       app.add_option("--hop", o->hop,
                      "With --segment: SECONDS from one window's start to the next (default: the window length, back "
                      "to back; at most the window length). The last window ends where the input does")
-          ->check(crnn::cli::PositiveSeconds());
+          ->check(crnn::cli::PositiveSeconds())
+          ->default_str("");
       app.add_option("--batch-size", o->batch_size, "Utterances per batch")->check(crnn::cli::IntRange(1, 1 << 20));
       crnn::cli::add_precision_option(app, o->precision);
       return [o] { return run_predict(*o); };

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "crnn/audio/fbank.h"
 #include "crnn/audio/feature_extractor.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/batcher.h"
@@ -46,6 +47,15 @@ std::vector<std::pair<int64_t, int64_t>> segment_frames(int64_t frames, int64_t 
   for (; begin + window < frames; begin += hop) out.emplace_back(begin, begin + window);
   out.emplace_back(frames - window, frames);  // the last window ends with the input
   return out;
+}
+
+double frame_shift_seconds(const audio::FeatureExtractor& extractor) {
+  // fbank's shift is a whole number of samples (Kaldi truncates): 12.3 ms at
+  // 16 kHz is 196 samples, 12.25 ms, which over an hour is 15 s.
+  if (extractor.kind() == audio::FeatureExtractor::Kind::Fbank)
+    return static_cast<double>(audio::frame_shift_samples(extractor.fbank_options())) /
+           static_cast<double>(extractor.sample_rate());
+  return extractor.frame_shift_ms() / 1000.0;
 }
 
 size_t most_probable(const std::vector<float>& probabilities) {
@@ -157,18 +167,19 @@ void compute_features(const Classifier& c, std::vector<Input>& inputs, std::vect
 std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const PredictOptions& o) {
   TORCH_CHECK(o.batch_size >= 1, "predict: batch_size must be >= 1");
   // Windows in frames of the features (checked before any work is done).
+  // Seconds become whole frames (nearest); times are frames × the exact shift.
+  const double shift = frame_shift_seconds(extractor_);
   int64_t window = 0, hop = 0;
   if (o.segment_seconds != 0 || o.hop_seconds != 0) {
-    const double shift = extractor_.frame_shift_ms() / 1000.0;
-    TORCH_CHECK_VALUE(o.segment_seconds != 0, "predict: a hop (", o.hop_seconds, " s) needs a segment length");
-    TORCH_CHECK_VALUE(std::isfinite(o.segment_seconds) && o.segment_seconds >= shift, "predict: a segment of ",
-                      o.segment_seconds, " s is shorter than one frame shift (", shift, " s)");
     const double hop_seconds = o.hop_seconds == 0 ? o.segment_seconds : o.hop_seconds;
-    TORCH_CHECK_VALUE(std::isfinite(hop_seconds) && hop_seconds >= shift, "predict: a hop of ", hop_seconds,
-                      " s is shorter than one frame shift (", shift, " s)");
-    TORCH_CHECK_VALUE(hop_seconds <= o.segment_seconds, "predict: a hop of ", hop_seconds,
-                      " s is longer than the segment (", o.segment_seconds,
-                      " s): the audio between windows would go unclassified");
+    TORCH_CHECK_VALUE(o.segment_seconds != 0, "a hop (", o.hop_seconds, " s) needs a segment length");
+    for (const auto& [what, v] : {std::pair{"segment", o.segment_seconds}, std::pair{"hop", hop_seconds}}) {
+      TORCH_CHECK_VALUE(std::isfinite(v) && v > 0 && v <= kMaxSegmentSeconds, "the ", what,
+                        " must be a number of seconds > 0 and at most ", kMaxSegmentSeconds, ", got ", v);
+      TORCH_CHECK_VALUE(v >= shift, "a ", what, " of ", v, " s is shorter than one frame shift (", shift, " s)");
+    }
+    TORCH_CHECK_VALUE(hop_seconds <= o.segment_seconds, "a hop of ", hop_seconds, " s is longer than the segment (",
+                      o.segment_seconds, " s): the audio between windows would go unclassified");
     window = static_cast<int64_t>(std::llround(o.segment_seconds / shift));
     hop = std::min(window, static_cast<int64_t>(std::llround(hop_seconds / shift)));
   }
@@ -262,7 +273,6 @@ std::vector<Prediction> Classifier::predict(std::vector<Input> inputs, const Pre
   // failed input as its one error.
   std::vector<Prediction> segmented;
   size_t n = 0;
-  const double shift = extractor_.frame_shift_ms() / 1000.0;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (n == pieces.size() || pieces[n].input != i) {
       segmented.push_back(std::move(out[i]));

@@ -84,14 +84,22 @@ struct PredictOptions {
   /// Called after each input's features are computed (done, total), e.g. for a progress bar.
   std::function<void(size_t, size_t)> on_features;
   /// > 0: classify windows of this many seconds of each input instead of the
-  /// whole input (a long recording; segment_frames says where they lie). The
-  /// input is normalized as a whole first, so a window gets the statistics its
-  /// input would. 0 = whole inputs.
+  /// whole input (a long recording; segment_frames says where they lie),
+  /// rounded to whole feature frames. The input is normalized as a whole
+  /// first (whatever `normalization` says, its statistics are the input's or
+  /// its speaker's, never one window's). 0 = whole inputs.
   double segment_seconds = 0;
-  /// Seconds from one window's start to the next: 0 = segment_seconds (back to
-  /// back); at most segment_seconds (no audio left unclassified).
+  /// Seconds from one window's start to the next, rounded to whole frames:
+  /// 0 = segment_seconds (back to back); at most segment_seconds (no audio
+  /// left unclassified).
   double hop_seconds = 0;
 };
+
+/// Longest segment or hop PredictOptions takes, in seconds (115 days).
+inline constexpr double kMaxSegmentSeconds = 1e7;
+
+/// Seconds from one feature frame to the next, exactly (a whole number of samples for fbank).
+double frame_shift_seconds(const audio::FeatureExtractor& extractor);
 
 /// The windows [begin, end) of `window` frames, `hop` frames apart, over an
 /// input of `frames` frames: starts 0, hop, 2·hop, ... while a window still

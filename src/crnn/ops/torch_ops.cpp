@@ -202,8 +202,14 @@ std::vector<PredictionTuple> predict(const c10::intrusive_ptr<ClassifierHolder>&
   o.batch_size = batch_size;
   o.segment_seconds = segment;
   o.hop_seconds = hop;
+  std::vector<infer::Prediction> predictions;
+  try {
+    predictions = self->classifier.predict(std::move(inputs), o);
+  } catch (const c10::ValueError& e) {  // segment / hop
+    TORCH_CHECK_VALUE(false, "crnn.Classifier.predict: ", e.what_without_backtrace());
+  }
   std::vector<PredictionTuple> out;
-  for (auto& p : self->classifier.predict(std::move(inputs), o))
+  for (auto& p : predictions)
     out.emplace_back(p.path, p.label, std::vector<double>(p.probabilities.begin(), p.probabilities.end()),
                      p.frames, p.error, p.no_signal, p.segment < 0 ? -1.0 : p.start_seconds,
                      p.segment < 0 ? -1.0 : p.end_seconds);
