@@ -209,3 +209,25 @@ TEST(Fbank, BinCountsWhoseTrianglesHoldNoFftBinAreRefused) {
     if (n == 256) EXPECT_GT(empty, 0);
   }
 }
+
+// A long input is computed in blocks of kFbankBlockFrames frames: each frame,
+// on either side of a block boundary, is still the frame of its own 25 ms of
+// audio, computed alone (with and without snip_edges, where reflection padding
+// only touches the first and last frames).
+TEST(Fbank, BlocksOfALongInputGiveEachFrameAsComputedAlone) {
+  torch::manual_seed(5);
+  const int64_t frames = 2 * kFbankBlockFrames + 300;
+  const auto wave = torch::rand({(frames - 1) * 160 + 400}) - 0.5;
+  for (const bool snip : {true, false}) {
+    const auto o = FbankOptions().snip_edges(snip);
+    const auto all = compute_fbank(wave, o);
+    ASSERT_EQ(all.size(0), num_frames(wave.size(0), o));
+    for (const int64_t f : {int64_t{1}, kFbankBlockFrames - 1, kFbankBlockFrames, 2 * kFbankBlockFrames + 5}) {
+      // Without snip_edges frame f starts half a shift minus half a frame earlier.
+      const int64_t start = f * 160 + (snip ? 0 : 80 - 200);
+      const auto alone = compute_fbank(wave.slice(0, start, start + 400), FbankOptions());
+      ASSERT_EQ(alone.size(0), 1);
+      EXPECT_TRUE(torch::allclose(all[f], alone[0], 1e-5, 1e-4)) << "frame " << f << (snip ? "" : " (no snip_edges)");
+    }
+  }
+}

@@ -87,6 +87,10 @@ std::string describe(const FbankOptions& options);
 /// " resampler=…" (added by `crnn features`) is ignored.
 FbankOptions parse_description(const std::string& description);
 
+/// compute_fbank works through longer inputs this many frames at a time (the
+/// same rows, a block's memory): 40.96 s at 10 ms.
+inline constexpr int64_t kFbankBlockFrames = 4096;
+
 /// Samples per frame and per shift, as Kaldi rounds them: int(rate * ms / 1000).
 int64_t frame_length_samples(const FbankOptions& options);
 int64_t frame_shift_samples(const FbankOptions& options);
