@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 
 #include "crnn/cli/command.h"
@@ -130,6 +131,11 @@ int main(int argc, char** argv) {
         return crnn::cli::kExitUsage;
       } catch (const crnn::data::FeatureStoreError& e) {
         fmt::print(stderr, "crnn {}: features error: {}\n", name, e.what());
+        return crnn::cli::kExitUsage;
+      } catch (const std::filesystem::filesystem_error& e) {
+        // An output path that cannot be made (read-only, no permission): bad input, named.
+        fmt::print(stderr, "crnn {}: data error: {}: {}{}\n", name, e.path1().string(), e.code().message(),
+                   e.path2().empty() ? "" : " (" + e.path2().string() + ")");
         return crnn::cli::kExitUsage;
       } catch (const std::exception& e) {
         // A LibTorch error that escaped (an allocation that failed, ...) prints

@@ -18,6 +18,7 @@
 #include "crnn/train/experiment_results.h"
 #include "crnn/train/repeat.h"
 #include "crnn/train/run_files.h"
+#include "crnn/util/file_io.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/subprocess.h"
 #include "crnn/util/text.h"
@@ -190,6 +191,7 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
                      plan.jobs.size(),
                      o.shards > 1 ? fmt::format(" ({} in shard {}/{})", mine.size(), o.shard, o.shards) : "");
   if (o.train) {
+    ensure_writable_directory(out_dir);  // not one failed run per job
     refuse_stale_runs(plan, mine, out_dir);
     const auto start = std::chrono::steady_clock::now();
     double trained_seconds = 0;
@@ -247,6 +249,7 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
   if (!p.worker_args) throw std::invalid_argument("run_experiment_parallel: no worker_args");
   const auto plan = plan_experiment(e, o);
   const auto mine = shard_jobs(plan, o);
+  ensure_writable_directory(out_dir);  // not one failed run per job
   refuse_stale_runs(plan, mine, out_dir);
   ExperimentOutcome outcome;
   std::deque<size_t> todo;

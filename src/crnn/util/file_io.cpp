@@ -124,6 +124,18 @@ void rename_into_place(const fs::path& tmp, const std::string& path) {
 
 }  // namespace
 
+void ensure_writable_directory(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw DataError(fmt::format("{}: cannot create the directory: {}", dir, ec.message()));
+  if (!fs::is_directory(dir)) throw DataError(fmt::format("{}: is not a directory", dir));
+  const fs::path probe = fs::path(dir) / fmt::format(".write-check.{}", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw DataError(fmt::format("{}: cannot write in this directory: {}", dir, std::strerror(errno)));
+  ::close(fd);
+  fs::remove(probe, ec);
+}
+
 bool sync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;

@@ -55,6 +55,12 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
 /// full disk would.
 bool write_fault_injected(const std::string& path);
 
+/// Creates the directory `dir` (and its parents) if needed and checks that a
+/// file can be created in it, before hours of work are spent on it; throws
+/// DataError naming it and the reason (read-only, no permission, a file in
+/// the way).
+void ensure_writable_directory(const std::string& dir);
+
 /// Flushes a file written by other means (a library's own writes) to disk, as
 /// a rename into place needs first; false with errno set on failure.
 bool sync_file(const std::string& path);
