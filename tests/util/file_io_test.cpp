@@ -5,6 +5,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <thread>
+
+#include <sys/stat.h>
 
 #include "support/test_support.h"
 
@@ -30,4 +34,33 @@ TEST(FileIo, ADirectoryThatCannotBeMadeIsADataErrorNamingIt) {
   EXPECT_TRUE(contains(error_of([&] { crnn::ensure_writable_directory(dir.file("f")); }),
                        dir.file("f") + ": "));
   EXPECT_THROW(crnn::ensure_writable_directory(dir.file("f")), crnn::DataError);
+}
+
+// A pipe or device as the output (`-o /dev/stdout`, `--json /dev/null`) is
+// written in place: renaming a temporary over it replaced /dev/null itself
+// with a regular file (as root). A FIFO stands in for the device here.
+TEST(FileIo, AnAtomicWriteToAPipeOrDeviceWritesIntoItAndKeepsIt) {
+  crnn::test::TempDir dir;
+  const std::string fifo = dir.file("pipe");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  std::string got;
+  std::thread reader([&] {
+    std::ifstream in(fifo);
+    got.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  });
+  crnn::write_text_file_atomic(fifo, "{\"ok\": true}\n");
+  reader.join();
+  EXPECT_EQ(got, "{\"ok\": true}\n");
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  // Several files at once, one of them the pipe (never the real /dev/null: a
+  // regression would replace it for the whole machine).
+  std::thread again([&] {
+    std::ifstream in(fifo);
+    got.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  });
+  crnn::write_files_atomic({{fifo, "x"}, {dir.file("a.txt"), "a"}});
+  again.join();
+  EXPECT_EQ(got, "x");
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  EXPECT_EQ(crnn::read_text_file(dir.file("a.txt")), "a");
 }

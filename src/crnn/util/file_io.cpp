@@ -146,7 +146,41 @@ bool sync_file(const std::string& path) {
   return ok;
 }
 
+namespace {
+
+/// A device or pipe (/dev/null, /dev/stdout, a FIFO): renaming a file over it
+/// would replace the node itself (as root, `-o /dev/null` turned /dev/null
+/// into a regular file for the whole machine), so it is written in place.
+bool is_special_file(const std::string& path) {
+  std::error_code ec;
+  const auto type = fs::status(path, ec).type();
+  return !ec && (type == fs::file_type::character || type == fs::file_type::block || type == fs::file_type::fifo ||
+                 type == fs::file_type::socket);
+}
+
+void write_in_place(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throw DataError(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw DataError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
 void write_text_file_atomic(const std::string& path, const std::string& text) {
+  if (is_special_file(path)) return write_in_place(path, text);
   check_output_file_path(path);
   const fs::path tmp = temporary_of(path);
   write_temporary(tmp, path, text);
@@ -157,6 +191,7 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
   std::vector<fs::path> temporaries;
   try {
     for (const auto& [path, text] : files) {
+      if (is_special_file(path)) continue;  // written in place below
       check_output_file_path(path);
       temporaries.push_back(temporary_of(path));
       write_temporary(temporaries.back(), path, text);
@@ -168,7 +203,11 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
     }
     throw;
   }
-  for (size_t i = 0; i < files.size(); ++i) rename_into_place(temporaries[i], files[i].first);
+  size_t next = 0;
+  for (const auto& [path, text] : files) {
+    if (is_special_file(path)) write_in_place(path, text);
+    else rename_into_place(temporaries[next++], path);
+  }
 }
 
 bool write_fault_injected(const std::string& path) { return write_fault().hits(fs::path(path)); }
