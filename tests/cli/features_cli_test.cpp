@@ -327,6 +327,26 @@ TEST(FeaturesCli, DiskFullWhileWritingARowIsRecomputedOnResume) {
   EXPECT_TRUE(same_rows(dir.file("f.h5"), dir.file("ref.h5")));
 }
 
+// A real write failure, not the seam: a file size limit (ulimit -f, SIGXFSZ
+// ignored so write() fails with EFBIG as on a full disk) stops the store half
+// way. crnn exits with its error (status 2), not with a segfault in libhdf5's
+// shutdown at exit, which closed the failed file a second time; the resume
+// without the limit gives the rows of an uninterrupted run.
+TEST(FeaturesCli, AFileSizeLimitReachedMidwayIsAnErrorNotACrashAndResumes) {
+  crnn::test::TempDir dir;
+  const std::string manifest = tone_corpus(dir, 24);
+  ASSERT_EQ(run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("ref.h5") + "'").status, 0);
+  const auto half_blocks = std::filesystem::file_size(dir.file("ref.h5")) / 512 / 2;  // sh counts 512-byte blocks
+  CliRun r = crnn::test::run_command("trap '' XFSZ; ulimit -f " + std::to_string(half_blocks) + "; exec '" +
+                                     std::string(CRNN_BINARY) + "' --threads 1 features '" + manifest + "' -o '" +
+                                     dir.file("f.h5") + "'");
+  EXPECT_EQ(r.status, 2) << r.out;  // -1: killed by a signal
+  EXPECT_TRUE(crnn::test::contains(r.out, dir.file("f.h5") + ": ")) << r.out;
+  r = run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("f.h5") + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(same_rows(dir.file("f.h5"), dir.file("ref.h5")));
+}
+
 // kill -9 of `crnn features` at random instants: every resume either completes
 // with exactly the rows of an uninterrupted run, or stops with a message naming
 // the file — never a crash.

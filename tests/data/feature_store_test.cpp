@@ -487,6 +487,51 @@ TEST(FeatureStore, ARowWithADamagedHeaderIsDroppedAndTheGoodRowsKept) {
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }
 
+// A file cut short after libhdf5 recorded its new length (a full disk or a
+// file size limit during a flush; also a copy that stopped): libhdf5 refuses
+// to open it at all. Reading names the cut and the command that recovers it;
+// a resume (Append) takes the missing bytes as zeros, so the row whose values
+// were cut fails its checksum and is recomputed while every other row is kept.
+TEST(FeatureStore, AFileCutShortKeepsItsCompleteRowsOnResume) {
+  using crnn::test::contains;
+  crnn::test::TempDir dir;
+  const std::string path = dir.file("f.h5");
+  std::vector<torch::Tensor> rows;
+  torch::manual_seed(3);
+  {
+    auto store = FeatureStore::open(path, Mode::Truncate);
+    store.set_attributes({16000, 10.0, {"x", "y", "z"}, "test"});
+    for (int i = 0; i < 12; ++i) {
+      rows.push_back(torch::rand({200 + i, 3}));
+      store.write("u" + std::to_string(i), rows.back());
+    }
+  }
+  const auto recorded = std::filesystem::file_size(path);
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    bytes = ss.str();
+  }
+  const std::string last(static_cast<const char*>(rows.back().data_ptr()), rows.back().numel() * sizeof(float));
+  const auto at = bytes.find(last);
+  ASSERT_NE(at, std::string::npos);
+  const auto cut = at + last.size() / 2;  // the file ends in the middle of the last row's values
+  std::filesystem::resize_file(path, cut);
+  EXPECT_TRUE(contains(crnn::test::error_of([&] { FeatureStore::open(path, Mode::Read); }),
+                       path + ": the file ends " + std::to_string(recorded - cut) +
+                           " bytes before its recorded length of " + std::to_string(recorded) +
+                           " bytes: a write was cut short"));
+  auto store = FeatureStore::open(path, Mode::Append);
+  EXPECT_FALSE(store.contains("u11"));
+  ASSERT_EQ(store.ids().size(), 11u);
+  for (int i = 0; i < 11; ++i)
+    EXPECT_TRUE(torch::equal(store.read("u" + std::to_string(i)), rows[static_cast<size_t>(i)])) << i;
+  store.write("u11", rows.back());
+  EXPECT_TRUE(torch::equal(store.read("u11"), rows.back()));
+}
+
 // A row that crashes libhdf5 when checked (simulated in the checking child,
 // CRNN_TEST_PROBE_CRASH_ROW): the store stays usable without it, and the
 // next `crnn features` keeps the other rows and recomputes it.

@@ -14,6 +14,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <filesystem>
 #include <set>
 #include <type_traits>
@@ -43,7 +45,18 @@ constexpr const char* kSourceCrc = "source_crc32";
 
 // HDF5 prints its error stack to stderr by default; we report errors
 // ourselves. With the thread-safe library the setting is per thread.
+//
+// Before libhdf5 starts, it is also told not to shut itself down at exit
+// (H5dont_atexit). A file whose H5Fclose fails (a full disk, a file size
+// limit) is freed by libhdf5 1.10.8 but left in its table of open files, and
+// the shutdown at exit closed it again: a segfault after crnn had already
+// printed its error (HDFGroup/hdf5 HDFFV-11052, fixed in later releases).
+// Nothing is lost by skipping the shutdown: every store is closed by its
+// owner, and each row is flushed as it is written (a process that dies
+// without closing is the kill -9 case the store is built for).
 void silence_hdf5() {
+  static const bool no_shutdown_at_exit = [] { return H5dont_atexit() >= 0; }();
+  (void)no_shutdown_at_exit;
   thread_local bool done = false;
   if (!done) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -369,6 +382,40 @@ ProbeResult probe_rows(const std::string& path, bool verify_rows) {
   }
 }
 
+/// The file length libhdf5 recorded in the superblock (its end-of-file
+/// address plus base address), or 0 where that cannot be read: no superblock
+/// of version 0–3 at offset 0 with 8-byte addresses (how libhdf5 writes
+/// crnn's stores). Byte layout: the HDF5 file format specification, "Format
+/// Signature and Superblock".
+uint64_t recorded_length(const std::string& path) {
+  unsigned char b[48] = {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(reinterpret_cast<char*>(b), sizeof b)) return 0;
+  static const unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (std::memcmp(b, kSignature, 8) != 0) return 0;
+  const auto u64 = [&](int at) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | b[at + i];
+    return v;
+  };
+  const int version = b[8];
+  if (version == 0 || version == 1) {
+    if (b[13] != 8) return 0;  // size of offsets
+    const int base = version == 0 ? 24 : 28;  // version 1 adds 4 bytes (indexed storage K)
+    return u64(base) + u64(base + 16);
+  }
+  if (version == 2 || version == 3) {
+    if (b[9] != 8) return 0;
+    return u64(12) + u64(28);
+  }
+  return 0;
+}
+
+/// A file that ends before its recorded length: a write cut short (a full
+/// disk, a file size limit) after libhdf5 had recorded the new length. The
+/// gap of such a cut is the last rows' bytes; a larger one is damage.
+constexpr uint64_t kMaxCutShortBytes = uint64_t{1} << 30;
+
 hid_t create_group(hid_t file) {
   Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
   H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
@@ -505,6 +552,33 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
   if (exists && fs::is_directory(path, ec)) throw FeatureStoreError(path, "is a directory, not an HDF5 file");
   if (exists && mode != Mode::Truncate && H5Fis_hdf5(path.c_str()) <= 0)
     throw FeatureStoreError(path, "not an HDF5 file (or unreadable/corrupt)");
+  if (exists && mode != Mode::Truncate) {
+    // libhdf5 refuses a file shorter than its recorded length, and with it
+    // every finished row. A resume takes the missing bytes as zeros (the
+    // file grows to its recorded length): the rows that lost bytes fail
+    // their checks and are recomputed, the others are kept.
+    const uint64_t recorded = recorded_length(path), actual = fs::file_size(path, ec);
+    if (!ec && recorded > actual) {
+      const uint64_t missing = recorded - actual;
+      if (mode == Mode::Read || missing > kMaxCutShortBytes)
+        throw FeatureStoreError(
+            path, fmt::format("the file ends {} bytes before its recorded length of {} bytes: a write was cut short "
+                              "(a full disk, a file size limit){}",
+                              missing, recorded,
+                              missing > kMaxCutShortBytes
+                                  ? ", or it is damaged; delete it and run `crnn features` again"
+                                  : "; run `crnn features` with its manifest and -o again to keep its complete rows "
+                                    "and recompute the rest"));
+      if (::truncate(path.c_str(), static_cast<off_t>(recorded)) != 0)
+        throw FeatureStoreError(path, fmt::format("the file ends {} bytes before its recorded length (a write cut "
+                                                  "short) and cannot be extended to it: {}",
+                                                  missing, std::strerror(errno)));
+      fmt::print(stderr,
+                 "features: {}: the file ended {} bytes before its recorded length (a write cut short: a full disk, "
+                 "a file size limit); the missing bytes are taken as zeros and the rows they held are recomputed\n",
+                 path, missing);
+    }
+  }
   ProbeResult probe;
   if (exists && mode != Mode::Truncate) probe = probe_rows(path, /*verify_rows=*/mode == Mode::Append);
 
@@ -584,6 +658,8 @@ FeatureStore FeatureStore::rewritten(FeatureStore&& old) {
   // one, make it durable, then put it in place: until the rename the old file
   // is untouched, so a failure here loses nothing.
   const std::string path = old.path_;
+  // A fixed name, not util/file_io's per-process one: a rewrite killed part
+  // way leaves one copy of the store, which the next rewrite truncates.
   const std::string tmp = path + ".rewrite.tmp";
   const std::vector<std::string> ids = old.ids();
   fmt::print(stderr, "features: {}: {} damaged row(s); copying the {} good row(s) into a new file\n", path,
@@ -607,7 +683,12 @@ FeatureStore FeatureStore::rewritten(FeatureStore&& old) {
     fs::remove(tmp, ec);
     throw;
   }
-  crnn::sync_file(tmp);
+  if (!crnn::sync_file(tmp)) {
+    const int err = errno;
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw FeatureStoreError(path, fmt::format("cannot flush its rewritten copy {} to disk: {}", tmp, std::strerror(err)));
+  }
   const auto discarded = old.discarded_;
   old.close();
   std::error_code ec;

@@ -60,8 +60,10 @@ WriteFault& write_fault() {
   return f;
 }
 
-/// write(2) all of `text`, then fsync; false with errno set on failure.
-bool write_all(int fd, const std::string& text, bool fail_halfway = false) {
+/// write(2) all of `text` (short writes and EINTR continued), then fsync when
+/// `sync` (not for devices and pipes, which cannot); false with errno set on
+/// failure.
+bool write_all(int fd, const std::string& text, bool sync, bool fail_halfway = false) {
   if (fail_halfway) {
     const std::string half = text.substr(0, text.size() / 2);
     if (::write(fd, half.data(), half.size()) < 0) return false;
@@ -79,7 +81,7 @@ bool write_all(int fd, const std::string& text, bool fail_halfway = false) {
     p += n;
     left -= static_cast<size_t>(n);
   }
-  return ::fsync(fd) == 0;
+  return !sync || ::fsync(fd) == 0;
 }
 
 }  // namespace
@@ -100,7 +102,7 @@ void write_temporary(const fs::path& tmp, const std::string& path, const std::st
   if (fd < 0)
     throw DataError(fmt::format("{}: cannot create (its temporary file {}): {}", path, tmp.string(),
                                 std::strerror(errno)));
-  const bool ok = write_all(fd, text, write_fault().hits(path));
+  const bool ok = write_all(fd, text, /*sync=*/true, write_fault().hits(path));
   const int write_errno = errno;
   const bool closed = ::close(fd) == 0;
   if (!ok || !closed) {
@@ -161,20 +163,10 @@ bool is_special_file(const std::string& path) {
 void write_in_place(const std::string& path, const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) throw DataError(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
-  const char* p = text.data();
-  size_t left = text.size();
-  while (left > 0) {
-    const ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw DataError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  const bool ok = write_all(fd, text, /*sync=*/false);
+  const int err = errno;
   ::close(fd);
+  if (!ok) throw DataError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
 }
 
 }  // namespace
