@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <iterator>
+#include <thread>
 
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_files.h"
@@ -37,6 +39,20 @@ crnn::test::CliRun two_terminals(const crnn::test::TempDir& dir, const std::stri
                           " WORLD_SIZE=2 CRNN_DIST_TIMEOUT=20";
   return run_command("(" + crnn_cmd("RANK=1 " + env, train_args + " " + rank1_extra) + " > '" + dir.file("rank1.log") +
                      "' 2>&1 &) ; " + crnn_cmd("RANK=0 " + env, train_args));
+}
+
+/// Waits up to `seconds` for the file at `path` (a background rank's log) to
+/// contain `part`; its text either way.
+std::string wait_for_text(const std::string& path, const std::string& part, double seconds = 30) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  std::string text;
+  do {
+    std::ifstream f(path);
+    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    if (text.find(part) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < until);
+  return text;
 }
 
 }  // namespace
@@ -104,14 +120,41 @@ TEST(Distributed, ALostRankStopsTheOthersWithAMessage) {
   EXPECT_EQ(resumed.status, 0) << resumed.out;
 }
 
-// Ranks started with different configs refuse to start, every one with the same message.
+// Ranks started with different configs (or layer implementations) refuse to
+// start, every one with the same message (rank 0 waits until the others have
+// read what it read before it stops: they used to find its store gone).
 TEST(Distributed, RanksWithDifferentConfigsRefuseToStart) {
   crnn::test::TempDir dir;
   auto c = crnn::test::make_tiny_corpus(dir);
   std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 2);
   auto r = two_terminals(dir, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'", "--set train.lr=0.02");
   EXPECT_NE(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("rank(s) 1 started with another config than rank 0"), std::string::npos) << r.out;
+  const std::string expected = "rank(s) 1 differ from rank 0 in their config;";
+  EXPECT_NE(r.out.find(expected), std::string::npos) << r.out;
+  const std::string rank1 = wait_for_text(dir.file("rank1.log"), expected);
+  EXPECT_NE(rank1.find(expected), std::string::npos) << rank1;
+
+  r = two_terminals(dir, "train '" + dir.file("c.toml") + "' -o '" + dir.file("run2") + "'", "--impl composed");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("rank(s) 1 differ from rank 0 in their layer implementation (--impl);"), std::string::npos)
+      << r.out;
+}
+
+// Rank 0 refusing the run directory (it already holds a run): rank 1 stops
+// with rank 0's reason, not with a broken connection to rank 0's store.
+TEST(Distributed, ARunDirectoryRefusedByRank0IsEveryRanksError) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 1);
+  const std::string args = "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'";
+  ASSERT_EQ(run_command(crnn_cmd("", args)).status, 0);
+  auto r = two_terminals(dir, args, "");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, dir.file("run") + ": already holds a run (summary.json)"));
+  const std::string expected = "distributed training: the run does not start: rank 0: " + dir.file("run") +
+                               ": already holds a run (summary.json)";
+  const std::string rank1 = wait_for_text(dir.file("rank1.log"), expected);
+  EXPECT_TRUE(crnn::test::contains(rank1, expected));
 }
 
 TEST(Distributed, BadEnvironmentNamesTheVariable) {

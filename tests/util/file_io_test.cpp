@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "support/test_support.h"
 
@@ -63,4 +64,18 @@ TEST(FileIo, AnAtomicWriteToAPipeOrDeviceWritesIntoItAndKeepsIt) {
   EXPECT_EQ(got, "x");
   EXPECT_TRUE(std::filesystem::is_fifo(fifo));
   EXPECT_EQ(crnn::read_text_file(dir.file("a.txt")), "a");
+}
+
+// kill -9 during an atomic write leaves ".NAME.tmp.PID": the next owner of the
+// directory removes those of processes that are gone, and nothing else.
+TEST(FileIo, StaleTemporariesOfGoneProcessesAreRemovedAndNothingElse) {
+  crnn::test::TempDir dir;
+  const std::string gone = dir.file(".last.pt.tmp.999999999");  // above any pid_max (2^22)
+  const std::string alive = dir.file(".best.pt.tmp." + std::to_string(::getpid()));
+  const std::string user = dir.file("notes.tmp.999999999"), other = dir.file(".hidden.tmp.x1");
+  for (const auto& p : {gone, alive, user, other}) std::ofstream(p) << "x";
+  crnn::remove_stale_temporaries(dir.file(""));
+  EXPECT_FALSE(std::filesystem::exists(gone));
+  for (const auto& p : {alive, user, other}) EXPECT_TRUE(std::filesystem::exists(p)) << p;
+  crnn::remove_stale_temporaries(dir.file("missing"));  // no directory: nothing to do, no error
 }

@@ -171,7 +171,8 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
     fmt::print(stderr, "features: '{}' was incomplete in {} (interrupted run): recomputing\n", id,
                output);
   for (const auto& id : store.discarded_damaged())
-    fmt::print(stderr, "features: '{}' failed its checksum in {} (a failed write or damage): recomputing\n", id,
+    fmt::print(stderr, "features: '{}' is damaged in {} (a failed checksum or an unreadable header: a failed "
+               "write, or damage since): recomputing\n", id,
                output);
 
   std::vector<std::pair<std::string, std::string>> id_paths;

@@ -144,27 +144,68 @@ void ProcessGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
   }
 }
 
-void ProcessGroup::check_same(const std::string& what, const std::string& fingerprint) {
-  auto& store = *impl_->store;
-  const std::string prefix = "crnn/check/" + what + "/";
-  store.set(prefix + std::to_string(config_.rank), std::vector<uint8_t>(fingerprint.begin(), fingerprint.end()));
-  std::vector<int> differ;
-  std::vector<uint8_t> first;
-  for (int r = 0; r < config_.world_size; ++r) {
-    std::vector<uint8_t> v;
-    try {
-      v = store.get(prefix + std::to_string(r));
-    } catch (const std::exception& e) {
-      throw std::runtime_error(fmt::format("distributed training: rank {}: rank {} did not state its {} in time: {}",
-                                           config_.rank, r, what, std::string(e.what()).substr(0, 200)));
+namespace {
+
+/// Every rank states `value` under `prefix` and reads every rank's, in rank
+/// order; a rank that cannot be read is an error naming it and `what`.
+std::vector<std::string> exchange(c10d::Store& store, const std::string& prefix, const std::string& what, int rank,
+                                  int world_size, const std::string& value) {
+  std::vector<std::string> values;
+  int r = rank;
+  try {
+    store.set(prefix + std::to_string(rank), std::vector<uint8_t>(value.begin(), value.end()));
+    for (r = 0; r < world_size; ++r) {
+      const auto v = store.get(prefix + std::to_string(r));
+      values.emplace_back(v.begin(), v.end());
     }
-    if (r == 0) first = v;
-    else if (v != first) differ.push_back(r);
+  } catch (const std::exception& e) {
+    const std::string why = std::string(e.what()).substr(0, std::string(e.what()).find('\n')).substr(0, 200);
+    throw std::runtime_error(
+        r == rank ? fmt::format("distributed training: rank {} could not state its {}: {}", rank, what, why)
+                  : fmt::format("distributed training: rank {}: rank {} did not state its {} in time{}: {}", rank, r,
+                                what, r == 0 ? " (it stopped? its own output says why)" : "", why));
   }
-  if (!differ.empty())
-    throw std::runtime_error(fmt::format("distributed training: rank(s) {} started with another {} than rank 0; every "
-                                         "rank must run the same config on the same data",
-                                         fmt::join(differ, ", "), what));
+  return values;
+}
+
+/// Before a rank stops on what every rank read under `prefix`: each says it
+/// has read, and rank 0, which serves the store, waits (up to 10 s) for the
+/// others, so that none of them finds the store gone before it has read.
+void wait_until_read(c10d::Store& store, const std::string& prefix, int rank, int world_size) noexcept {
+  try {
+    store.set(prefix + "read/" + std::to_string(rank), std::vector<uint8_t>{1});
+    if (rank != 0) return;
+    std::vector<std::string> keys;
+    for (int r = 1; r < world_size; ++r) keys.push_back(prefix + "read/" + std::to_string(r));
+    store.wait(keys, std::chrono::milliseconds(10000));
+  } catch (const std::exception&) {  // a rank that is gone has nothing left to read
+  }
+}
+
+}  // namespace
+
+void ProcessGroup::check_same(const std::string& what, const std::string& fingerprint) {
+  const std::string prefix = "crnn/check/" + what + "/";
+  const auto values = exchange(*impl_->store, prefix, what, config_.rank, config_.world_size, fingerprint);
+  std::vector<int> differ;
+  for (int r = 1; r < config_.world_size; ++r)
+    if (values[static_cast<size_t>(r)] != values[0]) differ.push_back(r);
+  if (differ.empty()) return;
+  wait_until_read(*impl_->store, prefix, config_.rank, config_.world_size);
+  throw std::runtime_error(fmt::format("distributed training: rank(s) {} differ from rank 0 in their {}; every "
+                                       "rank must run the same config on the same data (and the same checkpoint and --impl)",
+                                       fmt::join(differ, ", "), what));
+}
+
+std::string ProcessGroup::first_refusal(const std::string& refusal) {
+  const std::string prefix = "crnn/start/";
+  const auto values = exchange(*impl_->store, prefix, "readiness to start", config_.rank, config_.world_size, refusal);
+  for (int r = 0; r < config_.world_size; ++r)
+    if (!values[static_cast<size_t>(r)].empty()) {
+      wait_until_read(*impl_->store, prefix, config_.rank, config_.world_size);
+      return fmt::format("rank {}: {}", r, values[static_cast<size_t>(r)]);
+    }
+  return "";
 }
 
 }  // namespace crnn::train

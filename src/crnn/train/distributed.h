@@ -68,6 +68,14 @@ class ProcessGroup {
   /// ranks that differ from rank 0, when they do not all agree.
   void check_same(const std::string& what, const std::string& fingerprint);
 
+  /// Every rank states why it cannot start ("" when it can: rank 0 refusing
+  /// a run directory that already holds a run, say); returns the first reason
+  /// of any rank as "rank R: reason", or "" when every rank can start. A rank
+  /// that stops alone would leave the others with a broken connection and no
+  /// reason (rank 0 serves the store they wait on), so each stops with the
+  /// reason instead, and no rank returns a refusal before all have read it.
+  std::string first_refusal(const std::string& refusal);
+
   /// Time spent in allreduce_sum, its calls and bytes, since construction
   /// (for the scaling figures in docs/performance.md).
   double allreduce_seconds() const { return allreduce_seconds_; }

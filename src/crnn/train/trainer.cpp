@@ -19,6 +19,7 @@
 #include "crnn/data/manifest.h"
 #include "crnn/kernels/precision.h"
 #include "crnn/nn/flops.h"
+#include "crnn/nn/options.h"
 #include "crnn/train/distributed.h"
 #include "crnn/util/checksum.h"
 #include "crnn/train/checkpoint.h"
@@ -278,8 +279,6 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   }
   const bool writer = !group || group->rank() == 0;
   const fs::path dir(run_dir);
-  if (fs::exists(dir) && !fs::is_directory(dir))
-    throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
   const fs::path last_path = dir / "last.pt", best_path = dir / "best.pt", metrics_path = dir / "metrics.csv";
   // A run killed before its first checkpoint has nothing to resume from: it
   // starts from the beginning, which is what resuming it means.
@@ -288,15 +287,36 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   // it again would overwrite its results.
   const bool finished = fs::exists(dir / "summary.json");
   const bool resume = options.resume && fs::exists(last_path);
-  if (options.resume && !resume && finished)
-    throw ConfigError(run_dir + ": this run has finished (summary.json) and has no last.pt to resume from, so there "
-                      "is nothing to resume; to train it again, choose another output directory");
+  const auto refuse_the_run_directory = [&] {
+    if (fs::exists(dir) && !fs::is_directory(dir))
+      throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
+    if (options.resume && !resume && finished)
+      throw ConfigError(run_dir + ": this run has finished (summary.json) and has no last.pt to resume from, so "
+                        "there is nothing to resume; to train it again, choose another output directory");
+    if (writer && !options.resume && (fs::exists(last_path) || finished))
+      throw ConfigError(run_dir + ": already holds a run (" + (finished ? "summary.json" : "last.pt") +
+                        "); resume it (crnn train --resume; Python: crnn.train(resume=...); TrainOptions::resume) "
+                        "or choose another output directory");
+  };
+  if (!group) {
+    refuse_the_run_directory();
+  } else {
+    // Every rank hears why the run does not start (rank 0 alone writes the
+    // directory, so it alone may refuse it), instead of a broken connection.
+    std::exception_ptr mine;
+    std::string why;
+    try {
+      refuse_the_run_directory();
+    } catch (const std::exception& e) {
+      mine = std::current_exception();
+      why = e.what();
+    }
+    const std::string first = group->first_refusal(why);
+    if (mine) std::rethrow_exception(mine);
+    if (!first.empty()) throw ConfigError("distributed training: the run does not start: " + first);
+  }
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
-  if (writer && !options.resume && (fs::exists(last_path) || finished))
-    throw ConfigError(run_dir + ": already holds a run (" + (finished ? "summary.json" : "last.pt") +
-                      "); resume it (crnn train --resume; Python: crnn.train(resume=...); TrainOptions::resume) or "
-                      "choose another output directory");
   std::optional<LoadedModel> resumed;
   if (resume) {
     // Load and compare before touching the run directory: a rejected resume
@@ -319,6 +339,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     group->check_same("config", config.identity_toml());
     group->check_same("training data", fmt::format("{} {} {:08x}", d.train.size(), d.valid.size(), data_sum));
     group->check_same("checkpoint", resumed ? fmt::format("epoch {}", resumed->state.epoch) : "none");
+    group->check_same("layer implementation (--impl)", crnn::nn::to_string(crnn::nn::default_implementation()));
   }
   const int64_t classes = d.labels.size();
   const auto model_options = config.model_options(classes, d.input_size);
@@ -330,6 +351,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   // leaves no directory behind, and a rejected resume leaves it as it was.
   if (writer) {
     fs::create_directories(dir);
+    crnn::remove_stale_temporaries(dir.string());  // of a writer killed during a write (kill -9)
     crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
   }
   nn::SequenceClassifier model(model_options);
@@ -372,7 +394,19 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     if (static_cast<int64_t>(metrics.size()) != state.epoch)
       log << fmt::format("warning: {} holds {} rows for the checkpoint's {} epochs (the missing ones are lost)\n",
                          metrics_path.string(), metrics.size(), state.epoch);
-    if (writer) write_metrics_csv(metrics_path.string(), metrics);
+    // A failed write (a full disk) keeps the files of the epoch before: say
+    // how to go on from there rather than "run the command again", which
+    // would be refused (the directory holds a run).
+    const auto or_resume = [&](const auto& write) {
+      try {
+        write();
+      } catch (const DataError& e) {
+        throw DataError(fmt::format("{}; the run directory keeps its last finished epoch: continue it with `crnn "
+                                    "train --resume {}`",
+                                    e.what(), run_dir));
+      }
+    };
+    if (writer) or_resume([&] { write_metrics_csv(metrics_path.string(), metrics); });
     log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
   } else if (writer) {
     write_metrics_csv(metrics_path.string(), metrics);
@@ -469,7 +503,19 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     const double ua = val.confusion.ua_recall(), wa = val.confusion.wa();
     const bool improved = scheduler.update(epoch, scheduler.score(ua, wa, val.loss));
     metrics.push_back({epoch, loss_sum / std::max<int64_t>(1, n), val.loss, ua, wa, epoch_secs, frames / train_secs});
-    if (writer) write_metrics_csv(metrics_path.string(), metrics);
+    // A failed write (a full disk) keeps the files of the epoch before: say
+    // how to go on from there rather than "run the command again", which
+    // would be refused (the directory holds a run).
+    const auto or_resume = [&](const auto& write) {
+      try {
+        write();
+      } catch (const DataError& e) {
+        throw DataError(fmt::format("{}; the run directory keeps its last finished epoch: continue it with `crnn "
+                                    "train --resume {}`",
+                                    e.what(), run_dir));
+      }
+    };
+    if (writer) or_resume([&] { write_metrics_csv(metrics_path.string(), metrics); });
     state.epoch = epoch;
     state.best_epoch = scheduler.best_epoch;
     state.best_metric = scheduler.best_score;
@@ -485,7 +531,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     std::vector<std::pair<std::string, std::string>> files;
     if (improved) files.emplace_back(best_path.string(), checkpoint_bytes(model, nullptr, bundle, &state));
     files.emplace_back(last_path.string(), checkpoint_bytes(model, &optimizer, bundle, &state));
-    if (writer) write_files_atomic(files);
+    if (writer) or_resume([&] { write_files_atomic(files); });
     log << fmt::format("epoch {:>3}: train loss {:.4f} | val loss {:.4f}, UA {:.2f}%, WA {:.2f}% | {:.1f} s, {:.0f} frames/s{}\n",
                        epoch, loss_sum / std::max<int64_t>(1, n), val.loss, 100 * ua, 100 * wa, epoch_secs,
                        frames / train_secs, improved ? " | best" : "");

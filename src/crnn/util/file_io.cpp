@@ -1,6 +1,7 @@
 #include "crnn/util/file_io.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -136,6 +137,24 @@ void ensure_writable_directory(const std::string& dir) {
   if (fd < 0) throw DataError(fmt::format("{}: cannot write in this directory: {}", dir, std::strerror(errno)));
   ::close(fd);
   fs::remove(probe, ec);
+}
+
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // temporary_of's names: ".TARGET.tmp.PID".
+    const auto at = name.rfind(".tmp.");
+    if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2) continue;
+    const std::string pid_text = name.substr(at + 5);
+    if (pid_text.empty() || pid_text.size() > 9 ||
+        pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const long pid = std::stol(pid_text);
+    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to know
+    std::error_code ignore;
+    if (it->is_regular_file(ignore)) fs::remove(it->path(), ignore);
+  }
 }
 
 bool sync_file(const std::string& path) {

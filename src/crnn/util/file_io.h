@@ -61,6 +61,12 @@ bool write_fault_injected(const std::string& path);
 /// the way).
 void ensure_writable_directory(const std::string& dir);
 
+/// Removes from `dir` the temporary files of the atomic writers above whose
+/// process is gone (".last.pt.tmp.4242" after a kill -9 during a write); the
+/// owner of a directory calls it when it takes the directory over (a resumed
+/// run). Files of live processes and every other file are left alone.
+void remove_stale_temporaries(const std::string& dir);
+
 /// Flushes a file written by other means (a library's own writes) to disk, as
 /// a rename into place needs first; false with errno set on failure.
 bool sync_file(const std::string& path);
