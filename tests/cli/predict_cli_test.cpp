@@ -65,6 +65,7 @@ TEST(PredictCli, SegmentsOfALongRecordingAreRowsWithTheirSpans) {
   EXPECT_TRUE(contains(r.out, "crnn predict: 1 of 2 file(s) failed")) << r.out;
 }
 
+// The library checks --segment/--hop once (PredictOptions); the CLI names the flags.
 TEST(PredictCli, SegmentOptionsAreCheckedInTheirOwnTerms) {
   crnn::test::TempDir dir;
   const auto model = crnn::test::save_tiny_model(dir).path;
@@ -72,10 +73,11 @@ TEST(PredictCli, SegmentOptionsAreCheckedInTheirOwnTerms) {
   const std::string head = "--threads 1 predict '" + model + "' '" + dir.file("a.wav") + "' ";
   auto r = run_crnn(head + "--segment 1 --hop 2");
   EXPECT_EQ(r.status, 2) << r.out;
-  EXPECT_TRUE(contains(r.out, "--hop 2 is longer than --segment 1: the audio between windows would go unclassified"));
+  EXPECT_TRUE(contains(r.out, "--segment/--hop: a hop of 2 s is longer than the segment (1 s): the audio between windows would go "
+                              "unclassified"));
   r = run_crnn(head + "--hop 1");
   EXPECT_EQ(r.status, 2) << r.out;
-  EXPECT_TRUE(contains(r.out, "--hop needs --segment")) << r.out;
+  EXPECT_TRUE(contains(r.out, "--segment/--hop: a hop (1 s) needs a segment length")) << r.out;
   for (const std::string bad : {"0", "inf", "3s"}) {
     r = run_crnn(head + "--segment " + bad);
     EXPECT_NE(r.status, 0) << bad;

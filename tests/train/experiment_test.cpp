@@ -376,7 +376,7 @@ row_average = true
     EXPECT_EQ(cfg.data.folds, 3);
     EXPECT_EQ(cfg.data.fold, f);
   }
-  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_TRUE(p.same_settings.empty());
   EXPECT_TRUE(test::contains(error_of(text("folds = 2"), "exp.toml"), "table.0.column.0.folds: expected an integer in 3..100"));
   EXPECT_TRUE(test::contains(error_of(text("folds = 1.5"), "exp.toml"), "folds: expected an integer"));
   EXPECT_TRUE(test::contains(error_of(text("folds = 3\n  set = [\"data.fold=1\"]"), "exp.toml"),
@@ -393,10 +393,11 @@ TEST(Experiment, SameSettingsTwiceInOneTableAreNamedAndSeedSetsRefused) {
       tiny_experiment(1, "  [[table.row]]\n  name = \"dup\"\n  set = [\"model.front_end.*.source = cell\"]\n"),
       dir.file("exp.toml"));
   const auto p = train::plan_experiment(e, {});
-  ASSERT_EQ(p.warnings.size(), 1u);
-  EXPECT_TRUE(test::contains(p.warnings[0], "t1 · dup · trend has the same settings as t1 · cell, last · trend"))
-      << p.warnings[0];
-  EXPECT_TRUE(train::plan_experiment(train::Experiment::from_file(t.path), {}).warnings.empty());
+  const auto warnings = train::same_settings_warnings(e, p);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_TRUE(test::contains(warnings[0], "t1 · dup · trend has the same settings as t1 · cell, last · trend"))
+      << warnings[0];
+  EXPECT_TRUE(train::plan_experiment(train::Experiment::from_file(t.path), {}).same_settings.empty());
   const std::string md = train::write_experiment_results(e, p, dir.file("out"), {});
   EXPECT_TRUE(test::contains(md, "**Cells with the same settings, showing the same runs:** dup · trend = cell, last · trend."))
       << md;

@@ -68,9 +68,10 @@ int run(const ExperimentCliOptions& c) {
     train::train_job(p, static_cast<size_t>(c.run_job), c.output, std::cerr);
     return 0;
   }
-  for (const auto& w : train::plan_experiment(e, o).warnings) fmt::print(stderr, "crnn experiment: warning: {}\n", w);
+  const auto plan = train::plan_experiment(e, o);
+  for (const auto& w : train::same_settings_warnings(e, plan)) fmt::print(stderr, "crnn experiment: warning: {}\n", w);
   if (c.plan) {
-    auto p = train::plan_experiment(e, o);
+    const auto& p = plan;
     const auto mine = train::shard_jobs(p, o);  // all runs without --shard
     int64_t done = 0;
     const auto stale_jobs = train::stale_runs(p, mine, c.output);
@@ -113,7 +114,6 @@ int run(const ExperimentCliOptions& c) {
     fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,
                r.trained, r.skipped, r.failed.size(), r.not_started, c.output);
   } else {  // --results-only looks at no run but through the tables
-    const auto plan = train::plan_experiment(e, o);
     const auto p = train::experiment_progress(e, plan, c.output, false);
     fmt::print("{}: results of {} finished run(s) of {} in {}/results.md\n", c.file, p.finished, p.planned, c.output);
     std::vector<size_t> every_job(plan.jobs.size());

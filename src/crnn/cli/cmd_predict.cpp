@@ -82,10 +82,6 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("give either --manifest or audio inputs, not both");
   if (!o.manifest.empty() && !o.speaker.empty())
     throw data::DataError("--speaker is for audio inputs; with --manifest the speakers are the manifest's");
-  if (o.hop != 0 && o.segment == 0) throw data::DataError("--hop needs --segment (the window length in seconds)");
-  if (o.hop > o.segment)
-    throw data::DataError(fmt::format("--hop {:g} is longer than --segment {:g}: the audio between windows would go "
-                                      "unclassified", o.hop, o.segment));
   const auto precision = train::precision_guard(o.precision, "--precision bf16");
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;

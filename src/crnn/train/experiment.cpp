@@ -149,6 +149,18 @@ Experiment Experiment::parse(const std::string& text, const std::string& source)
   return e;
 }
 
+std::vector<std::string> same_settings_warnings(const Experiment& e, const ExperimentPlan& plan) {
+  std::vector<std::string> lines;
+  for (const auto& s : plan.same_settings) {
+    const auto& t = e.tables[s.table];
+    lines.push_back(fmt::format("{}: {} · {} · {} has the same settings as {} · {} · {}: both show the same runs (a "
+                                "mistyped set?)",
+                                e.source, t.id, t.rows[s.row].name, t.columns[s.column].name, t.id,
+                                t.rows[s.first_row].name, t.columns[s.first_column].name));
+  }
+  return lines;
+}
+
 ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) {
   if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards)
     throw ConfigError(fmt::format("--shard: {}/{} is not a shard (K/N with 0 <= K < N)", o.shard, o.shards));
@@ -208,9 +220,6 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
         if (auto [seen, first] = first_in_table.emplace(it->second, std::pair{r, c}); !first) {
           const auto [r0, c0] = seen->second;
           p.same_settings.push_back({ti, r, c, r0, c0});
-          p.warnings.push_back(fmt::format("{}: {} has the same settings as {} · {} · {}: both show the same runs (a "
-                                           "mistyped set?)",
-                                           e.source, label, t.id, t.rows[r0].name, t.columns[c0].name));
         }
       }
     }

@@ -111,9 +111,10 @@ struct ExperimentPlan {
     size_t first_row, first_column;
   };
   std::vector<SameSettings> same_settings;
-  /// same_settings, one line each, to print.
-  std::vector<std::string> warnings;
 };
+
+/// plan.same_settings as lines to print, one each, naming both cells of `e`.
+std::vector<std::string> same_settings_warnings(const Experiment& e, const ExperimentPlan& plan);
 
 /// Resolves every cell's config (errors name the table, row and column).
 ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o);

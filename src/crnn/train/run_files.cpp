@@ -239,7 +239,10 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   for (size_t i = 1; i < lines.size(); ++i) {
     const std::string line = trim_cell(lines[i]);
     if (line.empty()) continue;
-    const bool being_written = i + 1 == lines.size() && !last_complete;
+    // A last line without its line end is cut short (a file truncated, or a
+    // writer other than crnn's atomic one still appending): never a row, even
+    // when its cells parse ("…,1234" cut to "…,12" would).
+    if (i + 1 == lines.size() && !last_complete) break;
     const auto cells = split_commas(line);
     double v[std::size(kMetricColumns)];
     std::string problem;
@@ -252,7 +255,6 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
       if (problem.empty()) problem = row_problem(cells, col, v, rows);
     }
     if (!problem.empty()) {
-      if (being_written) break;  // a writer is appending this row right now
       throw RunFileError(fmt::format("{}:{}: {}", path, i + 1, problem));
     }
     rows.push_back({static_cast<int64_t>(v[0]), v[1], v[2], v[3], v[4], v[5], v[6]});
