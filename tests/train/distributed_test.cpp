@@ -157,6 +157,25 @@ TEST(Distributed, ARunDirectoryRefusedByRank0IsEveryRanksError) {
   EXPECT_TRUE(crnn::test::contains(rank1, expected));
 }
 
+// Ranks started with different WORLD_SIZEs are told so by name, on both
+// sides, instead of Gloo's "enforce fail … 136 vs 272".
+TEST(Distributed, RanksWithDifferentWorldSizesSaySo) {
+  crnn::test::TempDir dir;
+  auto c = crnn::test::make_tiny_corpus(dir);
+  std::ofstream(dir.file("c.toml")) << crnn::test::tiny_config(c, 1);
+  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(crnn::train::free_local_port()) +
+                          " CRNN_DIST_TIMEOUT=20";
+  const std::string args = "train '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'";
+  auto r = run_command("(" + crnn_cmd("RANK=1 WORLD_SIZE=3 " + env, args) + " > '" + dir.file("rank1.log") +
+                       "' 2>&1 &) ; " + crnn_cmd("RANK=0 WORLD_SIZE=2 " + env, args));
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(
+      r.out, "rank 0 was started with WORLD_SIZE=2 and rank 1 with WORLD_SIZE=3: start every rank with the same"));
+  const std::string expected = "rank 1 was started with WORLD_SIZE=3 and rank 0 with WORLD_SIZE=2";
+  const std::string rank1 = wait_for_text(dir.file("rank1.log"), expected);
+  EXPECT_TRUE(crnn::test::contains(rank1, expected));
+}
+
 TEST(Distributed, BadEnvironmentNamesTheVariable) {
   crnn::test::TempDir dir;
   auto c = crnn::test::make_tiny_corpus(dir);
@@ -200,4 +219,9 @@ TEST(Distributed, PortInUseAndUnreachableMasterAreClearErrors) {
                            "train '" + dir.file("c.toml") + "' -o '" + dir.file("b") + "'"));
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("is rank 0 running and reachable?"), std::string::npos) << r.out;
+  // A host name that does not resolve (.invalid never does, RFC 2606): said at once, not retried until the timeout.
+  r = run_command(crnn_cmd("RANK=1 WORLD_SIZE=2 CRNN_DIST_TIMEOUT=30 MASTER_PORT=29500 MASTER_ADDR=rank0.invalid",
+                           "train '" + dir.file("c.toml") + "' -o '" + dir.file("d") + "'"));
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "MASTER_ADDR=rank0.invalid cannot be resolved")) << r.out;
 }

@@ -6,6 +6,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -68,82 +69,6 @@ std::pair<int64_t, int64_t> shard_rows(int64_t batch_size, int rank, int world_s
   return {begin, end};
 }
 
-struct ProcessGroup::Impl {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
-};
-
-ProcessGroup::ProcessGroup(const DistributedConfig& config) : impl_(std::make_unique<Impl>()), config_(config) {
-  const std::string where = fmt::format("{}:{}", config.master_addr, config.master_port);
-  try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(config.master_port);
-    so.isServer = config.rank == 0;
-    so.numWorkers = static_cast<std::size_t>(config.world_size);
-    so.waitWorkers = true;
-    so.timeout = config.timeout;
-    impl_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, so);
-    auto options = c10d::ProcessGroupGloo::Options::create(config.timeout);
-    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(config.master_addr));
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, config.rank, config.world_size, options);
-  } catch (const std::exception& e) {
-    // The cause in words, without LibTorch's backtrace; the hint from what failed.
-    std::string why = crnn::error_text(e);
-    why = why.substr(0, why.find('\n')).substr(0, 300);
-    const auto has = [&](const char* part) { return why.find(part) != std::string::npos; };
-    std::string hint;
-    if (has("Address already in use"))
-      hint = "the port is in use: choose another MASTER_PORT";
-    else if (has("imeout") || has("timed out"))
-      hint = config.rank == 0 ? fmt::format("not every rank arrived within {} s: did all {} start, with the same "
-                                            "MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and distinct RANKs?",
-                                            config.timeout.count() / 1000, config.world_size)
-                              : "is rank 0 running and reachable?";
-    else
-      hint = "do all ranks have the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and distinct RANKs?";
-    throw std::runtime_error(fmt::format("distributed training: rank {} of {} could not join the process group at "
-                                         "{} ({}): {}",
-                                         config.rank, config.world_size, where, hint, why));
-  }
-}
-
-ProcessGroup::~ProcessGroup() = default;
-
-void ProcessGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
-  if (tensors.empty()) return;
-  // One buffer in the first tensor's type (float for gradients: half the
-  // bytes of double on the wire).
-  const auto type = tensors.front().scalar_type();
-  std::vector<torch::Tensor> flat_parts;
-  for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(type));
-  auto buffer = torch::cat(flat_parts);
-  std::vector<torch::Tensor> io{buffer};
-  try {
-    const auto t0 = std::chrono::steady_clock::now();
-    impl_->group->allreduce(io)->wait();
-    allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    allreduce_bytes_ += buffer.numel() * static_cast<int64_t>(buffer.element_size());
-    ++allreduce_calls_;
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    msg = msg.substr(0, msg.find('\n'));
-    std::vector<int> others;
-    for (int r = 0; r < config_.world_size; ++r)
-      if (r != config_.rank) others.push_back(r);
-    throw std::runtime_error(fmt::format(
-        "distributed training: rank {}: allreduce failed — another rank stopped or is unreachable ({} {}; timeout {} "
-        "s): {}",
-        config_.rank, others.size() == 1 ? "rank" : "one of ranks", fmt::join(others, ", "),
-        std::chrono::duration_cast<std::chrono::seconds>(config_.timeout).count(), msg));
-  }
-  int64_t offset = 0;
-  for (auto& t : tensors) {
-    const int64_t n = t.numel();
-    t.copy_(io[0].narrow(0, offset, n).view(t.sizes()));
-    offset += n;
-  }
-}
-
 namespace {
 
 /// Every rank states `value` under `prefix` and reads every rank's, in rank
@@ -183,6 +108,144 @@ void wait_until_read(c10d::Store& store, const std::string& prefix, int rank, in
 }
 
 }  // namespace
+
+namespace {
+
+/// Ranks started with different WORLD_SIZEs: said as such, not as a failure
+/// to join.
+struct WorldSizeMismatch : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+struct ProcessGroup::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+ProcessGroup::ProcessGroup(const DistributedConfig& config) : impl_(std::make_unique<Impl>()), config_(config) {
+  const std::string where = fmt::format("{}:{}", config.master_addr, config.master_port);
+  {
+    // A name that does not resolve made the store retry (and log) once a
+    // second until the timeout: say so at once.
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(config.master_addr.c_str(), nullptr, &hints, &found);
+    if (found) freeaddrinfo(found);
+    if (rc != 0)
+      throw std::runtime_error(fmt::format("distributed training: rank {} of {}: MASTER_ADDR={} cannot be resolved "
+                                           "({}): give rank 0's host name or address as this machine knows it",
+                                           config.rank, config.world_size, config.master_addr, gai_strerror(rc)));
+  }
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(config.master_port);
+    so.isServer = config.rank == 0;
+    so.numWorkers = static_cast<std::size_t>(config.world_size);
+    so.waitWorkers = true;
+    so.timeout = config.timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, so);
+    check_world_size();
+    auto options = c10d::ProcessGroupGloo::Options::create(config.timeout);
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(config.master_addr));
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, config.rank, config.world_size, options);
+  } catch (const WorldSizeMismatch&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The cause in words, without LibTorch's backtrace; the hint from what failed.
+    std::string why = crnn::error_text(e);
+    why = why.substr(0, why.find('\n')).substr(0, 300);
+    const auto has = [&](const char* part) { return why.find(part) != std::string::npos; };
+    std::string hint;
+    if (has("Address already in use"))
+      hint = "the port is in use: choose another MASTER_PORT";
+    else if (has("imeout") || has("timed out"))
+      hint = config.rank == 0 ? fmt::format("not every rank arrived within {} s: did all {} start, with the same "
+                                            "MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and distinct RANKs?",
+                                            config.timeout.count() / 1000, config.world_size)
+                              : "is rank 0 running and reachable?";
+    else
+      hint = "do all ranks have the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and distinct RANKs?";
+    throw std::runtime_error(fmt::format("distributed training: rank {} of {} could not join the process group at "
+                                         "{} ({}): {}",
+                                         config.rank, config.world_size, where, hint, why));
+  }
+}
+
+void ProcessGroup::check_world_size() {
+  // Before Gloo connects the ranks: with another WORLD_SIZE it fails with
+  // its own "enforce fail … 136 vs 272" (sizes of the address lists).
+  auto& store = *impl_->store;
+  const std::string prefix = "crnn/world_size/";
+  const auto size_of = [&](int r) {
+    const auto v = store.get(prefix + std::to_string(r));
+    return std::string(v.begin(), v.end());
+  };
+  const std::string mine = std::to_string(config_.world_size);
+  std::string theirs;
+  int other = 0;
+  try {
+    store.set(prefix + std::to_string(config_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+    if (config_.rank != 0) {
+      theirs = size_of(0);
+      store.set(prefix + "read/" + std::to_string(config_.rank), std::vector<uint8_t>{1});
+    } else {
+      for (other = 1; other < config_.world_size && (theirs = size_of(other)) == mine; ++other) {
+      }
+      if (other < config_.world_size)  // let that rank read rank 0's size before the store goes
+        store.wait({prefix + "read/" + std::to_string(other)}, std::chrono::milliseconds(10000));
+    }
+  } catch (const std::exception& e) {
+    const std::string why = std::string(e.what()).substr(0, std::string(e.what()).find('\n')).substr(0, 200);
+    if (theirs.empty() || theirs == mine)
+      throw std::runtime_error(fmt::format("distributed training: rank {} of {}: the ranks did not exchange their "
+                                           "WORLD_SIZE: {}",
+                                           config_.rank, config_.world_size, why));
+  }
+  if (theirs != mine)
+    throw WorldSizeMismatch(fmt::format("distributed training: rank {} was started with WORLD_SIZE={} and rank {} "
+                                        "with WORLD_SIZE={}: start every rank with the same WORLD_SIZE",
+                                        config_.rank, mine, config_.rank == 0 ? other : 0, theirs));
+}
+
+ProcessGroup::~ProcessGroup() = default;
+
+void ProcessGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
+  if (tensors.empty()) return;
+  // One buffer in the first tensor's type (float for gradients: half the
+  // bytes of double on the wire).
+  const auto type = tensors.front().scalar_type();
+  std::vector<torch::Tensor> flat_parts;
+  for (const auto& t : tensors) flat_parts.push_back(t.reshape({-1}).to(type));
+  auto buffer = torch::cat(flat_parts);
+  std::vector<torch::Tensor> io{buffer};
+  try {
+    const auto t0 = std::chrono::steady_clock::now();
+    impl_->group->allreduce(io)->wait();
+    allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    allreduce_bytes_ += buffer.numel() * static_cast<int64_t>(buffer.element_size());
+    ++allreduce_calls_;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    std::vector<int> others;
+    for (int r = 0; r < config_.world_size; ++r)
+      if (r != config_.rank) others.push_back(r);
+    throw std::runtime_error(fmt::format(
+        "distributed training: rank {}: allreduce failed — another rank stopped or is unreachable ({} {}; timeout {} "
+        "s): {}",
+        config_.rank, others.size() == 1 ? "rank" : "one of ranks", fmt::join(others, ", "),
+        std::chrono::duration_cast<std::chrono::seconds>(config_.timeout).count(), msg));
+  }
+  int64_t offset = 0;
+  for (auto& t : tensors) {
+    const int64_t n = t.numel();
+    t.copy_(io[0].narrow(0, offset, n).view(t.sizes()));
+    offset += n;
+  }
+}
 
 void ProcessGroup::check_same(const std::string& what, const std::string& fingerprint) {
   const std::string prefix = "crnn/check/" + what + "/";

@@ -83,6 +83,8 @@ class ProcessGroup {
   int64_t allreduce_bytes() const { return allreduce_bytes_; }
 
  private:
+  /// Every rank's WORLD_SIZE equals rank 0's; throws naming both otherwise.
+  void check_world_size();
   double allreduce_seconds_ = 0;
   int64_t allreduce_calls_ = 0, allreduce_bytes_ = 0;
   struct Impl;
