@@ -344,6 +344,7 @@ TEST(FeaturesCli, AFileSizeLimitReachedMidwayIsAnErrorNotACrashAndResumes) {
   EXPECT_TRUE(crnn::test::contains(r.out, dir.file("f.h5") + ": ")) << r.out;
   r = run_crnn("--threads 1 features '" + manifest + "' -o '" + dir.file("f.h5") + "'");
   ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "bytes before its recorded length (a write cut short")) << r.out;
   EXPECT_TRUE(same_rows(dir.file("f.h5"), dir.file("ref.h5")));
 }
 

@@ -155,6 +155,12 @@ TEST(Distributed, ARunDirectoryRefusedByRank0IsEveryRanksError) {
                                ": already holds a run (summary.json)";
   const std::string rank1 = wait_for_text(dir.file("rank1.log"), expected);
   EXPECT_TRUE(crnn::test::contains(rank1, expected));
+  // --nproc: rank 1's log in the run directory has the reason too (it is not
+  // stopped before it could write it).
+  r = run_command(crnn_cmd("", "train --nproc 2 '" + dir.file("c.toml") + "' -o '" + dir.file("run") + "'"));
+  EXPECT_EQ(r.status, 2) << r.out;
+  const std::string log = wait_for_text(dir.file("run/rank1.log"), expected, 5);
+  EXPECT_TRUE(crnn::test::contains(log, expected));
 }
 
 // Ranks started with different WORLD_SIZEs are told so by name, on both

@@ -3,7 +3,9 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -61,8 +63,18 @@ crnn::train::RunSummary train_local_ranks(const TrainCliOptions& o, const crnn::
   try {
     s = train_run(cfg, run_dir, to);
   } catch (...) {
-    for (pid_t pid : others) kill(pid, SIGTERM);
-    for (pid_t pid : others) waitpid(pid, nullptr, 0);
+    // The other ranks stop on their own when rank 0 refused the run or a
+    // check failed (each with the reason in its log): give them a moment to
+    // say so before they are stopped.
+    std::vector<pid_t> running = others;
+    for (int wait_ms = 0; !running.empty() && wait_ms < 3000; wait_ms += 50) {
+      running.erase(std::remove_if(running.begin(), running.end(),
+                                   [](pid_t pid) { return waitpid(pid, nullptr, WNOHANG) == pid; }),
+                    running.end());
+      if (!running.empty()) usleep(50 * 1000);
+    }
+    for (pid_t pid : running) kill(pid, SIGTERM);
+    for (pid_t pid : running) waitpid(pid, nullptr, 0);
     throw;
   }
   for (size_t i = 0; i < others.size(); ++i) {

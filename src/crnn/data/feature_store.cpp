@@ -3,10 +3,13 @@
 #include <fmt/core.h>
 #include <hdf5.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -383,32 +386,53 @@ ProbeResult probe_rows(const std::string& path, bool verify_rows) {
 }
 
 /// The file length libhdf5 recorded in the superblock (its end-of-file
-/// address plus base address), or 0 where that cannot be read: no superblock
-/// of version 0–3 at offset 0 with 8-byte addresses (how libhdf5 writes
-/// crnn's stores). Byte layout: the HDF5 file format specification, "Format
-/// Signature and Superblock".
+/// address, which libhdf5 stores as an absolute offset), or 0 where that
+/// cannot be read: no superblock of version 0–3 at offset 0 with 8-byte
+/// addresses (how libhdf5 writes crnn's stores). Byte layout: the HDF5 file
+/// format specification, "Format Signature and Superblock".
 uint64_t recorded_length(const std::string& path) {
-  unsigned char b[48] = {};
+  unsigned char b[56] = {};
   std::ifstream in(path, std::ios::binary);
-  if (!in.read(reinterpret_cast<char*>(b), sizeof b)) return 0;
+  in.read(reinterpret_cast<char*>(b), sizeof b);
+  const auto got = static_cast<size_t>(in.gcount());
   static const unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-  if (std::memcmp(b, kSignature, 8) != 0) return 0;
-  const auto u64 = [&](int at) {
+  if (got < 16 || std::memcmp(b, kSignature, 8) != 0) return 0;
+  const auto u64 = [&](size_t at) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | b[at + i];
+    for (int i = 7; i >= 0; --i) v = (v << 8) | b[at + static_cast<size_t>(i)];
     return v;
   };
-  const int version = b[8];
-  if (version == 0 || version == 1) {
-    if (b[13] != 8) return 0;  // size of offsets
-    const int base = version == 0 ? 24 : 28;  // version 1 adds 4 bytes (indexed storage K)
-    return u64(base) + u64(base + 16);
+  // The end-of-file address: after the base, superblock-extension (v2/3) or
+  // free-space (v0/1) address; version 1 adds 4 bytes (indexed storage K).
+  size_t eof_at = 0;
+  switch (b[8]) {
+    case 0: eof_at = b[13] == 8 ? 40 : 0; break;
+    case 1: eof_at = b[13] == 8 ? 44 : 0; break;
+    case 2:
+    case 3: eof_at = b[9] == 8 ? 28 : 0; break;
+    default: break;
   }
-  if (version == 2 || version == 3) {
-    if (b[9] != 8) return 0;
-    return u64(12) + u64(28);
+  if (eof_at == 0 || got < eof_at + 8) return 0;
+  return u64(eof_at);
+}
+
+/// Lets a file cut short grow to `length` with zeros, unless another process
+/// holds it (libhdf5 locks an open file with flock: that process's writes,
+/// not a cut, may be what is missing) or it has grown since. 1: extended;
+/// 0: left alone (held elsewhere, or no longer short); −1: failed, errno set.
+int extend_to(const std::string& path, uint64_t length) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int result = 0;
+  if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {  // held elsewhere: H5Fopen below says the file is locked
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) < length)
+      result = ::ftruncate(fd, static_cast<off_t>(length)) == 0 ? 1 : -1;
   }
-  return 0;
+  const int err = errno;
+  ::close(fd);  // releases the lock
+  errno = err;
+  return result;
 }
 
 /// A file that ends before its recorded length: a write cut short (a full
@@ -569,11 +593,13 @@ FeatureStore FeatureStore::open(const std::string& path, Mode mode) {
                                   ? ", or it is damaged; delete it and run `crnn features` again"
                                   : "; run `crnn features` with its manifest and -o again to keep its complete rows "
                                     "and recompute the rest"));
-      if (::truncate(path.c_str(), static_cast<off_t>(recorded)) != 0)
+      const int extended = extend_to(path, recorded);
+      if (extended < 0)
         throw FeatureStoreError(path, fmt::format("the file ends {} bytes before its recorded length (a write cut "
                                                   "short) and cannot be extended to it: {}",
                                                   missing, std::strerror(errno)));
-      fmt::print(stderr,
+      if (extended > 0)
+        fmt::print(stderr,
                  "features: {}: the file ended {} bytes before its recorded length (a write cut short: a full disk, "
                  "a file size limit); the missing bytes are taken as zeros and the rows they held are recomputed\n",
                  path, missing);

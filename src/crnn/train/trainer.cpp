@@ -257,8 +257,32 @@ void resolve_data_paths(RunConfig& config) {
   }
 }
 
+namespace {
+
+RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
+                        std::ostream& log);
+
+}  // namespace
+
 RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
-                       std::ostream& log) {
+                     std::ostream& log) {
+  try {
+    return train_run_in(config_in, run_dir, options, log);
+  } catch (const WriteError& e) {
+    // A failed write (a full disk) keeps the files of the epochs finished
+    // before it; running the same command again would be refused (the
+    // directory holds a run), so say how to go on from there.
+    throw WriteError(fmt::format("{}; the run keeps the epochs it finished: resume it once the cause is fixed (crnn "
+                                 "train --resume {}; Python: crnn.train(resume=...); crnn repeat and crnn experiment "
+                                 "resume their runs when run again)",
+                                 e.what(), run_dir));
+  }
+}
+
+namespace {
+
+RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, const TrainOptions& options,
+                        std::ostream& log) {
   // The run's config.toml and model file record absolute data paths: relative
   // ones would be resolved against whatever directory a later eval, replay or
   // resume runs in, and could silently read other data.
@@ -285,8 +309,9 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   // A finished run (summary.json) whose checkpoints were not kept (results
   // committed without *.pt) is not "stopped before its first epoch": starting
   // it again would overwrite its results.
-  const bool finished = fs::exists(dir / "summary.json");
-  const bool resume = options.resume && fs::exists(last_path);
+  std::error_code unreadable;  // an unreadable directory is refused below, on every rank
+  const bool finished = fs::exists(dir / "summary.json", unreadable);
+  const bool resume = options.resume && fs::exists(last_path, unreadable);
   const auto refuse_the_run_directory = [&] {
     if (fs::exists(dir) && !fs::is_directory(dir))
       throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
@@ -311,7 +336,13 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
       mine = std::current_exception();
       why = e.what();
     }
-    const std::string first = group->first_refusal(why);
+    std::string first;
+    try {
+      first = group->first_refusal(why);
+    } catch (...) {  // another rank is gone: this rank's own reason, if any, says more
+      if (mine) std::rethrow_exception(mine);
+      throw;
+    }
     if (mine) std::rethrow_exception(mine);
     if (!first.empty()) throw ConfigError("distributed training: the run does not start: " + first);
   }
@@ -394,19 +425,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     if (static_cast<int64_t>(metrics.size()) != state.epoch)
       log << fmt::format("warning: {} holds {} rows for the checkpoint's {} epochs (the missing ones are lost)\n",
                          metrics_path.string(), metrics.size(), state.epoch);
-    // A failed write (a full disk) keeps the files of the epoch before: say
-    // how to go on from there rather than "run the command again", which
-    // would be refused (the directory holds a run).
-    const auto or_resume = [&](const auto& write) {
-      try {
-        write();
-      } catch (const DataError& e) {
-        throw DataError(fmt::format("{}; the run directory keeps its last finished epoch: continue it with `crnn "
-                                    "train --resume {}`",
-                                    e.what(), run_dir));
-      }
-    };
-    if (writer) or_resume([&] { write_metrics_csv(metrics_path.string(), metrics); });
+    if (writer) write_metrics_csv(metrics_path.string(), metrics);
     log << fmt::format("resuming {} after epoch {} (best epoch {})\n", run_dir, state.epoch, state.best_epoch);
   } else if (writer) {
     write_metrics_csv(metrics_path.string(), metrics);
@@ -503,19 +522,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     const double ua = val.confusion.ua_recall(), wa = val.confusion.wa();
     const bool improved = scheduler.update(epoch, scheduler.score(ua, wa, val.loss));
     metrics.push_back({epoch, loss_sum / std::max<int64_t>(1, n), val.loss, ua, wa, epoch_secs, frames / train_secs});
-    // A failed write (a full disk) keeps the files of the epoch before: say
-    // how to go on from there rather than "run the command again", which
-    // would be refused (the directory holds a run).
-    const auto or_resume = [&](const auto& write) {
-      try {
-        write();
-      } catch (const DataError& e) {
-        throw DataError(fmt::format("{}; the run directory keeps its last finished epoch: continue it with `crnn "
-                                    "train --resume {}`",
-                                    e.what(), run_dir));
-      }
-    };
-    if (writer) or_resume([&] { write_metrics_csv(metrics_path.string(), metrics); });
+    if (writer) write_metrics_csv(metrics_path.string(), metrics);
     state.epoch = epoch;
     state.best_epoch = scheduler.best_epoch;
     state.best_metric = scheduler.best_score;
@@ -531,7 +538,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     std::vector<std::pair<std::string, std::string>> files;
     if (improved) files.emplace_back(best_path.string(), checkpoint_bytes(model, nullptr, bundle, &state));
     files.emplace_back(last_path.string(), checkpoint_bytes(model, &optimizer, bundle, &state));
-    if (writer) or_resume([&] { write_files_atomic(files); });
+    if (writer) write_files_atomic(files);
     log << fmt::format("epoch {:>3}: train loss {:.4f} | val loss {:.4f}, UA {:.2f}%, WA {:.2f}% | {:.1f} s, {:.0f} frames/s{}\n",
                        epoch, loss_sum / std::max<int64_t>(1, n), val.loss, 100 * ua, 100 * wa, epoch_secs,
                        frames / train_secs, improved ? " | best" : "");
@@ -584,6 +591,8 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
   write_run_summary((dir / "summary.json").string(), s);
   return s;
 }
+
+}  // namespace
 
 RunStart start_run(const std::string& config_path, const std::vector<std::string>& overrides, const std::string& output,
                    const std::string& resume_dir) {

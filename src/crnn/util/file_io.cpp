@@ -101,7 +101,7 @@ fs::path temporary_of(const std::string& path) {
 void write_temporary(const fs::path& tmp, const std::string& path, const std::string& text) {
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw DataError(fmt::format("{}: cannot create (its temporary file {}): {}", path, tmp.string(),
+    throw WriteError(fmt::format("{}: cannot create (its temporary file {}): {}", path, tmp.string(),
                                 std::strerror(errno)));
   const bool ok = write_all(fd, text, /*sync=*/true, write_fault().hits(path));
   const int write_errno = errno;
@@ -110,8 +110,8 @@ void write_temporary(const fs::path& tmp, const std::string& path, const std::st
     const int err = ok ? errno : write_errno;
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw DataError(fmt::format("{}: write failed: {}{}", path, std::strerror(err),
-                                err == ENOSPC ? " (disk full; free space and run the command again)" : ""));
+    throw WriteError(fmt::format("{}: write failed: {}{}", path, std::strerror(err),
+                                err == ENOSPC ? " (disk full)" : ""));
   }
 }
 
@@ -121,7 +121,7 @@ void rename_into_place(const fs::path& tmp, const std::string& path) {
   if (ec) {
     std::error_code ignore;
     fs::remove(tmp, ignore);
-    throw DataError(fmt::format("{}: cannot rename {} into place: {}", path, tmp.string(), ec.message()));
+    throw WriteError(fmt::format("{}: cannot rename {} into place: {}", path, tmp.string(), ec.message()));
   }
 }
 
@@ -181,11 +181,11 @@ bool is_special_file(const std::string& path) {
 
 void write_in_place(const std::string& path, const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw DataError(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
+  if (fd < 0) throw WriteError(fmt::format("{}: cannot open for writing: {}", path, std::strerror(errno)));
   const bool ok = write_all(fd, text, /*sync=*/false);
   const int err = errno;
   ::close(fd);
-  if (!ok) throw DataError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
+  if (!ok) throw WriteError(fmt::format("{}: write failed: {}", path, std::strerror(err)));
 }
 
 }  // namespace

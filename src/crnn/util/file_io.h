@@ -24,6 +24,14 @@ class DataError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A file that could not be written (disk full, I/O error, no permission):
+/// thrown by the writers below, naming the file. Lets a caller say how to go
+/// on from what was kept (a training run: resume it).
+class WriteError : public DataError {
+ public:
+  using DataError::DataError;
+};
+
 /// Reads a whole file; throws DataError naming it if it cannot be opened or read.
 std::string read_text_file(const std::string& path);
 
