@@ -381,6 +381,36 @@ row_average = true
   EXPECT_TRUE(test::contains(error_of(text("folds = 1.5"), "exp.toml"), "folds: expected an integer"));
   EXPECT_TRUE(test::contains(error_of(text("folds = 3\n  set = [\"data.fold=1\"]"), "exp.toml"),
                              "'data.fold=1': `folds` sets data.folds and data.fold for each round"));
+
+  // Trained: results.md and results.json summarize the cross-validation. Each
+  // utterance is tested in exactly one fold, so the pooled confusion counts
+  // every manifest row once, and it is the sum of the folds' own confusions.
+  std::ostringstream log;
+  ASSERT_EQ(train::run_experiment(e, dir.file("out"), {}, log).trained, 3) << log.str();
+  const std::string md = crnn::read_text_file(dir.file("out/results.md"));
+  EXPECT_TRUE(test::contains(md, "**Cross-validation.** Every utterance is tested once, in its fold.")) << md;
+  EXPECT_TRUE(test::contains(md, "| cell | trend | 3/3 | ")) << md;
+  const auto js = nlohmann::json::parse(crnn::read_text_file(dir.file("out/results.json")));
+  const auto& cv = js["tables"][0]["cross_validation"];
+  ASSERT_EQ(cv.size(), 1u);
+  EXPECT_EQ(cv[0]["row"], "cell");
+  EXPECT_EQ(cv[0]["column"], "trend");
+  EXPECT_EQ(cv[0]["folds_scored"], 3);
+  EXPECT_EQ(cv[0]["pooled_seeds"], 1);
+  std::vector<std::vector<int64_t>> sum;
+  for (int f = 0; f < 3; ++f) {
+    const auto e_f = train::read_eval_json(dir.file("out/" + p.cells[p.grid[0][0][f]].dir + "/seed_1/eval_test.json"));
+    if (sum.empty()) sum.assign(e_f.confusion.size(), std::vector<int64_t>(e_f.confusion.size(), 0));
+    for (size_t i = 0; i < sum.size(); ++i)
+      for (size_t j = 0; j < sum.size(); ++j) sum[i][j] += e_f.confusion[i][j];
+  }
+  EXPECT_EQ(cv[0]["pooled_confusion"].get<std::vector<std::vector<int64_t>>>(), sum);
+  int64_t pooled = 0, rows = 0;
+  for (const auto& row : sum)
+    for (auto v : row) pooled += v;
+  std::ifstream manifest(c.manifest);
+  for (std::string line; std::getline(manifest, line);) rows += !line.empty();
+  EXPECT_EQ(pooled, rows - 1);  // every utterance once (the header is not one)
 }
 
 // Cells are shared across tables on purpose; two cells of one table with the

@@ -47,6 +47,9 @@ std::vector<ExperimentAxis> read_axes(const TomlReader& r, const toml::table& t,
     round.name = fmt::format("{}, fold {}", a.name, f);
     round.set.push_back(fmt::format("data.folds={}", folds));
     round.set.push_back(fmt::format("data.fold={}", f));
+    round.fold_of = a.name;
+    round.fold = f;
+    round.folds = folds;
     rounds.push_back(std::move(round));
   }
   return rounds;

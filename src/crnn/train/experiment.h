@@ -35,6 +35,10 @@ struct ExperimentAxis {
   std::string name;
   std::string config;             ///< run config path, relative to the experiment file
   std::vector<std::string> set;   ///< overrides, section.key=value
+  /// One round of `folds = K` (name "FOLD_OF, fold F"): the axis it came
+  /// from, F and K; K = 0 otherwise.
+  std::string fold_of;
+  int64_t fold = 0, folds = 0;
 };
 
 /// Extra rows holding the average of some rows' cell means (the paper's

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crnn/train/charts.h"
+#include "crnn/train/cross_validation.h"
 #include "crnn/train/experiment_runner.h"
 #include "crnn/train/run_files.h"
 #include "crnn/util/file_io.h"
@@ -40,6 +41,45 @@ size_t count_finite(const std::vector<double>& v) { return mean_std(v).n; }
 /// One of the paper's row or column averages: "[k/n]" after it when only k of
 /// the n cells it averages have runs, so a partial average is not read as a
 /// full one.
+/// "mean ± std" (n ≥ 2), the value alone (n = 1) or "—".
+std::string mean_pm(const MeanStd& m) {
+  if (m.n == 0) return "—";
+  return m.n < 2 ? pct(m.mean) : fmt::format("{} ± {}", pct(m.mean), pct(m.std));
+}
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+/// The cross-validations of a table: each `folds = K` axis (its K rounds
+/// follow each other) crossed with every entry of the other axis.
+struct CrossValidationCells {
+  std::string row, column;                        ///< names in the table (the folded axis by its own name)
+  std::vector<std::pair<size_t, size_t>> cells;   ///< (row, column) of fold 0 .. K−1
+};
+
+std::vector<CrossValidationCells> cross_validations(const ExperimentTable& t) {
+  const auto folded = [](const std::vector<ExperimentAxis>& axes) {
+    std::vector<std::pair<size_t, size_t>> out;  // (first round, K)
+    for (size_t i = 0; i < axes.size(); ++i)
+      if (axes[i].folds > 0 && axes[i].fold == 0 && i + static_cast<size_t>(axes[i].folds) <= axes.size())
+        out.emplace_back(i, static_cast<size_t>(axes[i].folds));
+    return out;
+  };
+  std::vector<CrossValidationCells> out;
+  for (const auto& [c0, k] : folded(t.columns))
+    for (size_t r = 0; r < t.rows.size(); ++r) {
+      CrossValidationCells g{t.rows[r].name, t.columns[c0].fold_of, {}};
+      for (size_t f = 0; f < k; ++f) g.cells.emplace_back(r, c0 + f);
+      out.push_back(std::move(g));
+    }
+  for (const auto& [r0, k] : folded(t.rows))
+    for (size_t c = 0; c < t.columns.size(); ++c) {
+      CrossValidationCells g{t.rows[r0].fold_of, t.columns[c].name, {}};
+      for (size_t f = 0; f < k; ++f) g.cells.emplace_back(r0 + f, c);
+      out.push_back(std::move(g));
+    }
+  return out;
+}
+
 std::string average_text(double mean, size_t k, size_t n, bool italic) {
   const std::string mark = italic ? "*" : "";
   std::string text = mark + pct(mean) + mark;
@@ -209,6 +249,40 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     if (t.row_average) md += " |";
     md += "\n";
     if (!lacking.empty()) md += "\n‡ " + fmt::format("{}", fmt::join(lacking, ".\n\n‡ ")) + ".\n";
+    // Cross-validations: pooled over the folds and spread across them.
+    nlohmann::json jcv = nlohmann::json::array();
+    if (const auto cvs = cross_validations(t); !cvs.empty()) {
+      md += "\n**Cross-validation.** Every utterance is tested once, in its fold. *Pooled*: per seed, the UA recall "
+            "(and WA) of all the folds' test predictions together, mean ± std over the seeds whose folds all "
+            "finished [how many]. *Over folds*: mean ± std over the folds of each fold's mean test UA recall (how "
+            "much the result depends on which speakers are tested).\n\n"
+            "| row | column | folds scored | pooled UA recall (%) | pooled WA (%) | over folds, UA recall (%) |\n"
+            "|---|---|---:|---|---|---|\n";
+      for (const auto& g : cvs) {
+        std::vector<CrossValidationFold> folds;
+        for (const auto& [r, c] : g.cells)
+          folds.push_back({(fs::path(out_dir) / plan.cells[plan.grid[ti][r][c]].dir).string(), sums[r][c]});
+        const auto cv = summarize_cross_validation(folds);
+        const std::string seeds = cv.pooled_ua_recall.n > 0 ? fmt::format(" [{}]", cv.pooled_ua_recall.n) : "";
+        md += fmt::format("| {} | {} | {}/{} | {}{} | {} | {} |\n", g.row, g.column, cv.over_folds.n, cv.folds,
+                          mean_pm(cv.pooled_ua_recall), seeds, mean_pm(cv.pooled_wa), mean_pm(cv.over_folds));
+        nlohmann::json j;
+        j["row"] = g.row;
+        j["column"] = g.column;
+        j["folds"] = cv.folds;
+        j["folds_scored"] = cv.over_folds.n;
+        j["over_folds_ua_recall_mean"] = number_or_null(cv.over_folds.mean);
+        j["over_folds_ua_recall_std"] = number_or_null(cv.over_folds.std);
+        j["pooled_seeds"] = cv.pooled_ua_recall.n;
+        j["pooled_ua_recall_mean"] = number_or_null(cv.pooled_ua_recall.mean);
+        j["pooled_ua_recall_std"] = number_or_null(cv.pooled_ua_recall.std);
+        j["pooled_wa_mean"] = number_or_null(cv.pooled_wa.mean);
+        j["pooled_wa_std"] = number_or_null(cv.pooled_wa.std);
+        j["labels"] = cv.labels;
+        j["pooled_confusion"] = cv.pooled_confusion;
+        jcv.push_back(j);
+      }
+    }
     md += fmt::format("\n![{}]({}.svg)\n\n", t.title, t.id);
 
     // Protocol: what was actually run per cell.
@@ -220,6 +294,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     bool any_stalled = false;
     nlohmann::json jt;
     jt["id"] = t.id;
+    if (!jcv.empty()) jt["cross_validation"] = jcv;  // tables with a `folds = K` axis
     jt["title"] = t.title;
     jt["seeds"] = t.seeds;
     jt["rows"] = nlohmann::json::array();

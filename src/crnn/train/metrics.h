@@ -23,6 +23,9 @@ class ConfusionMatrix {
   void add(int64_t truth, int64_t predicted);
   /// Adds a batch: int64 tensors of equal size.
   void add(const torch::Tensor& truth, const torch::Tensor& predicted);
+  /// Adds another matrix's counts ([truth][predicted], classes × classes):
+  /// predictions pooled over several test sets (cross-validation folds).
+  void add(const std::vector<std::vector<int64_t>>& counts);
 
   int64_t classes() const { return classes_; }
   int64_t total() const;
