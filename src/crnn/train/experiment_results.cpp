@@ -47,8 +47,6 @@ std::string mean_pm(const MeanStd& m) {
   return m.n < 2 ? pct(m.mean) : fmt::format("{} ± {}", pct(m.mean), pct(m.std));
 }
 
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
-
 /// The cross-validations of a table: each `folds = K` axis (its K rounds
 /// follow each other) crossed with every entry of the other axis.
 struct CrossValidationCells {
@@ -301,7 +299,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
     jt["columns"] = nlohmann::json::array();
     for (auto& col : t.columns) jt["columns"].push_back(col.name);
     jt["chance"] = nlohmann::json::array();
-    for (double ch : chance) jt["chance"].push_back(std::isfinite(ch) ? nlohmann::json(ch) : nlohmann::json());
+    for (double ch : chance) jt["chance"].push_back(number_or_null(ch));
     jt["cells"] = nlohmann::json::array();
     GroupedBarChart chart;
     chart.title = t.title;
@@ -371,7 +369,7 @@ std::string write_experiment_results(const Experiment& e, const ExperimentPlan& 
         jc["best_epoch"] = best_epochs;
         jc["wall_seconds"] = walls;
         jc["lowest_train_loss"] = nlohmann::json::array();
-        for (double l : lowest_losses) jc["lowest_train_loss"].push_back(std::isfinite(l) ? nlohmann::json(l) : nlohmann::json());
+        for (double l : lowest_losses) jc["lowest_train_loss"].push_back(number_or_null(l));
         jrow.push_back(jc);
       }
       jt["cells"].push_back(jrow);

@@ -37,8 +37,6 @@ MeanStd mean_std(const std::vector<double>& v) {
 
 namespace {
 
-json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(); }
-
 /// The file's text; RunFileError naming it when it is missing or unreadable.
 std::string read_run_file(const std::string& path) {
   if (!fs::exists(path)) throw RunFileError(path + ": no such file");

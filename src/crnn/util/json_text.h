@@ -15,11 +15,17 @@
 /// \endcode
 
 #include <nlohmann/json.hpp>
+
+#include <cmath>
 #include <string>
 
 namespace crnn {
 
 /// `j.dump(indent)` with invalid UTF-8 replaced by U+FFFD; indent −1 = one line.
 std::string json_text(const nlohmann::json& j, int indent = -1);
+
+/// A number, or null where it is NaN or infinite (JSON has neither): a
+/// missing score, a mean over no runs.
+inline nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 }  // namespace crnn
