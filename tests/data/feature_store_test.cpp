@@ -453,36 +453,62 @@ TEST(FeatureStore, ARowWithADamagedHeaderIsDroppedAndTheGoodRowsKept) {
       store.write("u" + std::to_string(i), rows.back(), wav, crnn::stamp_of_file(wav));
     }
   }
-  {  // The first row's header: a byte just before its first source_bytes attribute name.
-    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  // One row's header: a byte just before a source_bytes attribute name.
+  // Where libhdf5 puts the headers varies with the length of the temporary
+  // path (the source attribute), and a header may also hold a stale copy of
+  // a message it moved (harmless to damage): each occurrence in turn, on a
+  // copy, until one leaves a row libhdf5 cannot read.
+  const std::string clean = dir.file("clean.h5");
+  std::filesystem::copy_file(path, clean);
+  std::string text;
+  {
+    std::ifstream f(clean, std::ios::binary);
     std::stringstream bytes;
     bytes << f.rdbuf();
-    const auto at = bytes.str().find("source_bytes");
-    ASSERT_NE(at, std::string::npos);
-    f.seekp(static_cast<std::streamoff>(at - 3));
-    f.put(static_cast<char>(0xD5));
+    text = bytes.str();
   }
+  bool damaged_one = false;
+  for (size_t at = text.find("source_bytes"); at != std::string::npos && !damaged_one;
+       at = text.find("source_bytes", at + 1)) {
+    std::filesystem::copy_file(clean, path, std::filesystem::copy_options::overwrite_existing);
+    {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(at - 3));
+      f.put(static_cast<char>(0xD5));
+    }
+    damaged_one = FeatureStore::open(path, Mode::Read).ids().size() == 2;
+  }
+  ASSERT_TRUE(damaged_one) << "no source_bytes attribute whose damage makes a row unreadable";
+  std::filesystem::remove(clean);
+  std::string bad;
+  std::vector<std::string> good;
   {
     auto store = FeatureStore::open(path, Mode::Read);
-    EXPECT_FALSE(store.contains("u0"));
-    EXPECT_EQ(store.ids(), (std::vector<std::string>{"u1", "u2"}));
-    EXPECT_TRUE(contains(crnn::test::error_of([&] { store.read("u0"); }),
-                         path + ": the stored row of 'u0' is damaged (libhdf5 cannot read its header)"));
-    EXPECT_TRUE(torch::equal(store.read("u2"), rows[2]));
+    ASSERT_EQ(store.ids().size(), 2u);
+    for (int i = 0; i < 3; ++i) {
+      const std::string id = "u" + std::to_string(i);
+      if (store.contains(id)) good.push_back(id);
+      else bad = id;
+    }
+    ASSERT_FALSE(bad.empty());
+    EXPECT_EQ(store.ids(), good);
+    EXPECT_TRUE(contains(crnn::test::error_of([&] { store.read(bad); }),
+                         path + ": the stored row of '" + bad + "' is damaged (libhdf5 cannot read its header)"));
+    for (const auto& id : good) EXPECT_TRUE(torch::equal(store.read(id), rows[std::stoul(id.substr(1))])) << id;
   }
   auto store = FeatureStore::open(path, Mode::Append);
-  EXPECT_EQ(store.discarded_damaged(), (std::vector<std::string>{"u0"}));
-  EXPECT_EQ(store.ids(), (std::vector<std::string>{"u1", "u2"}));
-  for (int i = 1; i < 3; ++i) {
-    const std::string id = "u" + std::to_string(i);
-    EXPECT_TRUE(torch::equal(store.read(id), rows[static_cast<size_t>(i)])) << id;
+  EXPECT_EQ(store.discarded_damaged(), (std::vector<std::string>{bad}));
+  EXPECT_EQ(store.ids(), good);
+  for (const auto& id : good) {
+    EXPECT_TRUE(torch::equal(store.read(id), rows[std::stoul(id.substr(1))])) << id;
     EXPECT_EQ(store.source(id), wav);
     EXPECT_EQ(store.source_stamp(id).crc32, crnn::crc32("audio bytes"));
   }
   EXPECT_EQ(store.attributes().extractor, attrs.extractor);
   EXPECT_EQ(store.attributes().feature_names, attrs.feature_names);
-  store.write("u0", rows[0]);
-  EXPECT_TRUE(torch::equal(store.read("u0"), rows[0]));
+  const auto& bad_row = rows[std::stoul(bad.substr(1))];
+  store.write(bad, bad_row);
+  EXPECT_TRUE(torch::equal(store.read(bad), bad_row));
   for (const auto& e : std::filesystem::directory_iterator(dir.file("")))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
 }

@@ -495,6 +495,13 @@ TEST(Experiment, FinishedRunsOfAChangedManifestAreRefusedNotReused) {
   dir.write("tiny.csv", relabelled);
   const std::vector<size_t> all = {0, 1};
   EXPECT_EQ(train::stale_runs(p, all, out).size(), 2u);
+  // Cells whose manifest path is relative to another working directory (not
+  // found from here) are checked against the manifest their runs recorded
+  // (config.toml holds it absolute), not passed as unchanged.
+  auto elsewhere = p;
+  for (auto& cell : elsewhere.cells) cell.config.data.manifest = "tiny.csv";
+  ASSERT_FALSE(fs::exists("tiny.csv"));
+  EXPECT_EQ(train::stale_runs(elsewhere, all, out).size(), 2u);
   try {
     train::run_experiment(e, out, {}, log);
     ADD_FAILURE() << "finished runs of the old manifest were reused";

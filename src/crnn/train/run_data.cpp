@@ -241,18 +241,26 @@ std::string manifest_changed_since(const std::string& run_dir, const DataConfig&
     return "";
   }
   if (recorded.empty()) return "";
+  // A manifest path relative to another working directory is not found from
+  // here: the run's config.toml records the one it read, absolute.
+  std::string manifest = config.manifest;
+  std::error_code ec;
+  if (!manifest.empty() && !std::filesystem::is_regular_file(manifest, ec)) {
+    try {
+      manifest = RunConfig::from_file((std::filesystem::path(run_dir) / "config.toml").string()).data.manifest;
+    } catch (const std::exception&) {  // no readable config.toml: nothing to compare
+    }
+  }
   // What the checksum covers: the file and the columns it reads.
-  const std::string key =
-      config.manifest + '\n' + config.task + '\n' + config.split_column + '\n' + config.stratify_by;
+  const std::string key = manifest + '\n' + config.task + '\n' + config.split_column + '\n' + config.stratify_by;
   std::map<std::string, std::string> local;
   auto& known = current ? *current : local;
   auto it = known.find(key);
   if (it == known.end()) {
     std::string now;  // "": not there or unreadable (training would say why); nothing to compare
-    std::error_code ec;
-    if (!config.manifest.empty() && std::filesystem::is_regular_file(config.manifest, ec)) {
+    if (!manifest.empty() && std::filesystem::is_regular_file(manifest, ec)) {
       try {
-        now = manifest_checksum(data::Manifest::read(config.manifest), config);
+        now = manifest_checksum(data::Manifest::read(manifest), config);
       } catch (const std::exception&) {
       }
     }
@@ -263,7 +271,7 @@ std::string manifest_changed_since(const std::string& run_dir, const DataConfig&
   return fmt::format("{} was trained on other rows of {} (CRC-32 {} of its ids, speakers, '{}' labels and splits; "
                      "{} now): a label, speaker or split has changed since, so the run's numbers are not of the "
                      "manifest as it is",
-                     run_dir, config.manifest, recorded, config.task, now);
+                     run_dir, manifest, recorded, config.task, now);
 }
 
 RunData load_run_data(const DataConfig& config, std::ostream& log) {
