@@ -476,7 +476,10 @@ TEST(FeatureStore, ARowWithADamagedHeaderIsDroppedAndTheGoodRowsKept) {
       f.seekp(static_cast<std::streamoff>(at - 3));
       f.put(static_cast<char>(0xD5));
     }
-    damaged_one = FeatureStore::open(path, Mode::Read).ids().size() == 2;
+    try {
+      damaged_one = FeatureStore::open(path, Mode::Read).ids().size() == 2;
+    } catch (const FeatureStoreError&) {  // this byte took the whole file: try the next occurrence
+    }
   }
   ASSERT_TRUE(damaged_one) << "no source_bytes attribute whose damage makes a row unreadable";
   std::filesystem::remove(clean);

@@ -85,8 +85,9 @@ TEST(CrossValidation, PooledAndOverFoldFiguresMatchAHandWorkedExample) {
   EXPECT_EQ(both.pooled_confusion, (std::vector<std::vector<int64_t>>{{9, 3}, {2, 9}}));
 }
 
-// A fold without a test split (no eval_test.json) or without runs: nothing pooled,
-// and the folds' figures count only the folds with a score.
+// A fold without runs, one whose run has no eval_test.json (no test split) and
+// one whose eval_test.json is damaged: that seed is not pooled, and the
+// folds' figures count only the folds with a score.
 TEST(CrossValidation, FoldsWithoutTestScoresAreNotPooled) {
   crnn::test::TempDir t;
   std::vector<CrossValidationFold> folds(2);
@@ -94,11 +95,34 @@ TEST(CrossValidation, FoldsWithoutTestScoresAreNotPooled) {
   folds[0].runs.runs.push_back(write_fold_run(folds[0].dir, 1, {{1, 0}, {0, 1}}, 1.0));
   folds[1].dir = (t.path() / "fold1").string();
   for (auto& f : folds) summarize(f.runs);
-  const auto cv = summarize_cross_validation(folds);
+  auto cv = summarize_cross_validation(folds);
   EXPECT_EQ(cv.pooled_ua_recall.n, 0u);
   EXPECT_TRUE(cv.pooled_confusion.empty());
   EXPECT_EQ(cv.over_folds.n, 1u);
   EXPECT_DOUBLE_EQ(cv.over_folds.mean, 1.0);
+
+  // Fold 1 has a seed-1 run, but no eval_test.json: still nothing pooled.
+  folds[1].runs.runs.push_back(write_fold_run(folds[1].dir, 1, {{1, 0}, {0, 1}}, 1.0));
+  summarize(folds[1].runs);
+  ASSERT_EQ(summarize_cross_validation(folds).pooled_ua_recall.n, 1u);  // with the file: pooled
+  fs::remove(fs::path(folds[1].dir) / "seed_1" / "eval_test.json");
+  EXPECT_EQ(summarize_cross_validation(folds).pooled_ua_recall.n, 0u);
+  t.write("fold1/seed_1/eval_test.json", "{\"labels\": [");
+  EXPECT_EQ(summarize_cross_validation(folds).pooled_ua_recall.n, 0u);
+}
+
+// One fold listing a seed twice (seed_1 and seed_01 read as the same seed)
+// while another lacks it: the seed is not complete, and nothing crashes.
+TEST(CrossValidation, ASeedTwiceInOneFoldDoesNotStandForAMissingFold) {
+  crnn::test::TempDir t;
+  std::vector<CrossValidationFold> folds(2);
+  folds[0].dir = (t.path() / "fold0").string();
+  folds[0].runs.runs.push_back(write_fold_run(folds[0].dir, 1, {{1, 0}, {0, 1}}, 1.0));
+  folds[0].runs.runs.push_back(folds[0].runs.runs.back());
+  folds[1].dir = (t.path() / "fold1").string();
+  folds[1].runs.runs.push_back(write_fold_run(folds[1].dir, 2, {{1, 0}, {0, 1}}, 1.0));
+  for (auto& f : folds) summarize(f.runs);
+  EXPECT_EQ(summarize_cross_validation(folds).pooled_ua_recall.n, 0u);
 }
 
 TEST(ConfusionMatrix, AddingCountsPoolsMatricesAndRefusesOtherShapes) {
@@ -109,4 +133,7 @@ TEST(ConfusionMatrix, AddingCountsPoolsMatricesAndRefusesOtherShapes) {
   EXPECT_DOUBLE_EQ(cm.ua_recall(), 0.75);
   EXPECT_THROW(cm.add(std::vector<std::vector<int64_t>>{{1, 0, 0}, {0, 1, 0}}), c10::Error);
   EXPECT_THROW(cm.add(std::vector<std::vector<int64_t>>{{1}}), c10::Error);
+  EXPECT_THROW(cm.add(std::vector<std::vector<int64_t>>{{1, 0}, {0, 1, 0}}), c10::Error);  // a ragged second row
+  EXPECT_THROW(cm.add(std::vector<std::vector<int64_t>>{{1, 0}, {0, -1}}), c10::Error);
+  EXPECT_EQ(cm.counts(), (std::vector<std::vector<int64_t>>{{3, 1}, {1, 3}}));  // unchanged by what was refused
 }

@@ -18,6 +18,7 @@
 #include "crnn/train/run_files.h"
 #include "support/test_support.h"
 #include "train/tiny_corpus.h"
+#include "train/tiny_experiment.h"
 
 namespace {
 
@@ -180,6 +181,16 @@ TEST(Distributed, RanksWithDifferentWorldSizesSaySo) {
   const std::string expected = "rank 1 was started with WORLD_SIZE=3 and rank 0 with WORLD_SIZE=2";
   const std::string rank1 = wait_for_text(dir.file("rank1.log"), expected);
   EXPECT_TRUE(crnn::test::contains(rank1, expected));
+  // The other way round: rank 0's the larger (it used to wait for a rank 2 that never came).
+  const std::string env2 = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(crnn::train::free_local_port()) +
+                           " CRNN_DIST_TIMEOUT=20";
+  r = run_command("(" + crnn_cmd("RANK=1 WORLD_SIZE=2 " + env2, args) + " > '" + dir.file("rank1b.log") +
+                  "' 2>&1 &) ; " + crnn_cmd("RANK=0 WORLD_SIZE=3 " + env2, args));
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "rank 0 was started with WORLD_SIZE=3 and rank 1 with WORLD_SIZE=2")) << r.out;
+  const std::string expected2 = "rank 1 was started with WORLD_SIZE=2 and rank 0 with WORLD_SIZE=3";
+  const std::string rank1b = wait_for_text(dir.file("rank1b.log"), expected2);
+  EXPECT_TRUE(crnn::test::contains(rank1b, expected2));
 }
 
 TEST(Distributed, BadEnvironmentNamesTheVariable) {
@@ -226,8 +237,11 @@ TEST(Distributed, PortInUseAndUnreachableMasterAreClearErrors) {
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("is rank 0 running and reachable?"), std::string::npos) << r.out;
   // A host name that does not resolve (.invalid never does, RFC 2606): said at once, not retried until the timeout.
-  r = run_command(crnn_cmd("RANK=1 WORLD_SIZE=2 CRNN_DIST_TIMEOUT=30 MASTER_PORT=29500 MASTER_ADDR=rank0.invalid",
+  r = run_command(crnn_cmd("RANK=1 WORLD_SIZE=2 CRNN_DIST_TIMEOUT=2 MASTER_PORT=29500 MASTER_ADDR=rank0.invalid",
                            "train '" + dir.file("c.toml") + "' -o '" + dir.file("d") + "'"));
   EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "MASTER_ADDR=rank0.invalid does not resolve yet")) << r.out;  // said once
+  EXPECT_EQ(crnn::test::count(r.out, "does not resolve yet"), 1u) << r.out;
   EXPECT_TRUE(crnn::test::contains(r.out, "MASTER_ADDR=rank0.invalid cannot be resolved")) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "tried for 2 s")) << r.out;
 }

@@ -381,6 +381,22 @@ row_average = true
   EXPECT_TRUE(test::contains(error_of(text("folds = 1.5"), "exp.toml"), "folds: expected an integer"));
   EXPECT_TRUE(test::contains(error_of(text("folds = 3\n  set = [\"data.fold=1\"]"), "exp.toml"),
                              "'data.fold=1': `folds` sets data.folds and data.fold for each round"));
+  // The other axis or the command line setting the fold would make every round the same fold.
+  const auto plan_error = [&](const std::string& toml, const std::vector<std::string>& sets) {
+    train::ExperimentOptions o;
+    o.overrides = sets;
+    return test::error_of([&] { train::plan_experiment(train::Experiment::parse(toml, dir.file("exp.toml")), o); });
+  };
+  std::string row_fold = text("folds = 3");
+  row_fold.replace(row_fold.find("source=cell\""), 12, "source=cell\", \"data.fold=2\"");
+  EXPECT_TRUE(test::contains(plan_error(row_fold, {}), "cv · cell · trend, fold 0: 'data.fold=2': `folds` sets "
+                                                       "data.folds and data.fold for each round"))
+      << plan_error(row_fold, {});
+  EXPECT_TRUE(test::contains(plan_error(text("folds = 3"), {"data.folds=4"}), "'data.folds=4' (--set): `folds` sets"));
+  std::string both = text("folds = 3");
+  both.replace(both.find("  name = \"cell\""), 15, "  name = \"cell\"\n  folds = 3");
+  EXPECT_TRUE(test::contains(plan_error(both, {}), "`folds` on both a row and a column of one table"))
+      << plan_error(both, {});
 
   // Trained: results.md and results.json summarize the cross-validation. Each
   // utterance is tested in exactly one fold, so the pooled confusion counts
@@ -411,6 +427,29 @@ row_average = true
   std::ifstream manifest(c.manifest);
   for (std::string line; std::getline(manifest, line);) rows += !line.empty();
   EXPECT_EQ(pooled, rows - 1);  // every utterance once (the header is not one)
+
+  // Folds on a row: one summary per column, named by the row's own name.
+  const auto folded_rows = train::Experiment::parse(R"(
+[[table]]
+id = "cvr"
+seeds = 1
+  [[table.column]]
+  name = "cell states"
+  config = "tiny.toml"
+  set = ["model.front_end.*.source=cell"]
+  [[table.column]]
+  name = "hidden states"
+  config = "tiny.toml"
+  set = ["model.front_end.*.source=hidden"]
+  [[table.row]]
+  name = "trend"
+  folds = 3
+)",
+                                                    dir.file("rows.toml"));
+  const std::string rows_md =
+      train::write_experiment_results(folded_rows, train::plan_experiment(folded_rows, {}), dir.file("rows"), {});
+  EXPECT_TRUE(test::contains(rows_md, "| trend | cell states | 0/3 | — | — | — |")) << rows_md;
+  EXPECT_TRUE(test::contains(rows_md, "| trend | hidden states | 0/3 | — | — | — |")) << rows_md;
 }
 
 // Cells are shared across tables on purpose; two cells of one table with the

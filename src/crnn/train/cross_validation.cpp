@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "crnn/train/metrics.h"
 
@@ -18,21 +19,25 @@ CrossValidationSummary summarize_cross_validation(const std::vector<CrossValidat
     if (f.runs.test_ua_recall.n > 0) fold_means.push_back(f.runs.test_ua_recall.mean);
   cv.over_folds = mean_std(fold_means);
 
-  // The seeds every fold has a finished run of.
-  std::map<uint64_t, int64_t> folds_with_seed;
-  for (const auto& f : folds)
-    for (const auto& r : f.runs.runs) ++folds_with_seed[r.seed];
+  // The seeds every fold has a finished run of (each fold counted once).
+  std::map<uint64_t, std::set<size_t>> folds_with_seed;
+  for (size_t k = 0; k < folds.size(); ++k)
+    for (const auto& r : folds[k].runs.runs) folds_with_seed[r.seed].insert(k);
   std::vector<double> ua, wa;
   std::optional<ConfusionMatrix> all;
-  for (const auto& [seed, n] : folds_with_seed) {
-    if (n != cv.folds || folds.empty()) continue;
+  for (const auto& [seed, with] : folds_with_seed) {
+    if (static_cast<int64_t>(with.size()) != cv.folds || folds.empty()) continue;
     std::optional<ConfusionMatrix> pooled;
     std::vector<std::string> labels;
     bool complete = true;
     for (const auto& f : folds) {
       const RepeatRun* run = nullptr;
       for (const auto& r : f.runs.runs)
-        if (r.seed == seed) run = &r;
+        if (r.seed == seed && !run) run = &r;
+      if (!run) {
+        complete = false;
+        break;
+      }
       const fs::path path = fs::path(f.dir) / run->dir / "eval_test.json";
       std::error_code ec;
       if (!fs::exists(path, ec)) {
@@ -57,13 +62,14 @@ CrossValidationSummary summarize_cross_validation(const std::vector<CrossValidat
       pooled->add(e.confusion);
     }
     if (!complete || !pooled) continue;
-    ua.push_back(pooled->ua_recall());
-    wa.push_back(pooled->wa());
     if (!all) {
       cv.labels = labels;
       all.emplace(static_cast<int64_t>(labels.size()));
     }
-    if (labels == cv.labels) all->add(pooled->counts());
+    if (labels != cv.labels) continue;  // another label set (the manifest changed between seeds): not pooled
+    ua.push_back(pooled->ua_recall());
+    wa.push_back(pooled->wa());
+    all->add(pooled->counts());
   }
   cv.pooled_ua_recall = mean_std(ua);
   cv.pooled_wa = mean_std(wa);

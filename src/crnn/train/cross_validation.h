@@ -42,7 +42,8 @@ struct CrossValidationSummary {
 };
 
 /// Reads each fold's seed_<s>/eval_test.json for the pooled figures. A seed
-/// whose folds disagree on the classes is left out of the pooled figures.
+/// whose folds disagree on the classes (or with the first pooled seed's) is
+/// left out of the pooled figures.
 CrossValidationSummary summarize_cross_validation(const std::vector<CrossValidationFold>& folds);
 
 }  // namespace crnn::train

@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "crnn/util/error_text.h"
 
@@ -127,24 +129,42 @@ struct ProcessGroup::Impl {
 ProcessGroup::ProcessGroup(const DistributedConfig& config) : impl_(std::make_unique<Impl>()), config_(config) {
   const std::string where = fmt::format("{}:{}", config.master_addr, config.master_port);
   {
-    // A name that does not resolve made the store retry (and log) once a
-    // second until the timeout: say so at once.
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const int rc = getaddrinfo(config.master_addr.c_str(), nullptr, &hints, &found);
-    if (found) freeaddrinfo(found);
-    if (rc != 0)
-      throw std::runtime_error(fmt::format("distributed training: rank {} of {}: MASTER_ADDR={} cannot be resolved "
-                                           "({}): give rank 0's host name or address as this machine knows it",
-                                           config.rank, config.world_size, config.master_addr, gai_strerror(rc)));
+    // A name that does not resolve made the store retry and log a warning
+    // once a second until the timeout. It is resolved here instead, again
+    // each second (a launcher may start ranks before rank 0's name is
+    // known), with one line while waiting and one error at the end.
+    const auto deadline = std::chrono::steady_clock::now() + config.timeout;
+    bool said = false;
+    while (true) {
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* found = nullptr;
+      const int rc = getaddrinfo(config.master_addr.c_str(), nullptr, &hints, &found);
+      if (found) freeaddrinfo(found);
+      if (rc == 0) break;
+      if (std::chrono::steady_clock::now() >= deadline)
+        throw std::runtime_error(fmt::format("distributed training: rank {} of {}: MASTER_ADDR={} cannot be resolved "
+                                             "({}; tried for {} s): give rank 0's host name or address as this "
+                                             "machine knows it",
+                                             config.rank, config.world_size, config.master_addr, gai_strerror(rc),
+                                             config.timeout.count() / 1000));
+      if (!said)
+        fmt::print(stderr, "distributed: MASTER_ADDR={} does not resolve yet ({}); trying again each second\n",
+                   config.master_addr, gai_strerror(rc));
+      said = true;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
   }
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(config.master_port);
     so.isServer = config.rank == 0;
     so.numWorkers = static_cast<std::size_t>(config.world_size);
-    so.waitWorkers = true;
+    // check_world_size is the rendezvous: every rank states its WORLD_SIZE and
+    // rank 0 waits for each. With the store's own wait, a rank 0 started with
+    // a larger WORLD_SIZE waited for ranks that never came, and the others
+    // could not learn why.
+    so.waitWorkers = false;
     so.timeout = config.timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, so);
     check_world_size();
@@ -194,15 +214,20 @@ void ProcessGroup::check_world_size() {
     } else {
       for (other = 1; other < config_.world_size && (theirs = size_of(other)) == mine; ++other) {
       }
-      if (other < config_.world_size)  // let that rank read rank 0's size before the store goes
-        store.wait({prefix + "read/" + std::to_string(other)}, std::chrono::milliseconds(10000));
     }
-  } catch (const std::exception& e) {
-    const std::string why = std::string(e.what()).substr(0, std::string(e.what()).find('\n')).substr(0, 200);
-    if (theirs.empty() || theirs == mine)
-      throw std::runtime_error(fmt::format("distributed training: rank {} of {}: the ranks did not exchange their "
-                                           "WORLD_SIZE: {}",
-                                           config_.rank, config_.world_size, why));
+  } catch (const std::exception&) {
+    if (theirs.empty() || theirs == mine) throw;  // not a mismatch: the constructor says why, with its hint
+  }
+  if (config_.rank == 0 && !theirs.empty() && theirs != mine) {
+    // Let every rank that may have started read rank 0's size before the
+    // store, which rank 0 serves, goes.
+    const int most = std::max(config_.world_size, std::atoi(theirs.c_str()));
+    std::vector<std::string> keys;
+    for (int r = 1; r < most && r < 4096; ++r) keys.push_back(prefix + "read/" + std::to_string(r));
+    try {
+      store.wait(keys, std::chrono::milliseconds(5000));
+    } catch (const std::exception&) {  // ranks that never started have nothing to read
+    }
   }
   if (theirs != mine)
     throw WorldSizeMismatch(fmt::format("distributed training: rank {} was started with WORLD_SIZE={} and rank {} "

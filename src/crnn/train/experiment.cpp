@@ -196,6 +196,22 @@ ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o) 
         std::vector<std::string> overrides = col.set;
         overrides.insert(overrides.end(), row.set.begin(), row.set.end());
         overrides.insert(overrides.end(), o.overrides.begin(), o.overrides.end());
+        // A folded axis gives each round its data.fold: set again by the other
+        // axis or the command line, every round would be the same fold.
+        if (row.folds > 0 && col.folds > 0)
+          throw ConfigError(fmt::format("{}: {}: `folds` on both a row and a column of one table; give it to one "
+                                        "of them",
+                                        e.source, label));
+        if (row.folds > 0 || col.folds > 0) {
+          const auto& other = row.folds > 0 ? col.set : row.set;
+          for (size_t k = 0; k < other.size() + o.overrides.size(); ++k) {
+            const std::string& set = k < other.size() ? other[k] : o.overrides[k - other.size()];
+            const std::string key = crnn::trim(set.substr(0, set.find('=')));
+            if (key == "data.fold" || key == "data.folds")
+              throw ConfigError(fmt::format("{}: {}: '{}'{}: `folds` sets data.folds and data.fold for each round",
+                                            e.source, label, set, k < other.size() ? "" : " (--set)"));
+          }
+        }
         // Each cell runs seeds 1..seeds: a seed set here would be replaced without a word.
         for (size_t k = 0; k < overrides.size(); ++k)
           if (crnn::trim(overrides[k].substr(0, overrides[k].find('='))) == "train.seed") {

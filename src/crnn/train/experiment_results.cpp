@@ -38,9 +38,6 @@ std::string pct(double v) { return crnn::percent(v, 2); }
 double mean_finite(const std::vector<double>& v) { return mean_std(v).mean; }
 size_t count_finite(const std::vector<double>& v) { return mean_std(v).n; }
 
-/// One of the paper's row or column averages: "[k/n]" after it when only k of
-/// the n cells it averages have runs, so a partial average is not read as a
-/// full one.
 /// "mean ± std" (n ≥ 2), the value alone (n = 1) or "—".
 std::string mean_pm(const MeanStd& m) {
   if (m.n == 0) return "—";
@@ -78,6 +75,9 @@ std::vector<CrossValidationCells> cross_validations(const ExperimentTable& t) {
   return out;
 }
 
+/// One of the paper's row or column averages: "[k/n]" after it when only k of
+/// the n cells it averages have runs, so a partial average is not read as a
+/// full one.
 std::string average_text(double mean, size_t k, size_t n, bool italic) {
   const std::string mark = italic ? "*" : "";
   std::string text = mark + pct(mean) + mark;

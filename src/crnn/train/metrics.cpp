@@ -25,16 +25,17 @@ void ConfusionMatrix::add(const torch::Tensor& truth, const torch::Tensor& predi
 }
 
 void ConfusionMatrix::add(const std::vector<std::vector<int64_t>>& counts) {
+  // All checked before any is added: a refused matrix leaves this one as it was.
   TORCH_CHECK(static_cast<int64_t>(counts.size()) == classes_, "ConfusionMatrix: ", counts.size(),
               " rows of counts for ", classes_, " classes");
   for (int64_t t = 0; t < classes_; ++t) {
     TORCH_CHECK(static_cast<int64_t>(counts[t].size()) == classes_, "ConfusionMatrix: row ", t, " has ",
                 counts[t].size(), " counts for ", classes_, " classes");
-    for (int64_t p = 0; p < classes_; ++p) {
+    for (int64_t p = 0; p < classes_; ++p)
       TORCH_CHECK(counts[t][p] >= 0, "ConfusionMatrix: negative count at [", t, "][", p, "]");
-      counts_[t][p] += counts[t][p];
-    }
   }
+  for (int64_t t = 0; t < classes_; ++t)
+    for (int64_t p = 0; p < classes_; ++p) counts_[t][p] += counts[t][p];
 }
 
 int64_t ConfusionMatrix::total() const {

@@ -272,7 +272,7 @@ RunSummary train_run(const RunConfig& config_in, const std::string& run_dir, con
     // A failed write (a full disk) keeps the files of the epochs finished
     // before it; running the same command again would be refused (the
     // directory holds a run), so say how to go on from there.
-    throw WriteError(fmt::format("{}; the run keeps the epochs it finished: resume it once the cause is fixed (crnn "
+    throw WriteError(fmt::format("{}; the run keeps the epochs it finished, if any: resume it once the cause is fixed (crnn "
                                  "train --resume {}; Python: crnn.train(resume=...); crnn repeat and crnn experiment "
                                  "resume their runs when run again)",
                                  e.what(), run_dir));
