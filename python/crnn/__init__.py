@@ -74,7 +74,7 @@ def precision(precision):
 torch_ops = _torch.ops.crnn
 
 from .model import Classifier, Model, Prediction, load  # noqa: E402
-from .run import config, evaluate, extract_features, presets, train  # noqa: E402
+from .run import config, evaluate, extract_features, presets, repeat, train  # noqa: E402
 
 __all__ = [
     "OPS_LIBRARY",
@@ -90,6 +90,7 @@ __all__ = [
     "nn",
     "precision",
     "presets",
+    "repeat",
     "set_num_threads",
     "set_precision",
     "train",

@@ -7,6 +7,7 @@ the results as their JSON files hold them).
     summary = crnn.train("my.toml", "runs/mine", overrides=["train.max_epochs=30"])
     summary["test_ua_recall"]                       # as runs/mine/summary.json
     crnn.train(resume="runs/mine")                   # an interrupted run goes on
+    crnn.repeat("my.toml", "runs/mine-x5", seeds=5)["test_ua_recall_mean"]
     result = crnn.evaluate("runs/mine", split="test")
     result["ua_recall"], result["confusion"]        # as `crnn eval --json`
 """
@@ -19,7 +20,7 @@ import torch
 from . import _args
 from .model import _no_signal_message
 
-__all__ = ["config", "evaluate", "extract_features", "presets", "train"]
+__all__ = ["config", "evaluate", "extract_features", "presets", "repeat", "train"]
 
 
 def presets():
@@ -62,6 +63,30 @@ def train(config=None, output=None, *, overrides=(), resume=None, progress=True)
         message = str(e).split("\n")[0]
         if "crnn.train: interrupted: " in message:
             raise KeyboardInterrupt(message[message.index("crnn.train: interrupted: "):]) from None
+        raise
+    return json.loads(text)
+
+
+def repeat(config, output, *, seeds=5, first_seed=1, overrides=(), progress=True):
+    """Trains `seeds` runs of the run config file `config` (seeds first_seed,
+    first_seed + 1, ...) into output/seed_<s>/, as `crnn repeat` does:
+    finished seeds are skipped and an interrupted one resumes, so calling it
+    again goes on. Returns repeat.json's contents as a dict: every run's test
+    UA recall and WA, and their mean and sample std. Ctrl-C stops after the
+    current batch with KeyboardInterrupt."""
+    if isinstance(overrides, str):
+        raise TypeError("crnn.repeat: overrides is a list of 'section.key=value' strings, not one string")
+    try:
+        text = torch.ops.crnn.repeat(_args.path(config, "crnn.repeat: config", required=True),
+                                     [str(o) for o in overrides],
+                                     _args.path(output, "crnn.repeat: output", required=True),
+                                     _args.integer(seeds, "crnn.repeat: seeds"),
+                                     _args.integer(first_seed, "crnn.repeat: first_seed"),
+                                     _args.flag(progress, "crnn.repeat: progress"))
+    except RuntimeError as e:
+        message = str(e).split("\n")[0]
+        if "crnn.repeat: interrupted: " in message:
+            raise KeyboardInterrupt(message[message.index("crnn.repeat: interrupted: "):]) from None
         raise
     return json.loads(text)
 

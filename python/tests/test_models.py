@@ -356,6 +356,35 @@ def test_the_trained_model_example_runs(trained):
     assert sorted(probs) == ["high", "low"] and abs(sum(probs.values()) - 1) < 1e-5
 
 
+def test_repeat_from_python_is_the_command(trained, tmp_path):
+    # crnn.repeat trains what `crnn repeat` trains; its dict is repeat.json, whose
+    # mean and sample std are those of the seeds' own summary.json files.
+    crnn.set_num_threads(2)
+    result = crnn.repeat(trained / "c.toml", tmp_path / "py", seeds=2, first_seed=3, progress=False)
+    assert result == json.loads((tmp_path / "py" / "repeat.json").read_text())
+    assert [r["seed"] for r in result["runs"]] == [3, 4]
+    scores = [json.loads((tmp_path / "py" / f"seed_{s}" / "summary.json").read_text())["test_ua_recall"]
+              for s in (3, 4)]
+    mean = sum(scores) / 2
+    assert result["test_ua_recall_mean"] == pytest.approx(mean, abs=1e-12)
+    assert result["test_ua_recall_std"] == pytest.approx(math.sqrt(sum((x - mean) ** 2 for x in scores)), abs=1e-12)
+    run("repeat", trained / "c.toml", "--seeds", "2", "--first-seed", "3", "-o", tmp_path / "cli")
+    cli = json.loads((tmp_path / "cli" / "repeat.json").read_text())
+    for a, b in zip(result["runs"], cli["runs"]):
+        assert a["test_ua_recall"] == pytest.approx(b["test_ua_recall"], abs=1e-6)
+        assert a["best_epoch"] == b["best_epoch"]
+    # Called again, the finished seeds are skipped (the same files, nothing trained).
+    stamp = (tmp_path / "py" / "seed_3" / "summary.json").stat().st_mtime_ns
+    assert crnn.repeat(trained / "c.toml", tmp_path / "py", seeds=2, first_seed=3, progress=False) == result
+    assert (tmp_path / "py" / "seed_3" / "summary.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="crnn.repeat: seeds must be in 1..1000, got 0"):
+        crnn.repeat(trained / "c.toml", tmp_path / "x", seeds=0)
+    with pytest.raises(TypeError, match="crnn.repeat: output must be a path"):
+        crnn.repeat(trained / "c.toml", None)
+    with pytest.raises(TypeError, match="not one string"):
+        crnn.repeat(trained / "c.toml", tmp_path / "x", overrides="train.max_epochs=3")
+
+
 def test_train_and_evaluate_from_python_are_the_commands(trained, tmp_path):
     # crnn.train runs `crnn train`'s protocol: with the same config, seed and
     # thread count it trains the same run; its dict is the summary.json it wrote.

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
 #include "crnn/train/evaluate_run.h"
+#include "crnn/train/repeat.h"
 #include "crnn/train/run_files.h"
 #include "crnn/train/trainer.h"
 #include "crnn/util/file_io.h"
@@ -425,6 +427,26 @@ void register_ops() {
               } catch (const train::TrainInterrupted& e) {
                 TORCH_CHECK(false, "crnn.train: interrupted: ", e.what());
               }
+            });
+    // crnn.repeat: what `crnn repeat` runs; the result as repeat.json's text.
+    lib.def("repeat(str config, str[] overrides, str output, int seeds, int first_seed, bool progress) -> str",
+            [](std::string config, std::vector<std::string> overrides, std::string output, int64_t seeds,
+               int64_t first_seed, bool progress) {
+              TORCH_CHECK_VALUE(seeds >= 1 && seeds <= 1000, "crnn.repeat: seeds must be in 1..1000, got ", seeds);
+              TORCH_CHECK_VALUE(first_seed >= 0, "crnn.repeat: first_seed must be >= 0, got ", first_seed);
+              TORCH_CHECK(!output.empty(), "crnn.repeat: no output directory given");
+              const auto cfg = train::RunConfig::from_file(config, overrides);
+              crnn::set_num_threads_from_config(cfg.train.threads);
+              train::TrainOptions o;
+              o.progress = progress;
+              o.stop = &g_interrupted;
+              InterruptScope interrupt_scope;
+              try {
+                train::repeat_runs(cfg, output, seeds, static_cast<uint64_t>(first_seed), std::cerr, o);
+              } catch (const train::TrainInterrupted& e) {
+                TORCH_CHECK(false, "crnn.repeat: interrupted: ", e.what());
+              }
+              return crnn::read_text_file((std::filesystem::path(output) / "repeat.json").string());
             });
     lib.def("config(str preset, str[] overrides) -> str", [](std::string preset, std::vector<std::string> overrides) {
       return train::RunConfig::for_preset(preset, overrides).to_toml();

@@ -46,7 +46,7 @@ void check_finished_run_config(const fs::path& run, const RunConfig& expected) {
 }  // namespace
 
 RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t seed, std::ostream& log,
-                   const std::string& label) {
+                   const std::string& label, const TrainOptions& train) {
   const fs::path dir(dir_in);
   const std::string rel = fmt::format("seed_{}", seed);
   const fs::path run = dir / rel;
@@ -65,7 +65,7 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
       log << fmt::format("{}: {}/summary.json is damaged; the run resumes and writes it again\n", label,
                          run.string());
     fs::create_directories(dir);
-    TrainOptions to;
+    TrainOptions to = train;
     to.resume = fs::exists(run / "last.pt");
     log << fmt::format("{}: seed {} in {}{}\n", label, seed, run.string(), to.resume ? ", resuming" : "");
     train_run(c, run.string(), to, log);
@@ -74,7 +74,7 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
 }
 
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, int64_t seeds, uint64_t first_seed,
-                          std::ostream& log) {
+                          std::ostream& log, const TrainOptions& train) {
   if (seeds < 1) throw ConfigError("--seeds must be >= 1");
   // Seeds are stored in TOML and JSON as signed 64-bit integers.
   constexpr uint64_t max_seed = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
@@ -94,7 +94,8 @@ RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir_in, in
   fs::create_directories(dir);
   RepeatSummary s;
   for (int64_t i = 0; i < seeds; ++i)
-    s.runs.push_back(run_seed(config, dir_in, first_seed + i, log, fmt::format("repeat: run {}/{}", i + 1, seeds)));
+    s.runs.push_back(
+        run_seed(config, dir_in, first_seed + i, log, fmt::format("repeat: run {}/{}", i + 1, seeds), train));
   s.task = config.data.task;
   s.preset = config.model.preset;
   summarize(s);

@@ -16,19 +16,21 @@
 
 #include "crnn/train/config.h"
 #include "crnn/train/run_files.h"
+#include "crnn/train/trainer.h"
 
 namespace crnn::train {
 
 /// Runs seeds first_seed .. first_seed + seeds − 1 into dir/seed_<s>/, then
-/// writes dir/repeat.json and dir/repeat.md.
+/// writes dir/repeat.json and dir/repeat.md. `train` is passed to every
+/// seed's train_run (its progress and stop flag; `resume` is set per seed).
 RepeatSummary repeat_runs(const RunConfig& config, const std::string& dir, int64_t seeds,
-                          uint64_t first_seed = 1, std::ostream& log = std::cerr);
+                          uint64_t first_seed = 1, std::ostream& log = std::cerr, const TrainOptions& train = {});
 
 /// One seeded run into dir/seed_<seed>/: skipped when it already finished
 /// (run_finished), resumed when interrupted (last.pt), trained otherwise.
 /// `label` prefixes the log line.
 RepeatRun run_seed(const RunConfig& config, const std::string& dir, uint64_t seed,
-                   std::ostream& log = std::cerr, const std::string& label = "repeat");
+                   std::ostream& log = std::cerr, const std::string& label = "repeat", const TrainOptions& train = {});
 
 /// Reads the finished runs' dir/seed_*/summary.json into a summary (no training).
 RepeatSummary read_repeat(const std::string& dir);
