@@ -23,6 +23,26 @@ from .model import _no_signal_message
 __all__ = ["config", "evaluate", "extract_features", "presets", "repeat", "train"]
 
 
+def _overrides(overrides, function):
+    if isinstance(overrides, str):
+        raise TypeError(f"{function}: overrides is a list of 'section.key=value' strings, not one string")
+    return [str(o) for o in overrides]
+
+
+def _training(function, op, *args):
+    """Runs a training op. Ctrl-C stops it after the current batch (the op
+    catches SIGINT while it runs) with KeyboardInterrupt; the run is resumable
+    from its last finished epoch."""
+    try:
+        return op(*args)
+    except RuntimeError as e:
+        message = str(e).split("\n")[0]
+        marker = f"{function}: interrupted: "
+        if marker in message:
+            raise KeyboardInterrupt(message[message.index(marker):]) from None
+        raise
+
+
 def presets():
     """The model presets (the paper's setups): "emotion-clstm", "agender-cblstm", ..."""
     return list(torch.ops.crnn.presets())
@@ -37,9 +57,7 @@ def config(preset, overrides=()):
         open("my.toml", "w").write(crnn.config("emotion-clstm", ["data.manifest=my.csv",
                                    "data.features=my.h5", "data.task=label"]))
     """
-    if isinstance(overrides, str):
-        raise TypeError("crnn.config: overrides is a list of 'section.key=value' strings, not one string")
-    return torch.ops.crnn.config(str(preset), [str(o) for o in overrides])
+    return torch.ops.crnn.config(str(preset), _overrides(overrides, "crnn.config"))
 
 
 def train(config=None, output=None, *, overrides=(), resume=None, progress=True):
@@ -51,20 +69,10 @@ def train(config=None, output=None, *, overrides=(), resume=None, progress=True)
     process's, not sys.stderr). Ctrl-C stops after the current batch with
     KeyboardInterrupt; crnn.train(resume=output) goes on from the last finished
     epoch."""
-    if isinstance(overrides, str):
-        raise TypeError("crnn.train: overrides is a list of 'section.key=value' strings, not one string")
-    try:
-        text = torch.ops.crnn.train(_args.path(config, "crnn.train: config"), [str(o) for o in overrides],
-                                    _args.path(output, "crnn.train: output"), _args.path(resume, "crnn.train: resume"),
-                                    _args.flag(progress, "crnn.train: progress"))
-    except RuntimeError as e:
-        # Ctrl-C stops training after the current batch (the op catches SIGINT
-        # while it runs); the run is resumable from its last finished epoch.
-        message = str(e).split("\n")[0]
-        if "crnn.train: interrupted: " in message:
-            raise KeyboardInterrupt(message[message.index("crnn.train: interrupted: "):]) from None
-        raise
-    return json.loads(text)
+    overrides = _overrides(overrides, "crnn.train")
+    return json.loads(_training("crnn.train", torch.ops.crnn.train, _args.path(config, "crnn.train: config"),
+                                overrides, _args.path(output, "crnn.train: output"),
+                                _args.path(resume, "crnn.train: resume"), _args.flag(progress, "crnn.train: progress")))
 
 
 def repeat(config, output, *, seeds=5, first_seed=1, overrides=(), progress=True):
@@ -74,21 +82,13 @@ def repeat(config, output, *, seeds=5, first_seed=1, overrides=(), progress=True
     again goes on. Returns repeat.json's contents as a dict: every run's test
     UA recall and WA, and their mean and sample std. Ctrl-C stops after the
     current batch with KeyboardInterrupt."""
-    if isinstance(overrides, str):
-        raise TypeError("crnn.repeat: overrides is a list of 'section.key=value' strings, not one string")
-    try:
-        text = torch.ops.crnn.repeat(_args.path(config, "crnn.repeat: config", required=True),
-                                     [str(o) for o in overrides],
-                                     _args.path(output, "crnn.repeat: output", required=True),
-                                     _args.integer(seeds, "crnn.repeat: seeds"),
-                                     _args.integer(first_seed, "crnn.repeat: first_seed"),
-                                     _args.flag(progress, "crnn.repeat: progress"))
-    except RuntimeError as e:
-        message = str(e).split("\n")[0]
-        if "crnn.repeat: interrupted: " in message:
-            raise KeyboardInterrupt(message[message.index("crnn.repeat: interrupted: "):]) from None
-        raise
-    return json.loads(text)
+    overrides = _overrides(overrides, "crnn.repeat")
+    return json.loads(_training("crnn.repeat", torch.ops.crnn.repeat,
+                                _args.path(config, "crnn.repeat: config", required=True), overrides,
+                                _args.path(output, "crnn.repeat: output", required=True),
+                                _args.integer(seeds, "crnn.repeat: seeds"),
+                                _args.integer(first_seed, "crnn.repeat: first_seed"),
+                                _args.flag(progress, "crnn.repeat: progress")))
 
 
 def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32, predictions=None):
