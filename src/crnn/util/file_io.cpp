@@ -96,6 +96,16 @@ fs::path temporary_of(const std::string& path) {
   return dir / fmt::format(".{}.tmp.{}", target.filename().string(), ::getpid());
 }
 
+/// The PID in a name temporary_of made (".TARGET.tmp.PID"), or 0 for any other name.
+pid_t temporary_pid(const std::string& name) {
+  const auto at = name.rfind(".tmp.");
+  if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2) return 0;
+  const std::string pid_text = name.substr(at + 5);
+  if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+    return 0;
+  return static_cast<pid_t>(std::stol(pid_text));
+}
+
 /// Writes `text` to `tmp` and flushes it to disk; on failure removes `tmp` and
 /// throws DataError naming `path`.
 void write_temporary(const fs::path& tmp, const std::string& path, const std::string& text) {
@@ -142,16 +152,8 @@ void ensure_writable_directory(const std::string& dir) {
 void remove_stale_temporaries(const std::string& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    // temporary_of's names: ".TARGET.tmp.PID".
-    const auto at = name.rfind(".tmp.");
-    if (name.size() < 2 || name[0] != '.' || at == std::string::npos || at < 2) continue;
-    const std::string pid_text = name.substr(at + 5);
-    if (pid_text.empty() || pid_text.size() > 9 ||
-        pid_text.find_first_not_of("0123456789") != std::string::npos)
-      continue;
-    const long pid = std::stol(pid_text);
-    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to know
+    const pid_t pid = temporary_pid(it->path().filename().string());
+    if (pid <= 0 || ::kill(pid, 0) == 0 || errno != ESRCH) continue;  // not a temporary, alive, or not ours to know
     std::error_code ignore;
     if (it->is_regular_file(ignore)) fs::remove(it->path(), ignore);
   }
