@@ -74,7 +74,7 @@ def precision(precision):
 torch_ops = _torch.ops.crnn
 
 from .model import Classifier, Model, Prediction, load  # noqa: E402
-from .run import config, evaluate, extract_features, presets, repeat, train  # noqa: E402
+from .run import config, evaluate, experiment, extract_features, presets, repeat, train  # noqa: E402
 
 __all__ = [
     "OPS_LIBRARY",
@@ -84,6 +84,7 @@ __all__ = [
     "bf16_available",
     "config",
     "evaluate",
+    "experiment",
     "extract_features",
     "features",
     "load",

@@ -8,11 +8,13 @@ the results as their JSON files hold them).
     summary["test_ua_recall"]                       # as runs/mine/summary.json
     crnn.train(resume="runs/mine")                   # an interrupted run goes on
     crnn.repeat("my.toml", "runs/mine-x5", seeds=5)["test_ua_recall_mean"]
+    tables = crnn.experiment("tables.toml", "results/mine", jobs=2)   # as results.json
     result = crnn.evaluate("runs/mine", split="test")
     result["ua_recall"], result["confusion"]        # as `crnn eval --json`
 """
 
 import json
+import os
 import warnings
 
 import torch
@@ -20,7 +22,7 @@ import torch
 from . import _args
 from .model import _no_signal_message
 
-__all__ = ["config", "evaluate", "extract_features", "presets", "repeat", "train"]
+__all__ = ["config", "evaluate", "experiment", "extract_features", "presets", "repeat", "train"]
 
 
 def _overrides(overrides, function):
@@ -89,6 +91,74 @@ def repeat(config, output, *, seeds=5, first_seed=1, overrides=(), progress=True
                                 _args.integer(seeds, "crnn.repeat: seeds"),
                                 _args.integer(first_seed, "crnn.repeat: first_seed"),
                                 _args.flag(progress, "crnn.repeat: progress")))
+
+
+def experiment(file, output, *, tables=(), overrides=(), jobs=1, time_limit=None, results_only=False,
+               progress=True):
+    """Trains the results tables of the experiment file `file` (rows × columns
+    × seeds; docs/experiments.md) into `output`, as `crnn experiment` does:
+    finished runs are skipped and interrupted ones resume, so calling it again
+    goes on; results.md, results.json and a chart per table are rewritten
+    after every run. Returns results.json's contents as a dict (with a
+    "cross_validation" entry for tables with folds).
+
+    tables: only these table ids. overrides: "section.key=value" for every
+    cell. jobs: runs at a time, each in its own Python process with
+    crnn.set_num_threads' count / jobs threads (logs in output/logs/).
+    time_limit: start no run estimated to end after this long (seconds, or
+    text such as "2h30m"). results_only: rewrite the results from the finished
+    runs, train nothing. Runs that fail are named in a RuntimeError once the
+    others are done (their results are written). Ctrl-C stops the runs in
+    training after their current batch with KeyboardInterrupt."""
+    function = "crnn.experiment"
+    if isinstance(tables, str):
+        raise TypeError(f"{function}: tables is a list of table ids, not one string")
+    tables = [str(t) for t in tables]
+    overrides = _overrides(overrides, function)
+    jobs = _args.integer(jobs, f"{function}: jobs")
+    if time_limit is None:
+        limit = ""
+    elif isinstance(time_limit, str):
+        limit = time_limit
+    else:
+        limit = format(_args.number(time_limit, f"{function}: time_limit"), "f")
+    file = _args.path(file, f"{function}: file", required=True)
+    output = _args.path(output, f"{function}: output", required=True)
+    threads = max(1, torch.get_num_threads() // max(1, jobs))
+    payload = json.dumps({"file": os.path.abspath(file), "output": os.path.abspath(output),
+                          "overrides": overrides, "tables": tables, "threads": threads})
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    worker = ["-c", "import sys; sys.path.insert(0, sys.argv[1]); import crnn.run; "
+                    "sys.exit(crnn.run._experiment_worker(sys.argv[2], sys.argv[3]))", package_parent, payload]
+    text, notes, failed, stopped, _trained, _skipped, _not_started = _training(
+        function, torch.ops.crnn.experiment, file, output, overrides, tables, jobs, threads, limit,
+        not _args.flag(results_only, f"{function}: results_only"), _args.flag(progress, f"{function}: progress"),
+        worker)
+    for note in notes:
+        warnings.warn(f"{function}: {note}", stacklevel=2)
+    if failed:
+        stop = "; no other run was started: the error is one every run would hit" if stopped else ""
+        raise RuntimeError(f"{function}: {len(failed)} run(s) failed{stop} (the finished runs' results are in "
+                           f"{os.path.join(output, 'results.json')}): " + "; ".join(failed))
+    return json.loads(text)
+
+
+def _experiment_worker(payload, job):
+    """A crnn.experiment jobs > 1 worker process: trains one run of the plan;
+    its exit code as `crnn experiment --run-job`'s (2: an error every run
+    would hit)."""
+    import sys
+    from . import set_num_threads
+    p = json.loads(payload)
+    set_num_threads(p["threads"])
+    try:
+        return int(torch.ops.crnn.experiment_job(p["file"], p["output"], p["overrides"], p["tables"], int(job)))
+    except RuntimeError as e:
+        message = str(e).split("\n")[0]
+        if "crnn.experiment: interrupted: " not in message:
+            raise
+        print(message, file=sys.stderr)
+        return 130
 
 
 def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32, predictions=None):

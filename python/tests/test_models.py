@@ -1,11 +1,15 @@
 """Trained crnn models from Python: crnn.load, crnn.Classifier, crnn export —
 against the `crnn` command (the feature extractors: test_features.py)."""
 
+import contextlib
 import csv
 import json
 import math
 import os
+import signal
 import subprocess
+import threading
+import time
 import wave
 
 import pytest
@@ -32,6 +36,24 @@ def write_wav(path, samples, rate=16000):
         w.setframerate(rate)
         w.writeframes(b"".join(int(max(-32767, min(32767, s * 32767))).to_bytes(2, "little", signed=True)
                                for s in samples))
+
+
+@contextlib.contextmanager
+def sigint_once(ready):
+    """Sends this process SIGINT once ready() is true (after an epoch has
+    finished, say), or after 60 s, while the body runs."""
+    def interrupt():
+        deadline = time.time() + 60
+        while time.time() < deadline and not ready():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    try:
+        yield
+    finally:
+        killer.join()
 
 
 @pytest.fixture(scope="module")
@@ -385,6 +407,109 @@ def test_repeat_from_python_is_the_command(trained, tmp_path):
         crnn.repeat(trained / "c.toml", tmp_path / "x", overrides="train.max_epochs=3")
 
 
+def write_experiment(trained, path):
+    path.write_text(f"""[[table]]
+id = "t"
+seeds = 2
+  [[table.column]]
+  name = "label"
+  config = "{trained / 'c.toml'}"
+  [[table.row]]
+  name = "small"
+  [[table.row]]
+  name = "wider"
+  set = ["model.dense_size=12"]
+""")
+    return path
+
+
+def test_experiment_from_python_is_the_command(trained, tmp_path):
+    # crnn.experiment trains what `crnn experiment` trains, here in two Python
+    # worker processes of one thread each against the command's one process of
+    # one thread: the same runs (a run does not depend on the process it is
+    # trained in), and the dict is the results.json it wrote.
+    e = write_experiment(trained, tmp_path / "e.toml")
+    crnn.set_num_threads(2)
+    result = crnn.experiment(e, tmp_path / "py", jobs=2, progress=False)
+    assert result == json.loads((tmp_path / "py" / "results.json").read_text())
+    assert result["finished_runs"] == result["planned_runs"] == 4
+    assert len(list((tmp_path / "py" / "logs").glob("*.log"))) == 4  # one per worker
+    r = subprocess.run([CRNN, "--threads", "1", "experiment", e, "-o", tmp_path / "cli"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    cli = json.loads((tmp_path / "cli" / "results.json").read_text())
+    mine, theirs = result["tables"][0], cli["tables"][0]
+    assert mine["rows"] == theirs["rows"] == ["small", "wider"]
+    for row_a, row_b in zip(mine["cells"], theirs["cells"]):
+        a, b = row_a[0], row_b[0]
+        assert a["dir"] == b["dir"] and a["runs"] == b["runs"] == 2
+        assert a["best_epoch"] == b["best_epoch"]
+        assert a["test_ua_recall"] == pytest.approx(b["test_ua_recall"], abs=1e-6)
+        assert a["lowest_train_loss"] == pytest.approx(b["lowest_train_loss"], abs=1e-6)
+        # the cell's mean is that of its seeds' own summary.json files
+        scores = [json.loads((tmp_path / "py" / a["dir"] / f"seed_{s}" / "summary.json").read_text())
+                  ["test_ua_recall"] for s in (1, 2)]
+        assert a["test_ua_recall_mean"] == pytest.approx(sum(scores) / 2, abs=1e-12)
+    # Called again, every run is skipped; results_only writes the same tables.
+    stamp = (tmp_path / "py" / mine["cells"][0][0]["dir"] / "seed_1" / "summary.json").stat().st_mtime_ns
+    again = crnn.experiment(e, tmp_path / "py", progress=False)
+    assert again["tables"] == result["tables"]
+    assert crnn.experiment(e, tmp_path / "py", results_only=True)["tables"] == result["tables"]
+    assert (tmp_path / "py" / mine["cells"][0][0]["dir"] / "seed_1" / "summary.json").stat().st_mtime_ns == stamp
+    # Only one table, and bad arguments.
+    with pytest.raises(RuntimeError, match="nope"):
+        crnn.experiment(e, tmp_path / "x", tables=["nope"])
+    with pytest.raises(TypeError, match="not one string"):
+        crnn.experiment(e, tmp_path / "x", tables="t")
+    with pytest.raises(ValueError, match="crnn.experiment: jobs must be in 1..1024, got 0"):
+        crnn.experiment(e, tmp_path / "x", jobs=0)
+    with pytest.raises(ValueError, match="crnn.experiment: time_limit -5.000000: expected a positive duration"):
+        crnn.experiment(e, tmp_path / "x", time_limit=-5)
+    with pytest.raises(TypeError, match="crnn.experiment: output must be a path"):
+        crnn.experiment(e, None)
+
+
+def test_failing_runs_are_an_error_naming_them(trained, tmp_path):
+    # A missing feature file is an error every run would hit: in one process it
+    # is raised as it is; with workers, the two started runs fail (exit code 2,
+    # their logs name the file) and no other is started.
+    e = write_experiment(trained, tmp_path / "e.toml")
+    missing = f"data.features={tmp_path / 'none.h5'}"
+    crnn.set_num_threads(2)
+    with pytest.raises(RuntimeError, match="none.h5: file not found"):
+        crnn.experiment(e, tmp_path / "serial", overrides=[missing], progress=False)
+    with pytest.raises(RuntimeError, match=r"crnn.experiment: 2 run\(s\) failed; no other run was started: the "
+                                           r"error is one every run would hit \(the finished runs' results are in "
+                                           r".*results.json\): t · (small|wider) · label, seed 1: exit code 2, see ") as failure:
+        crnn.experiment(e, tmp_path / "out", jobs=2, overrides=[missing], progress=False)
+    assert "t · small · label, seed 1" in str(failure.value) and "t · wider · label, seed 1" in str(failure.value)
+    logs = list((tmp_path / "out" / "logs").glob("*.log"))
+    assert len(logs) == 2
+    for log in logs:
+        assert "none.h5: file not found" in log.read_text()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_stops_an_experiment_and_its_runs_resume(trained, tmp_path, jobs):
+    # SIGINT while crnn.experiment trains (in this process, or in workers that
+    # the parent passes it on to): the runs in training stop after their
+    # current batch, resumable from their last.pt, and KeyboardInterrupt says so.
+    e = write_experiment(trained, tmp_path / "e.toml")
+    out = tmp_path / "out"
+    crnn.set_num_threads(2)
+    start = time.time()
+    with sigint_once(lambda: list(out.glob("runs/*/seed_1/last.pt"))):
+        with pytest.raises(KeyboardInterrupt, match="crnn.experiment: interrupted: "):
+            crnn.experiment(e, out, jobs=jobs, overrides=["train.max_epochs=100000", "train.patience=100000"],
+                            progress=False)
+    assert time.time() - start < 60
+    started = list(out.glob("runs/*/seed_*/last.pt"))
+    assert started and not list(out.glob("runs/*/seed_*/summary.json"))
+    assert json.loads((out / "results.json").read_text())["finished_runs"] == 0
+    for last in started:  # each stopped run has finished epochs to resume from
+        assert len((last.parent / "metrics.csv").read_text().splitlines()) >= 2
+
+
 def test_train_and_evaluate_from_python_are_the_commands(trained, tmp_path):
     # crnn.train runs `crnn train`'s protocol: with the same config, seed and
     # thread count it trains the same run; its dict is the summary.json it wrote.
@@ -474,26 +599,13 @@ def test_ctrl_c_stops_training_and_the_run_resumes(trained, tmp_path):
     # SIGINT while crnn.train runs (Python's handler would only act after the
     # whole run): training stops after the current batch with KeyboardInterrupt,
     # and the run resumes from its last finished epoch.
-    import signal
-    import threading
-    import time
-
     out = tmp_path / "run"
     crnn.set_num_threads(1)
-
-    def interrupt_when_an_epoch_is_done():
-        deadline = time.time() + 60
-        while time.time() < deadline and not (out / "last.pt").exists():
-            time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    killer = threading.Thread(target=interrupt_when_an_epoch_is_done)
-    killer.start()
     start = time.time()
-    with pytest.raises(KeyboardInterrupt, match="interrupted in epoch .* resume the run"):
-        crnn.train(trained / "c.toml", out, overrides=["train.max_epochs=100000", "train.patience=100000"],
-                   progress=False)
-    killer.join()
+    with sigint_once(lambda: (out / "last.pt").exists()):
+        with pytest.raises(KeyboardInterrupt, match="interrupted in epoch .* resume the run"):
+            crnn.train(trained / "c.toml", out, overrides=["train.max_epochs=100000", "train.patience=100000"],
+                       progress=False)
     assert time.time() - start < 60
     assert (out / "last.pt").exists() and not (out / "summary.json").exists()
     finished = len((out / "metrics.csv").read_text().splitlines()) - 1  # epochs in last.pt

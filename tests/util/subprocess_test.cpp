@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -129,6 +130,12 @@ TEST(Subprocess, SpawnSelfAppendsToTheLogAndWaitChildReturnsItsStatus) {
     EXPECT_EQ(ended, child);
     EXPECT_EQ(status, expected) << how;
   }
+  // wait_child_for gives up when no child has ended in time, and returns one that has.
+  ::setenv("CRNN_SUBPROCESS_TEST_EXIT", "SLEEP", 1);
+  const pid_t sleeper = crnn::spawn_self(
+      {"--gtest_also_run_disabled_tests", "--gtest_filter=SubprocessHelper.DISABLED_EndsAsTheEnvironmentSays"}, log);
+  EXPECT_EQ(crnn::wait_child_for(0.05), std::make_pair(pid_t{0}, 0));
+  EXPECT_EQ(crnn::wait_child_for(60), std::make_pair(sleeper, 5));
   ::unsetenv("CRNN_SUBPROCESS_TEST_EXIT");
   EXPECT_TRUE(contains(error_of([&] { crnn::spawn_self({}, dir.file("no/such/dir/x.log")); }), "no/such/dir/x.log"));
   EXPECT_TRUE(contains(error_of([] { crnn::wait_child(); }), "waitpid"));  // no child left
@@ -140,5 +147,9 @@ TEST(SubprocessHelper, DISABLED_EndsAsTheEnvironmentSays) {
   const char* how = std::getenv("CRNN_SUBPROCESS_TEST_EXIT");
   if (how == nullptr) return;
   if (std::string(how) == "KILL") ::raise(SIGKILL);
+  if (std::string(how) == "SLEEP") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    std::_Exit(5);
+  }
   std::_Exit(std::atoi(how));
 }

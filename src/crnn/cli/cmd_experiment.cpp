@@ -30,8 +30,7 @@ int run(const ExperimentCliOptions& c) {
   o.overrides = c.overrides;
   o.tables = c.tables;
   o.train = !c.results_only;
-  o.command = "crnn experiment " + c.file + " -o " + c.output;
-  for (auto& s : c.overrides) o.command += " --set " + s;
+  o.command = train::experiment_command(c.file, c.output, c.overrides);
   if (!c.shard.empty()) {
     std::smatch m;
     if (!std::regex_match(c.shard, m, std::regex(R"((\d+)/(\d+))"))) {
@@ -60,12 +59,7 @@ int run(const ExperimentCliOptions& c) {
   }
   auto e = train::Experiment::from_file(c.file);
   if (c.run_job >= 0) {  // a --jobs worker
-    auto p = train::plan_experiment(e, o);
-    if (c.run_job >= static_cast<int64_t>(p.jobs.size())) {
-      fmt::print(stderr, "crnn experiment: --run-job {}: the plan has {} runs\n", c.run_job, p.jobs.size());
-      return cli::kExitUsage;
-    }
-    train::train_job(p, static_cast<size_t>(c.run_job), c.output, std::cerr);
+    train::train_experiment_job(e, o, c.run_job, c.output, std::cerr);
     return 0;
   }
   const auto plan = train::plan_experiment(e, o);

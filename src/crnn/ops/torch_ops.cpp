@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <iostream>
 #include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,9 @@
 #include "crnn/audio/egemaps.h"
 #include "crnn/audio/fbank.h"
 #include "crnn/audio/read_audio.h"
+#include "crnn/data/error.h"
 #include "crnn/data/extract_features.h"
+#include "crnn/data/feature_store.h"
 #include "crnn/data/normalization.h"
 #include "crnn/infer/classifier.h"
 #include "crnn/infer/predictions.h"
@@ -25,10 +28,12 @@
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/config.h"
 #include "crnn/train/evaluate_run.h"
+#include "crnn/train/experiment_runner.h"
 #include "crnn/train/repeat.h"
 #include "crnn/train/run_files.h"
 #include "crnn/train/trainer.h"
 #include "crnn/util/file_io.h"
+#include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
 
 namespace crnn::ops {
@@ -447,6 +452,86 @@ void register_ops() {
                 TORCH_CHECK(false, "crnn.repeat: interrupted: ", e.what());
               }
               return crnn::read_text_file((std::filesystem::path(output) / "repeat.json").string());
+            });
+    // crnn.experiment: what `crnn experiment` runs. `worker` is the argv[1..]
+    // prefix that makes this executable (python) train one job of the plan
+    // (crnn.experiment's own worker): the job's index is appended.
+    lib.def("experiment(str file, str output, str[] overrides, str[] tables, int jobs, int threads_per_job, "
+            "str time_limit, bool train, bool progress, str[] worker) -> (str, str[], str[], bool, int, int, int)",
+            [](std::string file, std::string output, std::vector<std::string> overrides,
+               std::vector<std::string> tables, int64_t jobs, int64_t threads_per_job, std::string time_limit,
+               bool train, bool progress, std::vector<std::string> worker)
+                -> std::tuple<std::string, std::vector<std::string>, std::vector<std::string>, bool, int64_t,
+                              int64_t, int64_t> {
+              TORCH_CHECK(!output.empty(), "crnn.experiment: no output directory given");
+              TORCH_CHECK_VALUE(jobs >= 1 && jobs <= 1024, "crnn.experiment: jobs must be in 1..1024, got ", jobs);
+              train::ExperimentOptions o;
+              o.overrides = overrides;
+              o.tables = tables;
+              o.train = train;
+              o.command = train::experiment_command(file, output, overrides);
+              if (!time_limit.empty()) {
+                const auto limit = parse_duration(time_limit);
+                TORCH_CHECK_VALUE(limit && *limit > 0, "crnn.experiment: time_limit ", time_limit,
+                                  ": expected a positive duration, e.g. 2h30m, 90m or 3600 (seconds)");
+                o.time_limit_seconds = *limit;
+              }
+              const auto e = train::Experiment::from_file(file);
+              const auto warnings = train::same_settings_warnings(e, train::plan_experiment(e, o));
+              train::TrainOptions t;
+              t.progress = progress;
+              t.stop = &g_interrupted;
+              InterruptScope interrupt_scope;
+              train::ExperimentOutcome r;
+              try {
+                if (jobs > 1 && train) {
+                  TORCH_CHECK(!worker.empty(), "crnn.experiment: jobs > 1 needs a worker command");
+                  train::ParallelRunOptions p;
+                  p.processes = jobs;
+                  p.threads_per_process = std::max<int64_t>(1, threads_per_job);
+                  p.worker_args = [&worker](size_t job) {
+                    auto args = worker;
+                    args.push_back(std::to_string(job));
+                    return args;
+                  };
+                  r = train::run_experiment_parallel(e, output, o, p, std::cerr, &g_interrupted);
+                } else {
+                  r = train::run_experiment(e, output, o, std::cerr, t);
+                }
+              } catch (const train::TrainInterrupted& err) {
+                TORCH_CHECK(false, "crnn.experiment: interrupted: ", err.what());
+              }
+              return {crnn::read_text_file((std::filesystem::path(output) / "results.json").string()), warnings,
+                      r.failed, r.stopped, r.trained, r.skipped, r.not_started};
+            });
+    // One job of crnn.experiment's plan, in a worker process: its exit code,
+    // as `crnn experiment --run-job`'s (2: an error every run would hit, which
+    // stops the experiment; other errors are raised: that run failed).
+    lib.def("experiment_job(str file, str output, str[] overrides, str[] tables, int job) -> int",
+            [](std::string file, std::string output, std::vector<std::string> overrides,
+               std::vector<std::string> tables, int64_t job) -> int64_t {
+              train::ExperimentOptions o;
+              o.overrides = overrides;
+              o.tables = tables;
+              train::TrainOptions t;
+              t.stop = &g_interrupted;
+              InterruptScope interrupt_scope;
+              const auto usage_error = [](const std::exception& err) {
+                std::cerr << "crnn.experiment: " << err.what() << std::endl;
+                return int64_t{2};
+              };
+              try {
+                train::train_experiment_job(train::Experiment::from_file(file), o, job, output, std::cerr, t);
+              } catch (const train::TrainInterrupted& err) {
+                TORCH_CHECK(false, "crnn.experiment: interrupted: ", err.what());
+              } catch (const train::ConfigError& err) {
+                return usage_error(err);
+              } catch (const data::DataError& err) {
+                return usage_error(err);
+              } catch (const data::FeatureStoreError& err) {
+                return usage_error(err);
+              }
+              return 0;
             });
     lib.def("config(str preset, str[] overrides) -> str", [](std::string preset, std::vector<std::string> overrides) {
       return train::RunConfig::for_preset(preset, overrides).to_toml();

@@ -262,6 +262,13 @@ RepeatSummary collect_cell(const std::string& out_dir, const ExperimentCell& cel
   return s;
 }
 
+std::string experiment_command(const std::string& file, const std::string& out_dir,
+                               const std::vector<std::string>& overrides) {
+  std::string command = "crnn experiment " + file + " -o " + out_dir;
+  for (const auto& s : overrides) command += " --set " + s;
+  return command;
+}
+
 std::vector<size_t> shard_jobs(const ExperimentPlan& plan, const ExperimentOptions& o) {
   std::vector<size_t> mine;
   for (size_t i = 0; i < plan.jobs.size(); ++i)

@@ -78,7 +78,8 @@ struct ExperimentOptions {
   int64_t shard = 0, shards = 1;
   /// false: collect and write the results of finished runs, train nothing.
   bool train = true;
-  /// The command line to print in results.md ("how to regenerate").
+  /// The command line to print in results.md ("how to regenerate"):
+  /// experiment_command's.
   std::string command;
   /// > 0: start no run expected to end more than this many seconds after
   /// run_experiment (or `crnn experiment`) starts, for a job with a wall-clock
@@ -122,6 +123,11 @@ std::vector<std::string> same_settings_warnings(const Experiment& e, const Exper
 
 /// Resolves every cell's config (errors name the table, row and column).
 ExperimentPlan plan_experiment(const Experiment& e, const ExperimentOptions& o);
+
+/// "crnn experiment FILE -o DIR --set K=V …": the command that trains and
+/// writes the same results (ExperimentOptions::command), whichever front end ran.
+std::string experiment_command(const std::string& file, const std::string& out_dir,
+                               const std::vector<std::string>& overrides);
 
 /// Summary of one cell's finished runs (seeds 1..seeds only).
 RepeatSummary collect_cell(const std::string& out_dir, const ExperimentCell& cell, int64_t seeds);

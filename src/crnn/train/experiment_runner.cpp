@@ -3,6 +3,7 @@
 #include "crnn/util/file_lock.h"
 
 #include <fmt/core.h>
+#include <signal.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -116,11 +117,21 @@ std::string eta_text(const ExperimentProgress& p, int64_t processes) {
   return text;
 }
 
-void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log) {
+void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log,
+               const TrainOptions& training) {
   const auto& j = plan.jobs.at(job);
   const auto& cell = plan.cells[j.cell];
   set_num_threads_from_config(cell.config.train.threads);
-  run_seed(cell.config, (fs::path(out_dir) / cell.dir).string(), j.seed, log, "experiment");
+  run_seed(cell.config, (fs::path(out_dir) / cell.dir).string(), j.seed, log, "experiment", training);
+}
+
+void train_experiment_job(const Experiment& e, const ExperimentOptions& o, int64_t job, const std::string& out_dir,
+                          std::ostream& log, const TrainOptions& training) {
+  const auto plan = plan_experiment(e, o);
+  if (job < 0 || job >= static_cast<int64_t>(plan.jobs.size()))
+    throw ConfigError(fmt::format("{}: job {}: the plan has {} runs (0..{})", e.source, job, plan.jobs.size(),
+                                  static_cast<int64_t>(plan.jobs.size()) - 1));
+  train_job(plan, static_cast<size_t>(job), out_dir, log, training);
 }
 
 RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job, const std::string& out_dir,
@@ -182,7 +193,7 @@ void refuse_results_of_nothing(const Experiment& e, const ExperimentPlan& plan, 
 }  // namespace
 
 ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir, const ExperimentOptions& o,
-                                 std::ostream& log) {
+                                 std::ostream& log, const TrainOptions& training) {
   const ExperimentPlan plan = plan_experiment(e, o);
   ExperimentOutcome outcome;
   const std::vector<size_t> mine = shard_jobs(plan, o);
@@ -219,10 +230,16 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
       log << fmt::format("experiment: run {}/{}: {}, seed {}{}\n", k + 1, mine.size(), cell.label, job.seed, eta);
       const auto t0 = std::chrono::steady_clock::now();
       try {
-        train_job(plan, mine[k], out_dir, log);
+        if (training.stop && training.stop->load())
+          throw TrainInterrupted(fmt::format("experiment: stopped before {}, seed {}", cell.label, job.seed));
+        train_job(plan, mine[k], out_dir, log, training);
         ++outcome.trained;
         trained_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         record_job(e, plan, mine[k], out_dir, o);
+      } catch (const TrainInterrupted&) {
+        FileLock lock = results_lock(out_dir);  // the runs finished so far count
+        write_experiment_results(e, plan, out_dir, o);
+        throw;
       } catch (const ConfigError&) {
         throw;  // the same for every run: stop
       } catch (const data::DataError&) {
@@ -243,7 +260,8 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
 }
 
 ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string& out_dir, const ExperimentOptions& o,
-                                          const ParallelRunOptions& p, std::ostream& log) {
+                                          const ParallelRunOptions& p, std::ostream& log,
+                                          const std::atomic<bool>* stop) {
   using clock = std::chrono::steady_clock;
   if (p.processes < 1) throw ConfigError(fmt::format("--jobs {}: must be >= 1", p.processes));
   if (!p.worker_args) throw std::invalid_argument("run_experiment_parallel: no worker_args");
@@ -280,8 +298,15 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
     const auto pg = experiment_progress(e, plan, out_dir);
     return std::find_if(todo.begin(), todo.end(), [&](size_t i) { return run_fits(pg, plan, i, left); });
   };
+  bool interrupted = false;
   while (true) {
-    while (!outcome.stopped && static_cast<int64_t>(running.size()) < p.processes) {
+    if (stop && stop->load() && !interrupted) {
+      interrupted = true;  // start nothing more; the workers stop after their current batch
+      log << fmt::format("experiment: interrupted: stopping the {} running run(s) after their current batch\n",
+                         running.size());
+      for (const auto& r : running) ::kill(r.first, SIGINT);
+    }
+    while (!interrupted && !outcome.stopped && static_cast<int64_t>(running.size()) < p.processes) {
       const auto next = next_run();
       if (next == todo.end()) break;
       const size_t i = *next;
@@ -295,7 +320,8 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
       log << fmt::format("experiment: started {}, seed {} (log {})\n", cell.label, job.seed, job_log);
     }
     if (running.empty()) break;
-    const auto [pid, code] = wait_child();
+    const auto [pid, code] = stop ? wait_child_for(0.2) : wait_child();
+    if (pid == 0) continue;
     const auto it = running.find(pid);
     if (it == running.end()) continue;
     const Running r = it->second;
@@ -321,6 +347,8 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
                          cell.label, job.seed, 100 * run.test_ua_recall, run.best_epoch, run.epochs_run,
                          format_duration(seconds), outcome.trained + static_cast<int64_t>(outcome.failed.size()),
                          to_train, eta);
+    } else if (interrupted) {
+      log << fmt::format("experiment: stopped {}, seed {} (resumable; log {})\n", cell.label, job.seed, r.log);
     } else {
       outcome.failed.push_back(fmt::format("{}, seed {}: exit code {}, see {}", cell.label, job.seed, code, r.log));
       log << "experiment: FAILED " << outcome.failed.back() << "\n";
@@ -335,6 +363,10 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
     FileLock lock = results_lock(out_dir);
     write_experiment_results(e, plan, out_dir, o);
   }
+  if (interrupted)
+    throw TrainInterrupted(fmt::format("experiment: stopped with {} run(s) finished in this call; the others resume "
+                                       "from their last finished epoch when the experiment runs again",
+                                       outcome.trained));
   outcome.not_started = static_cast<int64_t>(todo.size());
   if (!outcome.stopped && !todo.empty())
     log << fmt::format("experiment: not starting the remaining {} run(s): each is estimated to end after the time "

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "crnn/train/experiment.h"
+#include "crnn/train/trainer.h"
 
 namespace crnn::train {
 
@@ -60,8 +61,16 @@ struct ExperimentOutcome {
 };
 
 /// Trains plan.jobs[job] (resuming an interrupted run) with its cell's thread
-/// count if it sets one. Throws what `train_run` throws.
-void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log);
+/// count if it sets one, and `training`'s progress and stop flag. Throws what
+/// `train_run` throws.
+void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_dir, std::ostream& log,
+               const TrainOptions& training = {});
+
+/// A `run_experiment_parallel` worker: plans `e` with `o` as its parent did
+/// and trains job `job` of that plan alone (a ConfigError when the plan has
+/// no such job).
+void train_experiment_job(const Experiment& e, const ExperimentOptions& o, int64_t job, const std::string& out_dir,
+                          std::ostream& log, const TrainOptions& training = {});
 
 /// After plan.jobs[job] finished: rewrites its cell's repeat files and the
 /// experiment's results, and returns the run's figures. One process at a time
@@ -72,9 +81,12 @@ RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job
 
 /// Trains the unfinished jobs of this shard (unless !o.train), one after the
 /// other in this process, refreshing the results after every run, then writes
-/// them once more.
+/// them once more. `training` gives each run its progress and stop flag: when
+/// the flag is set, the run in training stops after its current batch, no
+/// other starts, the results are written and TrainInterrupted is thrown.
 ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir,
-                                 const ExperimentOptions& o, std::ostream& log = std::cerr);
+                                 const ExperimentOptions& o, std::ostream& log = std::cerr,
+                                 const TrainOptions& training = {});
 
 /// How `run_experiment_parallel` starts its workers.
 struct ParallelRunOptions {
@@ -93,8 +105,12 @@ struct ParallelRunOptions {
 /// out as processes finish (runs differ in length by 50×, so a fixed split
 /// would leave cores idle); honours o.time_limit_seconds as run_experiment
 /// does. This process alone writes the results, after every finished run.
+/// When `stop` is set (checked at least every 0.2 s), no other run starts,
+/// the running workers get SIGINT (a worker that handles it stops after its
+/// current batch, resumable), and once they have exited the results are
+/// written and TrainInterrupted is thrown.
 ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string& out_dir,
                                           const ExperimentOptions& o, const ParallelRunOptions& p,
-                                          std::ostream& log = std::cerr);
+                                          std::ostream& log = std::cerr, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace crnn::train

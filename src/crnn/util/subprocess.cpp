@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace crnn {
 namespace {
@@ -200,16 +203,33 @@ pid_t spawn_self(const std::vector<std::string>& args, const std::string& log_pa
   return start_child(spec);
 }
 
-std::pair<pid_t, int> wait_child() {
+namespace {
+
+/// waitpid(-1) retried on EINTR; {0, 0} when `flags` has WNOHANG and no child has ended.
+std::pair<pid_t, int> wait_any_child(int flags) {
   int status = 0;
   pid_t pid;
   do {
-    pid = ::waitpid(-1, &status, 0);
+    pid = ::waitpid(-1, &status, flags);
   } while (pid < 0 && errno == EINTR);
   if (pid < 0) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
+  if (pid == 0) return {0, 0};
   if (WIFEXITED(status)) return {pid, WEXITSTATUS(status)};
   if (WIFSIGNALED(status)) return {pid, 128 + WTERMSIG(status)};
   return {pid, 255};
+}
+
+}  // namespace
+
+std::pair<pid_t, int> wait_child() { return wait_any_child(0); }
+
+std::pair<pid_t, int> wait_child_for(double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::max(0.0, seconds));
+  while (true) {
+    const auto ended = wait_any_child(WNOHANG);
+    if (ended.first != 0 || std::chrono::steady_clock::now() >= end) return ended;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 }  // namespace crnn

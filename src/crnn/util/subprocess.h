@@ -83,4 +83,7 @@ pid_t spawn_self(const std::vector<std::string>& args, const std::string& log_pa
 /// across threads.)
 std::pair<pid_t, int> wait_child();
 
+/// wait_child for at most `seconds`: {0, 0} when no child ended by then.
+std::pair<pid_t, int> wait_child_for(double seconds);
+
 }  // namespace crnn
