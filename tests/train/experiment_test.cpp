@@ -250,9 +250,16 @@ TEST(Experiment, TwoShardsTrainEveryRunOnceAndTheTableAggregatesThem) {
   // Without row 2's runs the group's averages rest on one of their two cells, and say so.
   for (int seed = 1; seed <= 2; ++seed)
     fs::remove(fmt::format("{}/{}/seed_{}/summary.json", out, p.cells[p.grid[0][1][0]].dir, seed));
+  const std::string repeat1 = fmt::format("{}/{}/repeat.json", out, p.cells[p.grid[0][0][0]].dir);
+  const std::string trained_repeat1 = crnn::read_text_file(repeat1);
+  std::ofstream(repeat1, std::ios::trunc) << "{\"runs\": []}\n";  // stale
   train::ExperimentOptions results_only;
   results_only.train = false;
   train::run_experiment(e, out, results_only, log);
+  // --results-only rewrites the cells' repeat files from their finished runs too.
+  EXPECT_EQ(crnn::read_text_file(repeat1), trained_repeat1);
+  EXPECT_FALSE(fs::exists(fmt::format("{}/{}/repeat.json", out, p.cells[p.grid[0][1][0]].dir)));
+  EXPECT_FALSE(fs::exists(fmt::format("{}/{}/repeat.md", out, p.cells[p.grid[0][1][0]].dir)));
   const std::string partial = crnn::read_text_file(out + "/results.md");
   const auto row1 = fmt::format("{:.2f}", 100 * row_means[0]);
   EXPECT_NE(partial.find("| *both* | *" + row1 + "* [1/2] | *" + row1 + "* [1/2] |"), std::string::npos) << partial;
@@ -728,6 +735,15 @@ void expect_tables_regenerate_identically(const train::Experiment& e, const trai
   for (const char* name : {"results.md", "results.json", "table1.svg", "table2.svg", "table3.svg", "table4.svg"})
     EXPECT_EQ(crnn::read_text_file((dir.path() / name).string()), crnn::read_text_file((committed / name).string()))
         << name << " no longer regenerates byte-identical from the committed runs";
+  // Each cell's repeat files hold its committed runs (`--results-only` rewrites them).
+  for (size_t c = 0; c < p.cells.size(); ++c) {
+    const auto s = train::write_cell_repeat_files(p, c, dir.path().string());
+    if (s.runs.empty()) continue;
+    for (const char* name : {"repeat.json", "repeat.md"})
+      EXPECT_EQ(crnn::read_text_file((dir.path() / p.cells[c].dir / name).string()),
+                crnn::read_text_file((committed / p.cells[c].dir / name).string()))
+          << p.cells[c].dir << "/" << name << " is not that of the committed runs";
+  }
 }
 
 }  // namespace

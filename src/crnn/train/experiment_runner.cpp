@@ -134,6 +134,21 @@ void train_experiment_job(const Experiment& e, const ExperimentOptions& o, int64
   train_job(plan, static_cast<size_t>(job), out_dir, log, training);
 }
 
+RepeatSummary write_cell_repeat_files(const ExperimentPlan& plan, size_t cell_index, const std::string& out_dir) {
+  const auto& cell = plan.cells.at(cell_index);
+  auto s = collect_cell(out_dir, cell, cell.seeds);
+  s.task = cell.config.data.task;
+  s.preset = cell.config.model.preset;
+  const fs::path dir = fs::path(out_dir) / cell.dir;
+  if (!s.runs.empty()) {
+    write_repeat_files(dir.string(), s);
+  } else {  // no finished run (any more): no summary of runs
+    std::error_code ignore;
+    for (const char* name : {"repeat.json", "repeat.md"}) fs::remove(dir / name, ignore);
+  }
+  return s;
+}
+
 RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job, const std::string& out_dir,
                      const ExperimentOptions& o) {
   const auto& j = plan.jobs.at(job);
@@ -142,10 +157,7 @@ RepeatRun record_job(const Experiment& e, const ExperimentPlan& plan, size_t job
   // reading what is finished and rewriting them is one step under the lock, so
   // a writer never replaces a newer summary with its older view.
   FileLock lock = results_lock(out_dir);
-  auto s = collect_cell(out_dir, cell, cell.seeds);
-  s.task = cell.config.data.task;
-  s.preset = cell.config.model.preset;
-  write_repeat_files((fs::path(out_dir) / cell.dir).string(), s);
+  const auto s = write_cell_repeat_files(plan, j.cell, out_dir);
   write_experiment_results(e, plan, out_dir, o);
   for (const auto& r : s.runs)
     if (r.seed == j.seed) return r;
@@ -254,6 +266,8 @@ ExperimentOutcome run_experiment(const Experiment& e, const std::string& out_dir
   }
   {
     FileLock lock = results_lock(out_dir);
+    if (!o.train)  // every result from the finished runs, the cells' repeat files too
+      for (size_t c = 0; c < plan.cells.size(); ++c) write_cell_repeat_files(plan, c, out_dir);
     write_experiment_results(e, plan, out_dir, o);
   }
   return outcome;

@@ -72,6 +72,10 @@ void train_job(const ExperimentPlan& plan, size_t job, const std::string& out_di
 void train_experiment_job(const Experiment& e, const ExperimentOptions& o, int64_t job, const std::string& out_dir,
                           std::ostream& log, const TrainOptions& training = {});
 
+/// Rewrites the repeat.json / repeat.md of plan.cells[cell] from its finished
+/// runs (removes them when it has none) and returns their summary.
+RepeatSummary write_cell_repeat_files(const ExperimentPlan& plan, size_t cell, const std::string& out_dir);
+
 /// After plan.jobs[job] finished: rewrites its cell's repeat files and the
 /// experiment's results, and returns the run's figures. One process at a time
 /// should call it (the files are written atomically, but two writers may each
