@@ -11,6 +11,8 @@
 #include "crnn/kernels/precision.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/file_io.h"
+#include "crnn/util/file_lock.h"
 #include "train/tiny_corpus.h"
 
 using namespace crnn;
@@ -117,6 +119,47 @@ TEST(Trainer, AStopRequestEndsTheRunAfterABatchAndItResumes) {
   stop = false;
   options.resume = true;
   EXPECT_EQ(train::train_run(cfg, dir.file("run"), options, log).epochs_run, 3);
+}
+
+// Two processes training into one run directory (a resume of a run still
+// going, the same -o twice) would mix two runs' files: the second is refused
+// while the first holds the directory's lock (flock conflicts between open
+// files even within one process, so a holder here stands for the other process).
+TEST(Trainer, ARunDirectoryInUseIsRefusedAndLeftAsItIs) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  auto cfg = train::RunConfig::parse(test::tiny_config(c, 2));
+  std::stringstream log;
+  train::TrainOptions options;
+  options.progress = false;
+  std::atomic<bool> stop{false};
+  options.stop = &stop;
+  const std::string run = dir.file("run");
+  cfg.train.max_epochs = 1;
+  train::train_run(cfg, run, options, log);  // one epoch: last.pt and summary.json
+  fs::remove(fs::path(run) / "summary.json");  // as if stopped after epoch 1
+  const std::string config_before = crnn::read_text_file(run + "/config.toml");
+  cfg.train.max_epochs = 2;
+  options.resume = true;
+  {
+    const auto held = FileLock::try_directory(run);
+    ASSERT_TRUE(held);
+    const std::string why = test::error_of([&] { train::train_run(cfg, run, options, log); });
+    EXPECT_TRUE(test::contains(why, run + ": another process is training into this run directory")) << why;
+    EXPECT_TRUE(test::contains(why, "then resume the run")) << why;
+    EXPECT_EQ(crnn::read_text_file(run + "/config.toml"), config_before);
+    EXPECT_FALSE(fs::exists(fs::path(run) / "summary.json"));
+  }
+  // Released: the resume goes on.
+  EXPECT_EQ(train::train_run(cfg, run, options, log).epochs_run, 2);
+  // A fresh run into an (empty) directory another process holds.
+  fs::create_directories(dir.path() / "fresh");
+  options.resume = false;
+  const auto held = FileLock::try_directory(dir.file("fresh"));
+  const std::string why = test::error_of([&] { train::train_run(cfg, dir.file("fresh"), options, log); });
+  EXPECT_TRUE(test::contains(why, "wait for it to end or stop it")) << why;
+  EXPECT_FALSE(test::contains(why, "resume")) << why;  // nothing to resume yet
+  EXPECT_TRUE(fs::is_empty(dir.path() / "fresh"));
 }
 
 TEST(Trainer, SameConfigSeedAndThreadsGiveIdenticalMetrics) {

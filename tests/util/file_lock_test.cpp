@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -90,4 +91,17 @@ TEST(FileLock, AnotherProcessWaitsUntilTheHolderReleases) {
 TEST(FileLock, UnwritableLockFileIsAnErrorNamingIt) {
   EXPECT_TRUE(crnn::test::contains(crnn::test::error_of([] { crnn::FileLock l("/nonexistent-dir/x/.lock"); }),
                                    "/nonexistent-dir/x/.lock: cannot create the lock file"));
+}
+
+// A directory's own lock, without waiting: a second holder is refused until
+// the first releases; a directory that cannot be opened locks nothing.
+TEST(FileLock, TryDirectoryRefusesASecondHolderUntilReleased) {
+  crnn::test::TempDir dir;
+  auto first = crnn::FileLock::try_directory(dir.path().string());
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(crnn::FileLock::try_directory(dir.path().string()));
+  first.reset();
+  EXPECT_TRUE(crnn::FileLock::try_directory(dir.path().string()));
+  EXPECT_TRUE(crnn::FileLock::try_directory(dir.file("missing")));  // nothing to lock: not refused
+  EXPECT_FALSE(std::filesystem::exists(dir.file("missing")));
 }

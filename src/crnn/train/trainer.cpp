@@ -22,6 +22,7 @@
 #include "crnn/nn/options.h"
 #include "crnn/train/distributed.h"
 #include "crnn/util/checksum.h"
+#include "crnn/util/file_lock.h"
 #include "crnn/train/checkpoint.h"
 #include "crnn/train/run_data.h"
 #include "crnn/util/progress.h"
@@ -346,6 +347,17 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
     if (mine) std::rethrow_exception(mine);
     if (!first.empty()) throw ConfigError("distributed training: the run does not start: " + first);
   }
+  // One process trains into a run directory at a time: a second one (a resume
+  // of a run that is still going, the same -o twice) would mix two runs' files.
+  std::unique_ptr<FileLock> run_dir_lock;
+  const auto lock_the_run_directory = [&] {
+    run_dir_lock = FileLock::try_directory(run_dir);
+    if (!run_dir_lock)
+      throw ConfigError(run_dir + ": another process is training into this run directory (it holds the "
+                        "directory's lock); wait for it to end or stop it" +
+                        (fs::exists(last_path) ? ", then resume the run" : ""));
+  };
+  if (writer && fs::is_directory(dir, unreadable)) lock_the_run_directory();
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
   std::optional<LoadedModel> resumed;
@@ -382,6 +394,7 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
   // leaves no directory behind, and a rejected resume leaves it as it was.
   if (writer) {
     fs::create_directories(dir);
+    if (!run_dir_lock) lock_the_run_directory();  // created just now (or by a process that started alongside)
     crnn::remove_stale_temporaries(dir.string());  // of a writer killed during a write (kill -9)
     crnn::write_text_file_atomic((dir / "config.toml").string(), config.to_toml());
   }

@@ -23,6 +23,23 @@ FileLock::FileLock(const std::string& path) {
   }
 }
 
+std::unique_ptr<FileLock> FileLock::try_directory(const std::string& dir) {
+  std::unique_ptr<FileLock> held(new FileLock());
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return held;
+  int rc;
+  do {
+    rc = flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const bool elsewhere = errno == EWOULDBLOCK;
+    close(fd);
+    return elsewhere ? nullptr : std::move(held);
+  }
+  held->fd_ = fd;
+  return held;
+}
+
 FileLock::~FileLock() {
   if (fd_ >= 0) {
     flock(fd_, LOCK_UN);

@@ -14,6 +14,7 @@
 ///   }                                            // released
 /// \endcode
 
+#include <memory>
 #include <string>
 
 namespace crnn {
@@ -27,7 +28,19 @@ class FileLock {
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
 
+  /// The lock of the existing directory `dir` itself (no file is created in
+  /// it), without waiting: nullptr when another holder has it. Where the file
+  /// system cannot lock directories (or `dir` cannot be opened) the returned
+  /// object holds nothing: a lock that cannot be had does not stop the caller.
+  ///
+  /// \code
+  ///   auto held = crnn::FileLock::try_directory("runs/clstm");
+  ///   if (!held) ...  // another process holds runs/clstm
+  /// \endcode
+  static std::unique_ptr<FileLock> try_directory(const std::string& dir);
+
  private:
+  FileLock() = default;
   int fd_ = -1;
 };
 
