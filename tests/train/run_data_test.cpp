@@ -195,9 +195,10 @@ TEST(RunData, TheManifestsOwnSplitIsUsedUnlessFoldsAreAskedFor) {
   EXPECT_TRUE(test::contains(source, "6-fold speaker-group cross-validation (data.folds = 6)")) << source;
   EXPECT_TRUE(test::contains(source, "the manifest's own split column is not used")) << source;
 
-  data::Manifest no_split({"emotion", "fold_column"});
+  data::Manifest no_split({"emotion"});
   for (auto u : m.utterances()) {
     u.split.clear();
+    u.labels.erase("fold_column");
     no_split.add(u);
   }
   ASSERT_FALSE(no_split.has_split());
@@ -206,6 +207,34 @@ TEST(RunData, TheManifestsOwnSplitIsUsedUnlessFoldsAreAskedFor) {
   EXPECT_TRUE(test::contains(source, "the manifest has no split column")) << source;
   EXPECT_EQ(train::kDefaultFolds, 6);
   EXPECT_EQ(automatic, asked);  // the same speakers as data.folds = 6, fold 0
+}
+
+// A split under another name ('Split', 'set') is not taken for a label column
+// while crnn cross-validates instead: that would train on the test speakers
+// the user set apart. data.split_column uses it; data.folds cross-validates.
+TEST(RunData, ASplitColumnUnderAnotherNameIsNotSilentlyIgnored) {
+  auto m = actors_manifest();  // "fold_column": train / valid / test
+  for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split.clear();  // and no "split"
+  ASSERT_FALSE(m.has_split());
+  train::DataConfig config;
+  config.manifest = "actors.csv";
+  config.task = "emotion";
+  EXPECT_EQ(test::error_of([&] { train::assign_splits(m, config); }),
+            "actors.csv: the manifest has no 'split' column, but its column 'fold_column' holds only train / valid / "
+            "test: rename it to 'split', or set data.split_column = \"fold_column\" (or set data.folds = K to "
+            "cross-validate over speakers instead, as crnn does for a manifest without a split; docs/splits.md)");
+  config.split_column = "fold_column";
+  EXPECT_EQ(speakers_by_split(train::assign_splits(m, config)).at("test").size(), 4u);
+  config.split_column = "split";
+  config.folds = 6;
+  EXPECT_EQ(speakers_by_split(train::assign_splits(m, config)).size(), 3u);
+  // A column with other values too is a label column like any other.
+  config.folds = 0;
+  auto other = m;
+  other.mutable_at(0).labels["fold_column"] = "holdout";
+  std::string source;
+  train::assign_splits(other, config, &source);
+  EXPECT_TRUE(test::contains(source, "the manifest has no split column")) << source;
 }
 
 // `crnn eval --split`: "all" is every row; "test" of a manifest whose split
@@ -275,7 +304,10 @@ TEST(RunData, SelectSplitErrorsNameTheProblem) {
   EXPECT_TRUE(test::contains(test::error_of([&] { train::select_split(m, config, "dev"); }),
                              "unknown split 'dev' (expected train, valid, test or all)"));
   // Without any split the rows get 6-fold speaker-group cross-validation: 4 of the 24 actors are the test set.
-  for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split.clear();
+  for (size_t i = 0; i < m.size(); ++i) {
+    m.mutable_at(i).split.clear();
+    m.mutable_at(i).labels["fold_column"] = "x";  // not a split under another name
+  }
   EXPECT_EQ(speakers_by_split(train::select_split(m, config, "test")).at("test").size(), 4u);
 }
 

@@ -37,6 +37,25 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                                         config.manifest, speakers));
   };
   if (config.folds == 0 && !custom_column && !m.has_split()) {
+    // A split under another name ('Split', 'set', 'partition') would silently
+    // become cross-validation: the user's test speakers trained on.
+    for (const auto& column : m.tasks()) {
+      if (column == config.task) continue;
+      size_t given = 0;
+      bool only_splits = true;
+      for (const auto& u : m.utterances()) {
+        const std::string& v = u.label(column);
+        if (v.empty()) continue;
+        ++given;
+        only_splits &= v == "train" || v == "valid" || v == "test";
+      }
+      if (given > 0 && only_splits)
+        throw ConfigError(fmt::format(
+            "{}: the manifest has no 'split' column, but its column '{}' holds only train / valid / test: rename it "
+            "to 'split', or set data.split_column = \"{}\" (or set data.folds = K to cross-validate over speakers "
+            "instead, as crnn does for a manifest without a split; docs/splits.md)",
+            config.manifest, column, column));
+    }
     data::KFoldOptions ko;
     ko.k = kDefaultFolds;
     ko.seed = config.split_seed;
