@@ -252,6 +252,21 @@ TEST(FeaturesCli, RecomputesRowsWhoseAudioChangedSinceAndKeepsCopies) {
   const auto expected = crnn::audio::FeatureExtractor::fbank({}).of_file(c.dir.file("b.wav"));
   EXPECT_FALSE(torch::allclose(after, before));
   EXPECT_TRUE(torch::allclose(after, expected, 1e-5, 1e-5));
+
+  // In a copy of the corpus (manifest, store and audio), the changed file named
+  // is the copy's, the one read, with the path its features came from.
+  crnn::test::TempDir copy;
+  for (const char* f : {"manifest.csv", "feats.h5", "b.wav", "sub/c.flac", "bad.wav", "short.wav"}) {
+    std::filesystem::create_directories((copy.path() / f).parent_path());
+    std::filesystem::copy_file(c.dir.file(f), copy.file(f));
+  }
+  crnn::test::write_audio(copy.file("b.wav"), crnn::test::sine(2300, 16000, 0.25), 16000, 1);
+  r = run_crnn("features '" + copy.file("manifest.csv") + "' -o '" + copy.file("feats.h5") + "' --keep-going");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("features: 'b' (" + copy.file("b.wav") + ") changed since its features were computed (from " +
+                       c.dir.file("b.wav") + "): recomputing"),
+            std::string::npos)
+      << r.out;
 }
 
 // More mel bins than the FFT can fill: refused before any file is read, with

@@ -177,6 +177,9 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   r = test::run_crnn("predict " + dir.file("run") + " --manifest " + manifest + " --speaker s5");
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_TRUE(test::contains(r.out, "--speaker is for audio inputs")) << r.out;
+  r = test::run_crnn("predict " + dir.file("run") + spk5_files + " --split test");  // not silently ignored
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "--split test selects rows of a --manifest; audio inputs have no split")) << r.out;
   // Two inputs with one file name: each is named by its path, not both by the name.
   fs::create_directories(dir.path() / "copy");
   fs::copy_file(dir.file("wav/spk5_low_0.wav"), dir.file("copy/spk5_low_0.wav"));

@@ -289,9 +289,9 @@ std::string waveform_problem(const torch::Tensor& waveform) {
 
 std::string peak_problem(double peak) {
   if (peak <= kMaxWaveformPeak) return "";
-  return fmt::format("samples reach |x| = {:g}, but they must be in [-1, 1): integer PCM stored as floats? "
-                     "(divide 16-bit samples by 32768)",
-                     peak);
+  return fmt::format("samples reach |x| = {:g}, but audio is in [-1, 1) (up to |x| = {:g} is accepted, for "
+                     "clipped or boosted float audio): integer PCM stored as floats? (divide 16-bit samples by 32768)",
+                     peak, kMaxWaveformPeak);
 }
 
 torch::Tensor resample(const torch::Tensor& waveform, int from_rate, int to_rate) {

@@ -136,8 +136,8 @@ Registrar reg{
     [](CLI::App& app) {
       auto o = std::make_shared<FeaturesOptions>();
       app.add_option("input", o->input,
-                     "CSV manifest with 'id' and 'path' columns (relative paths are resolved "
-                     "against its directory); with --dump: the HDF5 feature file")
+                     "CSV manifest with 'path' and 'speaker' columns ('id' optional; docs/manifest.md; relative paths "
+                     "are resolved against its directory); with --dump: the HDF5 feature file")
           ->required();
       app.add_option("-o,--output", o->output, "HDF5 feature file (created, or resumed)");
       app.add_option("--kind", o->kind, "Feature kind: fbank (log mel filterbank) or egemaps (25 eGeMAPS v02 LLDs)")

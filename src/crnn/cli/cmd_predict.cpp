@@ -31,7 +31,7 @@ namespace fs = std::filesystem;
 struct PredictCliOptions {
   std::string model;
   std::vector<std::string> inputs;
-  std::string manifest, split = "all", format = "json", output, normalize = "auto", speaker;
+  std::string manifest, split, format = "json", output, normalize = "auto", speaker;  ///< split "": all
   int64_t batch_size = 32;
   std::string precision = "fp32";
   double segment = 0, hop = 0;
@@ -82,6 +82,9 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("give either --manifest or audio inputs, not both");
   if (!o.manifest.empty() && !o.speaker.empty())
     throw data::DataError("--speaker is for audio inputs; with --manifest the speakers are the manifest's");
+  if (o.manifest.empty() && !o.split.empty())
+    throw data::DataError("--split " + o.split + " selects rows of a --manifest; audio inputs have no split");
+  const std::string split = o.split.empty() ? "all" : o.split;
   const auto precision = train::precision_guard(o.precision, "--precision bf16");
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;
@@ -90,8 +93,8 @@ int run_predict(const PredictCliOptions& o) {
     auto cfg = train::RunConfig::parse(classifier.model().bundle.config_toml, {}, classifier.model_path());
     cfg.data.manifest = o.manifest;
     const auto manifest = data::Manifest::read(o.manifest);
-    const data::Manifest part = train::select_split(manifest, cfg.data, o.split);
-    if (const auto w = train::training_speakers_warning(classifier.model().bundle.splits, part, o.split,
+    const data::Manifest part = train::select_split(manifest, cfg.data, split);
+    if (const auto w = train::training_speakers_warning(classifier.model().bundle.splits, part, split,
                                                         classifier.model_path());
         !w.empty())
       fmt::print(stderr, "crnn predict: warning: {}\n", w);
@@ -209,7 +212,7 @@ crnn::cli::Registrar reg{
       app.add_option("--speaker", o->speaker,
                      "The audio inputs are all this speaker's: normalized together (as training and `crnn eval` "
                      "normalize a speaker's utterances) instead of each file on its own");
-      app.add_option("--split", o->split, "With --manifest: train | valid | test | all (split as the model's config says)")
+      app.add_option("--split", o->split, "With --manifest: train | valid | test | all (default; split as the model's config says)")
           ->check(CLI::IsMember({"train", "valid", "test", "all"}));
       app.add_option("--format", o->format, "json (JSON lines, default) or csv")->check(CLI::IsMember({"json", "csv"}));
       app.add_option("-o,--output", o->output, "Write to FILE (atomically) instead of stdout");

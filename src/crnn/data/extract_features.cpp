@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -186,10 +187,16 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
   // Audio rewritten in place since its features were computed (same name,
   // other bytes): stale rows, computed again like incomplete ones.
   const std::vector<std::string> changed = data::changed_sources(store, id_paths);
+  std::map<std::string, std::string> path_of;
+  if (!changed.empty())
+    for (const auto& [id, path] : id_paths) path_of.emplace(id, path);
   for (size_t i = 0; i < changed.size(); ++i) {
-    if (i < 5)
-      fmt::print(stderr, "features: '{}' ({}) changed since its features were computed: recomputing\n", changed[i],
-                 store.source(changed[i]));
+    if (i < 5) {
+      // The file read now; the stored path differs when the corpus was copied or moved since.
+      const std::string now = path_of[changed[i]], then = store.source(changed[i]);
+      fmt::print(stderr, "features: '{}' ({}) changed since its features were computed{}: recomputing\n", changed[i],
+                 now, then == now ? "" : fmt::format(" (from {})", then));
+    }
     store.remove(changed[i]);
   }
   if (changed.size() > 5) fmt::print(stderr, "features: ... and {} more changed files: recomputing\n", changed.size() - 5);
