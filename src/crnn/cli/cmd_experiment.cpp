@@ -12,6 +12,7 @@
 
 #include "crnn/cli/command.h"
 #include "crnn/train/experiment_runner.h"
+#include "crnn/util/interrupt.h"
 #include "crnn/util/progress.h"
 
 namespace {
@@ -58,8 +59,16 @@ int run(const ExperimentCliOptions& c) {
     return cli::kExitUsage;
   }
   auto e = train::Experiment::from_file(c.file);
+  // Ctrl-C stops the runs in training after their current batch (resumable);
+  // with --jobs the workers get it too, from the terminal and again from this
+  // process (for a SIGINT sent to it alone): a worker does not take the second
+  // for "end now", while this process ends at a second Ctrl-C, its workers
+  // with it (SIGTERM, spawn_self).
+  InterruptScope interrupt(/*second_interrupt_ends=*/c.run_job < 0);
+  train::TrainOptions training;
+  training.stop = interrupt.flag();
   if (c.run_job >= 0) {  // a --jobs worker
-    train::train_experiment_job(e, o, c.run_job, c.output, std::cerr);
+    train::train_experiment_job(e, o, c.run_job, c.output, std::cerr, training);
     return 0;
   }
   const auto plan = train::plan_experiment(e, o);
@@ -100,9 +109,9 @@ int run(const ExperimentCliOptions& c) {
       for (const auto& t : c.tables) args.insert(args.end(), {"--table", t});
       return args;
     };
-    r = train::run_experiment_parallel(e, c.output, o, p);
+    r = train::run_experiment_parallel(e, c.output, o, p, std::cerr, interrupt.flag());
   } else {
-    r = train::run_experiment(e, c.output, o);
+    r = train::run_experiment(e, c.output, o, std::cerr, training);
   }
   if (o.train) {
     fmt::print("{}: trained {}, already finished {}, failed {}, not started {}; results in {}/results.md\n", c.file,

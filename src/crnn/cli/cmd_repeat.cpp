@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "crnn/cli/command.h"
+#include "crnn/util/interrupt.h"
 #include "crnn/train/repeat.h"
 #include "crnn/util/text.h"
 #include "crnn/util/threads.h"
@@ -34,7 +35,10 @@ crnn::cli::Registrar reg{
       return [o] {
         auto cfg = crnn::train::RunConfig::from_file(o->config, o->overrides);
         crnn::set_num_threads_from_config(cfg.train.threads);
-        auto s = crnn::train::repeat_runs(cfg, o->output, o->seeds, o->first_seed);
+        crnn::InterruptScope interrupt(/*second_interrupt_ends=*/true);  // Ctrl-C: stop after the batch
+        crnn::train::TrainOptions to;
+        to.stop = interrupt.flag();
+        auto s = crnn::train::repeat_runs(cfg, o->output, o->seeds, o->first_seed, std::cerr, to);
         auto ms = [](const crnn::train::MeanStd& m) {
           return std::isfinite(m.std) ? crnn::percent(m.mean, 2) + " ± " + crnn::percent(m.std, 2, "%")
                                       : crnn::percent(m.mean, 2, "%");

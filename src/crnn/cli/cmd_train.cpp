@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "crnn/cli/command.h"
 #include "crnn/train/config.h"
@@ -17,6 +18,7 @@
 #include "crnn/train/distributed.h"
 #include "crnn/train/run_data.h"
 #include "crnn/train/trainer.h"
+#include "crnn/util/interrupt.h"
 #include "crnn/util/subprocess.h"
 #include "crnn/util/threads.h"
 
@@ -109,7 +111,19 @@ int run_train(const TrainCliOptions& o) {
   const RunConfig& cfg = start.config;
   const std::string& run_dir = start.run_dir;
   crnn::set_num_threads_from_config(cfg.train.threads);
-  auto s = o.nproc > 1 ? train_local_ranks(o, cfg, run_dir, to) : train_run(cfg, run_dir, to);
+  // Ctrl-C stops one process after its current batch, resumable; several
+  // ranks cannot stop alone (the others would wait), so they end as before.
+  std::optional<crnn::InterruptScope> interrupt;
+  if (o.nproc == 1 && !std::getenv("WORLD_SIZE")) {
+    interrupt.emplace(/*second_interrupt_ends=*/true);
+    to.stop = interrupt->flag();
+  }
+  RunSummary s;
+  try {
+    s = o.nproc > 1 ? train_local_ranks(o, cfg, run_dir, to) : train_run(cfg, run_dir, to);
+  } catch (const TrainInterrupted& e) {
+    throw TrainInterrupted(fmt::format("{} (crnn train --resume {})", e.what(), run_dir));
+  }
   if (const char* rank = std::getenv("RANK"); rank && std::string(rank) != "0" && std::getenv("WORLD_SIZE")) {
     fmt::print("{}: rank {} done (rank 0 writes the run directory)\n", run_dir, rank);
     return 0;

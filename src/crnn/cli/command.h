@@ -62,5 +62,7 @@ CLI::Option* add_precision_option(CLI::App& app, std::string& precision);
 constexpr int kExitUsage = 2;
 /// Exit status for a job that failed part-way (some inputs failed).
 constexpr int kExitPartial = 3;
+/// Exit status after Ctrl-C stopped training (resumable), as a shell reports SIGINT.
+constexpr int kExitInterrupted = 130;
 
 }  // namespace crnn::cli

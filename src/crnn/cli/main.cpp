@@ -13,6 +13,7 @@
 #include "crnn/data/error.h"
 #include "crnn/data/feature_store.h"
 #include "crnn/train/config.h"
+#include "crnn/train/trainer.h"
 #include "crnn/util/allocator.h"
 #include "crnn/util/error_text.h"
 #include "crnn/util/text.h"
@@ -123,6 +124,10 @@ int main(int argc, char** argv) {
       const std::string name = sub->get_name();
       try {
         return action();
+      } catch (const crnn::train::TrainInterrupted& e) {
+        // Ctrl-C (util/interrupt.h): the run stopped after a batch and resumes from its last epoch.
+        fmt::print(stderr, "crnn {}: interrupted: {}\n", name, e.what());
+        return kExitInterrupted;
       } catch (const crnn::train::ConfigError& e) {
         fmt::print(stderr, "crnn {}: config error: {}\n", name, e.what());
         return crnn::cli::kExitUsage;

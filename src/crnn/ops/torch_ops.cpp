@@ -33,6 +33,7 @@
 #include "crnn/train/run_files.h"
 #include "crnn/train/trainer.h"
 #include "crnn/util/file_io.h"
+#include "crnn/util/interrupt.h"
 #include "crnn/util/progress.h"
 #include "crnn/util/threads.h"
 
@@ -370,38 +371,6 @@ Tensor egemaps(const Tensor& waveform, int64_t sample_rate, bool smooth) {
   return audio::compute_egemaps(wave, options);
 }
 
-// Ctrl-C during crnn.train: Python's own SIGINT handler only sets a flag its
-// interpreter reads when the op returns, i.e. after the whole run. While the
-// op trains, SIGINT sets this flag instead, which the trainer reads after each
-// batch; Python's handler comes back when the op ends.
-namespace {
-
-std::atomic<bool> g_interrupted{false};
-
-void on_sigint(int) { g_interrupted.store(true); }
-
-class InterruptScope {
- public:
-  InterruptScope() {
-    g_interrupted.store(false);
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    installed_ = sigaction(SIGINT, &sa, &previous_) == 0;
-  }
-  ~InterruptScope() {
-    if (installed_) sigaction(SIGINT, &previous_, nullptr);
-  }
-  InterruptScope(const InterruptScope&) = delete;
-  InterruptScope& operator=(const InterruptScope&) = delete;
-
- private:
-  struct sigaction previous_ {};
-  bool installed_ = false;
-};
-
-}  // namespace
-
 void register_ops() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -425,8 +394,8 @@ void register_ops() {
               train::TrainOptions o;
               o.resume = start.resume;
               o.progress = progress;
-              o.stop = &g_interrupted;
               InterruptScope interrupt_scope;
+              o.stop = interrupt_scope.flag();
               try {
                 return train::run_summary_json_text(train::train_run(start.config, start.run_dir, o, std::cerr));
               } catch (const train::TrainInterrupted& e) {
@@ -444,8 +413,8 @@ void register_ops() {
               crnn::set_num_threads_from_config(cfg.train.threads);
               train::TrainOptions o;
               o.progress = progress;
-              o.stop = &g_interrupted;
               InterruptScope interrupt_scope;
+              o.stop = interrupt_scope.flag();
               try {
                 train::repeat_runs(cfg, output, seeds, static_cast<uint64_t>(first_seed), std::cerr, o);
               } catch (const train::TrainInterrupted& e) {
@@ -480,8 +449,8 @@ void register_ops() {
               const auto warnings = train::same_settings_warnings(e, train::plan_experiment(e, o));
               train::TrainOptions t;
               t.progress = progress;
-              t.stop = &g_interrupted;
               InterruptScope interrupt_scope;
+              t.stop = interrupt_scope.flag();
               train::ExperimentOutcome r;
               try {
                 if (jobs > 1 && train) {
@@ -494,7 +463,7 @@ void register_ops() {
                     args.push_back(std::to_string(job));
                     return args;
                   };
-                  r = train::run_experiment_parallel(e, output, o, p, std::cerr, &g_interrupted);
+                  r = train::run_experiment_parallel(e, output, o, p, std::cerr, interrupt_scope.flag());
                 } else {
                   r = train::run_experiment(e, output, o, std::cerr, t);
                 }
@@ -514,8 +483,8 @@ void register_ops() {
               o.overrides = overrides;
               o.tables = tables;
               train::TrainOptions t;
-              t.stop = &g_interrupted;
               InterruptScope interrupt_scope;
+              t.stop = interrupt_scope.flag();
               const auto usage_error = [](const std::exception& err) {
                 std::cerr << "crnn.experiment: " << err.what() << std::endl;
                 return int64_t{2};

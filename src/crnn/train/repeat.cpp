@@ -68,7 +68,14 @@ RepeatRun run_seed(const RunConfig& config, const std::string& dir_in, uint64_t 
     TrainOptions to = train;
     to.resume = fs::exists(run / "last.pt");
     log << fmt::format("{}: seed {} in {}{}\n", label, seed, run.string(), to.resume ? ", resuming" : "");
-    train_run(c, run.string(), to, log);
+    try {
+      train_run(c, run.string(), to, log);
+    } catch (const TrainInterrupted& e) {
+      // Not `crnn train --resume`: the same repeat (or experiment) goes on from here.
+      throw TrainInterrupted(fmt::format("{} (the same repeat or experiment, run again, skips the finished runs "
+                                         "and resumes this one)",
+                                         e.what()));
+    }
   }
   return repeat_run(read_run_summary((run / "summary.json").string()), seed, rel);
 }
