@@ -183,7 +183,7 @@ def evaluate(model, split="test", *, manifest=None, features=None, batch_size=32
 
 
 def extract_features(manifest, output, *, kind="fbank", sample_rate=16000, num_bins=None, window=None,
-                     keep_going=False):
+                     keep_going=False, covered_manifest=None):
     """`crnn features`: the features of every row of the CSV `manifest` into the
     HDF5 file `output` (created, or resumed: rows already there are kept),
     computed with the worker threads of crnn.set_num_threads. kind "fbank"
@@ -191,17 +191,22 @@ def extract_features(manifest, output, *, kind="fbank", sample_rate=16000, num_b
     "egemaps" (the 25 eGeMAPS v02 LLDs). Returns the report as a dict: total,
     extracted, present, skipped, failed, no_signal, missing_note. Failed files
     raise RuntimeError (the others are written) unless keep_going; skipped
-    (too short) and no-signal files are warnings."""
+    (too short) and no-signal files are warnings. covered_manifest: a CSV path
+    that gets the manifest's rows that have features (a manifest to train on
+    with this store; report["covered"] counts them), as `--covered-manifest`."""
     if kind != "fbank" and (num_bins is not None or window is not None):
         raise ValueError(f"crnn.extract_features: num_bins and window apply to kind='fbank' only (not {kind!r})")
-    total, extracted, present, skipped, failed, no_signal, missing_note = torch.ops.crnn.extract_features(
+    total, extracted, present, skipped, failed, no_signal, missing_note, covered = torch.ops.crnn.extract_features(
         _args.path(manifest, "crnn.extract_features: manifest", required=True),
         _args.path(output, "crnn.extract_features: output", required=True), str(kind),
         _args.integer(sample_rate, "crnn.extract_features: sample_rate"),
         26 if num_bins is None else _args.integer(num_bins, "crnn.extract_features: num_bins"),
-        "povey" if window is None else str(window))
+        "povey" if window is None else str(window),
+        _args.path(covered_manifest, "crnn.extract_features: covered_manifest"))
     report = {"total": total, "extracted": extracted, "present": present, "skipped": list(skipped),
               "failed": list(failed), "no_signal": list(no_signal), "missing_note": missing_note}
+    if covered_manifest is not None:
+        report["covered"] = covered
     for s in skipped:
         warnings.warn(f"crnn.extract_features: skipped {s}", stacklevel=2)
     if no_signal:

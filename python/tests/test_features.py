@@ -46,7 +46,7 @@ def test_fbank_bad_input():
     pcm = (vowel(200.0, 16000) * 32767).round()
     with pytest.raises(RuntimeError, match="got Short \\(integer PCM: divide by 32768"):
         crnn.features.fbank(pcm.to(torch.int16), 16000)
-    with pytest.raises(RuntimeError, match="samples reach \\|x\\| = 9830, but they must be in \\[-1, 1\\)"):
+    with pytest.raises(RuntimeError, match="samples reach \\|x\\| = 9830, but audio is in \\[-1, 1\\)"):
         crnn.features.fbank(pcm, 16000)
     assert crnn.features.fbank(pcm / 32768, 16000).shape == (98, 26)
     # One NaN sample would make NaN features (78 values) without complaint.
@@ -97,7 +97,7 @@ def test_egemaps_short_silent_and_bad_input():
         crnn.features.egemaps(torch.zeros(2, 1000), 16000)
     with pytest.raises(RuntimeError, match="sample_rate must be in"):
         crnn.features.egemaps(torch.zeros(1000), 100)
-    with pytest.raises(RuntimeError, match="must be in \\[-1, 1\\)"):
+    with pytest.raises(RuntimeError, match="audio is in \\[-1, 1\\)"):
         crnn.features.egemaps(torch.full((2000,), 1e7), 16000)
     with pytest.raises(RuntimeError, match="2000 NaN or infinite sample"):
         crnn.features.egemaps(torch.full((2000,), float("nan")), 16000)

@@ -124,7 +124,7 @@ def test_model_features_of_a_waveform_refuse_unscaled_pcm_and_nan(trained):
         model.features(trained / "s5_1.wav", 8000)
     with pytest.raises(RuntimeError, match="must be floating point with samples in \\[-1, 1\\), got Short"):
         model.features(pcm, rate)
-    with pytest.raises(RuntimeError, match="but they must be in \\[-1, 1\\)"):
+    with pytest.raises(RuntimeError, match="but audio is in \\[-1, 1\\) \\(up to \\|x\\| = 8 is accepted"):
         model.features(pcm.float(), rate)
     x = pcm.float() / 32768
     x[100] = float("inf")
@@ -584,8 +584,14 @@ def test_extract_features_from_python_is_the_command(trained, tmp_path):
                                                      rows[2].replace("s0_1.wav", str(tmp_path / "nope.wav"))]) + "\n")
     with pytest.raises(RuntimeError, match=r"1 of 2 file\(s\) failed .*nope.wav"):
         crnn.extract_features(tmp_path / "missing.csv", tmp_path / "m.h5")
-    kept = crnn.extract_features(tmp_path / "missing.csv", tmp_path / "m2.h5", keep_going=True)
+    kept = crnn.extract_features(tmp_path / "missing.csv", tmp_path / "m2.h5", keep_going=True,
+                                 covered_manifest=tmp_path / "covered.csv")
     assert kept["extracted"] == 1 and len(kept["failed"]) == 1
+    # The covered manifest holds the one row with features.
+    assert kept["covered"] == 1
+    covered = list(csv.DictReader(open(tmp_path / "covered.csv")))
+    assert [r["id"] for r in covered] == ["s0_0"] and covered[0]["path"] == str(trained / "s0_0.wav")
+    assert "covered" not in again
     # Options: checked before any file.
     with pytest.raises(ValueError, match="apply to kind='fbank' only"):
         crnn.extract_features(trained / "m.csv", tmp_path / "e.h5", kind="egemaps", num_bins=40)

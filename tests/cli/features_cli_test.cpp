@@ -19,6 +19,7 @@
 #include "crnn/audio/feature_extractor.h"
 #include "crnn/audio/read_audio.h"
 #include "crnn/data/feature_store.h"
+#include "crnn/data/manifest.h"
 #include "support/test_support.h"
 
 namespace {
@@ -100,6 +101,34 @@ TEST(FeaturesCli, ExtractsReportsFailuresAndResumes) {
   EXPECT_EQ(std::count(dump.out.begin(), dump.out.end(), '\n'), 1 + 23);
   EXPECT_EQ(dump.out.rfind("fbank_00,fbank_01,", 0), 0u) << dump.out.substr(0, 80);
   EXPECT_EQ(run_crnn("features --dump nosuch '" + c.h5 + "'").status, 2);
+}
+
+// --covered-manifest: the manifest's rows that have features (not the failed
+// or too-short files), with absolute paths, a manifest training accepts with
+// the store; never the input manifest itself.
+TEST(FeaturesCli, CoveredManifestHoldsTheRowsWithFeatures) {
+  Corpus c;
+  const std::string covered = c.dir.file("out/covered.csv");
+  std::filesystem::create_directories(c.dir.path() / "out");
+  CliRun r = run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --keep-going --covered-manifest '" + covered +
+                      "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "features: the 3 of 5 rows with features -> " + covered)) << r.out;
+  const auto m = crnn::data::Manifest::read(covered);
+  ASSERT_EQ(m.size(), 3u);
+  const auto store = crnn::data::FeatureStore::open(c.h5, crnn::data::FeatureStore::Mode::Read);
+  const auto original = crnn::data::Manifest::read(c.manifest);
+  for (const auto& u : m.utterances()) {
+    EXPECT_TRUE(store.contains(u.id)) << u.id;
+    EXPECT_EQ(u.path, original.find(u.id).path);  // the same file, from the other folder
+    EXPECT_EQ(u.label("emotion"), original.find(u.id).label("emotion"));
+  }
+  EXPECT_FALSE(m.contains("bad"));
+  EXPECT_FALSE(m.contains("short"));
+  r = run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --covered-manifest '" + c.manifest + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "would replace the manifest itself")) << r.out;
+  EXPECT_EQ(crnn::data::Manifest::read(c.manifest).size(), 5u);
 }
 
 TEST(FeaturesCli, RefusesToMixOptionsInOneStore) {

@@ -2,6 +2,7 @@
 //
 //   crnn --threads 2 features manifest.csv -o feats.h5 [--keep-going]
 //   crnn features manifest.csv -o egemaps.h5 --kind egemaps   # the 25 eGeMAPS v02 LLDs
+//   crnn features manifest.csv -o feats.h5 --keep-going --covered-manifest ok.csv  # the rows with features
 //   crnn features --dump 03-01-01-01-01-01-01 feats.h5      # one matrix as CSV
 //
 // The extraction itself is crnn::data::extract_features (parallel, resumable).
@@ -40,6 +41,7 @@ struct FeaturesOptions {
   int num_bins = 26;
   std::string window = "povey";
   std::string dump_id;
+  std::string covered_manifest;
   bool fbank_options_given = false;  // --num-bins or --window on the command line
 };
 
@@ -80,6 +82,7 @@ int run_features(const FeaturesOptions& o) {
   }
   data::ExtractOptions eo;
   eo.kind = o.kind;
+  eo.covered_manifest = o.covered_manifest;
   eo.egemaps.sample_rate(o.sample_rate);
   eo.fbank.num_bins(o.num_bins).sample_rate(o.sample_rate).window(audio::parse_window_type(o.window));
   data::ExtractReport r;
@@ -122,6 +125,9 @@ int run_features(const FeaturesOptions& o) {
                "features: note: {} file(s) {}: {}; they would be trained on and classified like speech and weigh in "
                "their speaker's normalization: remove them from the manifest\n",
                r.no_signal.size(), data::kNoSignal, first_few(r.no_signal, 5));
+  if (!o.covered_manifest.empty())
+    fmt::print("features: the {} of {} rows with features -> {} (a manifest to train on with {})\n", r.covered,
+               r.total, o.covered_manifest, o.output);
   if (!r.failed.empty() && !o.keep_going) {
     fmt::print(stderr, "features: {} file(s) failed; exit status {} (use --keep-going to accept)\n",
                r.failed.size(), kExitPartial);
@@ -154,6 +160,9 @@ Registrar reg{
       auto* window = app.add_option("--window", o->window, "Analysis window (fbank)")
           ->check(CLI::IsMember({"povey", "hamming", "hanning", "rectangular", "blackman"}))
           ->capture_default_str();
+      app.add_option("--covered-manifest", o->covered_manifest,
+                     "Also write the manifest's rows that have features (not the failed or too-short files) to this "
+                     "CSV: a manifest to train on with this feature file");
       app.add_option("--dump", o->dump_id, "Print the matrix stored for this id as CSV and exit");
       return [o, bins, window] {
         o->fbank_options_given = bins->count() > 0 || window->count() > 0;

@@ -38,9 +38,8 @@ struct FeatureJob {
   std::string path;
 };
 
-std::vector<FeatureJob> read_jobs(const std::string& manifest_path) {
+std::vector<FeatureJob> jobs_of(const data::Manifest& manifest) {
   std::vector<FeatureJob> jobs;
-  const auto manifest = data::Manifest::read(manifest_path);
   for (const auto& u : manifest.utterances()) jobs.push_back({u.id, u.path});
   return jobs;
 }
@@ -152,7 +151,16 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
     }
   }();
   ExtractReport report;
-  const std::vector<FeatureJob> jobs = read_jobs(manifest);  // DataError on a bad manifest
+  const auto rows = data::Manifest::read(manifest);  // DataError on a bad manifest
+  const std::vector<FeatureJob> jobs = jobs_of(rows);
+  if (!options.covered_manifest.empty()) {
+    std::error_code ec;
+    if (fs::absolute(options.covered_manifest).lexically_normal() == fs::absolute(manifest).lexically_normal() ||
+        fs::equivalent(options.covered_manifest, manifest, ec))
+      throw DataError(fmt::format("{}: the manifest of the covered rows would replace the manifest itself; name "
+                                  "another file",
+                                  options.covered_manifest));
+  }
 
   auto store = data::FeatureStore::open(output, data::FeatureStore::Mode::Append);
   const data::FeatureAttributes attrs{extractor.sample_rate(), extractor.frame_shift_ms(), extractor.feature_names(),
@@ -304,6 +312,13 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
   report.wall_seconds = wall;
   report.workers = todo.empty() ? 0 : workers;
   (void)too_short;
+  if (!options.covered_manifest.empty()) {
+    data::Manifest covered(rows.tasks());
+    for (const auto& u : rows.utterances())
+      if (store.contains(u.id)) covered.add(u);
+    covered.write(options.covered_manifest);
+    report.covered = covered.size();
+  }
   return report;
 }
 

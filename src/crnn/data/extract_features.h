@@ -33,6 +33,11 @@ struct ExtractOptions {
   audio::EgemapsOptions egemaps;  ///< used with kind "egemaps"
   std::string kind = "fbank";   ///< "fbank" (log mel filterbank) or "egemaps" (eGeMAPS v02 LLDs)
   int threads = 0;  ///< worker threads; 0 = LibTorch's current thread count
+  /// Non-empty: afterwards, the manifest's rows that have features in the
+  /// store (not the failed or too-short files) are written to this CSV (with
+  /// absolute paths), a manifest training accepts with this store. Not the
+  /// input manifest itself.
+  std::string covered_manifest;
 };
 
 struct ExtractReport {
@@ -55,6 +60,7 @@ struct ExtractReport {
   std::vector<std::string> no_signal;
   double audio_seconds = 0, wall_seconds = 0;
   int workers = 0;
+  size_t covered = 0;  ///< rows written to ExtractOptions::covered_manifest
 };
 
 /// The `crnn features` options that make features with `extractor_line` (a

@@ -509,14 +509,15 @@ void register_ops() {
     lib.def("presets() -> str[]", []() { return nn::SequenceClassifierOptions::preset_names(); });
     // crnn.extract_features: what `crnn features` runs (resumable; per-file
     // failures are reported, not thrown).
-    lib.def("extract_features(str manifest, str output, str kind, int sample_rate, int num_bins, str window) -> "
-            "(int, int, int, str[], str[], str[], str)",
+    lib.def("extract_features(str manifest, str output, str kind, int sample_rate, int num_bins, str window, "
+            "str covered_manifest) -> (int, int, int, str[], str[], str[], str, int)",
             [](std::string manifest, std::string output, std::string kind, int64_t sample_rate, int64_t num_bins,
-               std::string window)
+               std::string window, std::string covered_manifest)
                 -> std::tuple<int64_t, int64_t, int64_t, std::vector<std::string>, std::vector<std::string>,
-                              std::vector<std::string>, std::string> {
+                              std::vector<std::string>, std::string, int64_t> {
               data::ExtractOptions eo;
               eo.kind = kind;
+              eo.covered_manifest = covered_manifest;
               try {
                 eo.fbank.num_bins(num_bins).sample_rate(sample_rate).window(audio::parse_window_type(window));
               } catch (const c10::Error& e) {
@@ -525,7 +526,7 @@ void register_ops() {
               eo.egemaps.sample_rate(sample_rate);
               const auto r = data::extract_features(manifest, output, eo);
               return {static_cast<int64_t>(r.total), static_cast<int64_t>(r.extracted), static_cast<int64_t>(r.present),
-                      r.skipped, r.failed, r.no_signal, r.missing_note};
+                      r.skipped, r.failed, r.no_signal, r.missing_note, static_cast<int64_t>(r.covered)};
             });
     lib.def("evaluate(str model, str split, str manifest, str features, int batch_size, str predictions) -> "
             "(str, str, str[])",

@@ -204,7 +204,8 @@ void check_features_cover(const data::FeatureStore& store, const data::Manifest&
     throw data::DataError(fmt::format(
         "{}: does not cover the manifest {}: {} of {} utterances have no features (first: {}){}; run "
         "`crnn features {} -o {}{}` to extract them, or drop those rows (files it reported as failed or "
-        "shorter than one frame are never stored)",
+        "shorter than one frame are never stored: add `--keep-going --covered-manifest COVERED.csv` to that "
+        "command for a manifest of the rows that have features)",
         features_path, manifest_path, missing.size(), manifest.size(), first,
         damaged.empty() ? "" : fmt::format(", {} of them stored but damaged (first: {})", damaged.size(), damaged[0]),
         manifest_path, features_path, data::command_options(store.extractor())));
