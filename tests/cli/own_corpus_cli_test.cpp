@@ -138,7 +138,7 @@ TEST(OwnCorpusCli, TrainsOnTheCsvsSplitAndPredictEqualsEval) {
   dir.write("list.txt", dir.file("wav/spk5_low_0.wav") + "\n# a comment\n" + dir.file("wav/nested/spk5_high_3.wav") + "\n");
   r = test::run_crnn("predict " + dir.file("run") + " @" + dir.file("list.txt") + " --format csv");
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_TRUE(test::contains(r.out, "id,path,speaker,truth,label,frames,p_high,p_low,error")) << r.out;
+  EXPECT_TRUE(test::contains(r.out, "id,path,speaker,truth,label,frames,p_high,p_low,error,no_signal")) << r.out;
   EXPECT_TRUE(test::contains(r.out, "spk5_high_3,")) << r.out;
   r = test::run_command("echo " + dir.file("wav/spk5_low_1.wav") + " | '" CRNN_BINARY "' predict " + dir.file("run") + " -");
   ASSERT_EQ(r.status, 0) << r.out;

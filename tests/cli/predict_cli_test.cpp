@@ -44,7 +44,7 @@ TEST(PredictCli, SegmentsOfALongRecordingAreRowsWithTheirSpans) {
   // Windows of 100 frames from 0 and 100, then the last one ending at frame 248.
   const auto rows = lines_of(r.out);
   ASSERT_EQ(rows.size(), 4u) << r.out;
-  EXPECT_EQ(rows[0], "id,path,speaker,start,end,truth,label,frames,p_down,p_up,error");
+  EXPECT_EQ(rows[0], "id,path,speaker,start,end,truth,label,frames,p_down,p_up,error,no_signal");
   EXPECT_TRUE(contains(rows[1], "talk," + dir.file("talk.wav") + ",,0.00,1.00,,")) << rows[1];
   EXPECT_TRUE(contains(rows[2], ",,1.00,2.00,,")) << rows[2];
   EXPECT_TRUE(contains(rows[3], ",,1.48,2.48,,")) << rows[3];

@@ -202,14 +202,21 @@ TEST(Predictions, SegmentsCarryTheirSpanInJsonAndCsv) {
             "{\"id\":\"talk\",\"path\":\"talk.wav\",\"start\":6.0,\"end\":9.0,\"label\":\"up\","
             "\"probabilities\":{\"down\":0.25,\"up\":0.75},\"frames\":300}\n");
   EXPECT_EQ(infer::predictions_csv_header({"down", "up"}, true),
-            "id,path,speaker,start,end,truth,label,frames,p_down,p_up,error\n");
-  EXPECT_EQ(infer::prediction_csv_row(p, 2, true), "talk,talk.wav,,6.00,9.00,,up,300,0.25,0.75,\n");
+            "id,path,speaker,start,end,truth,label,frames,p_down,p_up,error,no_signal\n");
+  EXPECT_EQ(infer::prediction_csv_row(p, 2, true), "talk,talk.wav,,6.00,9.00,,up,300,0.25,0.75,,0\n");
   infer::Prediction failed;
   failed.id = "x", failed.path = "x.wav", failed.error = "x.wav: unreadable";
-  EXPECT_EQ(infer::prediction_csv_row(failed, 2, true), "x,x.wav,,,,,,,,,x.wav: unreadable\n");
+  EXPECT_EQ(infer::prediction_csv_row(failed, 2, true), "x,x.wav,,,,,,,,,x.wav: unreadable,\n");
   // Whole inputs: the columns of before.
-  EXPECT_EQ(infer::predictions_csv_header({"down", "up"}), "id,path,speaker,truth,label,frames,p_down,p_up,error\n");
+  EXPECT_EQ(infer::predictions_csv_header({"down", "up"}),
+            "id,path,speaker,truth,label,frames,p_down,p_up,error,no_signal\n");
   p.segment = -1;
-  EXPECT_EQ(infer::prediction_csv_row(p, 2), "talk,talk.wav,,,up,300,0.25,0.75,\n");
+  EXPECT_EQ(infer::prediction_csv_row(p, 2), "talk,talk.wav,,,up,300,0.25,0.75,,0\n");
   EXPECT_EQ(infer::prediction_json_line(p, {"down", "up"}).find("start"), std::string::npos);
+  // An input with no signal (every frame the same) is flagged in both files.
+  p.no_signal = true;
+  EXPECT_EQ(infer::prediction_csv_row(p, 2), "talk,talk.wav,,,up,300,0.25,0.75,,1\n");
+  EXPECT_EQ(infer::prediction_json_line(p, {"down", "up"}),
+            "{\"id\":\"talk\",\"path\":\"talk.wav\",\"label\":\"up\",\"probabilities\":{\"down\":0.25,"
+            "\"up\":0.75},\"frames\":300,\"no_signal\":true}\n");
 }

@@ -79,6 +79,7 @@ std::vector<Prediction> predictions_of(const train::Evaluation& e, const std::ve
     p.probabilities = e.probabilities.at(evaluated.at(ex.id));
     p.label = labels.at(most_probable(p.probabilities));
     p.frames = ex.features.size(0);
+    p.no_signal = data::holds_no_signal(ex.features);  // as predict flags it
     out.push_back(std::move(p));
   }
   return out;

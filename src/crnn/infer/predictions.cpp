@@ -42,6 +42,8 @@ std::string prediction_json_line(const Prediction& p, const std::vector<std::str
       probs[labels[c]] = nlohmann::json::parse(probability_text(p.probabilities[c]));
     j["probabilities"] = probs;
     j["frames"] = p.frames;
+    // Every frame the same (silence, DC, a steady tone): the label carries no information.
+    if (p.no_signal) j["no_signal"] = true;
   }
   // Invalid UTF-8 in a path becomes U+FFFD (as crnn::json_text does) instead of an error.
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
@@ -50,7 +52,7 @@ std::string prediction_json_line(const Prediction& p, const std::vector<std::str
 std::string predictions_csv_header(const std::vector<std::string>& labels, bool segments) {
   std::string h = segments ? "id,path,speaker,start,end,truth,label,frames" : "id,path,speaker,truth,label,frames";
   for (const auto& l : labels) h += "," + data::csv::quote("p_" + l);
-  return h + ",error\n";
+  return h + ",error,no_signal\n";
 }
 
 std::string prediction_csv_row(const Prediction& p, size_t num_labels, bool segments) {
@@ -62,7 +64,8 @@ std::string prediction_csv_row(const Prediction& p, size_t num_labels, bool segm
   // A failed row has no probabilities: empty cells keep the columns aligned.
   for (size_t c = 0; c < num_labels; ++c)
     row += "," + (c < p.probabilities.size() ? probability_text(p.probabilities[c]) : std::string());
-  return row + "," + quote(p.error) + "\n";
+  // no_signal: 1 when every frame is the same (the label carries no information), 0 otherwise, empty on error.
+  return row + "," + quote(p.error) + "," + (p.error.empty() ? (p.no_signal ? "1" : "0") : "") + "\n";
 }
 
 void write_predictions_csv(const std::string& path, const std::vector<Prediction>& predictions,
