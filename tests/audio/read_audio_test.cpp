@@ -139,6 +139,9 @@ TEST(ReadAudio, MissingFile) {
   expect_audio_error(dir.file("nope.wav"), "file not found");
   // A Windows path from a CSV made elsewhere: the likely cause is said.
   expect_audio_error(dir.file("wav\\s1_0.wav"), "file not found (the path contains '\\'; write paths with '/'");
+  // A stray space from a spreadsheet cell: said, and only then.
+  expect_audio_error(dir.file("s1_0.wav "), "file not found (the file name 's1_0.wav ' begins or ends with a space");
+  EXPECT_FALSE(crnn::test::contains(crnn::test::error_of([&] { read_audio(dir.file("nope.wav")); }), "space"));
 }
 
 TEST(ReadAudio, DirectoryIsNotAFile) { 

@@ -29,6 +29,16 @@ TEST(Csv, QuotedFieldsCommasEscapedQuotesAndCrlf) {
   EXPECT_EQ(recs[2].line, 4u);
 }
 
+// The empty rows a spreadsheet leaves below (or between) its data, ",,,,", are
+// blank lines; a row with a quoted empty field is a row.
+TEST(Csv, RowsOfEmptyFieldsAreBlankLines) {
+  auto recs = csv::parse("a,b\n1,2\n,\n,,,\r\n3,4\n\"\",\n", "t.csv");
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(recs[2].fields, (std::vector<std::string>{"3", "4"}));
+  EXPECT_EQ(recs[2].line, 5u);
+  EXPECT_EQ(recs[3].fields, (std::vector<std::string>{"", ""}));
+}
+
 TEST(Csv, MalformedInputNamesFileAndLine) {
   EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n1,\"open\n2,3\n", "m.csv"); }), "m.csv:2: unterminated quoted field"));
   EXPECT_TRUE(contains(error_of([] { csv::parse("a,b\n1,\"x\"y\n", "m.csv"); }), "m.csv:2:"));

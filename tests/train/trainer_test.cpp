@@ -321,7 +321,15 @@ TEST(Trainer, RejectedResumeLeavesTheRunDirectoryIntact) {
   EXPECT_EQ(run_cli("train --resume " + dir.file("run"), &out), 2) << out;
   EXPECT_NE(out.find("metrics.csv:1: header has no \"val_loss\" column"), std::string::npos) << out;
   std::ofstream(dir.path() / "run" / "metrics.csv") << metrics_before;
+  // Fewer epochs than the run has trained: nothing to resume, nothing changed.
+  EXPECT_EQ(run_cli("train --resume " + dir.file("run") + " --set train.max_epochs=1", &out), 2) << out;
+  EXPECT_TRUE(test::contains(out, "train.max_epochs = 1 is below the 2 epochs this run has trained: there is nothing "
+                                  "to resume")) << out;
+  EXPECT_EQ(read(dir.path() / "run" / "config.toml"), config_before);
+  // The training schedule may change for the rest of the run, and that is said.
   ASSERT_EQ(run_cli("train --resume " + dir.file("run") + " --set train.max_epochs=3", &out), 0) << out;
+  EXPECT_TRUE(test::contains(out, "resuming after epoch 2 with settings changed since (config.toml records them "
+                                  "from now on): [train] max_epochs = 3")) << out;
   EXPECT_NE(read(dir.path() / "run" / "config.toml").find("max_epochs = 3"), std::string::npos);
   // Nothing to resume: no run directory, or a run without a checkpoint.
   EXPECT_EQ(run_cli("train --resume " + dir.file("nothing"), &out), 2) << out;
@@ -588,6 +596,12 @@ TEST(Trainer, EvaluationTableHeaderShowsWholeLabels) {
   const auto table = train::evaluation_table(e, "test", {"neutral", "nuetral"});
   EXPECT_TRUE(test::contains(table, " neutral nuetral\n")) << table;
   EXPECT_TRUE(test::contains(table, "100.00%        1       0\n")) << table;  // counts right-aligned under them
+  // Labels too long for a column (two alike in their first 12 characters here)
+  // number the columns, and each row says its number.
+  const auto numbered = train::evaluation_table(e, "test", {"very angry indeed", "very angry, somewhat"});
+  EXPECT_TRUE(test::contains(numbered, "      #1     #2\n")) << numbered;
+  EXPECT_TRUE(test::contains(numbered, "\n#1 very angry indeed      100.00%       1      0\n")) << numbered;
+  EXPECT_TRUE(test::contains(numbered, "\n#2 very angry, somewhat     0.00%       1      0\n")) << numbered;
 }
 
 // Data paths given relative to the working directory are stored absolute in the

@@ -6,6 +6,7 @@
 #include <soxr.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -48,10 +49,18 @@ std::string format_name(int format) {
 SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
   std::error_code ec;
   const auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status))
-    throw AudioError(path, path.find('\\') != std::string::npos
-                               ? "file not found (the path contains '\\'; write paths with '/', as on Linux)"
-                               : "file not found");
+  if (ec || !fs::exists(status)) {
+    // The usual causes a user cannot see in the message: Windows separators, and
+    // spaces around the name (a spreadsheet cell "a.wav ").
+    const std::string name = fs::path(path).filename().string();
+    std::string hint;
+    if (path.find('\\') != std::string::npos)
+      hint = " (the path contains '\\'; write paths with '/', as on Linux)";
+    else if (!name.empty() && (std::isspace(static_cast<unsigned char>(name.back())) ||
+                               std::isspace(static_cast<unsigned char>(name.front()))))
+      hint = fmt::format(" (the file name '{}' begins or ends with a space: a stray space in the manifest?)", name);
+    throw AudioError(path, "file not found" + hint);
+  }
   if (!fs::is_regular_file(status)) throw AudioError(path, "not a regular file");
   if (fs::file_size(path, ec) == 0 && !ec)
     throw AudioError(path, "zero-length file (0 bytes, no audio header)");

@@ -31,7 +31,8 @@ namespace fs = std::filesystem;
 struct PredictCliOptions {
   std::string model;
   std::vector<std::string> inputs;
-  std::string manifest, split, format = "json", output, normalize = "auto", speaker;  ///< split "": all
+  std::string manifest, split = "all", format = "json", output, normalize = "auto", speaker;
+  bool split_given = false;  ///< --split on the command line
   int64_t batch_size = 32;
   std::string precision = "fp32";
   double segment = 0, hop = 0;
@@ -82,9 +83,9 @@ int run_predict(const PredictCliOptions& o) {
     throw data::DataError("give either --manifest or audio inputs, not both");
   if (!o.manifest.empty() && !o.speaker.empty())
     throw data::DataError("--speaker is for audio inputs; with --manifest the speakers are the manifest's");
-  if (o.manifest.empty() && !o.split.empty())
+  if (o.manifest.empty() && o.split_given)
     throw data::DataError("--split " + o.split + " selects rows of a --manifest; audio inputs have no split");
-  const std::string split = o.split.empty() ? "all" : o.split;
+  const std::string& split = o.split;
   const auto precision = train::precision_guard(o.precision, "--precision bf16");
   infer::Classifier classifier(o.model);
   std::vector<infer::Input> inputs;
@@ -212,8 +213,10 @@ crnn::cli::Registrar reg{
       app.add_option("--speaker", o->speaker,
                      "The audio inputs are all this speaker's: normalized together (as training and `crnn eval` "
                      "normalize a speaker's utterances) instead of each file on its own");
-      app.add_option("--split", o->split, "With --manifest: train | valid | test | all (default; split as the model's config says)")
-          ->check(CLI::IsMember({"train", "valid", "test", "all"}));
+      auto* split = app.add_option("--split", o->split,
+                                   "With --manifest: train | valid | test | all (split as the model's config says)")
+                        ->check(CLI::IsMember({"train", "valid", "test", "all"}))
+                        ->capture_default_str();
       app.add_option("--format", o->format, "json (JSON lines, default) or csv")->check(CLI::IsMember({"json", "csv"}));
       app.add_option("-o,--output", o->output, "Write to FILE (atomically) instead of stdout");
       app.add_option("--normalize", o->normalize,
@@ -235,7 +238,10 @@ crnn::cli::Registrar reg{
           ->default_str("");
       app.add_option("--batch-size", o->batch_size, "Utterances per batch")->check(crnn::cli::IntRange(1, 1 << 20));
       crnn::cli::add_precision_option(app, o->precision);
-      return [o] { return run_predict(*o); };
+      return [o, split] {
+        o->split_given = split->count() > 0;
+        return run_predict(*o);
+      };
     },
     45};
 

@@ -57,7 +57,9 @@ std::vector<Record> parse(const std::string& text, const std::string& source) {
   while (i < n) {
     Record rec;
     rec.line = line;
-    bool blank = true;  // a record that is one empty unquoted field = a blank line
+    // A record of empty unquoted fields only is a blank line: "" or ",,,," (the
+    // empty rows a spreadsheet writes below its data).
+    bool blank = true;
     while (true) {
       std::string field;
       if (i < n && text[i] == '"') {
@@ -103,7 +105,6 @@ std::vector<Record> parse(const std::string& text, const std::string& source) {
       }
       rec.fields.push_back(std::move(field));
       if (i < n && text[i] == ',') {
-        blank = false;
         ++i;
         continue;
       }

@@ -104,15 +104,23 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
                              const std::vector<std::string>& labels) {
   std::string out = fmt::format("{}: {} utterances, UA recall {:.2f}%, WA {:.2f}%, loss {:.4f}\n", split,
                                 e.count, 100 * e.confusion.ua_recall(), 100 * e.confusion.wa(), e.loss);
-  size_t w = 10;
-  for (auto& l : labels) w = std::max(w, l.size() + 1);
-  out += fmt::format("{:<{}} {:>8}  confusion (rows: truth, columns: predicted)\n", "class", w, "recall");
   // Count columns as wide as the longest label (6 to 12 characters): "neutral"
-  // and "nuetral" must not both print as "neutra".
+  // and "nuetral" must not both print as "neutra". Labels longer than that
+  // (cut, they could read as one another or run into their neighbour) number
+  // the columns instead: "#2" is the row "#2 very angry indeed".
+  constexpr size_t kMaxColumn = 12;
+  bool numbered = false;
+  for (auto& l : labels) numbered |= l.size() > kMaxColumn;
+  const auto name_of = [&](size_t i) { return numbered ? fmt::format("#{} {}", i + 1, labels[i]) : labels[i]; };
+  size_t w = 10;
+  for (size_t i = 0; i < labels.size(); ++i) w = std::max(w, name_of(i).size() + 1);
+  out += fmt::format("{:<{}} {:>8}  confusion (rows: truth, columns: predicted)\n", "class", w, "recall");
   size_t cw = 6;
-  for (auto& l : labels) cw = std::min<size_t>(12, std::max(cw, l.size()));
+  for (size_t i = 0; i < labels.size(); ++i)
+    cw = std::max(cw, numbered ? fmt::format("#{}", i + 1).size() : labels[i].size());
   out += fmt::format("{:<{}} {:>8} ", "", w, "");
-  for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>{}}", labels[c].substr(0, cw), cw);
+  for (size_t c = 0; c < labels.size(); ++c)
+    out += fmt::format(" {:>{}}", numbered ? fmt::format("#{}", c + 1) : labels[c], cw);
   out += "\n";
   auto rec = e.confusion.per_class_recall();
   std::vector<std::string> absent;
@@ -120,8 +128,8 @@ std::string evaluation_table(const Evaluation& e, const std::string& split,
     // A class without utterances in this split has no recall (not 0 %); UA
     // recall is the mean over the classes present.
     if (std::isnan(rec[r])) absent.push_back(labels[r]);
-    out += std::isnan(rec[r]) ? fmt::format("{:<{}} {:>8} ", labels[r], w, "n/a")
-                              : fmt::format("{:<{}} {:>7.2f}% ", labels[r], w, 100 * rec[r]);
+    out += std::isnan(rec[r]) ? fmt::format("{:<{}} {:>8} ", name_of(r), w, "n/a")
+                              : fmt::format("{:<{}} {:>7.2f}% ", name_of(r), w, 100 * rec[r]);
     for (size_t c = 0; c < labels.size(); ++c) out += fmt::format(" {:>{}}", e.confusion.counts()[r][c], cw);
     out += "\n";
   }
@@ -365,8 +373,18 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
     // Load and compare before touching the run directory: a rejected resume
     // must leave config.toml and the checkpoint as they were.
     resumed = load_model(last_path.string());
-    check_resumable(RunConfig::parse(resumed->bundle.config_toml, {}, last_path.string() + " (embedded config)"),
-                    config, last_path.string());
+    const auto saved = RunConfig::parse(resumed->bundle.config_toml, {}, last_path.string() + " (embedded config)");
+    check_resumable(saved, config, last_path.string());
+    if (config.train.max_epochs < resumed->state.epoch)
+      throw ConfigError(fmt::format("{}: train.max_epochs = {} is below the {} epochs this run has trained: there is "
+                                    "nothing to resume (raise it to train on; the run's results stay as they are)",
+                                    run_dir, config.train.max_epochs, resumed->state.epoch));
+    // Settings changed for the rest of the run (--set on resume) are said, and
+    // config.toml records them from now on: a replay of it trains the whole run with them.
+    if (const auto changed = saved.changed_lines(config); !changed.empty())
+      log << fmt::format("{}: resuming after epoch {} with settings changed since (config.toml records them from "
+                         "now on): {}\n",
+                         run_dir, resumed->state.epoch, fmt::join(changed, "; "));
   }
   torch::manual_seed(config.train.seed);
   RunData d = load_run_data(config.data, log);
