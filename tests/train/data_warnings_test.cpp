@@ -47,8 +47,23 @@ TEST(DataWarnings, SpeakersTypedTwoWaysAreNamedWithTheirSplits) {
   const auto log = warnings_of(dir, c, text);
   EXPECT_TRUE(test::contains(log, "data: warning: speakers 'SPK5 ' (" + dir.file("m.csv") +
                                       ":2: utterance 's0_c0_0', split train), 'spk5' (" + dir.file("m.csv") +
-                                      ":62: utterance 's5_c0_0', split test) differ only in case, spaces or accents"))
+                                      ":62: utterance 's5_c0_0', split test) differ only in case, spaces, accents"))
       << log;
+}
+
+// A spreadsheet turns the speaker "05" into 5: named like a case variant, and
+// only a leading zero counts ("spk5" and "spk50" are not alike).
+TEST(DataWarnings, SpeakersThatDifferInLeadingZerosAreNamed) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::string text = crnn::read_text_file(c.manifest);
+  replace_all(text, "s0_c0_0.wav,spk0,", "s0_c0_0.wav,spk05,");  // a training row, typed as test speaker spk5
+  replace_all(text, "s1_c0_0.wav,spk1,", "s1_c0_0.wav,spk50,");
+  const auto log = warnings_of(dir, c, text);
+  EXPECT_TRUE(test::contains(log, "speakers 'spk05' (")) << log;
+  EXPECT_TRUE(test::contains(log, "split test) differ only in case, spaces, accents (or their Unicode form) or "
+                                  "leading zeros")) << log;
+  EXPECT_FALSE(test::contains(log, "'spk50'")) << log;
 }
 
 // The same name in NFC and NFD (a CSV built from macOS file names) is two ids
@@ -62,7 +77,8 @@ TEST(DataWarnings, SpeakersInTwoUnicodeFormsAreNamed) {
   const auto log = warnings_of(dir, c, text);
   EXPECT_TRUE(test::contains(log, "speakers 'c\xCC\xA7" "elik' [accents as combining marks, NFD] (")) << log;
   EXPECT_TRUE(test::contains(log, "split test), '\xC3\xA7" "elik' (")) << log;
-  EXPECT_TRUE(test::contains(log, "split train) differ only in case, spaces or accents (or their Unicode form)")) << log;
+  EXPECT_TRUE(test::contains(log, "split train) differ only in case, spaces, accents (or their Unicode form) or "
+                                  "leading zeros")) << log;
 }
 
 TEST(DataWarnings, OneAudioFileBehindTwoRowsIsNamed) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -28,6 +29,26 @@ std::string where(const data::Utterance& u) {
 std::string split_of(const data::Utterance& u) { return u.split.empty() ? "none" : u.split; }
 
 std::string folded(const std::string& name) { return name_key(name); }
+
+/// folded(), and each run of digits without its leading zeros: "S01" and "s1"
+/// (a spreadsheet drops the zero of a number-like id) are one key.
+std::string folded_speaker(const std::string& name) {
+  const std::string key = folded(name);
+  std::string out;
+  for (size_t i = 0; i < key.size();) {
+    if (!std::isdigit(static_cast<unsigned char>(key[i]))) {
+      out += key[i++];
+      continue;
+    }
+    size_t end = i;
+    while (end < key.size() && std::isdigit(static_cast<unsigned char>(key[end]))) ++end;
+    size_t first = i;
+    while (first + 1 < end && key[first] == '0') ++first;  // "000" keeps one zero
+    out.append(key, first, end - first);
+    i = end;
+  }
+  return out;
+}
 
 /// Whether `s` holds a combining mark U+0300..U+036F (UTF-8 CC 80 .. CD AF):
 /// a decomposed (NFD) accent, which prints like the precomposed one.
@@ -95,12 +116,12 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
           << "\n";
   }
   const std::vector<const data::Manifest*> parts = {&split.train, &split.valid, &split.test};
-  // Speakers are ids too: "s6", "S6" and "s6 " are three speakers to the
-  // speaker-independent split, so one person can sit in training and test.
+  // Speakers are ids too: "s6", "S6", "s6 " and "s06" are four speakers to
+  // the speaker-independent split, so one person can sit in training and test.
   {
     std::map<std::string, std::map<std::string, const data::Utterance*>> by_folded;
     for (const auto* part : parts)
-      for (const auto& u : part->utterances()) by_folded[folded(u.speaker)].emplace(u.speaker, &u);
+      for (const auto& u : part->utterances()) by_folded[folded_speaker(u.speaker)].emplace(u.speaker, &u);
     for (const auto& [key, spellings] : by_folded) {
       if (spellings.size() < 2) continue;
       std::vector<std::string> named;
@@ -108,7 +129,8 @@ void warn_about_data(const data::Splits& split, const RunData& d, const DataConf
         named.push_back(fmt::format("'{}'{} ({}, split {})", speaker,
                                     has_combining_marks(speaker) ? " [accents as combining marks, NFD]" : "",
                                     where(*u), split_of(*u)));
-      log << fmt::format("data: warning: speakers {} differ only in case, spaces or accents (or their Unicode form); they count as different "
+      log << fmt::format("data: warning: speakers {} differ only in case, spaces, accents (or their Unicode form) "
+                         "or leading zeros; they count as different "
                          "speakers, so one person may be in more than one split (fix the manifest if they are "
                          "one)\n",
                          fmt::join(named, ", "));
