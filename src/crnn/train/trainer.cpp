@@ -321,7 +321,19 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
   std::error_code unreadable;  // an unreadable directory is refused below, on every rank
   const bool finished = fs::exists(dir / "summary.json", unreadable);
   const bool resume = options.resume && fs::exists(last_path, unreadable);
+  // One process trains into a run directory at a time: a second one (a resume
+  // of a run that is still going, the same -o twice) would mix two runs' files.
+  // The writer holds the directory's lock from here (or from creating it) on.
+  std::unique_ptr<FileLock> run_dir_lock;
+  const auto lock_the_run_directory = [&] {
+    run_dir_lock = FileLock::try_directory(run_dir);
+    if (!run_dir_lock)
+      throw ConfigError(run_dir + ": another process is training into this run directory (it holds the "
+                        "directory's lock); wait for it to end or stop it" +
+                        (fs::exists(last_path) ? ", then resume the run" : ""));
+  };
   const auto refuse_the_run_directory = [&] {
+    if (writer && fs::is_directory(dir, unreadable)) lock_the_run_directory();  // first: a run still going
     if (fs::exists(dir) && !fs::is_directory(dir))
       throw ConfigError(run_dir + ": exists and is not a directory (the run directory to create)");
     if (options.resume && !resume && finished)
@@ -355,17 +367,6 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
     if (mine) std::rethrow_exception(mine);
     if (!first.empty()) throw ConfigError("distributed training: the run does not start: " + first);
   }
-  // One process trains into a run directory at a time: a second one (a resume
-  // of a run that is still going, the same -o twice) would mix two runs' files.
-  std::unique_ptr<FileLock> run_dir_lock;
-  const auto lock_the_run_directory = [&] {
-    run_dir_lock = FileLock::try_directory(run_dir);
-    if (!run_dir_lock)
-      throw ConfigError(run_dir + ": another process is training into this run directory (it holds the "
-                        "directory's lock); wait for it to end or stop it" +
-                        (fs::exists(last_path) ? ", then resume the run" : ""));
-  };
-  if (writer && fs::is_directory(dir, unreadable)) lock_the_run_directory();
   if (options.resume && !resume)
     log << run_dir << ": no checkpoint yet (stopped before the first epoch ended); starting the run from the beginning\n";
   std::optional<LoadedModel> resumed;
