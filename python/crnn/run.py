@@ -15,6 +15,7 @@ the results as their JSON files hold them).
 
 import json
 import os
+import sys
 import warnings
 
 import torch
@@ -128,8 +129,10 @@ def experiment(file, output, *, tables=(), overrides=(), jobs=1, time_limit=None
     payload = json.dumps({"file": os.path.abspath(file), "output": os.path.abspath(output),
                           "overrides": overrides, "tables": tables, "threads": threads})
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    worker = ["-c", "import sys; sys.path.insert(0, sys.argv[1]); import crnn.run; "
-                    "sys.exit(crnn.run._experiment_worker(sys.argv[2], sys.argv[3]))", package_parent, payload]
+    # sys.executable, not this process's /proc/self/exe: in a virtualenv that is
+    # the base interpreter, without the virtualenv's packages.
+    worker = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import crnn.run; "
+              "sys.exit(crnn.run._experiment_worker(sys.argv[2], sys.argv[3]))", package_parent, payload]
     text, notes, failed, stopped, _trained, _skipped, _not_started = _training(
         function, torch.ops.crnn.experiment, file, output, overrides, tables, jobs, threads, limit,
         not _args.flag(results_only, f"{function}: results_only"), _args.flag(progress, f"{function}: progress"),
@@ -147,7 +150,6 @@ def _experiment_worker(payload, job):
     """A crnn.experiment jobs > 1 worker process: trains one run of the plan;
     its exit code as `crnn experiment --run-job`'s (2: an error every run
     would hit)."""
-    import sys
     from . import set_num_threads
     p = json.loads(payload)
     set_num_threads(p["threads"])

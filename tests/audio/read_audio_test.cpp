@@ -140,7 +140,8 @@ TEST(ReadAudio, MissingFile) {
   // A Windows path from a CSV made elsewhere: the likely cause is said.
   expect_audio_error(dir.file("wav\\s1_0.wav"), "file not found (the path contains '\\'; write paths with '/'");
   // A stray space from a spreadsheet cell: said, and only then.
-  expect_audio_error(dir.file("s1_0.wav "), "file not found (the file name 's1_0.wav ' begins or ends with a space");
+  expect_audio_error(dir.file("s1_0.wav "), "file not found ('s1_0.wav ' in the path begins or ends with a space");
+  expect_audio_error(dir.file(" ") + dir.file("s1_0.wav"), "file not found (' ' in the path begins or ends");
   EXPECT_FALSE(crnn::test::contains(crnn::test::error_of([&] { read_audio(dir.file("nope.wav")); }), "space"));
 }
 

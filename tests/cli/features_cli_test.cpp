@@ -129,6 +129,10 @@ TEST(FeaturesCli, CoveredManifestHoldsTheRowsWithFeatures) {
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_TRUE(crnn::test::contains(r.out, "would replace the manifest itself")) << r.out;
   EXPECT_EQ(crnn::data::Manifest::read(c.manifest).size(), 5u);
+  r = run_crnn("features '" + c.manifest + "' -o '" + c.h5 + "' --covered-manifest '" + c.h5 + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_TRUE(crnn::test::contains(r.out, "would replace the feature file")) << r.out;
+  EXPECT_TRUE(crnn::data::FeatureStore::open(c.h5, crnn::data::FeatureStore::Mode::Read).contains("a"));
 }
 
 TEST(FeaturesCli, RefusesToMixOptionsInOneStore) {

@@ -35,6 +35,15 @@ TEST(Config, PresetExpandsToThePapersModel) {
   EXPECT_EQ(c.train.patience, 12);
 }
 
+// Valid keys that do not do what they seem to together are said in words.
+TEST(Config, MinEpochsAboveMaxEpochsIsANote) {
+  EXPECT_TRUE(RunConfig::parse("[train]\nmin_epochs = 5\nmax_epochs = 5\n").notes().empty());
+  const auto notes = RunConfig::parse("[train]\nmin_epochs = 50\nmax_epochs = 3\n").notes();
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "train.min_epochs = 50 is more than train.max_epochs = 3: every run trains 3 epochs, and early "
+                      "stopping (train.patience) never starts");
+}
+
 TEST(Config, OverridesReachEveryKeyIncludingEachLayer) {
   auto c = RunConfig::parse("[model]\npreset = \"agender-clstm\"\n",
                             {"train.lr=0.001", "data.task=age3", "model.front_end.*.reduce=mean",

@@ -16,6 +16,7 @@
 #include "crnn/data/manifest.h"
 #include "crnn/train/config.h"
 #include "crnn/train/run_data.h"
+#include "crnn/util/file_io.h"
 #include "train/tiny_corpus.h"
 
 using namespace crnn;
@@ -209,6 +210,21 @@ TEST(RunData, TheManifestsOwnSplitIsUsedUnlessFoldsAreAskedFor) {
   EXPECT_EQ(automatic, asked);  // the same speakers as data.folds = 6, fold 0
 }
 
+// Training (a new run) refuses such a manifest; a resumed run, whose split the
+// checkpoint holds, loads it as before.
+TEST(RunData, ANewRunRefusesASplitUnderAnotherNameAResumedRunDoesNot) {
+  test::TempDir dir;
+  auto c = test::make_tiny_corpus(dir);
+  std::string text = crnn::read_text_file(c.manifest);
+  text.replace(text.find(",split\n"), 7, ",Split\n");
+  std::ofstream(c.manifest, std::ios::trunc) << text;
+  const auto cfg = train::RunConfig::parse(test::tiny_config(c, 1));
+  std::stringstream log;
+  EXPECT_TRUE(test::contains(test::error_of([&] { train::load_run_data(cfg.data, log); }),
+                             "its column 'Split' holds only train / valid / test"));
+  EXPECT_NO_THROW(train::load_run_data(cfg.data, log, /*new_run=*/false));
+}
+
 // A split under another name ('Split', 'set') is not taken for a label column
 // while crnn cross-validates instead: that would train on the test speakers
 // the user set apart. data.split_column uses it; data.folds cross-validates.
@@ -219,22 +235,25 @@ TEST(RunData, ASplitColumnUnderAnotherNameIsNotSilentlyIgnored) {
   train::DataConfig config;
   config.manifest = "actors.csv";
   config.task = "emotion";
-  EXPECT_EQ(test::error_of([&] { train::assign_splits(m, config); }),
+  EXPECT_EQ(test::error_of([&] { train::refuse_split_under_another_name(m, config); }),
             "actors.csv: the manifest has no 'split' column, but its column 'fold_column' holds only train / valid / "
             "test: rename it to 'split', or set data.split_column = \"fold_column\" (or set data.folds = K to "
             "cross-validate over speakers instead, as crnn does for a manifest without a split; docs/splits.md)");
+  // Evaluating a run trained before (cross-validated) splits as it did.
+  std::string source;
+  train::assign_splits(m, config, &source);
+  EXPECT_TRUE(test::contains(source, "the manifest has no split column")) << source;
   config.split_column = "fold_column";
+  EXPECT_NO_THROW(train::refuse_split_under_another_name(m, config));
   EXPECT_EQ(speakers_by_split(train::assign_splits(m, config)).at("test").size(), 4u);
   config.split_column = "split";
   config.folds = 6;
-  EXPECT_EQ(speakers_by_split(train::assign_splits(m, config)).size(), 3u);
+  EXPECT_NO_THROW(train::refuse_split_under_another_name(m, config));
   // A column with other values too is a label column like any other.
   config.folds = 0;
   auto other = m;
   other.mutable_at(0).labels["fold_column"] = "holdout";
-  std::string source;
-  train::assign_splits(other, config, &source);
-  EXPECT_TRUE(test::contains(source, "the manifest has no split column")) << source;
+  EXPECT_NO_THROW(train::refuse_split_under_another_name(other, config));
 }
 
 // `crnn eval --split`: "all" is every row; "test" of a manifest whose split
@@ -304,10 +323,7 @@ TEST(RunData, SelectSplitErrorsNameTheProblem) {
   EXPECT_TRUE(test::contains(test::error_of([&] { train::select_split(m, config, "dev"); }),
                              "unknown split 'dev' (expected train, valid, test or all)"));
   // Without any split the rows get 6-fold speaker-group cross-validation: 4 of the 24 actors are the test set.
-  for (size_t i = 0; i < m.size(); ++i) {
-    m.mutable_at(i).split.clear();
-    m.mutable_at(i).labels["fold_column"] = "x";  // not a split under another name
-  }
+  for (size_t i = 0; i < m.size(); ++i) m.mutable_at(i).split.clear();
   EXPECT_EQ(speakers_by_split(train::select_split(m, config, "test")).at("test").size(), 4u);
 }
 

@@ -134,8 +134,8 @@ TEST(Subprocess, SpawnSelfAppendsToTheLogAndWaitChildReturnsItsStatus) {
   ::setenv("CRNN_SUBPROCESS_TEST_EXIT", "SLEEP", 1);
   const pid_t sleeper = crnn::spawn_self(
       {"--gtest_also_run_disabled_tests", "--gtest_filter=SubprocessHelper.DISABLED_EndsAsTheEnvironmentSays"}, log);
-  EXPECT_EQ(crnn::wait_child_for(0.05), std::make_pair(pid_t{0}, 0));
-  EXPECT_EQ(crnn::wait_child_for(60), std::make_pair(sleeper, 5));
+  EXPECT_EQ(crnn::wait_child_for(0.05, {sleeper}), std::make_pair(pid_t{0}, 0));
+  EXPECT_EQ(crnn::wait_child_for(60, {sleeper}), std::make_pair(sleeper, 5));
   ::unsetenv("CRNN_SUBPROCESS_TEST_EXIT");
   EXPECT_TRUE(contains(error_of([&] { crnn::spawn_self({}, dir.file("no/such/dir/x.log")); }), "no/such/dir/x.log"));
   EXPECT_TRUE(contains(error_of([] { crnn::wait_child(); }), "waitpid"));  // no child left

@@ -52,13 +52,19 @@ SndfilePtr open_sndfile(const std::string& path, SF_INFO& info) {
   if (ec || !fs::exists(status)) {
     // The usual causes a user cannot see in the message: Windows separators, and
     // spaces around the name (a spreadsheet cell "a.wav ").
-    const std::string name = fs::path(path).filename().string();
     std::string hint;
-    if (path.find('\\') != std::string::npos)
+    if (path.find('\\') != std::string::npos) {
       hint = " (the path contains '\\'; write paths with '/', as on Linux)";
-    else if (!name.empty() && (std::isspace(static_cast<unsigned char>(name.back())) ||
-                               std::isspace(static_cast<unsigned char>(name.front()))))
-      hint = fmt::format(" (the file name '{}' begins or ends with a space: a stray space in the manifest?)", name);
+    } else {
+      for (const auto& part : fs::path(path)) {  // " /data/a.wav" read as relative: the part " "
+        const std::string name = part.string();
+        if (!name.empty() && (std::isspace(static_cast<unsigned char>(name.back())) ||
+                              std::isspace(static_cast<unsigned char>(name.front())))) {
+          hint = fmt::format(" ('{}' in the path begins or ends with a space: a stray space in the manifest?)", name);
+          break;
+        }
+      }
+    }
     throw AudioError(path, "file not found" + hint);
   }
   if (!fs::is_regular_file(status)) throw AudioError(path, "not a regular file");

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <regex>
 
 #include "crnn/cli/command.h"
@@ -64,9 +65,13 @@ int run(const ExperimentCliOptions& c) {
   // process (for a SIGINT sent to it alone): a worker does not take the second
   // for "end now", while this process ends at a second Ctrl-C, its workers
   // with it (SIGTERM, spawn_self).
-  InterruptScope interrupt(/*second_interrupt_ends=*/c.run_job < 0);
+  // (--plan and --results-only train nothing: Ctrl-C ends them as usual.)
+  std::optional<InterruptScope> interrupt;
   train::TrainOptions training;
-  training.stop = interrupt.flag();
+  if (o.train && !c.plan) {
+    interrupt.emplace(/*second_interrupt_ends=*/c.run_job < 0);
+    training.stop = interrupt->flag();
+  }
   if (c.run_job >= 0) {  // a --jobs worker
     train::train_experiment_job(e, o, c.run_job, c.output, std::cerr, training);
     return 0;
@@ -109,7 +114,7 @@ int run(const ExperimentCliOptions& c) {
       for (const auto& t : c.tables) args.insert(args.end(), {"--table", t});
       return args;
     };
-    r = train::run_experiment_parallel(e, c.output, o, p, std::cerr, interrupt.flag());
+    r = train::run_experiment_parallel(e, c.output, o, p, std::cerr, training.stop);
   } else {
     r = train::run_experiment(e, c.output, o, std::cerr, training);
   }

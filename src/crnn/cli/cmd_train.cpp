@@ -96,6 +96,7 @@ int run_train(const TrainCliOptions& o) {
     if (o.config.empty() || !o.resume.empty() || !o.output.empty() || o.nproc > 1)
       throw ConfigError("--check: give only the config to check (and its --set overrides), not -o, --resume or --nproc");
     auto cfg = RunConfig::from_file(o.config, o.overrides);
+    for (const auto& note : cfg.notes()) fmt::print("train: note: {}\n", note);
     resolve_data_paths(cfg);
     const auto precision = precision_guard(cfg.train.precision, "train.precision = \"" + cfg.train.precision + "\"");
     const auto d = load_run_data(cfg.data, std::cout);

@@ -154,12 +154,17 @@ ExtractReport extract_features(const std::string& manifest, const std::string& o
   const auto rows = data::Manifest::read(manifest);  // DataError on a bad manifest
   const std::vector<FeatureJob> jobs = jobs_of(rows);
   if (!options.covered_manifest.empty()) {
-    std::error_code ec;
-    if (fs::absolute(options.covered_manifest).lexically_normal() == fs::absolute(manifest).lexically_normal() ||
-        fs::equivalent(options.covered_manifest, manifest, ec))
-      throw DataError(fmt::format("{}: the manifest of the covered rows would replace the manifest itself; name "
-                                  "another file",
-                                  options.covered_manifest));
+    const auto same = [&](const std::string& other) {
+      std::error_code ec;
+      return fs::absolute(options.covered_manifest).lexically_normal() == fs::absolute(other).lexically_normal() ||
+             fs::equivalent(options.covered_manifest, other, ec);
+    };
+    const std::pair<std::string, const char*> others[] = {{manifest, "the manifest itself"},
+                                                          {output, "the feature file"}};
+    for (const auto& [other, what] : others)
+      if (same(other))
+        throw DataError(fmt::format("{}: the manifest of the covered rows would replace {}; name another file",
+                                    options.covered_manifest, what));
   }
 
   auto store = data::FeatureStore::open(output, data::FeatureStore::Mode::Append);

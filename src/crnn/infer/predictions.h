@@ -6,7 +6,11 @@
 ///
 ///   {"id": "a", "path": "a.wav", "speaker": "s1", "truth": "calm", "label": "calm",
 ///    "probabilities": {"angry": 0.0123, "calm": 0.9877}, "frames": 298}
-///   id,path,speaker,truth,label,frames,p_angry,p_calm,error
+///   id,path,speaker,truth,label,frames,p_angry,p_calm,error,no_signal
+///
+/// An input whose every frame is the same (silence, DC, a steady tone) has
+/// "no_signal": true in JSON (the key is absent otherwise) and no_signal 1 in
+/// CSV (0 otherwise, empty for a failed input): its label carries no information.
 ///
 /// Segments (PredictOptions::segment_seconds) add their span in seconds,
 /// "start": 3.0, "end": 6.0 after the speaker, and start,end columns after

@@ -422,9 +422,9 @@ void register_ops() {
               }
               return crnn::read_text_file((std::filesystem::path(output) / "repeat.json").string());
             });
-    // crnn.experiment: what `crnn experiment` runs. `worker` is the argv[1..]
-    // prefix that makes this executable (python) train one job of the plan
-    // (crnn.experiment's own worker): the job's index is appended.
+    // crnn.experiment: what `crnn experiment` runs. `worker` is the program
+    // (python's sys.executable) and the arguments that make it train one job
+    // of the plan (crnn.experiment's own worker): the job's index is appended.
     lib.def("experiment(str file, str output, str[] overrides, str[] tables, int jobs, int threads_per_job, "
             "str time_limit, bool train, bool progress, str[] worker) -> (str, str[], str[], bool, int, int, int)",
             [](std::string file, std::string output, std::vector<std::string> overrides,
@@ -454,12 +454,13 @@ void register_ops() {
               train::ExperimentOutcome r;
               try {
                 if (jobs > 1 && train) {
-                  TORCH_CHECK(!worker.empty(), "crnn.experiment: jobs > 1 needs a worker command");
+                  TORCH_CHECK(worker.size() >= 2, "crnn.experiment: jobs > 1 needs a worker command");
                   train::ParallelRunOptions p;
                   p.processes = jobs;
                   p.threads_per_process = std::max<int64_t>(1, threads_per_job);
+                  p.program = worker.front();
                   p.worker_args = [&worker](size_t job) {
-                    auto args = worker;
+                    std::vector<std::string> args(worker.begin() + 1, worker.end());
                     args.push_back(std::to_string(job));
                     return args;
                   };

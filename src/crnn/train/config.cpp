@@ -272,6 +272,15 @@ void RunConfig::validate(const std::string& source) const {
   (void)parse(to_toml(), {}, source);
 }
 
+std::vector<std::string> RunConfig::notes() const {
+  std::vector<std::string> out;
+  if (train.min_epochs > train.max_epochs)
+    out.push_back(fmt::format("train.min_epochs = {} is more than train.max_epochs = {}: every run trains {} "
+                              "epochs, and early stopping (train.patience) never starts",
+                              train.min_epochs, train.max_epochs, train.max_epochs));
+  return out;
+}
+
 std::string RunConfig::identity_toml() const {
   return toml_text(*this, [this](const ConfigKey& k) { return !k.at_legacy || !k.at_legacy(*this); });
 }

@@ -121,6 +121,11 @@ struct RunConfig {
   /// config in the message.
   void validate(const std::string& source = "<config set in code>") const;
 
+  /// Settings that are valid one by one but do not do what they seem to
+  /// together, in words ("train.min_epochs = 50 is more than train.max_epochs
+  /// = 3: …"); training and `crnn train --check` print them as notes.
+  std::vector<std::string> notes() const;
+
   /// The canonical text an experiment cell's identity hashes: like to_toml(),
   /// but keys added after the first cells were named (config_keys.h,
   /// `at_legacy`) appear only when they differ from the value every run had

@@ -4,12 +4,14 @@
 
 #include <fmt/core.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -301,6 +303,18 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
     std::string log;
   };
   std::map<pid_t, Running> running;
+  // An error in the loop below (a results file that cannot be written) must
+  // not leave workers training unseen: a host process (Python) lives on, so
+  // their parent-death signal would not come.
+  struct StopWorkersOnError {
+    std::map<pid_t, Running>& running;
+    int exceptions = std::uncaught_exceptions();
+    ~StopWorkersOnError() {
+      if (std::uncaught_exceptions() <= exceptions) return;
+      for (const auto& r : running) ::kill(r.first, SIGTERM);
+      for (const auto& r : running) ::waitpid(r.first, nullptr, 0);
+    }
+  } stop_workers_on_error{running};
   double run_seconds = 0;
   const size_t to_train = todo.size();
   const auto start = clock::now();
@@ -329,13 +343,25 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
       const auto& cell = plan.cells[job.cell];
       const std::string job_log =
           (logs / fmt::format("{}-seed_{}.log", fs::path(cell.dir).filename().string(), job.seed)).string();
-      const pid_t pid = spawn_self(p.worker_args(i), job_log);
+      const pid_t pid = p.program.empty() ? spawn_self(p.worker_args(i), job_log)
+                                          : spawn_program(p.program, p.worker_args(i), job_log);
       running[pid] = {i, clock::now(), job_log};
       log << fmt::format("experiment: started {}, seed {} (log {})\n", cell.label, job.seed, job_log);
     }
     if (running.empty()) break;
-    const auto [pid, code] = stop ? wait_child_for(0.2) : wait_child();
+    std::vector<pid_t> children;
+    for (const auto& r : running) children.push_back(r.first);
+    const auto [pid, code] = stop ? wait_child_for(0.2, children) : wait_child();
     if (pid == 0) continue;
+    // A Ctrl-C at a terminal reaches the workers as well as this process: a
+    // worker that stopped on it may end before this loop saw the flag.
+    if (stop && stop->load() && !interrupted) {
+      interrupted = true;
+      log << fmt::format("experiment: interrupted: stopping the {} running run(s) after their current batch\n",
+                         running.size() - 1);
+      for (const auto& r : running)
+        if (r.first != pid) ::kill(r.first, SIGINT);
+    }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
     const Running r = it->second;

@@ -99,6 +99,9 @@ struct ParallelRunOptions {
   /// The arguments (argv[1..] of this executable) of a worker that trains
   /// plan.jobs[job] alone and exits 0 (e.g. `crnn experiment F -o D --run-job I`).
   std::function<std::vector<std::string>(size_t job)> worker_args;
+  /// The worker program: "" for this executable (spawn_self), else its path
+  /// (spawn_program; Python's sys.executable for crnn.experiment).
+  std::string program;
   /// A worker's exit code meaning "an error every run would hit" (a bad
   /// config or data file): no further run is started.
   int stop_exit_code = 2;

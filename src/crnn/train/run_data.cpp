@@ -20,6 +20,29 @@
 
 namespace crnn::train {
 
+void refuse_split_under_another_name(const data::Manifest& m, const DataConfig& config) {
+  if (config.folds != 0 || config.split_column != "split" || m.has_split()) return;
+  // A split under another name ('Split', 'set', 'partition') would silently
+  // become cross-validation: the user's test speakers trained on.
+  for (const auto& column : m.tasks()) {
+    if (column == config.task) continue;
+    size_t given = 0;
+    bool only_splits = true;
+    for (const auto& u : m.utterances()) {
+      const std::string& v = u.label(column);
+      if (v.empty()) continue;
+      ++given;
+      only_splits &= v == "train" || v == "valid" || v == "test";
+    }
+    if (given > 0 && only_splits)
+      throw ConfigError(fmt::format(
+          "{}: the manifest has no 'split' column, but its column '{}' holds only train / valid / test: rename it "
+          "to 'split', or set data.split_column = \"{}\" (or set data.folds = K to cross-validate over speakers "
+          "instead, as crnn does for a manifest without a split; docs/splits.md)",
+          config.manifest, column, column));
+  }
+}
+
 data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig& config, std::string* source) {
   data::Manifest m = manifest_in;
   auto say = [&](const std::string& text) {
@@ -37,25 +60,6 @@ data::Manifest assign_splits(const data::Manifest& manifest_in, const DataConfig
                                         config.manifest, speakers));
   };
   if (config.folds == 0 && !custom_column && !m.has_split()) {
-    // A split under another name ('Split', 'set', 'partition') would silently
-    // become cross-validation: the user's test speakers trained on.
-    for (const auto& column : m.tasks()) {
-      if (column == config.task) continue;
-      size_t given = 0;
-      bool only_splits = true;
-      for (const auto& u : m.utterances()) {
-        const std::string& v = u.label(column);
-        if (v.empty()) continue;
-        ++given;
-        only_splits &= v == "train" || v == "valid" || v == "test";
-      }
-      if (given > 0 && only_splits)
-        throw ConfigError(fmt::format(
-            "{}: the manifest has no 'split' column, but its column '{}' holds only train / valid / test: rename it "
-            "to 'split', or set data.split_column = \"{}\" (or set data.folds = K to cross-validate over speakers "
-            "instead, as crnn does for a manifest without a split; docs/splits.md)",
-            config.manifest, column, column));
-    }
     data::KFoldOptions ko;
     ko.k = kDefaultFolds;
     ko.seed = config.split_seed;
@@ -294,7 +298,7 @@ std::string manifest_changed_since(const std::string& run_dir, const DataConfig&
                      run_dir, manifest, recorded, config.task, now);
 }
 
-RunData load_run_data(const DataConfig& config, std::ostream& log) {
+RunData load_run_data(const DataConfig& config, std::ostream& log, bool new_run) {
   if (config.manifest.empty()) throw ConfigError("data.manifest: not set");
   if (config.features.empty()) throw ConfigError("data.features: not set");
   if (config.task.empty()) throw ConfigError("data.task: not set (the label column to classify)");
@@ -318,6 +322,7 @@ RunData load_run_data(const DataConfig& config, std::ostream& log) {
   auto store = data::FeatureStore::open(config.features, data::FeatureStore::Mode::Read);
   check_features_cover(store, manifest, config.features, config.manifest);
   d.features = store.attributes();
+  if (new_run) refuse_split_under_another_name(manifest, config);
   const data::Manifest assigned = assign_splits(manifest, config, &d.split_source);
   auto split = data::split_by_column(assigned);
   d.members = data::split_members(assigned);

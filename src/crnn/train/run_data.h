@@ -46,8 +46,17 @@ inline constexpr int64_t kDefaultFolds = 6;
 
 /// Throws ConfigError / data::DataError / data::FeatureStoreError with a
 /// message naming the file and the problem: missing label column, empty split,
-/// features file that does not cover the manifest, …
-RunData load_run_data(const DataConfig& config, std::ostream& log);
+/// features file that does not cover the manifest, …  With `new_run` (a run
+/// that has not trained yet, or `crnn train --check`), a manifest whose split
+/// would be taken for a label column is refused too
+/// (refuse_split_under_another_name); a resumed run keeps the split it has.
+RunData load_run_data(const DataConfig& config, std::ostream& log, bool new_run = true);
+
+/// Refuses a manifest without a `split` column (data.folds = 0, no
+/// data.split_column) that has a label column holding only train / valid /
+/// test ('Split', 'set'): it would be cross-validated instead, training on the
+/// speakers set apart for testing. A ConfigError naming the column and the fixes.
+void refuse_split_under_another_name(const data::Manifest& manifest, const DataConfig& config);
 
 /// CRC-32 (8 hex digits) of what a run takes from its manifest: per row, in id
 /// order, the id, the speaker, the label of data.task, the split (column

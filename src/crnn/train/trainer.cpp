@@ -298,6 +298,7 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
   // A config built in code has not been through parse()'s checks: an invalid
   // value would otherwise surface only after training, when best.pt is read back.
   config_in.validate();
+  for (const auto& note : config_in.notes()) log << "train: note: " << note << "\n";
   RunConfig config = config_in;
   resolve_data_paths(config);
   // Training, validation and the test evaluation all run in the run's precision.
@@ -378,7 +379,7 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
     check_resumable(saved, config, last_path.string());
     if (config.train.max_epochs < resumed->state.epoch)
       throw ConfigError(fmt::format("{}: train.max_epochs = {} is below the {} epochs this run has trained: there is "
-                                    "nothing to resume (raise it to train on; the run's results stay as they are)",
+                                    "nothing to resume (raise it to train on; the run is left as it is)",
                                     run_dir, config.train.max_epochs, resumed->state.epoch));
     // Settings changed for the rest of the run (--set on resume) are said, and
     // config.toml records them from now on: a replay of it trains the whole run with them.
@@ -388,7 +389,7 @@ RunSummary train_run_in(const RunConfig& config_in, const std::string& run_dir, 
                          run_dir, resumed->state.epoch, fmt::join(changed, "; "));
   }
   torch::manual_seed(config.train.seed);
-  RunData d = load_run_data(config.data, log);
+  RunData d = load_run_data(config.data, log, /*new_run=*/!resumed);
   if (resumed) check_resumed_data(resumed->bundle, d, config.data, last_path.string());
   if (group) {
     // Ranks with other configs, data or checkpoints would silently train different things.

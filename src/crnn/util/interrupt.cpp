@@ -27,6 +27,7 @@ InterruptScope::InterruptScope(bool second_interrupt_ends) {
   if (sigaction(SIGINT, nullptr, &current) != 0 || current.sa_handler == SIG_IGN) return;
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESTART;  // a write to a full pipe (stderr | tee) goes on, not a failed stream
   sigemptyset(&sa.sa_mask);
   installed_ = sigaction(SIGINT, &sa, &previous_) == 0;
 }

@@ -191,19 +191,43 @@ ProcessResult run_self(const std::vector<std::string>& args, Stderr stderr_to) {
   return run_resolved(kSelf, std::move(argv), stderr_to);
 }
 
-pid_t spawn_self(const std::vector<std::string>& args, const std::string& log_path) {
+namespace {
+
+pid_t spawn_logged(const std::string& path, const std::string& argv0, const std::vector<std::string>& args,
+                   const std::string& log_path) {
   Fd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (log.fd < 0) throw std::runtime_error(log_path + ": cannot open for writing: " + errno_text(errno));
   ChildSpec spec;
-  spec.path = kSelf;
-  spec.argv = {"crnn"};
+  spec.path = path;
+  spec.argv = {argv0};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.stdout_fd = spec.stderr_fd = log.fd;
   spec.die_with_parent = true;
   return start_child(spec);
 }
 
+}  // namespace
+
+pid_t spawn_self(const std::vector<std::string>& args, const std::string& log_path) {
+  return spawn_logged(kSelf, "crnn", args, log_path);
+}
+
+pid_t spawn_program(const std::string& program, const std::vector<std::string>& args, const std::string& log_path) {
+  return spawn_logged(program, program, args, log_path);
+}
+
 namespace {
+
+/// A waitpid status as an exit code: the code, or 128 + the signal that ended it.
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+std::string fmt_waitpid_error(pid_t child, int err) {
+  return "waitpid(" + std::to_string(child) + "): " + std::strerror(err);
+}
 
 /// waitpid(-1) retried on EINTR; {0, 0} when `flags` has WNOHANG and no child has ended.
 std::pair<pid_t, int> wait_any_child(int flags) {
@@ -214,20 +238,27 @@ std::pair<pid_t, int> wait_any_child(int flags) {
   } while (pid < 0 && errno == EINTR);
   if (pid < 0) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
   if (pid == 0) return {0, 0};
-  if (WIFEXITED(status)) return {pid, WEXITSTATUS(status)};
-  if (WIFSIGNALED(status)) return {pid, 128 + WTERMSIG(status)};
-  return {pid, 255};
+  return {pid, exit_code_of(status)};
 }
 
 }  // namespace
 
 std::pair<pid_t, int> wait_child() { return wait_any_child(0); }
 
-std::pair<pid_t, int> wait_child_for(double seconds) {
+std::pair<pid_t, int> wait_child_for(double seconds, const std::vector<pid_t>& children) {
+  if (children.empty()) throw std::runtime_error("wait_child_for: no child to wait for");
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(std::max(0.0, seconds));
   while (true) {
-    const auto ended = wait_any_child(WNOHANG);
-    if (ended.first != 0 || std::chrono::steady_clock::now() >= end) return ended;
+    for (pid_t child : children) {
+      int status = 0;
+      pid_t pid;
+      do {
+        pid = ::waitpid(child, &status, WNOHANG);
+      } while (pid < 0 && errno == EINTR);
+      if (pid < 0) throw std::runtime_error(fmt_waitpid_error(child, errno));
+      if (pid == child) return {pid, exit_code_of(status)};
+    }
+    if (std::chrono::steady_clock::now() >= end) return {0, 0};
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }

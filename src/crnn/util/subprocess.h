@@ -77,13 +77,21 @@ std::string find_executable(const std::string& name);
 /// Throws std::runtime_error naming the log file or the failed call.
 pid_t spawn_self(const std::vector<std::string>& args, const std::string& log_path);
 
+/// spawn_self for `program` (a path; also its argv[0]) instead of this
+/// executable: a Python front end's interpreter (sys.executable), which
+/// /proc/self/exe does not name faithfully (a virtualenv's python resolves to
+/// the base interpreter, without the virtualenv's packages).
+pid_t spawn_program(const std::string& program, const std::vector<std::string>& args, const std::string& log_path);
+
 /// Waits for any child to end; returns its pid and its exit code, or
 /// 128 + the signal number when a signal ended it. Throws when there is no child.
 /// (It may reap a child of a concurrent run_process: do not mix the two
 /// across threads.)
 std::pair<pid_t, int> wait_child();
 
-/// wait_child for at most `seconds`: {0, 0} when no child ended by then.
-std::pair<pid_t, int> wait_child_for(double seconds);
+/// Waits at most `seconds` for one of `children` to end (not any child: a
+/// host process, Python say, may have children of its own); {0, 0} when none
+/// ended by then.
+std::pair<pid_t, int> wait_child_for(double seconds, const std::vector<pid_t>& children);
 
 }  // namespace crnn
