@@ -45,6 +45,10 @@ TEST(PublishResults, ReplacesOnlyTheMarkedPartsAndIsIdempotent) {
   r = run_command(publish(args));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(crnn::read_text_file(page), once);
+  // Relative paths are taken from the working directory, not the repository.
+  r = run_command("cd '" + dir.path().string() + "' && " + publish("run docs/results.md results"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(crnn::read_text_file(page), once);
 
   // A page without the markers is refused, untouched.
   const std::string bare = dir.write("docs/bare.md", "# no markers\n");

@@ -97,10 +97,10 @@ std::vector<ConfigKey> make_config_keys() {
   keys.push_back(scalar("data", "split_seed", [](auto& c) -> auto& { return c.data.split_seed; },
                         "seed of fold assignment and validation carving"));
   keys.push_back(scalar("data", "normalization", [](auto& c) -> auto& { return c.data.normalization; },
-                        "`speaker`: each speaker standardized with its own frames (SPEC §3); `global`: with the "
+                        "`speaker`: each speaker standardized with its own frames (the paper's protocol); `global`: with the "
                         "training frames' mean and std (docs/normalization.md)",
                         [](C c) { return c.data.normalization != "speaker" && c.data.normalization != "global"
-                                             ? "must be 'speaker' (SPEC §3) or 'global', not '" + c.data.normalization + "'"
+                                             ? "must be 'speaker' (the paper's protocol) or 'global', not '" + c.data.normalization + "'"
                                              : ""; }));
   // [model] ----------------------------------------------------------------
   {
@@ -226,7 +226,7 @@ std::vector<ConfigKey> make_config_keys() {
     auto field = [](auto& c) -> auto& { return c.train.min_epochs; };
     keys.push_back(added_later(
         scalar("train", "min_epochs", field,
-               "early stopping may end a run only from this epoch on (0: from the first, SPEC §3); for runs that "
+               "early stopping may end a run only from this epoch on (0: from the first); for runs that "
                "sit at chance longer than `patience` (docs/training.md, \"Slow start\")",
                [](C c) { return c.train.min_epochs < 0 ? "must be >= 0 (0 = early stopping from the first epoch)" : ""; }),
         field, int64_t{0}));
