@@ -191,6 +191,15 @@ TEST(Splits, SpeakerInTwoSplitsIsRejected) {
   EXPECT_TRUE(contains(message, "corpus.csv:3: utterance 'b' has no split (an empty split cell)"));
   EXPECT_TRUE(contains(message, "set data.folds = K to split by speakers instead"));
   EXPECT_FALSE(contains(message, "library"));
+  // One of a speaker's rows left empty: the empty cell is the message, not
+  // "in two splits: 'train' and '(none)'", also where validation is carved.
+  const auto partly = Manifest::parse("id,path,speaker,split\na,/a,alice,train\nb,/b,alice,\nc,/c,bob,test\n", "/",
+                                      "corpus.csv");
+  for (const auto& m : {error_of([&] { split_by_column(partly); }),
+                        error_of([&] { carve_validation(partly, ValidationOptions{}); })}) {
+    EXPECT_TRUE(contains(m, "corpus.csv:3: utterance 'b' has no split (an empty split cell)")) << m;
+    EXPECT_FALSE(contains(m, "(none)")) << m;
+  }
 }
 
 TEST(Splits, SpeakerLabels) {

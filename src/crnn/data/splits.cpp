@@ -12,7 +12,23 @@
 
 namespace crnn::data {
 
+namespace {
+
+/// A row without a split in a manifest that has one: said as such, not as its
+/// speaker being "in two splits: 'train' and '(none)'".
+void refuse_empty_split_cells(const Manifest& manifest) {
+  for (const auto& u : manifest.utterances())
+    if (u.split.empty())
+      throw DataError(fmt::format("{}utterance '{}' has no split (an empty split cell): give every row train, "
+                                  "valid or test, or set data.folds = K to split by speakers instead "
+                                  "(docs/splits.md)",
+                                  u.origin.empty() ? "" : u.origin + ": ", u.id));
+}
+
+}  // namespace
+
 void check_speaker_independent(const Manifest& manifest) {
+  if (manifest.has_split()) refuse_empty_split_cells(manifest);
   std::map<std::string, const Utterance*> first;  // speaker → first utterance seen
   for (const auto& u : manifest.utterances()) {
     auto [it, inserted] = first.emplace(u.speaker, &u);
@@ -27,13 +43,8 @@ void check_speaker_independent(const Manifest& manifest) {
 }
 
 Splits split_by_column(const Manifest& manifest) {
+  refuse_empty_split_cells(manifest);
   check_speaker_independent(manifest);
-  for (const auto& u : manifest.utterances())
-    if (u.split.empty())
-      throw DataError(fmt::format("{}utterance '{}' has no split (an empty split cell): give every row train, "
-                                  "valid or test, or set data.folds = K to split by speakers instead "
-                                  "(docs/splits.md)",
-                                  u.origin.empty() ? "" : u.origin + ": ", u.id));
   return {manifest.subset("train"), manifest.subset("valid"), manifest.subset("test")};
 }
 

@@ -34,7 +34,8 @@ struct Splits {
 };
 
 /// Throws DataError naming the speaker and both splits if any speaker's
-/// utterances are in more than one split (unassigned rows count as a split).
+/// utterances are in more than one split; in a manifest with a split, a row
+/// without one is that error's cause and is named as such (an empty split cell).
 void check_speaker_independent(const Manifest& manifest);
 
 /// Separates a manifest by its `split` column after check_speaker_independent.
