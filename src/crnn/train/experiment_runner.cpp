@@ -327,13 +327,17 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
     return std::find_if(todo.begin(), todo.end(), [&](size_t i) { return run_fits(pg, plan, i, left); });
   };
   bool interrupted = false;
+  // Once `stop` is set: start nothing more, and the workers stop after their
+  // current batch (SIGINT, for a stop that reached this process alone).
+  const auto interrupt_on_stop = [&] {
+    if (interrupted || !stop || !stop->load()) return;
+    interrupted = true;
+    log << fmt::format("experiment: interrupted: stopping the {} running run(s) after their current batch\n",
+                       running.size());
+    for (const auto& r : running) ::kill(r.first, SIGINT);
+  };
   while (true) {
-    if (stop && stop->load() && !interrupted) {
-      interrupted = true;  // start nothing more; the workers stop after their current batch
-      log << fmt::format("experiment: interrupted: stopping the {} running run(s) after their current batch\n",
-                         running.size());
-      for (const auto& r : running) ::kill(r.first, SIGINT);
-    }
+    interrupt_on_stop();
     while (!interrupted && !outcome.stopped && static_cast<int64_t>(running.size()) < p.processes) {
       const auto next = next_run();
       if (next == todo.end()) break;
@@ -353,19 +357,13 @@ ExperimentOutcome run_experiment_parallel(const Experiment& e, const std::string
     for (const auto& r : running) children.push_back(r.first);
     const auto [pid, code] = stop ? wait_child_for(0.2, children) : wait_child();
     if (pid == 0) continue;
-    // A Ctrl-C at a terminal reaches the workers as well as this process: a
-    // worker that stopped on it may end before this loop saw the flag.
-    if (stop && stop->load() && !interrupted) {
-      interrupted = true;
-      log << fmt::format("experiment: interrupted: stopping the {} running run(s) after their current batch\n",
-                         running.size() - 1);
-      for (const auto& r : running)
-        if (r.first != pid) ::kill(r.first, SIGINT);
-    }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
     const Running r = it->second;
     running.erase(it);
+    // A Ctrl-C at a terminal reaches the workers as well as this process: a
+    // worker that stopped on it may end before the check above saw the flag.
+    interrupt_on_stop();
     const auto& job = plan.jobs[r.job];
     const auto& cell = plan.cells[job.cell];
     const double seconds = std::chrono::duration<double>(clock::now() - r.start).count();

@@ -225,25 +225,17 @@ int exit_code_of(int status) {
   return 255;
 }
 
-std::string fmt_waitpid_error(pid_t child, int err) {
-  return "waitpid(" + std::to_string(child) + "): " + std::strerror(err);
-}
+}  // namespace
 
-/// waitpid(-1) retried on EINTR; {0, 0} when `flags` has WNOHANG and no child has ended.
-std::pair<pid_t, int> wait_any_child(int flags) {
+std::pair<pid_t, int> wait_child() {
   int status = 0;
   pid_t pid;
   do {
-    pid = ::waitpid(-1, &status, flags);
+    pid = ::waitpid(-1, &status, 0);
   } while (pid < 0 && errno == EINTR);
   if (pid < 0) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
-  if (pid == 0) return {0, 0};
   return {pid, exit_code_of(status)};
 }
-
-}  // namespace
-
-std::pair<pid_t, int> wait_child() { return wait_any_child(0); }
 
 std::pair<pid_t, int> wait_child_for(double seconds, const std::vector<pid_t>& children) {
   if (children.empty()) throw std::runtime_error("wait_child_for: no child to wait for");
@@ -255,7 +247,7 @@ std::pair<pid_t, int> wait_child_for(double seconds, const std::vector<pid_t>& c
       do {
         pid = ::waitpid(child, &status, WNOHANG);
       } while (pid < 0 && errno == EINTR);
-      if (pid < 0) throw std::runtime_error(fmt_waitpid_error(child, errno));
+      if (pid < 0) throw std::runtime_error("waitpid(" + std::to_string(child) + "): " + std::strerror(errno));
       if (pid == child) return {pid, exit_code_of(status)};
     }
     if (std::chrono::steady_clock::now() >= end) return {0, 0};
